@@ -1,0 +1,130 @@
+package tls13
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+)
+
+const (
+	serverSignatureContext = "TLS 1.3, server CertificateVerify\x00"
+	clientSignatureContext = "TLS 1.3, client CertificateVerify\x00"
+)
+
+// signedMessage is the content covered by CertificateVerify (RFC 8446 §4.4.3).
+func signedMessage(context string, transcript []byte) []byte {
+	m := bytes.Repeat([]byte{0x20}, 64)
+	m = append(m, context...)
+	return append(m, transcript...)
+}
+
+// SignedContent returns what CertificateVerify signs for a transcript
+// hash, so tests and hooks can check a signature without the engine.
+func SignedContent(server bool, transcriptHash []byte) []byte {
+	if server {
+		return signedMessage(serverSignatureContext, transcriptHash)
+	}
+	return signedMessage(clientSignatureContext, transcriptHash)
+}
+
+// schemeHash returns the hash a scheme signs with (0 for Ed25519, which
+// signs the message itself) and whether the engine implements the scheme.
+func schemeHash(s SignatureScheme) (crypto.Hash, bool) {
+	switch s {
+	case ECDSAWithP256AndSHA256, PSSWithSHA256:
+		return crypto.SHA256, true
+	case ECDSAWithP384AndSHA384, PSSWithSHA384:
+		return crypto.SHA384, true
+	case PSSWithSHA512:
+		return crypto.SHA512, true
+	case Ed25519:
+		return 0, true
+	}
+	return 0, false
+}
+
+// schemeFits reports whether scheme s can be used with public key pub.
+func schemeFits(s SignatureScheme, pub crypto.PublicKey) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return (s == ECDSAWithP256AndSHA256 && k.Curve == elliptic.P256()) ||
+			(s == ECDSAWithP384AndSHA384 && k.Curve == elliptic.P384())
+	case *rsa.PublicKey:
+		return s == PSSWithSHA256 || s == PSSWithSHA384 || s == PSSWithSHA512
+	case ed25519.PublicKey:
+		return s == Ed25519
+	}
+	return false
+}
+
+// chooseScheme picks our preferred scheme that the peer accepts and our key fits.
+func chooseScheme(ours, peers []SignatureScheme, pub crypto.PublicKey) (SignatureScheme, error) {
+	for _, s := range ours {
+		if _, ok := schemeHash(s); !ok || !schemeFits(s, pub) {
+			continue
+		}
+		for _, p := range peers {
+			if p == s {
+				return s, nil
+			}
+		}
+	}
+	return 0, Alertf(AlertHandshakeFailure, "no signature scheme shared with the peer fits our %T key", pub)
+}
+
+func signerOpts(s SignatureScheme) crypto.SignerOpts {
+	h, _ := schemeHash(s)
+	switch s {
+	case PSSWithSHA256, PSSWithSHA384, PSSWithSHA512:
+		return &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
+	}
+	return h
+}
+
+func digest(s SignatureScheme, msg []byte) []byte {
+	h, _ := schemeHash(s)
+	if h == 0 {
+		return msg
+	}
+	d := h.New()
+	d.Write(msg)
+	return d.Sum(nil)
+}
+
+func sign(signer crypto.Signer, rand io.Reader, s SignatureScheme, msg []byte) ([]byte, error) {
+	return signer.Sign(rand, digest(s, msg), signerOpts(s))
+}
+
+// verifySignature checks sig over msg with pub under scheme s; any failure
+// is decrypt_error (RFC 8446 §4.4.3), an unusable scheme illegal_parameter.
+func verifySignature(pub crypto.PublicKey, s SignatureScheme, msg, sig []byte) error {
+	if _, ok := schemeHash(s); !ok || !schemeFits(s, pub) {
+		return Alertf(AlertIllegalParameter, "signature scheme %#04x does not fit the peer's %T key", uint16(s), pub)
+	}
+	var err error
+	d := digest(s, msg)
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(k, d, sig) {
+			err = errors.New("ECDSA signature invalid")
+		}
+	case *rsa.PublicKey:
+		err = rsa.VerifyPSS(k, signerOpts(s).HashFunc(), d, sig, signerOpts(s).(*rsa.PSSOptions))
+	case ed25519.PublicKey:
+		if !ed25519.Verify(k, d, sig) {
+			err = errors.New("Ed25519 signature invalid")
+		}
+	default:
+		err = fmt.Errorf("unsupported key type %T", pub)
+	}
+	if err != nil {
+		return Alertf(AlertDecryptError, "CertificateVerify: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package tls13
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"io"
+	"time"
+)
+
+// ClientAuthType says whether a server requests a client certificate and
+// whether it must be valid.
+type ClientAuthType int
+
+const (
+	NoClientCert ClientAuthType = iota
+	RequestClientCert
+	RequireAnyClientCert
+	VerifyClientCertIfGiven
+	RequireAndVerifyClientCert
+)
+
+// Credential is what one side authenticates with: a certificate chain
+// (leaf first, DER) and the key that signs CertificateVerify. The key is a
+// crypto.Signer so it may live in a TPM. For raw public keys (RFC 7250) the
+// chain may be empty: the engine sends the SubjectPublicKeyInfo of
+// Signer.Public().
+type Credential struct {
+	Chain  [][]byte
+	Signer crypto.Signer
+}
+
+// Config configures a client or a server. The zero value is usable for a
+// client that sets ServerName and RootCAs (or InsecureSkipVerify).
+type Config struct {
+	// Rand supplies client/server randoms, session IDs and, unless
+	// KeySharePrivate says otherwise, key share private keys. Set it (with
+	// KeySharePrivate) for deterministic runs. Nil means crypto/rand.
+	Rand io.Reader
+	// KeySharePrivate, if set, returns the private key bytes for a group's
+	// key share (32 bytes for X25519, the scalar for NIST curves); nil bytes
+	// fall back to Rand. It makes key shares reproducible for test vectors.
+	KeySharePrivate func(group CurveID) []byte
+	// Time returns the current time for certificate validation. Nil means time.Now.
+	Time func() time.Time
+
+	CipherSuites []uint16 // in preference order; nil means all three
+	// Groups are the supported groups in preference order (the client
+	// advertises them all; values the engine cannot compute may be listed to
+	// mimic another stack). Nil means X25519, P-256, P-384, X25519MLKEM768.
+	Groups []CurveID
+	// KeyShareGroups are the groups a client sends key shares for in its
+	// first ClientHello. Nil means the first of Groups.
+	KeyShareGroups []CurveID
+	// SignatureSchemes are advertised and accepted, in preference order.
+	// Nil means the schemes the engine implements.
+	SignatureSchemes []SignatureScheme
+
+	Certificates []Credential // the first one whose key suits the peer is used
+	ServerName   string
+	NextProtos   []string
+
+	RootCAs              *x509.CertPool
+	ClientCAs            *x509.CertPool
+	InsecureSkipVerify   bool
+	TrustedRawPublicKeys []crypto.PublicKey // accepted peer raw public keys (RFC 7250)
+	ClientAuth           ClientAuthType
+	// PostHandshakeAuth makes a client offer post_handshake_auth and answer
+	// a CertificateRequest after the handshake (RFC 8446 §4.6.2).
+	PostHandshakeAuth bool
+
+	// ClientCertificateTypes and ServerCertificateTypes are RFC 7250
+	// certificate types in preference order. On a client, Client… are the
+	// types it can send and Server… the types it accepts; on a server, the
+	// other way round. Nil means X.509 only, and the extension is omitted.
+	ClientCertificateTypes []CertificateType
+	ServerCertificateTypes []CertificateType
+
+	// NewHooks returns the extension hooks for one connection; nil means none.
+	NewHooks func() Hooks
+
+	// HelloRetryCookie, on a server, is sent in every HelloRetryRequest and
+	// must come back in the second ClientHello (RFC 8446 §4.2.2).
+	HelloRetryCookie []byte
+	// ExtensionOrder fixes the order of extensions in the messages we send,
+	// by message type: listed types come first in the listed order, the
+	// rest follow in the engine's order. It lets deterministic runs mimic
+	// another stack's ClientHello byte for byte.
+	ExtensionOrder map[uint8][]uint16
+
+	// Bugs makes the engine misbehave for negative tests. Zero value: none.
+	Bugs Bugs
+	// KeyLogWriter receives NSS key log lines (SSLKEYLOGFILE format).
+	KeyLogWriter io.Writer
+	// Trace receives every handshake message, record and secret.
+	Trace Trace
+}
+
+var defaultCipherSuites = []uint16{TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256}
+var defaultGroups = []CurveID{X25519, CurveP256, CurveP384, X25519MLKEM768}
+var defaultSignatureSchemes = []SignatureScheme{
+	ECDSAWithP256AndSHA256, ECDSAWithP384AndSHA384, Ed25519, PSSWithSHA256, PSSWithSHA384, PSSWithSHA512,
+}
+
+func (c *Config) rand() io.Reader {
+	if c.Rand != nil {
+		return c.Rand
+	}
+	return rand.Reader
+}
+
+func (c *Config) now() time.Time {
+	if c.Time != nil {
+		return c.Time()
+	}
+	return time.Now()
+}
+
+func (c *Config) cipherSuites() []uint16 {
+	if c.CipherSuites != nil {
+		return c.CipherSuites
+	}
+	return defaultCipherSuites
+}
+
+func (c *Config) groups() []CurveID {
+	if c.Groups != nil {
+		return c.Groups
+	}
+	return defaultGroups
+}
+
+func (c *Config) keyShareGroups() []CurveID {
+	if c.KeyShareGroups != nil {
+		return c.KeyShareGroups
+	}
+	return c.groups()[:1]
+}
+
+func (c *Config) signatureSchemes() []SignatureScheme {
+	if c.SignatureSchemes != nil {
+		return c.SignatureSchemes
+	}
+	return defaultSignatureSchemes
+}
+
+func certTypesOrX509(t []CertificateType) []CertificateType {
+	if len(t) == 0 {
+		return []CertificateType{CertTypeX509}
+	}
+	return t
+}

@@ -25,12 +25,12 @@ import (
 // every record we send, every handshake message, and every secret.
 
 type rfcTrace struct {
-	Inputs     map[string]string `json:"inputs"`
-	Messages   map[string]string `json:"messages"`
-	Secrets    map[string]string `json:"secrets"`
-	Records    map[string]string `json:"records"`
-	AppData    string            `json:"application_data"`
-	dir        string
+	Inputs   map[string]string `json:"inputs"`
+	Messages map[string]string `json:"messages"`
+	Secrets  map[string]string `json:"secrets"`
+	Records  map[string]string `json:"records"`
+	AppData  string            `json:"application_data"`
+	dir      string
 }
 
 func loadTrace(t *testing.T, name string) *rfcTrace {

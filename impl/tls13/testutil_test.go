@@ -18,10 +18,10 @@ import (
 
 // testPKI is a CA with server and client leaves for tests.
 type testPKI struct {
-	caCert             *x509.Certificate
-	pool               *x509.CertPool
-	server, client     Credential
-	serverKey          crypto.Signer
+	caCert                         *x509.Certificate
+	pool                           *x509.CertPool
+	server, client                 Credential
+	serverKey                      crypto.Signer
 	serverRSA, server384, serverEd Credential
 }
 

@@ -14,7 +14,9 @@ type Bugs struct {
 	// extension whose length fields no longer add up).
 	TruncateExtensions []uint16
 	// ExtraExtensions are appended, by handshake message type, to messages
-	// we send: unsolicited or forbidden extensions.
+	// we send: unsolicited or forbidden extensions. They are added after
+	// the other extension bugs apply, so DropExtensions plus
+	// ExtraExtensions replaces an extension with another body.
 	ExtraExtensions map[uint8][]Extension
 	// ExtraEntryExtensions are appended to the extensions of the
 	// CertificateEntry at the given index (0 = leaf) of our Certificate.
@@ -78,8 +80,7 @@ func containsUint16(list []uint16, v uint16) bool {
 
 // applyExtensionBugs rewrites the extensions of an outgoing message of type msgType.
 func (b *Bugs) applyExtensionBugs(msgType uint8, exts []Extension) []Extension {
-	exts = append(exts, b.ExtraExtensions[msgType]...)
-	return b.mangle(exts)
+	return append(b.mangle(exts), b.ExtraExtensions[msgType]...)
 }
 
 func (b *Bugs) mangle(exts []Extension) []Extension {

@@ -39,6 +39,7 @@ type Conn struct {
 	failErr  error
 
 	// Negotiated state, written during the handshake.
+	helloSeen        bool // the first ClientHello was sent (client) or received (server)
 	suite            *cipherSuite
 	group            CurveID
 	clientRandom     []byte
@@ -164,8 +165,8 @@ func (c *Conn) sendFatal(err error) error {
 	sent := !b.NoAlert && c.writeErr == nil
 	if sent {
 		c.hsOut = nil
-		c.writeRecords(recordAlert, []byte{2, byte(code)})
-		if b.ApplicationDataAfterAlert != nil {
+		sent = c.writeRecords(recordAlert, []byte{2, byte(code)}) == nil
+		if sent && b.ApplicationDataAfterAlert != nil {
 			c.writeRecords(recordApplicationData, b.ApplicationDataAfterAlert)
 		}
 	}
@@ -184,8 +185,13 @@ func (c *Conn) readRecordInto(allowAppData bool) error {
 	if err != nil {
 		return err
 	}
-	typ, data, err := c.in.open(rec)
-	if err != nil {
+	var typ uint8
+	var data []byte
+	if rec[0] == recordAlert && c.in.aead != nil && c.in.seq == 0 && !c.handshakeDone.Load() {
+		// A peer that rejected our hello before it had keys alerts in the
+		// clear (RFC 8446 §6): take it rather than misreport the failure.
+		typ, data = recordAlert, rec[recordHeaderLen:]
+	} else if typ, data, err = c.in.open(rec); err != nil {
 		return err
 	}
 	switch typ {
@@ -203,8 +209,9 @@ func (c *Conn) readRecordInto(allowAppData bool) error {
 		}
 		return &AlertError{Code: code, received: true}
 	case recordChangeCipherSpec:
-		// RFC 8446 §5: dropped during the handshake, forbidden after it.
-		if c.handshakeDone.Load() || len(data) != 1 || data[0] != 1 {
+		// RFC 8446 §5: dropped between the first ClientHello and the peer's
+		// Finished, forbidden elsewhere and inside a fragmented message.
+		if !c.helloSeen || c.handshakeDone.Load() || len(c.hsIn) > 0 || len(data) != 1 || data[0] != 1 {
 			return Alertf(AlertUnexpectedMessage, "change_cipher_spec outside the handshake")
 		}
 		return nil

@@ -172,6 +172,7 @@ func (st *clientHandshakeState) sendClientHello(cookie []byte) error {
 	raw := st.hello.marshal()
 	st.hello.raw = raw
 	st.send(raw)
+	c.helloSeen = true
 	return c.flushClientHello()
 }
 

@@ -31,6 +31,11 @@ func (c *Conn) serverHandshake(ctx context.Context) (err error) {
 	if err := st.readClientHello(); err != nil {
 		return err
 	}
+	// RFC 8446 §5.1: nothing may follow the ClientHello in its record, as
+	// the next message comes under the handshake keys.
+	if err := c.requireKeyChangeBoundary(); err != nil {
+		return err
+	}
 	if err := hookError(st.hooks.ReadClientHello(st.hs, st.hello.exts)); err != nil {
 		return err
 	}
@@ -105,7 +110,7 @@ func (st *serverHandshakeState) readClientHello() error {
 		return err
 	}
 	ch := m.(*clientHelloMsg)
-	c.clientRandom = ch.random
+	c.clientRandom, c.helloSeen = ch.random, true
 	if err := st.checkClientHello(ch); err != nil {
 		return err
 	}
@@ -195,6 +200,9 @@ func (st *serverHandshakeState) helloRetry(ch1 *clientHelloMsg, g CurveID) error
 	exts = append(exts, Extension{extSupportedVersions, encodeUint16(versionTLS13)})
 	hrr := &serverHelloMsg{vers: versionTLS12, random: helloRetryRequestRandom, sessionID: ch1.sessionID,
 		cipherSuite: c.suite.id, exts: c.finishExtensions(typeServerHello, exts)}
+	if err := c.requireKeyChangeBoundary(); err != nil {
+		return err
+	}
 	st.transcript.restartAfterHelloRetry(c.suite.hash, ch1.raw)
 	st.send(hrr.marshal())
 	if err := c.flush(); err != nil {

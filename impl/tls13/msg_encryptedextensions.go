@@ -34,6 +34,10 @@ func (m *encryptedExtensionsMsg) unmarshal(data []byte) error {
 	}
 	for _, e := range m.exts {
 		switch e.Type {
+		case extServerName:
+			if len(e.Data) != 0 { // RFC 6066 §3: the server's extension_data is empty
+				return errDecode("server_name in EncryptedExtensions")
+			}
 		case extALPN:
 			var p []string
 			if p, err = decodeALPN(e.Data); err == nil && len(p) != 1 {

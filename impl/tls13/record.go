@@ -82,6 +82,9 @@ func (hc *halfConn) open(rec []byte) (uint8, []byte, error) {
 	if i < 0 {
 		return 0, nil, Alertf(AlertUnexpectedMessage, "record with no content type")
 	}
+	if plain[i] == recordChangeCipherSpec { // RFC 8446 §5: never protected
+		return 0, nil, Alertf(AlertUnexpectedMessage, "protected change_cipher_spec")
+	}
 	if i > maxPlaintext {
 		return 0, nil, Alertf(AlertRecordOverflow, "record plaintext of %d bytes", i)
 	}
@@ -101,9 +104,7 @@ func (c *Conn) readRecord() ([]byte, error) {
 	if typ < recordChangeCipherSpec || typ > recordApplicationData {
 		return nil, Alertf(AlertUnexpectedMessage, "record of unknown type %d", typ)
 	}
-	if hdr[1] != 0x03 || hdr[2] > 0x04 {
-		return nil, Alertf(AlertProtocolVersion, "record version %#02x%02x", hdr[1], hdr[2])
-	}
+	// legacy_record_version "MUST be ignored for all purposes" (RFC 8446 §5.1).
 	limit := maxCiphertext
 	if c.in.aead == nil {
 		limit = maxPlaintext

@@ -1,0 +1,825 @@
+// Package cmw wraps and unwraps RATS Conceptual Message Wrappers
+// (draft-ietf-rats-msg-wrap, "RFC 9999") as the attestation profiles carry
+// them in TLS: Evidence or Attestation Results bytes of a media type, as a
+// CBOR record, a JSON record, a CBOR tag, or a collection of those.
+//
+// Encoding of records and tags goes through github.com/veraison/cmw v0.1.1.
+// Decoding, collections and the validity checks are our own, because v0.1.1
+// has no collections, panics on a JSON record whose value is not a string
+// (Value.UnmarshalJSON slices b[1:len(b)-1] unchecked), accepts any CBOR tag
+// number and any indicator, and maps application/json and application/cbor to
+// the deflate-coded Content-Formats 11050/11060 instead of 50/60.
+//
+// Decoding errors carry no TLS alert: each profile decides which alert a bad
+// CMW earns (ea-07 says attestation_failed). Every decoding error is a *Error
+// and matches ErrMalformed with errors.Is.
+package cmw
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+
+	"github.com/fxamacker/cbor/v2"
+	vcmw "github.com/veraison/cmw"
+)
+
+// Format is one of the five serializations a CMW can arrive in.
+type Format uint8
+
+const (
+	FormatUnknown  Format = iota
+	CBORRecord            // [type, value, ?ind] in CBOR
+	JSONRecord            // [type, value, ?ind] in JSON
+	CBORTag               // #6.TN(cf)(bstr)
+	CBORCollection        // {label => cbor-cmw} in CBOR
+	JSONCollection        // {label => json-cmw} in JSON
+)
+
+func (f Format) String() string {
+	switch f {
+	case CBORRecord:
+		return "cbor-record"
+	case JSONRecord:
+		return "json-record"
+	case CBORTag:
+		return "cbor-tag"
+	case CBORCollection:
+		return "cbor-collection"
+	case JSONCollection:
+		return "json-collection"
+	}
+	return "unknown"
+}
+
+// IsCBOR reports whether f is one of the CBOR serializations.
+func (f Format) IsCBOR() bool { return f == CBORRecord || f == CBORTag || f == CBORCollection }
+
+// Sniff demultiplexes on the first byte as the CMW draft's "Demuxing" section
+// does: 0x82/0x83/0x9f CBOR record, 0xda CBOR tag (every TN-range tag number
+// needs a 4-byte head), 0x5b JSON record, 0x7b JSON collection, 0xa0–0xbb and
+// 0xbf CBOR collection.
+func Sniff(b []byte) Format {
+	if len(b) == 0 {
+		return FormatUnknown
+	}
+	switch c := b[0]; {
+	case c == 0x82 || c == 0x83 || c == 0x9f:
+		return CBORRecord
+	case c == 0xda:
+		return CBORTag
+	case c == '[':
+		return JSONRecord
+	case c == '{':
+		return JSONCollection
+	case c >= 0xa0 && c <= 0xbb, c == 0xbf:
+		return CBORCollection
+	}
+	return FormatUnknown
+}
+
+// Indicator is the record's optional "ind" bitmap (cm-type). Zero means absent.
+type Indicator uint32
+
+const (
+	ReferenceValues    Indicator = 1 << 0
+	Endorsements       Indicator = 1 << 1
+	Evidence           Indicator = 1 << 2
+	AttestationResults Indicator = 1 << 3
+	AppraisalPolicy    Indicator = 1 << 4
+)
+
+// Type is a record's or tag's type: a media type string, or a CoAP
+// Content-Format number (CBOR record and tag only).
+type Type struct {
+	MediaType       string
+	ContentFormat   uint16
+	IsContentFormat bool
+}
+
+// MediaType returns a Type carrying the media type s.
+func MediaType(s string) Type { return Type{MediaType: s} }
+
+// ContentFormat returns a Type carrying CoAP Content-Format cf.
+func ContentFormat(cf uint16) Type { return Type{ContentFormat: cf, IsContentFormat: true} }
+
+func (t Type) String() string {
+	if !t.IsContentFormat {
+		return t.MediaType
+	}
+	if mt, ok := mediaTypeOf[t.ContentFormat]; ok {
+		return mt
+	}
+	return "coap-content-format " + strconv.Itoa(int(t.ContentFormat))
+}
+
+// contentFormats are the CoAP Content-Formats we know for media types the
+// profiles meet. 50/60/61/18 from the IANA CoAP Content-Formats registry;
+// 273–276 as IANA registered them for the CMW media types (their TN() tags
+// 1668547091–1668547094 are the ones the CMW draft's §"RFC9277 CBOR Tags" lists).
+var contentFormats = map[string]uint16{
+	`application/json`:                         50,
+	`application/cbor`:                         60,
+	`application/cwt`:                          61,
+	`application/cose; cose-type="cose-sign1"`: 18,
+	`application/cmw+cbor`:                     273,
+	`application/cmw+json`:                     274,
+	`application/cmw+cose`:                     275,
+	`application/cmw+jws`:                      276,
+}
+
+var mediaTypeOf = func() map[uint16]string {
+	m := map[uint16]string{}
+	for mt, cf := range contentFormats {
+		m[cf] = mt
+	}
+	return m
+}()
+
+// ContentFormatOf returns the CoAP Content-Format of a media type this package
+// knows, for wrapping as a CBOR tag.
+func ContentFormatOf(mediaType string) (uint16, bool) {
+	cf, ok := contentFormats[mediaType]
+	return cf, ok
+}
+
+// TN is the CBOR tag number of Content-Format cf: RFC 9277 Appendix B,
+// TN(cf) = 1668546817 + (cf/255)*256 + cf%255, defined for cf ≤ 65024. (It is
+// not 1668546560+cf, the 2021 proposal RFC 9277 replaced.)
+func TN(cf uint16) (uint64, error) {
+	if cf > vcmw.CfMax {
+		return 0, fmt.Errorf("cmw: content-format %d has no CBOR tag (RFC 9277 covers 0–%d)", cf, vcmw.CfMax)
+	}
+	return vcmw.TN(cf), nil
+}
+
+// CF inverts TN. Numbers inside [1668546817, 1668612095] whose low byte is
+// 0x00 are not images of TN and are rejected (v0.1.1's CF maps them anyway).
+func CF(tn uint64) (uint16, error) {
+	cf, err := vcmw.CF(tn)
+	if err != nil {
+		return 0, err
+	}
+	if cf > vcmw.CfMax || vcmw.TN(cf) != tn {
+		return 0, fmt.Errorf("TN %d is not the tag of any content-format", tn)
+	}
+	return cf, nil
+}
+
+// Label names an entry of a collection: text, or (CBOR only) an integer.
+type Label struct {
+	Text  string
+	Int   int64
+	IsInt bool
+}
+
+// TextLabel and IntLabel build labels.
+func TextLabel(s string) Label { return Label{Text: s} }
+func IntLabel(i int64) Label   { return Label{Int: i, IsInt: true} }
+
+func (l Label) String() string {
+	if l.IsInt {
+		return strconv.FormatInt(l.Int, 10)
+	}
+	return strconv.Quote(l.Text)
+}
+
+func (l Label) less(o Label) bool {
+	if l.IsInt != o.IsInt {
+		return l.IsInt
+	}
+	if l.IsInt {
+		return l.Int < o.Int
+	}
+	return l.Text < o.Text
+}
+
+// collectionTypeKey is the reserved "__cmwc_t" key of a collection.
+const collectionTypeKey = "__cmwc_t"
+
+// Entry is one labelled member of a collection.
+type Entry struct {
+	Label   Label
+	Message *Message
+}
+
+// Message is one CMW node. Records and tags use Type, Value and (records)
+// Indicator; collections use CollectionType and Entries (sorted: integer
+// labels ascending, then text labels).
+type Message struct {
+	Format         Format
+	Type           Type
+	Value          []byte
+	Indicator      Indicator
+	CollectionType string
+	Entries        []Entry
+}
+
+// NewRecord builds a record to serialize as f (CBORRecord or JSONRecord).
+func NewRecord(f Format, t Type, value []byte, ind Indicator) *Message {
+	return &Message{Format: f, Type: t, Value: value, Indicator: ind}
+}
+
+// NewTag builds a CBOR tag CMW for Content-Format cf.
+func NewTag(cf uint16, value []byte) *Message {
+	return &Message{Format: CBORTag, Type: ContentFormat(cf), Value: value}
+}
+
+// NewCollection builds a collection to serialize as f (CBORCollection or
+// JSONCollection); ctype is the optional "__cmwc_t" (URI or OID).
+func NewCollection(f Format, ctype string, entries ...Entry) *Message {
+	return &Message{Format: f, CollectionType: ctype, Entries: entries}
+}
+
+// Lookup returns the entry with text label s.
+func (m *Message) Lookup(s string) (*Message, bool) {
+	for _, e := range m.Entries {
+		if !e.Label.IsInt && e.Label.Text == s {
+			return e.Message, true
+		}
+	}
+	return nil, false
+}
+
+// WrapCBORRecord, WrapJSONRecord and WrapTag are the one-call forms the
+// profiles use for a single Evidence or Attestation Results payload.
+func WrapCBORRecord(mediaType string, value []byte, ind Indicator) ([]byte, error) {
+	return NewRecord(CBORRecord, MediaType(mediaType), value, ind).Marshal()
+}
+
+func WrapJSONRecord(mediaType string, value []byte, ind Indicator) ([]byte, error) {
+	return NewRecord(JSONRecord, MediaType(mediaType), value, ind).Marshal()
+}
+
+func WrapTag(cf uint16, value []byte) ([]byte, error) { return NewTag(cf, value).Marshal() }
+
+// Marshal serializes m in m.Format.
+func (m *Message) Marshal() ([]byte, error) { return m.marshal(0) }
+
+// maxMarshalDepth stops runaway recursion on a cyclic Message built by hand.
+const maxMarshalDepth = 64
+
+func (m *Message) marshal(depth int) ([]byte, error) {
+	if m == nil {
+		return nil, errors.New("cmw: nil message")
+	}
+	if depth > maxMarshalDepth {
+		return nil, errors.New("cmw: collections nested too deep to marshal")
+	}
+	switch m.Format {
+	case CBORRecord, JSONRecord, CBORTag:
+		return m.marshalLeaf()
+	case CBORCollection, JSONCollection:
+		return m.marshalCollection(depth)
+	}
+	return nil, fmt.Errorf("cmw: cannot marshal format %v", m.Format)
+}
+
+func (m *Message) marshalLeaf() ([]byte, error) {
+	if len(m.Value) == 0 {
+		return nil, errors.New("cmw: empty value")
+	}
+	var c vcmw.CMW
+	c.SetValue(m.Value)
+	switch {
+	case m.Format == CBORTag:
+		if !m.Type.IsContentFormat {
+			cf, ok := ContentFormatOf(m.Type.MediaType)
+			if !ok {
+				return nil, fmt.Errorf("cmw: media type %q has no known content-format, cannot be a CBOR tag", m.Type.MediaType)
+			}
+			m = &Message{Format: CBORTag, Type: ContentFormat(cf), Value: m.Value}
+		}
+		if _, err := TN(m.Type.ContentFormat); err != nil {
+			return nil, err
+		}
+		if m.Indicator != 0 {
+			return nil, errors.New("cmw: a CBOR tag has no indicator")
+		}
+		c.SetContentFormat(m.Type.ContentFormat)
+		return c.MarshalCBORTag()
+	case m.Type.IsContentFormat:
+		if m.Format == JSONRecord {
+			return nil, errors.New("cmw: a JSON record's type must be a media type, not a content-format")
+		}
+		c.SetContentFormat(m.Type.ContentFormat)
+	default:
+		if err := checkMediaType(m.Type.MediaType); err != nil {
+			return nil, err
+		}
+		c.SetMediaType(m.Type.MediaType)
+	}
+	if m.Indicator != 0 {
+		c.SetIndicators(vcmw.Indicator(m.Indicator))
+	}
+	if m.Format == JSONRecord {
+		return c.MarshalJSON()
+	}
+	return c.MarshalCBOR()
+}
+
+var cborSorted = func() cbor.EncMode {
+	em, err := cbor.EncOptions{Sort: cbor.SortCoreDeterministic}.EncMode()
+	if err != nil {
+		panic(err)
+	}
+	return em
+}()
+
+func (m *Message) marshalCollection(depth int) ([]byte, error) {
+	if len(m.Entries) == 0 {
+		return nil, errors.New("cmw: a collection needs at least one entry")
+	}
+	if m.CollectionType != "" {
+		if err := checkCollectionType(m.CollectionType); err != nil {
+			return nil, err
+		}
+	}
+	isCBOR := m.Format == CBORCollection
+	seen := map[Label]bool{}
+	items := make(map[any]cbor.RawMessage, len(m.Entries)+1)
+	jsonItems := map[string]json.RawMessage{}
+	for _, e := range m.Entries {
+		if seen[e.Label] {
+			return nil, fmt.Errorf("cmw: label %v appears twice", e.Label)
+		}
+		seen[e.Label] = true
+		if !e.Label.IsInt && e.Label.Text == collectionTypeKey {
+			return nil, fmt.Errorf("cmw: %q is reserved for the collection type", collectionTypeKey)
+		}
+		if e.Message == nil || e.Message.Format.IsCBOR() != isCBOR {
+			return nil, fmt.Errorf("cmw: entry %v must be a %s CMW", e.Label, map[bool]string{true: "CBOR", false: "JSON"}[isCBOR])
+		}
+		enc, err := e.Message.marshal(depth + 1)
+		if err != nil {
+			return nil, fmt.Errorf("cmw: entry %v: %w", e.Label, err)
+		}
+		switch {
+		case e.Label.IsInt && !isCBOR:
+			return nil, fmt.Errorf("cmw: JSON collection labels are text, not %v", e.Label)
+		case e.Label.IsInt:
+			items[e.Label.Int] = enc
+		case isCBOR:
+			items[e.Label.Text] = enc
+		default:
+			jsonItems[e.Label.Text] = enc
+		}
+	}
+	if !isCBOR {
+		if m.CollectionType != "" {
+			ct, _ := json.Marshal(m.CollectionType)
+			jsonItems[collectionTypeKey] = ct
+		}
+		return marshalJSONObject(jsonItems)
+	}
+	if m.CollectionType != "" {
+		ct, err := cbor.Marshal(m.CollectionType)
+		if err != nil {
+			return nil, err
+		}
+		items[collectionTypeKey] = ct
+	}
+	return cborSorted.Marshal(items)
+}
+
+func marshalJSONObject(items map[string]json.RawMessage) ([]byte, error) {
+	keys := make([]string, 0, len(items))
+	for k := range items {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(items[k])
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// checkMediaType is deliberately light: the draft points at the Content-Type
+// ABNF; we require printable ASCII with a '/' so junk is refused without
+// re-implementing RFC 9110 parameters.
+func checkMediaType(s string) error {
+	if s == "" || len(s) > 1024 {
+		return fmt.Errorf("cmw: media type of length %d", len(s))
+	}
+	slash := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e {
+			return fmt.Errorf("cmw: media type %q has a non-printable or non-ASCII byte", s)
+		}
+		slash = slash || c == '/'
+	}
+	if !slash || s[0] == '/' {
+		return fmt.Errorf("cmw: %q is not a type/subtype media type", s)
+	}
+	return nil
+}
+
+var oidRE = regexp.MustCompile(`^[0-2](\.0|\.[1-9][0-9]*)*$`)
+
+// checkCollectionType accepts an absolute OID or an absolute-form URI
+// (RFC 3986 §4.3: a scheme, no fragment), as the draft requires of "__cmwc_t".
+func checkCollectionType(s string) error {
+	if oidRE.MatchString(s) {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Fragment != "" || bytes.ContainsAny([]byte(s), " \t\r\n") {
+		return fmt.Errorf("cmw: collection type %q is neither an OID nor an absolute URI", s)
+	}
+	return nil
+}
+
+// --- decoding ---
+
+// Sentinels every decoding *Error matches (all of them also match ErrMalformed).
+var (
+	ErrMalformed     = errors.New("malformed CMW")
+	ErrUnknownFormat = errors.New("unknown CMW format")
+	ErrTooLarge      = errors.New("CMW too large")
+	ErrTooDeep       = errors.New("CMW collections nested too deep")
+)
+
+// Error is a decoding failure: Kind is one of the sentinels, Path says where
+// in the tree (empty at the top), Err gives the detail.
+type Error struct {
+	Kind error
+	Path string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	s := "cmw: " + e.Kind.Error()
+	if e.Path != "" {
+		s += " at " + e.Path
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() []error {
+	out := []error{e.Kind}
+	if e.Kind != ErrMalformed {
+		out = append(out, ErrMalformed)
+	}
+	if e.Err != nil {
+		out = append(out, e.Err)
+	}
+	return out
+}
+
+// Limits bound what Unwrap accepts.
+type Limits struct {
+	MaxSize    int // whole CMW, bytes
+	MaxDepth   int // collections inside collections; a top-level collection is depth 1
+	MaxEntries int // entries in one collection
+}
+
+// DefaultLimits fit the TLS carriers: opaque <1..2^24-1>, and collections as
+// deep and wide as the KAT/PAT bundles need with room to spare.
+var DefaultLimits = Limits{MaxSize: 1<<24 - 1, MaxDepth: 8, MaxEntries: 64}
+
+// Unwrap decodes b with DefaultLimits.
+func Unwrap(b []byte) (*Message, error) { return DefaultLimits.Unwrap(b) }
+
+// Unwrap decodes one CMW that must fill b exactly (JSON may have surrounding
+// whitespace only after the first byte).
+func (l Limits) Unwrap(b []byte) (*Message, error) {
+	if len(b) == 0 {
+		return nil, &Error{Kind: ErrMalformed, Err: errors.New("empty")}
+	}
+	if l.MaxSize > 0 && len(b) > l.MaxSize {
+		return nil, &Error{Kind: ErrTooLarge, Err: fmt.Errorf("%d bytes, limit %d", len(b), l.MaxSize)}
+	}
+	d := decoder{lim: l}
+	return d.decode(b, Sniff(b), 0, "")
+}
+
+var cborStrict = func() cbor.DecMode {
+	dm, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthAllowed,
+		MaxNestedLevels:  32,
+		MaxArrayElements: 1 << 16,
+		MaxMapPairs:      1 << 16,
+		UTF8:             cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return dm
+}()
+
+type decoder struct{ lim Limits }
+
+func fail(kind error, path string, format string, args ...any) error {
+	return &Error{Kind: kind, Path: path, Err: fmt.Errorf(format, args...)}
+}
+
+func (d *decoder) decode(b []byte, f Format, depth int, path string) (*Message, error) {
+	switch f {
+	case CBORRecord:
+		return d.cborRecord(b, path)
+	case CBORTag:
+		return d.cborTag(b, path)
+	case JSONRecord:
+		return d.jsonRecord(b, path)
+	case CBORCollection, JSONCollection:
+		if d.lim.MaxDepth > 0 && depth+1 > d.lim.MaxDepth {
+			return nil, fail(ErrTooDeep, path, "limit %d", d.lim.MaxDepth)
+		}
+		if f == CBORCollection {
+			return d.cborCollection(b, depth+1, path)
+		}
+		return d.jsonCollection(b, depth+1, path)
+	}
+	first := "nothing"
+	if len(b) > 0 {
+		first = fmt.Sprintf("0x%02x", b[0])
+	}
+	return nil, fail(ErrUnknownFormat, path, "first byte %s", first)
+}
+
+func majorType(raw []byte) byte {
+	if len(raw) == 0 {
+		return 0xff
+	}
+	return raw[0] >> 5
+}
+
+const (
+	cborUint  = 0
+	cborBytes = 2
+	cborText  = 3
+)
+
+func (d *decoder) cborRecord(b []byte, path string) (*Message, error) {
+	var a []cbor.RawMessage
+	if err := cborStrict.Unmarshal(b, &a); err != nil {
+		return nil, fail(ErrMalformed, path, "cbor-record: %v", err)
+	}
+	if len(a) != 2 && len(a) != 3 {
+		return nil, fail(ErrMalformed, path, "cbor-record has %d elements, want 2 or 3", len(a))
+	}
+	m := &Message{Format: CBORRecord}
+	switch majorType(a[0]) {
+	case cborUint:
+		var cf uint64
+		if err := cborStrict.Unmarshal(a[0], &cf); err != nil || cf > math.MaxUint16 {
+			return nil, fail(ErrMalformed, path, "cbor-record type is not a uint16 content-format")
+		}
+		m.Type = ContentFormat(uint16(cf))
+	case cborText:
+		var mt string
+		if err := cborStrict.Unmarshal(a[0], &mt); err != nil {
+			return nil, fail(ErrMalformed, path, "cbor-record type: %v", err)
+		}
+		if err := checkMediaType(mt); err != nil {
+			return nil, &Error{Kind: ErrMalformed, Path: path, Err: err}
+		}
+		m.Type = MediaType(mt)
+	default:
+		return nil, fail(ErrMalformed, path, "cbor-record type is neither a content-format nor a media type")
+	}
+	if majorType(a[1]) != cborBytes {
+		return nil, fail(ErrMalformed, path, "cbor-record value is not a byte string")
+	}
+	if err := cborStrict.Unmarshal(a[1], &m.Value); err != nil {
+		return nil, fail(ErrMalformed, path, "cbor-record value: %v", err)
+	}
+	if len(m.Value) == 0 {
+		return nil, fail(ErrMalformed, path, "cbor-record value is empty")
+	}
+	if len(a) == 3 {
+		if majorType(a[2]) != cborUint {
+			return nil, fail(ErrMalformed, path, "cbor-record ind is not an unsigned integer")
+		}
+		var ind uint64
+		if err := cborStrict.Unmarshal(a[2], &ind); err != nil {
+			return nil, fail(ErrMalformed, path, "cbor-record ind: %v", err)
+		}
+		if ind == 0 || ind > math.MaxUint32 {
+			return nil, fail(ErrMalformed, path, "cbor-record ind %d outside 1..2^32-1", ind)
+		}
+		m.Indicator = Indicator(ind)
+	}
+	return m, nil
+}
+
+func (d *decoder) cborTag(b []byte, path string) (*Message, error) {
+	var rt cbor.RawTag
+	if err := cborStrict.Unmarshal(b, &rt); err != nil {
+		return nil, fail(ErrMalformed, path, "cbor-tag: %v", err)
+	}
+	cf, err := CF(rt.Number)
+	if err != nil {
+		return nil, fail(ErrMalformed, path, "cbor-tag: %v", err)
+	}
+	m := &Message{Format: CBORTag, Type: ContentFormat(cf)}
+	if majorType(rt.Content) != cborBytes {
+		return nil, fail(ErrMalformed, path, "cbor-tag content is not a byte string")
+	}
+	if err := cborStrict.Unmarshal(rt.Content, &m.Value); err != nil {
+		return nil, fail(ErrMalformed, path, "cbor-tag content: %v", err)
+	}
+	if len(m.Value) == 0 {
+		return nil, fail(ErrMalformed, path, "cbor-tag content is empty")
+	}
+	return m, nil
+}
+
+func jsonKind(raw json.RawMessage) byte {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return 0
+	}
+	return raw[0]
+}
+
+func (d *decoder) jsonRecord(b []byte, path string) (*Message, error) {
+	var a []json.RawMessage
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, fail(ErrMalformed, path, "json-record: %v", err)
+	}
+	if len(a) != 2 && len(a) != 3 {
+		return nil, fail(ErrMalformed, path, "json-record has %d elements, want 2 or 3", len(a))
+	}
+	m := &Message{Format: JSONRecord}
+	if jsonKind(a[0]) != '"' {
+		return nil, fail(ErrMalformed, path, "json-record type must be a media type string")
+	}
+	var mt string
+	if err := json.Unmarshal(a[0], &mt); err != nil {
+		return nil, fail(ErrMalformed, path, "json-record type: %v", err)
+	}
+	if err := checkMediaType(mt); err != nil {
+		return nil, &Error{Kind: ErrMalformed, Path: path, Err: err}
+	}
+	m.Type = MediaType(mt)
+	if jsonKind(a[1]) != '"' {
+		return nil, fail(ErrMalformed, path, "json-record value must be a base64url string")
+	}
+	var v string
+	if err := json.Unmarshal(a[1], &v); err != nil {
+		return nil, fail(ErrMalformed, path, "json-record value: %v", err)
+	}
+	val, err := base64.RawURLEncoding.Strict().DecodeString(v)
+	if err != nil {
+		return nil, fail(ErrMalformed, path, "json-record value is not unpadded base64url: %v", err)
+	}
+	if len(val) == 0 {
+		return nil, fail(ErrMalformed, path, "json-record value is empty")
+	}
+	m.Value = val
+	if len(a) == 3 {
+		var n json.Number
+		if jsonKind(a[2]) == '"' || json.Unmarshal(a[2], &n) != nil {
+			return nil, fail(ErrMalformed, path, "json-record ind is not a number")
+		}
+		ind, err := strconv.ParseUint(string(n), 10, 32)
+		if err != nil || ind == 0 {
+			return nil, fail(ErrMalformed, path, "json-record ind %s outside 1..2^32-1", n)
+		}
+		m.Indicator = Indicator(ind)
+	}
+	return m, nil
+}
+
+func (d *decoder) cborCollection(b []byte, depth int, path string) (*Message, error) {
+	var items map[any]cbor.RawMessage
+	if err := cborStrict.Unmarshal(b, &items); err != nil {
+		return nil, fail(ErrMalformed, path, "cbor-collection: %v", err)
+	}
+	m := &Message{Format: CBORCollection}
+	for k, raw := range items {
+		var l Label
+		switch key := k.(type) {
+		case string:
+			if key == collectionTypeKey {
+				if majorType(raw) != cborText {
+					return nil, fail(ErrMalformed, path, "%s is not a text string", collectionTypeKey)
+				}
+				if err := cborStrict.Unmarshal(raw, &m.CollectionType); err != nil {
+					return nil, fail(ErrMalformed, path, "%s: %v", collectionTypeKey, err)
+				}
+				if err := checkCollectionType(m.CollectionType); err != nil {
+					return nil, &Error{Kind: ErrMalformed, Path: path, Err: err}
+				}
+				continue
+			}
+			l = TextLabel(key)
+		case uint64:
+			if key > math.MaxInt64 {
+				return nil, fail(ErrMalformed, path, "label %d does not fit int64", key)
+			}
+			l = IntLabel(int64(key))
+		case int64:
+			l = IntLabel(key)
+		default:
+			return nil, fail(ErrMalformed, path, "label of type %T (want int or text)", k)
+		}
+		sub := path + "[" + l.String() + "]"
+		f := Sniff(raw)
+		if !f.IsCBOR() {
+			return nil, fail(ErrMalformed, sub, "a cbor-collection holds only CBOR CMWs, found %v", f)
+		}
+		e, err := d.decode(raw, f, depth, sub)
+		if err != nil {
+			return nil, err
+		}
+		m.Entries = append(m.Entries, Entry{Label: l, Message: e})
+		if d.lim.MaxEntries > 0 && len(m.Entries) > d.lim.MaxEntries {
+			return nil, fail(ErrTooLarge, path, "more than %d entries", d.lim.MaxEntries)
+		}
+	}
+	return finishCollection(m, path)
+}
+
+func finishCollection(m *Message, path string) (*Message, error) {
+	if len(m.Entries) == 0 {
+		return nil, fail(ErrMalformed, path, "a collection needs at least one entry")
+	}
+	sort.Slice(m.Entries, func(i, j int) bool { return m.Entries[i].Label.less(m.Entries[j].Label) })
+	return m, nil
+}
+
+func (d *decoder) jsonCollection(b []byte, depth int, path string) (*Message, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fail(ErrMalformed, path, "json-collection is not an object")
+	}
+	m := &Message{Format: JSONCollection}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fail(ErrMalformed, path, "json-collection: %v", err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fail(ErrMalformed, path, "json-collection key is not a string")
+		}
+		if seen[key] {
+			return nil, fail(ErrMalformed, path, "label %q appears twice", key)
+		}
+		seen[key] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fail(ErrMalformed, path, "json-collection value for %q: %v", key, err)
+		}
+		if key == collectionTypeKey {
+			if jsonKind(raw) != '"' || json.Unmarshal(raw, &m.CollectionType) != nil {
+				return nil, fail(ErrMalformed, path, "%s is not a string", collectionTypeKey)
+			}
+			if err := checkCollectionType(m.CollectionType); err != nil {
+				return nil, &Error{Kind: ErrMalformed, Path: path, Err: err}
+			}
+			continue
+		}
+		l := TextLabel(key)
+		sub := path + "[" + l.String() + "]"
+		raw = bytes.TrimLeft(raw, " \t\r\n")
+		f := Sniff(raw)
+		if f != JSONRecord && f != JSONCollection {
+			return nil, fail(ErrMalformed, sub, "a json-collection holds only JSON CMWs, found %v", f)
+		}
+		e, err := d.decode(raw, f, depth, sub)
+		if err != nil {
+			return nil, err
+		}
+		m.Entries = append(m.Entries, Entry{Label: l, Message: e})
+		if d.lim.MaxEntries > 0 && len(m.Entries) > d.lim.MaxEntries {
+			return nil, fail(ErrTooLarge, path, "more than %d entries", d.lim.MaxEntries)
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, fail(ErrMalformed, path, "json-collection is not closed")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fail(ErrMalformed, path, "trailing data after the json-collection")
+	}
+	return finishCollection(m, path)
+}

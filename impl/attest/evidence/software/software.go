@@ -1,0 +1,384 @@
+// Package software is an attester without a TPM: a software root of trust
+// that produces real Parsec TPM evidence (TPMS_ATTEST certify and quote
+// structures signed the way a TPM signs them) from keys and a PCR bank held
+// in memory. It is the baseline the TPM attester and the specs' fault
+// injection build on; it proves nothing about the machine it runs on.
+package software
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/google/go-tpm/tpm2"
+)
+
+// Faults makes the attester misbehave, one documented way per field, for
+// specs that check a relying party notices. The zero value is correct
+// behaviour.
+type Faults struct {
+	// UnendorsedKey signs both tokens with an attestation key the verifier
+	// was never given (the kid is unchanged).
+	UnendorsedKey bool
+	// CertifyOtherKey makes the KAT certify a key other than Identity().
+	CertifyOtherKey bool
+	// ClearFixedTPM clears fixedTPM in the certified key's attributes, as
+	// for a key that may be duplicated out of the TPM.
+	ClearFixedTPM bool
+	// ClearSensitiveDataOrigin clears sensitiveDataOrigin, as for a key
+	// imported into the TPM rather than generated there.
+	ClearSensitiveDataOrigin bool
+	// QualifyingData, when non-nil, is put in both tokens' extraData
+	// instead of the challenge's (a stale or foreign nonce or binder).
+	QualifyingData []byte
+}
+
+// Config sets up an Attester. Zero fields get fresh keys, a random kid and
+// PCRs 0, 1 and 7.
+type Config struct {
+	// AttestationKey signs the tokens (the TPM's AK); P-256.
+	AttestationKey *ecdsa.PrivateKey
+	// IdentityKey is the TLS identity key the KAT certifies; P-256.
+	IdentityKey *ecdsa.PrivateKey
+	// KeyID is the kid, a UEID; default 0x01 followed by 32 random bytes.
+	KeyID []byte
+	// PCRs is the quoted selection of the sha256 bank.
+	PCRs   []int
+	Faults Faults
+}
+
+// DefaultPCRs is the quoted selection when Config.PCRs is empty.
+var DefaultPCRs = []int{0, 1, 7}
+
+const (
+	numPCRs = 24
+	// maxQualifyingData is the size of TPMU_HA with SHA-512: a TPM refuses
+	// longer qualifyingData.
+	maxQualifyingData = 64
+	firmwareVersion   = 0x2026_0001_0000_0000
+)
+
+// Attester is the software attester. It is safe for concurrent use.
+type Attester struct {
+	ak, otherAK   *ecdsa.PrivateKey
+	tik, otherTIK *ecdsa.PrivateKey
+	kid           []byte
+	signerName    []byte // qualified name of the AK, as TPMS_ATTEST carries it
+	start         time.Time
+
+	mu     sync.Mutex
+	sel    []int
+	pcrs   [numPCRs][sha256.Size]byte
+	faults Faults
+}
+
+var _ attest.Attester = (*Attester)(nil)
+
+// New builds an attester with all PCRs zero (a fresh reset).
+func New(cfg Config) (*Attester, error) {
+	var err error
+	a := &Attester{start: time.Now(), faults: cfg.Faults}
+	if a.ak, err = keyOrNew(cfg.AttestationKey); err != nil {
+		return nil, err
+	}
+	if a.tik, err = keyOrNew(cfg.IdentityKey); err != nil {
+		return nil, err
+	}
+	if a.otherAK, err = keyOrNew(nil); err != nil {
+		return nil, err
+	}
+	if a.otherTIK, err = keyOrNew(nil); err != nil {
+		return nil, err
+	}
+	a.kid = slices.Clone(cfg.KeyID)
+	if a.kid == nil {
+		a.kid = make([]byte, 33)
+		a.kid[0] = 0x01
+		if _, err := rand.Read(a.kid[1:]); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.Select(cmpOr(cfg.PCRs, DefaultPCRs)...); err != nil {
+		return nil, err
+	}
+	akPub, err := marshalPublic(&a.ak.PublicKey, akAttributes)
+	if err != nil {
+		return nil, err
+	}
+	if a.signerName, err = qualifiedName(tpm2.TPMRHEndorsement, akPub); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func cmpOr(a, b []int) []int {
+	if len(a) > 0 {
+		return a
+	}
+	return b
+}
+
+func keyOrNew(k *ecdsa.PrivateKey) (*ecdsa.PrivateKey, error) {
+	if k != nil {
+		if k.Curve != elliptic.P256() {
+			return nil, errors.New("software: keys must be P-256")
+		}
+		return k, nil
+	}
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+}
+
+// Identity returns the TLS identity key the KAT certifies.
+func (a *Attester) Identity() crypto.Signer { return a.tik }
+
+// MediaTypes returns the one format this attester produces.
+func (a *Attester) MediaTypes() []string { return []string{parsectpm.MediaType} }
+
+// SetFaults replaces the fault settings for later evidence.
+func (a *Attester) SetFaults(f Faults) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.faults = f
+}
+
+// Select sets the PCRs later quotes cover.
+func (a *Attester) Select(pcrs ...int) error {
+	if len(pcrs) == 0 {
+		return errors.New("software: empty PCR selection")
+	}
+	for _, p := range pcrs {
+		if p < 0 || p >= numPCRs {
+			return fmt.Errorf("software: PCR %d out of range", p)
+		}
+	}
+	s := slices.Clone(pcrs)
+	slices.Sort(s)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sel = slices.Compact(s)
+	return nil
+}
+
+// Extend measures data into a PCR the way TPM2_PCR_Event does:
+// PCR = SHA-256(PCR || SHA-256(data)).
+func (a *Attester) Extend(index int, data []byte) error {
+	if index < 0 || index >= numPCRs {
+		return fmt.Errorf("software: PCR %d out of range", index)
+	}
+	m := sha256.Sum256(data)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pcrs[index] = sha256.Sum256(append(a.pcrs[index][:], m[:]...))
+	return nil
+}
+
+// PCR returns the current value of one PCR.
+func (a *Attester) PCR(index int) []byte {
+	if index < 0 || index >= numPCRs {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.pcrs[index][:])
+}
+
+// Endorsement is what a verifier must be given to accept this attester: its
+// kid, attestation key, and the current PCR values as reference values.
+// Extending a PCR afterwards makes later quotes disagree with it.
+func (a *Attester) Endorsement() parsectpm.Endorsement {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ref := make(map[int][]byte, len(a.sel))
+	for _, p := range a.sel {
+		ref[p] = slices.Clone(a.pcrs[p][:])
+	}
+	return parsectpm.Endorsement{
+		KeyID:          slices.Clone(a.kid),
+		AttestationKey: &a.ak.PublicKey,
+		PCRSelection:   parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: slices.Clone(a.sel)},
+		ReferencePCRs:  ref,
+	}
+}
+
+// Evidence returns Parsec TPM evidence bound to the challenge's qualifying
+// data: a KAT certifying Identity() and a PAT quoting the selected PCRs.
+func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
+	if err := ctx.Err(); err != nil {
+		return attest.Evidence{}, err
+	}
+	a.mu.Lock()
+	f := a.faults
+	sel := parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: slices.Clone(a.sel)}
+	values := make(map[int][]byte, len(a.sel))
+	for _, p := range a.sel {
+		values[p] = slices.Clone(a.pcrs[p][:])
+	}
+	a.mu.Unlock()
+
+	qd := ch.QualifyingData()
+	if f.QualifyingData != nil {
+		qd = f.QualifyingData
+	}
+	if len(qd) > maxQualifyingData {
+		return attest.Evidence{}, fmt.Errorf("software: qualifying data is %d bytes, a TPM takes at most %d", len(qd), maxQualifyingData)
+	}
+	ak, tik := a.ak, a.tik
+	if f.UnendorsedKey {
+		ak = a.otherAK
+	}
+	if f.CertifyOtherKey {
+		tik = a.otherTIK
+	}
+
+	attrs := tikAttributes
+	attrs.FixedTPM = !f.ClearFixedTPM
+	attrs.SensitiveDataOrigin = !f.ClearSensitiveDataOrigin
+	pubArea, err := marshalPublic(&tik.PublicKey, attrs)
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	name, err := parsectpm.Name(pubArea)
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	qname, err := qualifiedName(tpm2.TPMRHOwner, pubArea)
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	certInfo := tpm2.Marshal(a.attestHeader(tpm2.TPMSTAttestCertify, qd,
+		tpm2.NewTPMUAttest(tpm2.TPMSTAttestCertify, &tpm2.TPMSCertifyInfo{
+			Name:          tpm2.TPM2BName{Buffer: name},
+			QualifiedName: tpm2.TPM2BName{Buffer: qname},
+		})))
+
+	tpmSel, err := sel.TPMLPCRSelection()
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	digest, err := sel.Digest(values)
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	attestInfo := tpm2.Marshal(a.attestHeader(tpm2.TPMSTAttestQuote, qd,
+		tpm2.NewTPMUAttest(tpm2.TPMSTAttestQuote, &tpm2.TPMSQuoteInfo{
+			PCRSelect: tpmSel,
+			PCRDigest: tpm2.TPM2BDigest{Buffer: digest},
+		})))
+
+	katSig, err := Sign(ak, certInfo)
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	patSig, err := Sign(ak, attestInfo)
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	data, err := parsectpm.Encode(&parsectpm.Evidence{
+		KAT: &parsectpm.KAT{TPMVer: parsectpm.TPMVersion, KID: a.kid, Sig: katSig, PubArea: pubArea, CertInfo: certInfo},
+		PAT: &parsectpm.PAT{TPMVer: parsectpm.TPMVersion, KID: a.kid, Sig: patSig, AttestInfo: attestInfo},
+	})
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	return attest.Evidence{MediaType: parsectpm.MediaType, Data: data}, nil
+}
+
+func (a *Attester) attestHeader(typ tpm2.TPMST, qd []byte, body tpm2.TPMUAttest) *tpm2.TPMSAttest {
+	return &tpm2.TPMSAttest{
+		Magic:           tpm2.TPMGeneratedValue,
+		Type:            typ,
+		QualifiedSigner: tpm2.TPM2BName{Buffer: a.signerName},
+		ExtraData:       tpm2.TPM2BData{Buffer: slices.Clone(qd)},
+		ClockInfo: tpm2.TPMSClockInfo{
+			Clock: uint64(time.Since(a.start).Milliseconds()),
+			Safe:  true,
+		},
+		FirmwareVersion: firmwareVersion,
+		Attested:        body,
+	}
+}
+
+// Sign signs a marshalled TPMS_ATTEST the way a TPM with an ECDSA P-256
+// attestation key does: ECDSA over SHA-256 of the bytes, returned as a
+// TPMT_SIGNATURE with fixed-width r and s.
+func Sign(ak *ecdsa.PrivateKey, tpmsAttest []byte) ([]byte, error) {
+	d := sha256.Sum256(tpmsAttest)
+	r, s, err := ecdsa.Sign(rand.Reader, ak, d[:])
+	if err != nil {
+		return nil, err
+	}
+	return tpm2.Marshal(&tpm2.TPMTSignature{
+		SigAlg: tpm2.TPMAlgECDSA,
+		Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA, &tpm2.TPMSSignatureECC{
+			Hash:       tpm2.TPMAlgSHA256,
+			SignatureR: tpm2.TPM2BECCParameter{Buffer: r.FillBytes(make([]byte, 32))},
+			SignatureS: tpm2.TPM2BECCParameter{Buffer: s.FillBytes(make([]byte, 32))},
+		}),
+	}), nil
+}
+
+// Object attributes as a TPM would report them: the AK a restricted signing
+// key, the TIK an ordinary signing key, both generated in and bound to the
+// TPM.
+var (
+	akAttributes = tpm2.TPMAObject{
+		FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
+		UserWithAuth: true, NoDA: true, Restricted: true, SignEncrypt: true,
+	}
+	tikAttributes = tpm2.TPMAObject{
+		FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
+		UserWithAuth: true, SignEncrypt: true,
+	}
+)
+
+// marshalPublic encodes an ECDSA P-256 key as the TPMT_PUBLIC a TPM would
+// hold for it (nameAlg SHA-256, scheme ECDSA/SHA-256).
+func marshalPublic(k *ecdsa.PublicKey, attrs tpm2.TPMAObject) ([]byte, error) {
+	ek, err := k.ECDH()
+	if err != nil {
+		return nil, err
+	}
+	pt := ek.Bytes() // 0x04 || X || Y
+	return tpm2.Marshal(&tpm2.TPMTPublic{
+		Type:             tpm2.TPMAlgECC,
+		NameAlg:          tpm2.TPMAlgSHA256,
+		ObjectAttributes: attrs,
+		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
+			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
+			Scheme: tpm2.TPMTECCScheme{
+				Scheme:  tpm2.TPMAlgECDSA,
+				Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256}),
+			},
+			CurveID: tpm2.TPMECCNistP256,
+			KDF:     tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
+		}),
+		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
+			X: tpm2.TPM2BECCParameter{Buffer: pt[1:33]},
+			Y: tpm2.TPM2BECCParameter{Buffer: pt[33:]},
+		}),
+	}), nil
+}
+
+// qualifiedName is the Qualified Name of a primary object under a
+// hierarchy: nameAlg || SHA-256(handle || Name).
+func qualifiedName(hierarchy tpm2.TPMHandle, pubArea []byte) ([]byte, error) {
+	name, err := parsectpm.Name(pubArea)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(binary.BigEndian.AppendUint32(nil, uint32(hierarchy)))
+	h.Write(name)
+	return h.Sum(binary.BigEndian.AppendUint16(nil, uint16(tpm2.TPMAlgSHA256))), nil
+}

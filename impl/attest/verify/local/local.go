@@ -1,0 +1,319 @@
+// Package local is an in-process verifier for Parsec TPM evidence: it keeps
+// endorsements, issues nonces, appraises evidence with parsectpm.Verify and
+// signs EAR results the way Veraison's PARSEC_TPM scheme does, so specs can
+// run the background-check and passport models without a Veraison service.
+package local
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/result"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/veraison/ear"
+)
+
+// SubmodName is the EAR submodule the appraisal goes in: Veraison names it
+// after the attestation scheme, PARSEC_TPM for this evidence.
+const SubmodName = "PARSEC_TPM"
+
+// AppraisalPolicyID is the ear.appraisal-policy-id of every appraisal.
+const AppraisalPolicyID = "policy:PARSEC_TPM/local"
+
+// Defaults for zero Config fields.
+const (
+	DefaultNonceSize     = 32
+	DefaultNonceLifetime = 2 * time.Minute
+	DefaultBuild         = "conformance-local-verifier"
+	DefaultDeveloper     = "github.com/attested-tls/conformance"
+	MinNonceSize         = 8
+	// MaxNonceSize is what every consumer takes: Veraison's 8..64, TA's
+	// nonce<8..2^8-1>, a TPM's qualifyingData.
+	MaxNonceSize = 64
+)
+
+// Config sets up a Verifier; the zero value is usable.
+type Config struct {
+	// Key signs EARs (ES256); nil generates one.
+	Key *ecdsa.PrivateKey
+	// Identity is the verifier identity peers negotiate; nil derives it
+	// from the key (attest.VerifierIdentity).
+	Identity []byte
+	// NonceSize is the size of NewNonce's nonces, 8..64; 0 means 32.
+	NonceSize int
+	// NonceLifetime bounds how long an issued nonce is accepted.
+	NonceLifetime time.Duration
+	// IssuedNonces makes Appraise accept only a challenge nonce this
+	// verifier issued, unexpired, once.
+	IssuedNonces bool
+	// Build and Developer go in ear.verifier-id.
+	Build, Developer string
+	// Time is the verifier's clock; nil is time.Now.
+	Time func() time.Time
+}
+
+// Verifier is the in-process verifier. It is safe for concurrent use.
+type Verifier struct {
+	cfg Config
+	key *ecdsa.PrivateKey
+	id  []byte
+
+	mu           sync.Mutex
+	endorsements map[string]parsectpm.Endorsement
+	nonces       map[string]nonceState
+	lastPurge    time.Time
+}
+
+type nonceState struct {
+	expires time.Time
+	used    bool
+}
+
+var _ attest.Verifier = (*Verifier)(nil)
+
+// New builds a verifier with no endorsements.
+func New(cfg Config) (*Verifier, error) {
+	if cfg.NonceSize == 0 {
+		cfg.NonceSize = DefaultNonceSize
+	}
+	if cfg.NonceSize < MinNonceSize || cfg.NonceSize > MaxNonceSize {
+		return nil, fmt.Errorf("local: nonce size %d outside %d..%d", cfg.NonceSize, MinNonceSize, MaxNonceSize)
+	}
+	if cfg.NonceLifetime <= 0 {
+		cfg.NonceLifetime = DefaultNonceLifetime
+	}
+	if cfg.Build == "" {
+		cfg.Build = DefaultBuild
+	}
+	if cfg.Developer == "" {
+		cfg.Developer = DefaultDeveloper
+	}
+	if cfg.Time == nil {
+		cfg.Time = time.Now
+	}
+	v := &Verifier{
+		cfg:          cfg,
+		key:          cfg.Key,
+		endorsements: map[string]parsectpm.Endorsement{},
+		nonces:       map[string]nonceState{},
+	}
+	if v.key == nil {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		v.key = k
+	}
+	if v.key.Curve != elliptic.P256() {
+		return nil, errors.New("local: ES256 needs a P-256 key")
+	}
+	v.id = slices.Clone(cfg.Identity)
+	if v.id == nil {
+		id, err := attest.VerifierIdentity(&v.key.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		v.id = id
+	}
+	return v, nil
+}
+
+// PublicKey verifies this verifier's EARs.
+func (v *Verifier) PublicKey() *ecdsa.PublicKey { return &v.key.PublicKey }
+
+// Identity is the verifier identity (VerifierIdentityType bytes).
+func (v *Verifier) Identity() []byte { return slices.Clone(v.id) }
+
+// Trusted is the entry a relying party's policy needs to accept this
+// verifier's results.
+func (v *Verifier) Trusted() attest.TrustedVerifier {
+	return attest.TrustedVerifier{ID: v.Identity(), Key: v.PublicKey()}
+}
+
+// AddEndorsement registers (or replaces) the endorsement for a kid.
+func (v *Verifier) AddEndorsement(e parsectpm.Endorsement) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	ref := make(map[int][]byte, len(e.ReferencePCRs))
+	for i, p := range e.ReferencePCRs {
+		ref[i] = slices.Clone(p)
+	}
+	e.KeyID = slices.Clone(e.KeyID)
+	e.PCRSelection.PCRs = slices.Clone(e.PCRSelection.PCRs)
+	e.ReferencePCRs = ref
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.endorsements[string(e.KeyID)] = e
+	return nil
+}
+
+// RemoveEndorsement forgets a kid; it reports whether one was registered.
+func (v *Verifier) RemoveEndorsement(kid []byte) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, ok := v.endorsements[string(kid)]
+	delete(v.endorsements, string(kid))
+	return ok
+}
+
+// NewNonce returns NonceSize random bytes and remembers them for
+// NonceLifetime.
+func (v *Verifier) NewNonce(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	n := make([]byte, v.cfg.NonceSize)
+	if _, err := rand.Read(n); err != nil {
+		return nil, err
+	}
+	now := v.cfg.Time()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.purge(now)
+	v.nonces[string(n)] = nonceState{expires: now.Add(v.cfg.NonceLifetime)}
+	return n, nil
+}
+
+// purge drops nonces a lifetime past expiry: until then a late or replayed
+// nonce is reported as expired or reused rather than unknown.
+func (v *Verifier) purge(now time.Time) {
+	if now.Sub(v.lastPurge) < v.cfg.NonceLifetime {
+		return
+	}
+	v.lastPurge = now
+	for k, s := range v.nonces {
+		if now.After(s.expires.Add(v.cfg.NonceLifetime)) {
+			delete(v.nonces, k)
+		}
+	}
+}
+
+// consume marks the challenge nonce used, whatever the appraisal's outcome:
+// a nonce buys one appraisal.
+func (v *Verifier) consume(nonce []byte, now time.Time) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s, ok := v.nonces[string(nonce)]
+	switch {
+	case !ok:
+		return attest.Reject(attest.ReasonNonceUnknown, "nonce %x was not issued here", nonce)
+	case s.used:
+		return attest.Reject(attest.ReasonNonceReused, "nonce %x already used", nonce)
+	case now.After(s.expires):
+		return attest.Reject(attest.ReasonNonceExpired, "nonce %x expired at %s", nonce, s.expires.UTC().Format(time.RFC3339))
+	}
+	s.used = true
+	v.nonces[string(nonce)] = s
+	return nil
+}
+
+// Appraise verifies Parsec TPM evidence against the endorsement for its kid
+// and returns a signed EAR. Evidence that fails a check yields a
+// contraindicated result carrying the reason as its problem; malformed
+// evidence, an unsupported media type or a rejected nonce yield an error.
+func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.Challenge) (*attest.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := v.cfg.Time()
+	if v.cfg.IssuedNonces {
+		if err := v.consume(ch.Nonce, now); err != nil {
+			return nil, err
+		}
+	}
+	if ev.MediaType != parsectpm.MediaType {
+		return nil, attest.Reject(attest.ReasonUnsupportedEvidence, "media type %q", ev.MediaType)
+	}
+	pev, err := parsectpm.Decode(ev.Data)
+	if err != nil {
+		return nil, err
+	}
+
+	v.mu.Lock()
+	e, ok := v.endorsements[string(pev.KAT.KID)]
+	v.mu.Unlock()
+
+	var verdict error
+	if !ok {
+		verdict = attest.Reject(attest.ReasonNoEndorsement, "no endorsement for kid %x", pev.KAT.KID)
+	} else {
+		verdict = parsectpm.Verify(pev, e, ch.QualifyingData(), ch.TIK)
+	}
+	var rej *attest.Rejection
+	if verdict != nil && (!errors.As(verdict, &rej) || rej.Reason == parsectpm.ReasonMalformed) {
+		return nil, verdict
+	}
+
+	ar := ear.NewAttestationResult(SubmodName, v.cfg.Build, v.cfg.Developer)
+	iat := now.Unix()
+	ar.IssuedAt = &iat
+	if qd := ch.QualifyingData(); len(qd) >= MinNonceSize && len(qd) <= MaxNonceSize {
+		n := base64.RawURLEncoding.EncodeToString(qd)
+		ar.Nonce = &n
+	}
+	a := ar.Submods[SubmodName]
+	policyID := AppraisalPolicyID
+	a.AppraisalPolicyID = &policyID
+	if verdict == nil {
+		a.TrustVector.InstanceIdentity = ear.TrustworthyInstanceClaim
+		a.TrustVector.Executables = ear.ApprovedRuntimeClaim
+		a.TrustVector.Hardware = ear.GenuineHardwareClaim
+		tik, err := pev.PublicKey()
+		if err != nil {
+			return nil, err
+		}
+		if err := a.SetKeyAttestation(tik); err != nil {
+			return nil, err
+		}
+	} else {
+		*a.TrustVector = contraindicatedVector(rej.Reason)
+		*a.Status = ear.TrustTierContraindicated
+		a.VeraisonPolicyClaims = &map[string]any{"problem": rej.Error()}
+	}
+	a.UpdateStatusFromTrustVector()
+
+	token, err := ar.Sign(jwa.ES256(), v.key)
+	if err != nil {
+		return nil, fmt.Errorf("local: signing EAR: %w", err)
+	}
+	return result.FromEAR(token, ar, v.id)
+}
+
+// contraindicatedVector says what a failed check shows, in AR4SI terms.
+// Verify stops at the first failure, so later claims stay unmade.
+func contraindicatedVector(r attest.Reason) ear.TrustVector {
+	switch r {
+	case parsectpm.ReasonPCRSelection, parsectpm.ReasonPCRDigest:
+		// Signed by the endorsed key and certifying a TPM key, but the
+		// platform booted something unexpected.
+		return ear.TrustVector{
+			InstanceIdentity: ear.TrustworthyInstanceClaim,
+			Hardware:         ear.GenuineHardwareClaim,
+			Executables:      ear.ContraindicatedRuntimeClaim,
+		}
+	case parsectpm.ReasonCertifiedName, parsectpm.ReasonKeyType, parsectpm.ReasonNotFixedTPM,
+		parsectpm.ReasonNotSensitiveDataOrigin, parsectpm.ReasonTIKMismatch:
+		// A genuine TPM vouches for a key that is not a trustworthy
+		// identity of this instance.
+		return ear.TrustVector{
+			InstanceIdentity: ear.UntrustworthyInstanceClaim,
+			Hardware:         ear.GenuineHardwareClaim,
+		}
+	}
+	// Unknown attester, bad signature, not TPM-generated, or bound to
+	// another challenge: nothing in the evidence can be relied on.
+	var tv ear.TrustVector
+	tv.SetAll(ear.CryptoValidationFailedClaim)
+	return tv
+}

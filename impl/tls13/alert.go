@@ -3,6 +3,7 @@ package tls13
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // AlertCode is a TLS alert description (RFC 8446 §6). Codes the attestation
@@ -58,12 +59,22 @@ var alertNames = map[AlertCode]string{
 	AlertNoApplicationProtocol: "no_application_protocol",
 }
 
+var alertNamesMu sync.RWMutex
+
 // RegisterAlertName names a code defined outside RFC 8446 (for example by an
-// attestation draft) so errors and traces print it by name.
-func RegisterAlertName(code AlertCode, name string) { alertNames[code] = name }
+// attestation draft) so errors and traces print it by name. Safe to call
+// while connections run.
+func RegisterAlertName(code AlertCode, name string) {
+	alertNamesMu.Lock()
+	defer alertNamesMu.Unlock()
+	alertNames[code] = name
+}
 
 func (a AlertCode) String() string {
-	if n, ok := alertNames[a]; ok {
+	alertNamesMu.RLock()
+	n, ok := alertNames[a]
+	alertNamesMu.RUnlock()
+	if ok {
 		return n
 	}
 	return fmt.Sprintf("alert(%d)", uint8(a))

@@ -9,6 +9,8 @@ import (
 	"sort"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
+	"github.com/attested-tls/conformance/impl/attest/profile/poc"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 )
 
@@ -18,6 +20,8 @@ func register(p party.Profile) { profiles[p.Name()] = p }
 
 func init() {
 	register(ta07.Profile{})
+	register(ea07.Profile{})
+	register(poc.Profile{})
 }
 
 // ByName returns the profile called name.

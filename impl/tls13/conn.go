@@ -91,8 +91,8 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 	} else {
 		err = c.serverHandshake(ctx)
 	}
-	if stop() && err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("tls13: handshake: %w (%v)", ctx.Err(), err)
+	if cerr := stop(); err != nil && cerr != nil {
+		err = fmt.Errorf("tls13: handshake: %w (%v)", cerr, err)
 	}
 	if err != nil {
 		c.handshakeErr = err
@@ -103,28 +103,34 @@ func (c *Conn) HandshakeContext(ctx context.Context) error {
 }
 
 // watchContext makes blocking I/O honour ctx. The returned func undoes it
-// and reports whether ctx ended while it watched.
-func (c *Conn) watchContext(ctx context.Context) func() bool {
+// and returns ctx's error if ctx ended (or its deadline passed) meanwhile.
+func (c *Conn) watchContext(ctx context.Context) func() error {
 	if ctx.Done() == nil {
-		return func() bool { return false }
+		return func() error { return nil }
 	}
-	if d, ok := ctx.Deadline(); ok {
-		c.conn.SetDeadline(d)
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		c.conn.SetDeadline(deadline)
 	}
 	done := make(chan struct{})
-	var interrupted atomic.Bool
 	go func() {
 		select {
 		case <-ctx.Done():
-			interrupted.Store(true)
 			c.conn.SetDeadline(time.Unix(1, 0)) // wake blocked reads and writes
 		case <-done:
 		}
 	}()
-	return func() bool {
+	return func() error {
 		close(done)
 		c.conn.SetDeadline(time.Time{})
-		return interrupted.Load() || ctx.Err() != nil
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// The conn's deadline can fire a moment before ctx's timer does.
+		if hasDeadline && !time.Now().Before(deadline) {
+			return context.DeadlineExceeded
+		}
+		return nil
 	}
 }
 

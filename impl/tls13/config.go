@@ -41,6 +41,11 @@ type Config struct {
 	// key share (32 bytes for X25519, the scalar for NIST curves); nil bytes
 	// fall back to Rand. It makes key shares reproducible for test vectors.
 	KeySharePrivate func(group CurveID) []byte
+	// DeterministicSignatures makes ECDSA CertificateVerify signatures
+	// follow RFC 6979 (the signer gets a nil random source), so runs with
+	// injected randomness reproduce byte for byte. Ed25519 is always
+	// deterministic; RSA-PSS salts stay random.
+	DeterministicSignatures bool
 	// Time returns the current time for certificate validation. Nil means time.Now.
 	Time func() time.Time
 

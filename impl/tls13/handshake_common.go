@@ -180,7 +180,11 @@ func (st *handshakeState) sendCertificateVerify(signer crypto.Signer, peerScheme
 	if !c.isClient {
 		ctx = serverSignatureContext
 	}
-	sig, err := sign(signer, c.config.rand(), scheme, signedMessage(ctx, st.transcript.sum()))
+	random := c.config.rand()
+	if c.config.DeterministicSignatures && scheme != PSSWithSHA256 && scheme != PSSWithSHA384 && scheme != PSSWithSHA512 {
+		random = nil // crypto/ecdsa signs per RFC 6979 with a nil source
+	}
+	sig, err := sign(signer, random, scheme, signedMessage(ctx, st.transcript.sum()))
 	if err != nil {
 		// A TPM-held key fails here; say which operation failed.
 		return Alertf(AlertInternalError, "signing CertificateVerify: %v", err)

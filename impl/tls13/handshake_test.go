@@ -225,3 +225,30 @@ func TestHandshakeDeadline(t *testing.T) {
 		t.Fatal("deadline not honoured")
 	}
 }
+
+// With injected randomness and deterministic signatures, two runs of the
+// same handshake are identical on the wire.
+func TestDeterministicHandshake(t *testing.T) {
+	p := getPKI(t)
+	transcript := func() [][]byte {
+		rec := newRecorder()
+		cc, sc := p.clientConfig(), p.serverConfig()
+		cc.Rand = bytes.NewReader(bytes.Repeat([]byte{1}, 4096))
+		sc.Rand = bytes.NewReader(bytes.Repeat([]byte{2}, 4096))
+		cc.DeterministicSignatures, sc.DeterministicSignatures = true, true
+		cc.Trace = rec
+		if _, _, cerr, serr := runPair(t, cc, sc); cerr != nil || serr != nil {
+			t.Fatal(cerr, serr)
+		}
+		return append(rec.sent, rec.received...)
+	}
+	a, b := transcript(), transcript()
+	if len(a) != len(b) {
+		t.Fatalf("%d vs %d messages", len(a), len(b))
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			t.Fatalf("message %d differs between runs", i)
+		}
+	}
+}

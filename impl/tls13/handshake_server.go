@@ -252,7 +252,9 @@ func (st *serverHandshakeState) negotiateCertificateTypes() error {
 		return Alertf(AlertUnsupportedCertificate, "no server certificate type in common (client offers %v)", offered)
 	}
 	c.serverCertType = t
-	if ch.clientCertTypes != nil {
+	// RFC 7250 §4.2: the client's types matter only if we will request a
+	// certificate; otherwise the extension is simply omitted from EE.
+	if ch.clientCertTypes != nil && (cfg.ClientAuth != NoClientCert || st.hs.requestClientCert) {
 		t, ok := pick(certTypesOrX509(cfg.ClientCertificateTypes), ch.clientCertTypes)
 		if !ok {
 			return Alertf(AlertUnsupportedCertificate, "no client certificate type in common (client offers %v)", ch.clientCertTypes)

@@ -11,12 +11,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/suite/harness/wire"
 )
 
 // Side says whether and how one endpoint attests.
@@ -78,21 +78,11 @@ type Fixture struct {
 func NewFixture() (*Fixture, error) {
 	f := &Fixture{Attester: map[bool]*software.Attester{}, Chain: map[bool][][]byte{}, Plain: map[bool]tls13.Credential{},
 		ServerName: "server.attested.test", MediaTypes: []string{parsectpm.MediaType}, HandshakeLimit: 20 * time.Second}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := NewCA()
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "conformance test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, caKey.Public(), caKey)
-	if err != nil {
-		return nil, err
-	}
-	f.caCert, _ = x509.ParseCertificate(der)
-	f.caKey = caKey
-	f.Pool = x509.NewCertPool()
-	f.Pool.AddCert(f.caCert)
+	f.caCert, f.caKey, f.Pool = ca.Cert, ca.Key, ca.Pool()
 	if f.Verifier, err = local.New(local.Config{Build: "conformance-local", Developer: "attested-tls conformance"}); err != nil {
 		return nil, err
 	}
@@ -124,21 +114,15 @@ func NewFixture() (*Fixture, error) {
 	return f, nil
 }
 
+// ChainWithCA is the attester's chain for its X.509 credential followed by
+// the CA certificate: a two-entry Certificate message.
+func (f *Fixture) ChainWithCA(isClient bool) [][]byte {
+	return append(slices.Clone(f.Chain[isClient]), f.caCert.Raw)
+}
+
 // Certify issues a leaf for key from the fixture's CA.
 func (f *Fixture) Certify(key crypto.Signer, isClient bool) ([][]byte, error) {
-	eku, cn := x509.ExtKeyUsageServerAuth, f.ServerName
-	if isClient {
-		eku, cn = x509.ExtKeyUsageClientAuth, "client.attested.test"
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{eku}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, f.caCert, key.Public(), f.caKey)
-	if err != nil {
-		return nil, err
-	}
-	return [][]byte{der}, nil
+	return (&CA{Cert: f.caCert, Key: f.caKey}).Issue(key, isClient, f.ServerName)
 }
 
 // Policy is the strict relying-party policy trusting the fixture's verifier.
@@ -151,19 +135,8 @@ func (f *Fixture) Policy() *policy.Policy {
 // that attestation with the fixture's verifier and policy.
 func (f *Fixture) Parties(m Model) (client, server *party.Party) {
 	mk := func(isClient bool, self, peer Side) *party.Party {
-		p := &party.Party{Policy: f.Policy()}
-		if self.Attests {
-			a := f.Attester[isClient]
-			p.Attester, p.Topology, p.Credential, p.Chain = a, self.Topology, self.Credential, f.Chain[isClient]
-			p.Results = party.PassportSource{Attester: a, Verifier: f.Verifier}
-			p.ResultVerifiers = [][]byte{f.Verifier.Identity()}
-		}
-		if peer.Attests {
-			p.VerifyPeer, p.RequirePeer = true, true
-			p.PeerTopology, p.PeerCredential = peer.Topology, peer.Credential
-			p.Verifier, p.VerifierMediaTypes = f.Verifier, f.MediaTypes
-		}
-		return p
+		return NewParty(self, peer, Roles{Attester: f.Attester[isClient], Chain: f.Chain[isClient],
+			Verifier: f.Verifier, MediaTypes: f.MediaTypes, Policy: f.Policy()})
 	}
 	return mk(true, m.Client, m.Server), mk(false, m.Server, m.Client)
 }
@@ -174,13 +147,7 @@ func (f *Fixture) Configs(m Model, client, server *party.Party) (ccfg, scfg *tls
 	if err != nil {
 		return nil, nil, err
 	}
-	base := func(isClient bool) *tls13.Config {
-		c := &tls13.Config{ServerName: f.ServerName, RootCAs: f.Pool, ClientCAs: f.Pool}
-		if !isClient {
-			c.Certificates = []tls13.Credential{f.Plain[false]}
-		}
-		return c
-	}
+	base := func(isClient bool) *tls13.Config { return BaseConfig(isClient, f.ServerName, f.Pool, f.Plain[false]) }
 	if ccfg, err = prof.Configure(base(true), true, client); err != nil {
 		return nil, nil, err
 	}
@@ -192,11 +159,35 @@ func (f *Fixture) Configs(m Model, client, server *party.Party) (ccfg, scfg *tls
 
 // Result is what both endpoints saw.
 type Result struct {
+	// ClientErr and ServerErr are what each side's handshake returned.
 	ClientErr, ServerErr error
 	Client, Server       tls13.ConnectionState
 	// ClientGot and ServerGot are the application data each side's Read
 	// returned after the handshake ("" when the connection failed closed).
 	ClientGot, ServerGot string
+	// ClientReadErr and ServerReadErr are the errors that ended those
+	// reads. A TLS 1.3 client's handshake is over once it sends Finished,
+	// so an alert the server sends about the client's Certificate reaches
+	// the client here, not in ClientErr.
+	ClientReadErr, ServerReadErr error
+	// ClientSent and ServerSent are the handshake messages each side sent.
+	ClientSent, ServerSent wire.Flight
+}
+
+// Failure is the first error the client (client=true) or the server saw:
+// its handshake error, or else the error that ended its read.
+func (r *Result) Failure(client bool) error {
+	if client {
+		return cmpOr(r.ClientErr, r.ClientReadErr)
+	}
+	return cmpOr(r.ServerErr, r.ServerReadErr)
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
 }
 
 // Ping and Pong are the application data the client and server exchange.
@@ -208,16 +199,19 @@ const (
 // Run handshakes our client and our server over loopback within ctx and
 // then tries to exchange application data both ways, whatever the
 // handshakes returned, so specs can check nothing flows after a failure.
+// ccfg and scfg are not modified.
 func Run(ctx context.Context, ccfg, scfg *tls13.Config) (*Result, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	defer ln.Close()
+	crec, srec := &wire.Recorder{Next: ccfg.Trace}, &wire.Recorder{Next: scfg.Trace}
+	ccfg, scfg = withTrace(ccfg, crec), withTrace(scfg, srec)
 	type side struct {
-		err   error
-		state tls13.ConnectionState
-		got   string
+		err, readErr error
+		state        tls13.ConnectionState
+		got          string
 	}
 	srvc := make(chan side, 1)
 	go func() {
@@ -231,7 +225,7 @@ func Run(ctx context.Context, ccfg, scfg *tls13.Config) (*Result, error) {
 		s := side{err: c.HandshakeContext(ctx)}
 		s.state = c.ConnectionState()
 		// Read whatever the client sends, handshake failure or not.
-		s.got = readSome(ctx, c, len(Ping))
+		s.got, s.readErr = readSome(ctx, c, len(Ping))
 		if s.err == nil && s.got == Ping {
 			c.Write([]byte(Pong))
 		}
@@ -249,25 +243,62 @@ func Run(ctx context.Context, ccfg, scfg *tls13.Config) (*Result, error) {
 	if r.ClientErr == nil {
 		c.Write([]byte(Ping))
 	}
-	r.ClientGot = readSome(ctx, c, len(Pong))
+	r.ClientGot, r.ClientReadErr = readSome(ctx, c, len(Pong))
 	c.Close()
 	s := <-srvc
-	r.ServerErr, r.Server, r.ServerGot = s.err, s.state, s.got
+	r.ServerErr, r.Server, r.ServerGot, r.ServerReadErr = s.err, s.state, s.got, s.readErr
+	r.ClientSent, r.ServerSent = crec.Sent(), srec.Sent()
 	return r, nil
 }
 
+func withTrace(c *tls13.Config, t tls13.Trace) *tls13.Config {
+	cc := *c
+	cc.Trace = t
+	return &cc
+}
+
 // readSome reads up to n bytes of application data before ctx ends, and
-// returns what arrived (nothing, if Read failed first).
-func readSome(ctx context.Context, c *tls13.Conn, n int) string {
+// returns what arrived (nothing, if Read failed first) and the error that
+// ended the read, if it ended early.
+func readSome(ctx context.Context, c *tls13.Conn, n int) (string, error) {
 	if d, ok := ctx.Deadline(); ok {
 		c.SetReadDeadline(d)
 	}
 	buf := make([]byte, n)
 	k, err := io.ReadFull(c, buf)
 	if err != nil && k == 0 {
-		return ""
+		return "", err
 	}
-	return string(buf[:k])
+	return string(buf[:k]), err
+}
+
+// Tweaks change one run of a model, for specs that make a party misbehave
+// or deviate from the model's defaults. Nil fields change nothing.
+type Tweaks struct {
+	// Parties runs after Fixture.Parties built the client and the server.
+	Parties func(client, server *party.Party)
+	// Configs runs after the profile configured both endpoints.
+	Configs func(client, server *tls13.Config)
+}
+
+// Handshake builds m's parties, applies t, configures both endpoints for
+// m.Profile and runs them against each other within the fixture's
+// HandshakeLimit.
+func (f *Fixture) Handshake(ctx context.Context, m Model, t Tweaks) (*Result, error) {
+	cli, srv := f.Parties(m)
+	if t.Parties != nil {
+		t.Parties(cli, srv)
+	}
+	ccfg, scfg, err := f.Configs(m, cli, srv)
+	if err != nil {
+		return nil, err
+	}
+	if t.Configs != nil {
+		t.Configs(ccfg, scfg)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.HandshakeLimit)
+	defer cancel()
+	return Run(ctx, ccfg, scfg)
 }
 
 // Alert returns the alert err carries and whether we sent it.
@@ -282,7 +313,8 @@ func Alert(err error) (code tls13.AlertCode, sent, ok bool) {
 // Describe summarizes a result for failure messages.
 func (r *Result) Describe() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "client: err=%v got=%q\nserver: err=%v got=%q", r.ClientErr, r.ClientGot, r.ServerErr, r.ServerGot)
+	fmt.Fprintf(&b, "client: err=%v read=%v got=%q\nserver: err=%v read=%v got=%q",
+		r.ClientErr, r.ClientReadErr, r.ClientGot, r.ServerErr, r.ServerReadErr, r.ServerGot)
 	return b.String()
 }
 

@@ -21,6 +21,10 @@ func TestTA07Smoke(t *testing.T) {
 		{Profile: "ta-07", Server: Side{Attests: true, Topology: party.Passport}},
 		{Profile: "ta-07", Client: Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
 		{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}, Client: Side{Attests: true, Topology: party.Passport}},
+		{Profile: "ea-07", Server: Side{Attests: true, Credential: party.X509}},
+		{Profile: "ea-07", Client: Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "ea-07", Server: Side{Attests: true, Credential: party.X509}, Client: Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "poc", Client: Side{Attests: true}},
 	} {
 		t.Run(m.ID(), func(t *testing.T) {
 			cli, srv := f.Parties(m)

@@ -69,7 +69,7 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 	if !isClient {
 		ours, theirs = theirs, ours
 	}
-	if p.Attests() && p.Credential == party.AttestationOnly {
+	if p.Attests() && p.Credential == party.AttestationOnly && !(p.Bugs.Decline && !isClient) {
 		*ours = []tls13.CertificateType{att}
 		if !isClient && len(cfg.Certificates) > 0 {
 			*ours = withX509(att) // serve clients that do not ask for attestation
@@ -156,6 +156,23 @@ func marshalExt(typ uint16, m interface{ Marshal() ([]byte, error) }) (tls13.Ext
 	return tls13.Extension{Type: typ, Data: b}, err
 }
 
+// marshalNonceExt marshals an extension whose last field is the nonce. A
+// nonce the encoder refuses (party.Bugs.NonceLength out of <8..255>) is
+// spliced in after encoding a valid placeholder, so the bug reaches the wire.
+func marshalNonceExt(typ uint16, nonce []byte, encode func(nonce []byte) interface{ Marshal() ([]byte, error) }) (tls13.Extension, error) {
+	if len(nonce) >= MinNonceLen && len(nonce) <= MaxNonceLen {
+		return marshalExt(typ, encode(nonce))
+	}
+	placeholder := make([]byte, MinNonceLen)
+	e, err := marshalExt(typ, encode(placeholder))
+	if err != nil || len(nonce) > 255 {
+		return e, err
+	}
+	body := append(e.Data[:len(e.Data)-1-MinNonceLen:len(e.Data)-1-MinNonceLen], byte(len(nonce)))
+	e.Data = append(body, nonce...)
+	return e, nil
+}
+
 // WriteClientHello offers what the client asks of the server and what it
 // can present itself (§5, §8.1.1, §8.2.1).
 func (h *hooks) WriteClientHello(hs *tls13.HookState) ([]tls13.Extension, error) {
@@ -181,7 +198,9 @@ func (h *hooks) WriteClientHello(hs *tls13.HookState) ([]tls13.Extension, error)
 			}
 			h.srv.nonce = nonce
 			h.srv.offeredTypes = evidenceTypes(p.VerifierMediaTypes, p.PeerCredential)
-			e, err := marshalExt(ext.evReq, EvidenceRequestCH{SupportedEvidenceTypes: h.srv.offeredTypes, Nonce: nonce})
+			e, err := marshalNonceExt(ext.evReq, nonce, func(n []byte) interface{ Marshal() ([]byte, error) } {
+				return EvidenceRequestCH{SupportedEvidenceTypes: h.srv.offeredTypes, Nonce: n}
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -328,7 +347,11 @@ func (h *hooks) WriteEncryptedExtensions(hs *tls13.HookState) ([]tls13.Extension
 	}
 	switch {
 	case h.cli.negotiated && h.cli.topology == party.BackgroundCheck:
-		err = add(ext.evProp, EvidenceProposalEE{SelectedEvidenceType: h.cli.evType, Nonce: h.cli.nonce})
+		var e tls13.Extension
+		e, err = marshalNonceExt(ext.evProp, h.cli.nonce, func(n []byte) interface{ Marshal() ([]byte, error) } {
+			return EvidenceProposalEE{SelectedEvidenceType: h.cli.evType, Nonce: n}
+		})
+		exts = append(exts, e)
 	case h.cli.negotiated:
 		err = add(ext.resProp, ResultsEE{SelectedVerifier: h.cli.verifier})
 	}
@@ -414,6 +437,9 @@ func (h *hooks) Credential(hs *tls13.HookState) (*tls13.OutgoingCertificate, err
 	d, p := h.ours(), h.p
 	if !d.negotiated || !p.Attests() {
 		return nil, nil
+	}
+	if p.Bugs.Decline { // agreed to attest, then sends nothing
+		return &tls13.OutgoingCertificate{}, nil
 	}
 	ext, _, _ := h.table()
 	tik := p.Identity()

@@ -1,0 +1,132 @@
+package specs
+
+import (
+	"fmt"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/software"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/policy"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/suite/harness"
+	"github.com/attested-tls/conformance/suite/requirements"
+)
+
+// violation is one negative spec: a model run with one party misbehaving,
+// and the fatal alert the draft prescribes for it.
+type violation struct {
+	// it is the spec's sentence, in the draft's words.
+	it string
+	// fault, if set, breaks the fixture's attester for this spec only
+	// (the spec restores it).
+	fault *software.Faults
+	tweak harness.Tweaks
+	// alert is the code sender must send and its peer receive.
+	alert  tls13.AlertCode
+	sender Endpoint
+	reqs   []string
+}
+
+// describeViolations registers the container of model m: one negative
+// spec per violation, then whatever more specs extra registers; labelled
+// like m's matrix entries (without their requirement labels).
+func describeViolations(m harness.Model, vs []violation, extra func()) {
+	Describe(describeModel(m), Case{Model: m}.Labels(), func() {
+		for _, v := range vs {
+			var labels Labels
+			for _, id := range v.reqs {
+				labels = append(labels, requirements.Label(id))
+			}
+			It(v.it, labels, func() {
+				if v.fault != nil {
+					a := fixture().Attester[attester(m) == Client]
+					a.SetFaults(*v.fault)
+					DeferCleanup(a.SetFaults, software.Faults{})
+				}
+				r := run(m, v.tweak)
+				Expect(r).To(AbortWith(v.alert, SentBy(v.sender)))
+				Expect(r).To(FailClosed())
+			})
+		}
+		if extra != nil {
+			extra()
+		}
+	})
+}
+
+// describeModel is a container sentence: "ta-07 background check, client
+// attests, X.509 plus attestation".
+func describeModel(m harness.Model) string {
+	s := attesting(m)[0]
+	topo := map[party.Topology]string{party.BackgroundCheck: "background check", party.Passport: "passport"}[s.Topology]
+	cred := map[party.Credential]string{party.AttestationOnly: "attestation-only credential", party.X509: "X.509 plus attestation"}[s.Credential]
+	return fmt.Sprintf("%s %s, %s attests, %s", m.Profile, topo, roleLabel(m), cred)
+}
+
+// attester is the endpoint that attests in a one-sided model.
+func attester(m harness.Model) Endpoint {
+	return Endpoint(m.Client.Attests)
+}
+
+// oneSided lists the models in which exactly one side attests.
+func oneSided(p profileSpec) []harness.Model {
+	var out []harness.Model
+	for _, c := range p.cases() {
+		if r := roleLabel(c.Model); r == "server" || r == "client" {
+			out = append(out, c.Model)
+		}
+	}
+	return out
+}
+
+// The tweaks below make one party misbehave; e names whose party.
+
+func on(e Endpoint, f func(p *party.Party)) harness.Tweaks {
+	return harness.Tweaks{Parties: func(client, server *party.Party) {
+		if e == Client {
+			f(client)
+		} else {
+			f(server)
+		}
+	}}
+}
+
+// noCommonType makes the relying party e able to appraise only an evidence
+// type no attester produces.
+func noCommonType(e Endpoint) harness.Tweaks {
+	return on(e, func(p *party.Party) { p.VerifierMediaTypes = []string{"application/x-no-such-evidence"} })
+}
+
+// noCommonVerifier makes the relying party e trust only a verifier the
+// attester cannot get results from.
+func noCommonVerifier(e Endpoint) harness.Tweaks {
+	return on(e, func(p *party.Party) {
+		p.Policy = &policy.Policy{Verifiers: []attest.TrustedVerifier{fixture().OtherVerifier.Trusted()}, RequireKeyBinding: true}
+	})
+}
+
+// untrustedResults makes the attester e present results signed by a
+// verifier nobody trusts, while still offering the trusted one's identity.
+func untrustedResults(e Endpoint) harness.Tweaks {
+	return on(e, func(p *party.Party) {
+		p.Results = party.PassportSource{Attester: fixture().Attester[e == Client], Verifier: fixture().OtherVerifier}
+	})
+}
+
+// payloadInSecondEntry sends a two-certificate chain with the attestation
+// on the CA's entry instead of the end-entity's.
+func payloadInSecondEntry(e Endpoint) harness.Tweaks {
+	return on(e, func(p *party.Party) {
+		p.Chain = fixture().ChainWithCA(e == Client)
+		p.Bugs.PayloadEntry = 1
+	})
+}
+
+func bug(e Endpoint, set func(b *party.Bugs)) harness.Tweaks {
+	return on(e, func(p *party.Party) { set(&p.Bugs) })
+}
+
+var otherKey = &software.Faults{CertifyOtherKey: true}

@@ -1,0 +1,85 @@
+package specs
+
+import (
+	"crypto"
+	"crypto/x509"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/attested-tls/conformance/impl/attest/cmw"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/suite/harness"
+	"github.com/attested-tls/conformance/suite/harness/wire"
+)
+
+var messageNames = map[uint8]string{
+	wire.ClientHello: "ClientHello", wire.ServerHello: "ServerHello", wire.EncryptedExtensions: "EncryptedExtensions",
+	wire.Certificate: "Certificate", wire.CertificateRequest: "CertificateRequest",
+	wire.CertificateVerify: "CertificateVerify", wire.Finished: "Finished",
+}
+
+// sent returns the first message of type t that endpoint e sent.
+func sent(r *harness.Result, e Endpoint, t uint8) wire.Message {
+	f := r.ServerSent
+	if e == Client {
+		f = r.ClientSent
+	}
+	m, ok := f.Find(t)
+	ExpectWithOffset(1, ok).To(BeTrue(), "the %s sent no %s", e, messageNames[t])
+	return m
+}
+
+// extension returns extension typ of m and whether it is there; m must parse.
+func extension(m wire.Message, typ uint16) ([]byte, bool) {
+	exts, err := m.Extensions()
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading %s", messageNames[m.Type()])
+	return tls13.FindExtension(exts, typ)
+}
+
+// expectExtension asserts extension typ is in m (present) or not; what
+// names it in failures. It returns the extension's data.
+func expectExtension(m wire.Message, typ uint16, present bool, what string) []byte {
+	d, ok := extension(m, typ)
+	if present {
+		ExpectWithOffset(1, ok).To(BeTrue(), "%s carries no %s", messageNames[m.Type()], what)
+	} else {
+		ExpectWithOffset(1, ok).To(BeFalse(), "%s carries %s", messageNames[m.Type()], what)
+	}
+	return d
+}
+
+// certificate returns the Certificate message endpoint e sent, parsed.
+func certificate(r *harness.Result, e Endpoint) *wire.CertificateMsg {
+	c, err := sent(r, e, wire.Certificate).Certificate()
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return c
+}
+
+// leafKeyIs asserts the end-entity certificate certifies the attester's key.
+func leafKeyIs(c *wire.CertificateMsg, e Endpoint) {
+	ExpectWithOffset(1, c.Entries).NotTo(BeEmpty(), "an empty Certificate")
+	leaf, err := x509.ParseCertificate(c.Entries[0].Data)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "the first CertificateEntry is not an X.509 certificate")
+	ExpectWithOffset(1, sameKey(leaf.PublicKey, identity(e == Client))).To(BeTrue(), "the end-entity key is not the attester's TLS identity key")
+}
+
+// cmwMediaType unwraps a CMW record and returns its media type.
+func cmwMediaType(payload []byte) string {
+	msg, err := cmw.Unwrap(payload)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "the attestation payload is not a CMW")
+	ExpectWithOffset(1, msg.Type.IsContentFormat).To(BeFalse(), "a content-format CMW where a media type was expected")
+	return msg.Type.MediaType
+}
+
+// side returns the model's side for endpoint e.
+func side(m harness.Model, e Endpoint) harness.Side {
+	if e == Client {
+		return m.Client
+	}
+	return m.Server
+}
+
+func sameKey(a, b crypto.PublicKey) bool {
+	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(b)
+}

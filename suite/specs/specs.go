@@ -1,0 +1,65 @@
+// Package specs is the conformance suite's spec tree. Specs register when
+// the package is initialised (var _ = Describe(...)), so any binary that
+// imports it and calls ginkgo.RunSpecs runs the same tree: suite_test.go
+// under `go test`, and the conformance command.
+//
+// Labels select specs: profile:<name>, model:bg|passport|mixed,
+// role:server|client|mutual, credential:attestation-only|x509, and
+// req:<ID> for every catalogued requirement a spec checks
+// (suite/requirements); the coverage report after the suite fails when a
+// testable MUST is checked by no spec.
+package specs
+
+import (
+	"context"
+	"sync"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/attested-tls/conformance/suite/harness"
+)
+
+// One fixture per process: its keys and verifiers cost milliseconds, but
+// specs share the attesters' endorsements with it.
+var (
+	fixtureOnce sync.Once
+	fixtureVal  *harness.Fixture
+	fixtureErr  error
+)
+
+// fixture returns the process's fixture, creating it on first use (lazily
+// rather than in a BeforeSuite, so a binary embedding the tree may have its
+// own).
+func fixture() *harness.Fixture {
+	fixtureOnce.Do(func() { fixtureVal, fixtureErr = harness.NewFixture() })
+	ExpectWithOffset(1, fixtureErr).NotTo(HaveOccurred(), "building the fixture")
+	return fixtureVal
+}
+
+// run handshakes m between our client and server with tweaks applied.
+func run(m harness.Model, t harness.Tweaks) *harness.Result {
+	r, err := fixture().Handshake(context.Background(), m, t)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "setting up %s", m.ID())
+	return r
+}
+
+// Endpoint names one side of the connection in spec sentences.
+type Endpoint bool
+
+const (
+	Client Endpoint = true
+	Server Endpoint = false
+)
+
+func (e Endpoint) String() string {
+	if e == Client {
+		return "client"
+	}
+	return "server"
+}
+
+// Other is the peer of e.
+func (e Endpoint) Other() Endpoint { return !e }
+
+// SentBy names the endpoint that sends an alert: AbortWith(code, SentBy(Server)).
+func SentBy(e Endpoint) Endpoint { return e }

@@ -1,0 +1,16 @@
+package suite_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	_ "github.com/attested-tls/conformance/suite/specs"
+)
+
+// TestConformance runs the spec tree of package specs.
+func TestConformance(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Attested TLS conformance")
+}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"sync"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/suite/harness"
@@ -40,6 +41,7 @@ func fixture() *harness.Fixture {
 func run(m harness.Model, t harness.Tweaks) *harness.Result {
 	r, err := fixture().Handshake(context.Background(), m, t)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "setting up %s", m.ID())
+	AddReportEntry(handshakeEntry, summarize(m, r), ReportEntryVisibilityNever)
 	return r
 }
 

@@ -60,7 +60,6 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 // flagHelp is flag.ErrHelp: --help was asked for, which is no error.
 var flagHelp = flag.ErrHelp
 
-
 // newFlags makes a flag set that prints its usage on --help.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

@@ -70,6 +70,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	ginkgo.ReportAfterSuite("results", func(r types.Report) { report = r })
 	var t failRecorder
 	ok := ginkgo.RunSpecs(&t, "attested-tls conformance", suiteCfg, reporterCfg)
+	fmt.Fprintln(stdout)
 
 	// Results as data first, so a rendering problem loses nothing.
 	res := specs.Results(report, runID)

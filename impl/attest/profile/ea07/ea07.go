@@ -20,11 +20,15 @@ import (
 	"bytes"
 	"crypto"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/attested-tls/conformance/impl/tls13"
 )
+
+// errs names this profile in codec errors.
+const errs = codec.Errors("ea-07")
 
 // TypeEncoding selects how an EvidenceType names its type.
 type TypeEncoding uint8
@@ -113,14 +117,6 @@ func (s AttestationScheme) String() string {
 	return fmt.Sprintf("evidence/media_type=%q", s.Evidence.MediaType)
 }
 
-func decodeErr(format string, args ...any) error {
-	return tls13.Alertf(tls13.AlertDecodeError, "ea-07: "+format, args...)
-}
-
-func buildErr(format string, args ...any) error {
-	return tls13.Alertf(tls13.AlertInternalError, "ea-07: "+format, args...)
-}
-
 func (s AttestationScheme) add(b *cryptobyte.Builder) error {
 	b.AddUint8(uint8(s.Mechanism))
 	switch s.Mechanism {
@@ -131,19 +127,19 @@ func (s AttestationScheme) add(b *cryptobyte.Builder) error {
 			b.AddUint16(s.Evidence.ContentFormat)
 		case MediaType:
 			if len(s.Evidence.MediaType) > 0xffff {
-				return buildErr("media_type of %d bytes exceeds 2^16-1", len(s.Evidence.MediaType))
+				return errs.Build("media_type of %d bytes exceeds 2^16-1", len(s.Evidence.MediaType))
 			}
 			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(s.Evidence.MediaType)) })
 		default:
-			return buildErr("type_encoding %d undefined", s.Evidence.Encoding)
+			return errs.Build("type_encoding %d undefined", s.Evidence.Encoding)
 		}
 	case MechanismResult:
 		if len(s.Verifier) > 0xffff {
-			return buildErr("verifier_identity of %d bytes exceeds 2^16-1", len(s.Verifier))
+			return errs.Build("verifier_identity of %d bytes exceeds 2^16-1", len(s.Verifier))
 		}
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(s.Verifier) })
 	default:
-		return buildErr("mechanism %d undefined", s.Mechanism)
+		return errs.Build("mechanism %d undefined", s.Mechanism)
 	}
 	return nil
 }
@@ -151,40 +147,40 @@ func (s AttestationScheme) add(b *cryptobyte.Builder) error {
 func readScheme(s *cryptobyte.String, out *AttestationScheme) error {
 	var mech uint8
 	if !s.ReadUint8(&mech) {
-		return decodeErr("truncated AttestationScheme")
+		return errs.Decode("truncated AttestationScheme")
 	}
 	*out = AttestationScheme{Mechanism: AttestationMechanism(mech)}
 	switch out.Mechanism {
 	case MechanismEvidence:
 		var enc uint8
 		if !s.ReadUint8(&enc) {
-			return decodeErr("truncated EvidenceType")
+			return errs.Decode("truncated EvidenceType")
 		}
 		out.Evidence.Encoding = TypeEncoding(enc)
 		switch out.Evidence.Encoding {
 		case ContentFormat:
 			if !s.ReadUint16(&out.Evidence.ContentFormat) {
-				return decodeErr("truncated content_format")
+				return errs.Decode("truncated content_format")
 			}
 		case MediaType:
 			var mt cryptobyte.String
 			if !s.ReadUint16LengthPrefixed(&mt) {
-				return decodeErr("truncated media_type")
+				return errs.Decode("truncated media_type")
 			}
 			out.Evidence.MediaType = string(mt)
 		default:
-			return decodeErr("unknown type_encoding %d", enc)
+			return errs.Decode("unknown type_encoding %d", enc)
 		}
 	case MechanismResult:
 		var v cryptobyte.String
 		if !s.ReadUint16LengthPrefixed(&v) {
-			return decodeErr("truncated verifier_identity")
+			return errs.Decode("truncated verifier_identity")
 		}
 		out.Verifier = append(VerifierIdentity{}, v...)
 	default:
 		// No select arm: the argument's length is unknown, so nothing after
 		// it can be parsed either.
-		return decodeErr("unknown AttestationMechanism %d", mech)
+		return errs.Decode("unknown AttestationMechanism %d", mech)
 	}
 	return nil
 }
@@ -204,7 +200,7 @@ func addSchemes(b *cryptobyte.Builder, list []AttestationScheme) error {
 func readSchemes(s *cryptobyte.String, what string) ([]AttestationScheme, error) {
 	var list cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&list) {
-		return nil, decodeErr("truncated %s", what)
+		return nil, errs.Decode("truncated %s", what)
 	}
 	var out []AttestationScheme
 	for !list.Empty() {
@@ -215,24 +211,6 @@ func readSchemes(s *cryptobyte.String, what string) ([]AttestationScheme, error)
 		out = append(out, sc)
 	}
 	return out, nil
-}
-
-func finish(b *cryptobyte.Builder, err error) ([]byte, error) {
-	if err != nil {
-		return nil, err
-	}
-	out, berr := b.Bytes()
-	if berr != nil {
-		return nil, buildErr("%v", berr)
-	}
-	return out, nil
-}
-
-func noTrailing(s cryptobyte.String, what string) error {
-	if !s.Empty() {
-		return decodeErr("%d trailing bytes after %s", len(s), what)
-	}
-	return nil
 }
 
 // RemoteAttestationCH is remoteAttestation in ClientHello. Either list may be
@@ -249,7 +227,7 @@ func (x RemoteAttestationCH) Marshal() ([]byte, error) {
 	if err == nil {
 		err = addSchemes(&b, x.ClientAttesterSchemes)
 	}
-	return finish(&b, err)
+	return errs.Finish(&b, err)
 }
 
 func (x *RemoteAttestationCH) Unmarshal(data []byte) error {
@@ -262,7 +240,7 @@ func (x *RemoteAttestationCH) Unmarshal(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := noTrailing(s, "client_attester_schemes"); err != nil {
+	if err := errs.NoTrailing(s, "client_attester_schemes"); err != nil {
 		return err
 	}
 	*x = RemoteAttestationCH{ServerAttesterSchemes: srv, ClientAttesterSchemes: cli}
@@ -277,7 +255,7 @@ type RemoteAttestationEE struct {
 
 func (x RemoteAttestationEE) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return finish(&b, x.ChosenServerScheme.add(&b))
+	return errs.Finish(&b, x.ChosenServerScheme.add(&b))
 }
 
 func (x *RemoteAttestationEE) Unmarshal(data []byte) error {
@@ -297,7 +275,7 @@ type RemoteAttestationCR struct {
 
 func (x RemoteAttestationCR) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return finish(&b, x.ChosenClientScheme.add(&b))
+	return errs.Finish(&b, x.ChosenClientScheme.add(&b))
 }
 
 func (x *RemoteAttestationCR) Unmarshal(data []byte) error {
@@ -315,7 +293,7 @@ func readOneScheme(data []byte, what string) (AttestationScheme, error) {
 	if err := readScheme(&s, &sc); err != nil {
 		return sc, err
 	}
-	return sc, noTrailing(s, what)
+	return sc, errs.NoTrailing(s, what)
 }
 
 // MaxCMWPayloadInExtension is the largest cmw_payload that fits: the struct
@@ -331,15 +309,15 @@ type RemoteAttestationCertificate struct {
 
 func (x RemoteAttestationCertificate) Marshal() ([]byte, error) {
 	if len(x.CMWPayload) == 0 {
-		return nil, buildErr("empty cmw_payload<1..2^24-1>")
+		return nil, errs.Build("empty cmw_payload<1..2^24-1>")
 	}
 	if len(x.CMWPayload) > MaxCMWPayloadInExtension {
-		return nil, buildErr("cmw_payload of %d bytes does not fit extension_data<0..2^16-1> (max %d)",
+		return nil, errs.Build("cmw_payload of %d bytes does not fit extension_data<0..2^16-1> (max %d)",
 			len(x.CMWPayload), MaxCMWPayloadInExtension)
 	}
 	var b cryptobyte.Builder
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(x.CMWPayload) })
-	return finish(&b, nil)
+	return errs.Finish(&b, nil)
 }
 
 // Unmarshal accepts any length the struct allows; the CMW inside is not
@@ -349,12 +327,12 @@ func (x *RemoteAttestationCertificate) Unmarshal(data []byte) error {
 	s := cryptobyte.String(data)
 	var p cryptobyte.String
 	if !s.ReadUint24LengthPrefixed(&p) {
-		return decodeErr("truncated cmw_payload")
+		return errs.Decode("truncated cmw_payload")
 	}
 	if p.Empty() {
-		return decodeErr("empty cmw_payload<1..2^24-1>")
+		return errs.Decode("empty cmw_payload<1..2^24-1>")
 	}
-	if err := noTrailing(s, "cmw_payload"); err != nil {
+	if err := errs.NoTrailing(s, "cmw_payload"); err != nil {
 		return err
 	}
 	x.CMWPayload = append([]byte(nil), p...)

@@ -20,11 +20,13 @@ package poc
 
 import (
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 
 	"golang.org/x/crypto/cryptobyte"
-
-	"github.com/attested-tls/conformance/impl/tls13"
 )
+
+// errs names this profile in codec errors.
+const errs = codec.Errors("poc")
 
 // Attestation types the fork knows: MBEDTLS_TLS_ATTESTATION_TYPE_EAT, and
 // _NONE, its list terminator and "no match" answer.
@@ -42,14 +44,6 @@ const NonceLenMax = 32
 // implemented STRING(1).
 const encodingNumeric = 0
 
-func decodeErr(format string, args ...any) error {
-	return tls13.Alertf(tls13.AlertDecodeError, "poc: "+format, args...)
-}
-
-func buildErr(format string, args ...any) error {
-	return tls13.Alertf(tls13.AlertInternalError, "poc: "+format, args...)
-}
-
 // EvidenceProposalCH is the client's list of content formats it can attest with.
 type EvidenceProposalCH struct {
 	ContentFormats []uint16
@@ -58,10 +52,10 @@ type EvidenceProposalCH struct {
 func (x EvidenceProposalCH) Marshal() ([]byte, error) {
 	if len(x.ContentFormats) == 0 {
 		// The fork's client returns an internal error rather than send an empty list.
-		return nil, buildErr("empty content format list")
+		return nil, errs.Build("empty content format list")
 	}
 	if 3*len(x.ContentFormats) > 0xff {
-		return nil, buildErr("%d content formats exceed the 1-byte list length", len(x.ContentFormats))
+		return nil, errs.Build("%d content formats exceed the 1-byte list length", len(x.ContentFormats))
 	}
 	var b cryptobyte.Builder
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {
@@ -81,13 +75,13 @@ func (x *EvidenceProposalCH) Unmarshal(data []byte) error {
 	s := cryptobyte.String(data)
 	var list cryptobyte.String
 	if !s.ReadUint8LengthPrefixed(&list) {
-		return decodeErr("truncated evidence type list")
+		return errs.Decode("truncated evidence type list")
 	}
 	if list.Empty() {
-		return decodeErr("empty evidence type list")
+		return errs.Decode("empty evidence type list")
 	}
 	if len(list)%3 != 0 {
-		return decodeErr("list of %d bytes is not a whole number of 3-byte entries", len(list))
+		return errs.Decode("list of %d bytes is not a whole number of 3-byte entries", len(list))
 	}
 	var cfs []uint16
 	for !list.Empty() {
@@ -96,12 +90,12 @@ func (x *EvidenceProposalCH) Unmarshal(data []byte) error {
 		list.ReadUint8(&enc)
 		list.ReadUint16(&cf)
 		if enc != encodingNumeric {
-			return decodeErr("encoding type %d (only NUMERIC(0) has a known length)", enc)
+			return errs.Decode("encoding type %d (only NUMERIC(0) has a known length)", enc)
 		}
 		cfs = append(cfs, cf)
 	}
 	if !s.Empty() {
-		return decodeErr("%d trailing bytes", len(s))
+		return errs.Decode("%d trailing bytes", len(s))
 	}
 	x.ContentFormats = cfs
 	return nil
@@ -115,7 +109,7 @@ type EvidenceProposalEE struct {
 
 func (x EvidenceProposalEE) Marshal() ([]byte, error) {
 	if len(x.Nonce) > 0xff {
-		return nil, buildErr("nonce of %d bytes exceeds the 1-byte length", len(x.Nonce))
+		return nil, errs.Build("nonce of %d bytes exceeds the 1-byte length", len(x.Nonce))
 	}
 	var b cryptobyte.Builder
 	b.AddUint8(encodingNumeric)
@@ -133,13 +127,13 @@ func (x *EvidenceProposalEE) Unmarshal(data []byte) error {
 	var cf uint16
 	var nonce cryptobyte.String
 	if !s.ReadUint8(&enc) || !s.ReadUint16(&cf) || !s.ReadUint8LengthPrefixed(&nonce) {
-		return decodeErr("truncated evidence_proposal")
+		return errs.Decode("truncated evidence_proposal")
 	}
 	if enc != encodingNumeric {
-		return decodeErr("encoding type %d, only NUMERIC(0)", enc)
+		return errs.Decode("encoding type %d, only NUMERIC(0)", enc)
 	}
 	if !s.Empty() {
-		return decodeErr("%d trailing bytes", len(s))
+		return errs.Decode("%d trailing bytes", len(s))
 	}
 	*x = EvidenceProposalEE{ContentFormat: cf, Nonce: append([]byte{}, nonce...)}
 	return nil
@@ -149,10 +143,10 @@ func (x *EvidenceProposalEE) Unmarshal(data []byte) error {
 // than EAT, or a nonce longer than NonceLenMax, is decode_error there.
 func (x EvidenceProposalEE) CheckPoC() error {
 	if x.ContentFormat != TypeEAT {
-		return decodeErr("attestation type %d, the PoC knows only EAT(%d)", x.ContentFormat, TypeEAT)
+		return errs.Decode("attestation type %d, the PoC knows only EAT(%d)", x.ContentFormat, TypeEAT)
 	}
 	if len(x.Nonce) > NonceLenMax {
-		return decodeErr("nonce of %d bytes, the PoC allows %d", len(x.Nonce), NonceLenMax)
+		return errs.Decode("nonce of %d bytes, the PoC allows %d", len(x.Nonce), NonceLenMax)
 	}
 	return nil
 }

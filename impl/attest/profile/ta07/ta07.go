@@ -18,11 +18,15 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 
 	"golang.org/x/crypto/cryptobyte"
 
 	"github.com/attested-tls/conformance/impl/tls13"
 )
+
+// errs names this profile in codec errors.
+const errs = codec.Errors("ta-07")
 
 // CredentialKind says what the Certificate message will carry (§6, from -05).
 type CredentialKind uint8
@@ -98,18 +102,9 @@ const (
 	MaxNonceLen = 255
 )
 
-func decodeErr(format string, args ...any) error {
-	return tls13.Alertf(tls13.AlertDecodeError, "ta-07: "+format, args...)
-}
-
-// buildErr marks a Marshal failure: our own bug, so internal_error.
-func buildErr(format string, args ...any) error {
-	return tls13.Alertf(tls13.AlertInternalError, "ta-07: "+format, args...)
-}
-
 func (t EvidenceType) add(b *cryptobyte.Builder) error {
 	if t.CredentialKind > CertAttestation {
-		return buildErr("credential_kind %d undefined", t.CredentialKind)
+		return errs.Build("credential_kind %d undefined", t.CredentialKind)
 	}
 	b.AddUint8(uint8(t.CredentialKind))
 	b.AddUint8(uint8(t.Encoding))
@@ -118,11 +113,11 @@ func (t EvidenceType) add(b *cryptobyte.Builder) error {
 		b.AddUint16(t.ContentFormat)
 	case MediaType:
 		if len(t.MediaType) > 0xffff {
-			return buildErr("media_type of %d bytes exceeds 2^16-1", len(t.MediaType))
+			return errs.Build("media_type of %d bytes exceeds 2^16-1", len(t.MediaType))
 		}
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(t.MediaType)) })
 	default:
-		return buildErr("type_encoding %d undefined", t.Encoding)
+		return errs.Build("type_encoding %d undefined", t.Encoding)
 	}
 	return nil
 }
@@ -130,23 +125,23 @@ func (t EvidenceType) add(b *cryptobyte.Builder) error {
 func readEvidenceType(s *cryptobyte.String, t *EvidenceType) error {
 	var kind, enc uint8
 	if !s.ReadUint8(&kind) || !s.ReadUint8(&enc) {
-		return decodeErr("truncated EvidenceType")
+		return errs.Decode("truncated EvidenceType")
 	}
 	*t = EvidenceType{CredentialKind: CredentialKind(kind), Encoding: TypeEncoding(enc)}
 	switch t.Encoding {
 	case ContentFormat:
 		if !s.ReadUint16(&t.ContentFormat) {
-			return decodeErr("truncated content_format")
+			return errs.Decode("truncated content_format")
 		}
 	case MediaType:
 		var mt cryptobyte.String
 		if !s.ReadUint16LengthPrefixed(&mt) {
-			return decodeErr("truncated media_type")
+			return errs.Decode("truncated media_type")
 		}
 		t.MediaType = string(mt)
 	default:
 		// The select has no arm for it: the rest cannot be parsed.
-		return decodeErr("unknown type_encoding %d", enc)
+		return errs.Decode("unknown type_encoding %d", enc)
 	}
 	if t.CredentialKind > CertAttestation {
 		return tls13.Alertf(tls13.AlertIllegalParameter, "ta-07: unknown credential_kind %d", kind)
@@ -156,7 +151,7 @@ func readEvidenceType(s *cryptobyte.String, t *EvidenceType) error {
 
 func addEvidenceTypes(b *cryptobyte.Builder, ts []EvidenceType) error {
 	if len(ts) == 0 {
-		return buildErr("supported_evidence_types<1..2^8-1> is empty")
+		return errs.Build("supported_evidence_types<1..2^8-1> is empty")
 	}
 	var err error
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {
@@ -172,10 +167,10 @@ func addEvidenceTypes(b *cryptobyte.Builder, ts []EvidenceType) error {
 func readEvidenceTypes(s *cryptobyte.String) ([]EvidenceType, error) {
 	var list cryptobyte.String
 	if !s.ReadUint8LengthPrefixed(&list) {
-		return nil, decodeErr("truncated supported_evidence_types")
+		return nil, errs.Decode("truncated supported_evidence_types")
 	}
 	if list.Empty() {
-		return nil, decodeErr("empty supported_evidence_types<1..2^8-1>")
+		return nil, errs.Decode("empty supported_evidence_types<1..2^8-1>")
 	}
 	var out []EvidenceType
 	for !list.Empty() {
@@ -190,7 +185,7 @@ func readEvidenceTypes(s *cryptobyte.String) ([]EvidenceType, error) {
 
 func addNonce(b *cryptobyte.Builder, n []byte) error {
 	if len(n) < MinNonceLen || len(n) > MaxNonceLen {
-		return buildErr("nonce of %d bytes outside <8..2^8-1>", len(n))
+		return errs.Build("nonce of %d bytes outside <8..2^8-1>", len(n))
 	}
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(n) })
 	return nil
@@ -199,30 +194,12 @@ func addNonce(b *cryptobyte.Builder, n []byte) error {
 func readNonce(s *cryptobyte.String) ([]byte, error) {
 	var n cryptobyte.String
 	if !s.ReadUint8LengthPrefixed(&n) {
-		return nil, decodeErr("truncated nonce")
+		return nil, errs.Decode("truncated nonce")
 	}
 	if len(n) < MinNonceLen {
-		return nil, decodeErr("nonce of %d bytes, minimum %d", len(n), MinNonceLen)
+		return nil, errs.Decode("nonce of %d bytes, minimum %d", len(n), MinNonceLen)
 	}
 	return append([]byte(nil), n...), nil
-}
-
-func finish(b *cryptobyte.Builder, err error) ([]byte, error) {
-	if err != nil {
-		return nil, err
-	}
-	out, berr := b.Bytes()
-	if berr != nil {
-		return nil, buildErr("%v", berr)
-	}
-	return out, nil
-}
-
-func noTrailing(s cryptobyte.String, what string) error {
-	if !s.Empty() {
-		return decodeErr("%d trailing bytes after %s", len(s), what)
-	}
-	return nil
 }
 
 // EvidenceRequestCH is evidence_request in ClientHello: the client is the
@@ -238,7 +215,7 @@ func (x EvidenceRequestCH) Marshal() ([]byte, error) {
 	if err == nil {
 		err = addNonce(&b, x.Nonce)
 	}
-	return finish(&b, err)
+	return errs.Finish(&b, err)
 }
 
 func (x *EvidenceRequestCH) Unmarshal(data []byte) error {
@@ -251,7 +228,7 @@ func (x *EvidenceRequestCH) Unmarshal(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := noTrailing(s, "evidence_request"); err != nil {
+	if err := errs.NoTrailing(s, "evidence_request"); err != nil {
 		return err
 	}
 	*x = EvidenceRequestCH{SupportedEvidenceTypes: ts, Nonce: n}
@@ -266,7 +243,7 @@ type EvidenceRequestEE struct {
 
 func (x EvidenceRequestEE) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return finish(&b, x.SelectedEvidenceType.add(&b))
+	return errs.Finish(&b, x.SelectedEvidenceType.add(&b))
 }
 
 func (x *EvidenceRequestEE) Unmarshal(data []byte) error {
@@ -275,7 +252,7 @@ func (x *EvidenceRequestEE) Unmarshal(data []byte) error {
 	if err := readEvidenceType(&s, &t); err != nil {
 		return err
 	}
-	if err := noTrailing(s, "evidence_request"); err != nil {
+	if err := errs.NoTrailing(s, "evidence_request"); err != nil {
 		return err
 	}
 	x.SelectedEvidenceType = t
@@ -290,7 +267,7 @@ type EvidenceProposalCH struct {
 
 func (x EvidenceProposalCH) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return finish(&b, addEvidenceTypes(&b, x.SupportedEvidenceTypes))
+	return errs.Finish(&b, addEvidenceTypes(&b, x.SupportedEvidenceTypes))
 }
 
 func (x *EvidenceProposalCH) Unmarshal(data []byte) error {
@@ -299,7 +276,7 @@ func (x *EvidenceProposalCH) Unmarshal(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := noTrailing(s, "evidence_proposal"); err != nil {
+	if err := errs.NoTrailing(s, "evidence_proposal"); err != nil {
 		return err
 	}
 	x.SupportedEvidenceTypes = ts
@@ -319,7 +296,7 @@ func (x EvidenceProposalEE) Marshal() ([]byte, error) {
 	if err == nil {
 		err = addNonce(&b, x.Nonce)
 	}
-	return finish(&b, err)
+	return errs.Finish(&b, err)
 }
 
 func (x *EvidenceProposalEE) Unmarshal(data []byte) error {
@@ -332,7 +309,7 @@ func (x *EvidenceProposalEE) Unmarshal(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := noTrailing(s, "evidence_proposal"); err != nil {
+	if err := errs.NoTrailing(s, "evidence_proposal"); err != nil {
 		return err
 	}
 	*x = EvidenceProposalEE{SelectedEvidenceType: t, Nonce: n}
@@ -347,7 +324,7 @@ type ResultsCH struct {
 
 func (x ResultsCH) Marshal() ([]byte, error) {
 	if len(x.TrustedVerifiers) == 0 {
-		return nil, buildErr("trusted_verifiers<1..2^8-1> is empty")
+		return nil, errs.Build("trusted_verifiers<1..2^8-1> is empty")
 	}
 	var b cryptobyte.Builder
 	var err error
@@ -358,17 +335,17 @@ func (x ResultsCH) Marshal() ([]byte, error) {
 			}
 		}
 	})
-	return finish(&b, err)
+	return errs.Finish(&b, err)
 }
 
 func (x *ResultsCH) Unmarshal(data []byte) error {
 	s := cryptobyte.String(data)
 	var list cryptobyte.String
 	if !s.ReadUint8LengthPrefixed(&list) {
-		return decodeErr("truncated trusted_verifiers")
+		return errs.Decode("truncated trusted_verifiers")
 	}
 	if list.Empty() {
-		return decodeErr("empty trusted_verifiers<1..2^8-1>")
+		return errs.Decode("empty trusted_verifiers<1..2^8-1>")
 	}
 	var vs []VerifierIdentity
 	for !list.Empty() {
@@ -378,7 +355,7 @@ func (x *ResultsCH) Unmarshal(data []byte) error {
 		}
 		vs = append(vs, v)
 	}
-	if err := noTrailing(s, "trusted_verifiers"); err != nil {
+	if err := errs.NoTrailing(s, "trusted_verifiers"); err != nil {
 		return err
 	}
 	x.TrustedVerifiers = vs
@@ -393,7 +370,7 @@ type ResultsEE struct {
 
 func (x ResultsEE) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return finish(&b, addVerifier(&b, x.SelectedVerifier))
+	return errs.Finish(&b, addVerifier(&b, x.SelectedVerifier))
 }
 
 func (x *ResultsEE) Unmarshal(data []byte) error {
@@ -402,7 +379,7 @@ func (x *ResultsEE) Unmarshal(data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := noTrailing(s, "selected_verifier"); err != nil {
+	if err := errs.NoTrailing(s, "selected_verifier"); err != nil {
 		return err
 	}
 	x.SelectedVerifier = v
@@ -411,7 +388,7 @@ func (x *ResultsEE) Unmarshal(data []byte) error {
 
 func addVerifier(b *cryptobyte.Builder, v VerifierIdentity) error {
 	if len(v) > 0xffff {
-		return buildErr("verifier_identity of %d bytes exceeds 2^16-1", len(v))
+		return errs.Build("verifier_identity of %d bytes exceeds 2^16-1", len(v))
 	}
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
 	return nil
@@ -420,7 +397,7 @@ func addVerifier(b *cryptobyte.Builder, v VerifierIdentity) error {
 func readVerifier(s *cryptobyte.String) (VerifierIdentity, error) {
 	var v cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&v) {
-		return nil, decodeErr("truncated verifier_identity")
+		return nil, errs.Decode("truncated verifier_identity")
 	}
 	return append(VerifierIdentity{}, v...), nil
 }

@@ -45,15 +45,15 @@ var (
 	mtNone = EvidenceType{CredentialKind: Attestation, Encoding: MediaType} // media_type<0..2^16-1> may be empty
 )
 
-// codec is any of the extension forms.
-type codec interface {
+// marshaler is any of the extension forms.
+type marshaler interface {
 	Marshal() ([]byte, error)
 }
 
 type decodeCase struct {
 	name  string
 	data  string
-	want  codec // nil: expect an error with alert
+	want  marshaler // nil: expect an error with alert
 	alert tls13.AlertCode
 }
 
@@ -178,7 +178,7 @@ func TestMarshalErrors(t *testing.T) {
 		many[i] = cfEAT
 	}
 	manyV := make([]VerifierIdentity, 128) // 128 × 2 bytes = 256
-	for name, c := range map[string]codec{
+	for name, c := range map[string]marshaler{
 		"CH empty list":       EvidenceRequestCH{Nonce: nonceOf(8)},
 		"CH nonce 7":          EvidenceRequestCH{[]EvidenceType{cfEAT}, nonceOf(7)},
 		"CH nonce 256":        EvidenceRequestCH{[]EvidenceType{cfEAT}, nonceOf(256)},

@@ -11,7 +11,7 @@ OUT        ?= out
 FUZZTIME   ?= 10s
 TESTFLAGS  ?=
 # Debian packages the tests use; add here, never install from a test.
-APT_PKGS   := openssl ca-certificates chromium
+APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools
 
 .PHONY: all deps test vet conformance fuzz bench clean
 
@@ -26,11 +26,20 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: all apt packages present"; fi
 
+# Separate Go modules (their dependency graphs cannot join the main one).
+SUBMODULES := containers/parsec-xcheck
+
 vet:
 	$(GO) vet ./...
+	@for m in $(SUBMODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
+# The suite runs once per root of trust: software keys (in go test ./...),
+# the in-process TPM simulator and a swtpm the tests start themselves.
 test: deps vet
 	$(GO) test -timeout 25m $(TESTFLAGS) ./...
+	ATLS_ROOT_OF_TRUST=simulator $(GO) test -timeout 10m $(TESTFLAGS) ./suite/
+	ATLS_ROOT_OF_TRUST=swtpm $(GO) test -timeout 10m $(TESTFLAGS) ./suite/
+	@for m in $(SUBMODULES); do (cd $$m && $(GO) test -timeout 15m $(TESTFLAGS) ./...) || exit 1; done
 
 conformance: deps
 	$(GO) run ./cmd/conformance run --out $(OUT)

@@ -6,8 +6,10 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	_ "github.com/attested-tls/conformance/suite/specs"
+	"github.com/attested-tls/conformance/suite/specs"
 )
+
+var _ = AfterSuite(func() { Expect(specs.CloseFixture()).To(Succeed()) })
 
 // TestConformance runs the spec tree of package specs.
 func TestConformance(t *testing.T) {

@@ -68,6 +68,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	runID := time.Now().UTC().Format("20060102T150405Z")
 	var report types.Report
 	ginkgo.ReportAfterSuite("results", func(r types.Report) { report = r })
+	ginkgo.AfterSuite(func() { gomega.Expect(specs.CloseFixture()).To(gomega.Succeed()) })
 	var t failRecorder
 	ok := ginkgo.RunSpecs(&t, "attested-tls conformance", suiteCfg, reporterCfg)
 	fmt.Fprintln(stdout)

@@ -21,7 +21,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/software"
+	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/profile"
@@ -63,21 +63,35 @@ func (m Model) ID() string {
 type Fixture struct {
 	Pool           *x509.CertPool
 	Verifier       *local.Verifier
-	Attester       map[bool]*software.Attester // by isClient
-	Chain          map[bool][][]byte           // X.509 for each attester's TIK
-	Plain          map[bool]tls13.Credential   // a non-attested credential per side
+	Attester       map[bool]Attester         // by isClient
+	Root           string                    // the attesters' root of trust (RootSoftware, …)
+	Chain          map[bool][][]byte         // X.509 for each attester's TIK
+	Plain          map[bool]tls13.Credential // a non-attested credential per side
 	caCert         *x509.Certificate
 	caKey          crypto.Signer
 	MediaTypes     []string
 	OtherVerifier  *local.Verifier // trusted by nobody
 	ServerName     string
 	HandshakeLimit time.Duration
+	swtpm          *tpm.Swtpm
+	closers        []func() error
 }
 
-// NewFixture makes fresh keys, a CA and an in-process verifier.
-func NewFixture() (*Fixture, error) {
-	f := &Fixture{Attester: map[bool]*software.Attester{}, Chain: map[bool][][]byte{}, Plain: map[bool]tls13.Credential{},
-		ServerName: "server.attested.test", MediaTypes: []string{parsectpm.MediaType}, HandshakeLimit: 20 * time.Second}
+// NewFixture makes fresh keys, a CA and an in-process verifier, with
+// software attesters.
+func NewFixture() (*Fixture, error) { return NewFixtureOn(context.Background(), RootSoftware) }
+
+// NewFixtureOn is NewFixture with attesters on the given root of trust; a
+// swtpm it needs is started here and stopped by Close.
+func NewFixtureOn(ctx context.Context, root string) (*Fixture, error) {
+	f := &Fixture{Attester: map[bool]Attester{}, Chain: map[bool][][]byte{}, Plain: map[bool]tls13.Credential{},
+		ServerName: "server.attested.test", MediaTypes: []string{parsectpm.MediaType}, HandshakeLimit: 20 * time.Second, Root: root}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+		}
+	}()
 	ca, err := NewCA()
 	if err != nil {
 		return nil, err
@@ -90,9 +104,9 @@ func NewFixture() (*Fixture, error) {
 		return nil, err
 	}
 	for _, isClient := range []bool{false, true} {
-		a, err := software.New(software.Config{})
+		a, err := f.newAttester(ctx, root)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("harness: %s attester: %w", root, err)
 		}
 		if err := f.Verifier.AddEndorsement(a.Endorsement()); err != nil {
 			return nil, err
@@ -111,6 +125,7 @@ func NewFixture() (*Fixture, error) {
 		}
 		f.Plain[isClient] = tls13.Credential{Chain: chain, Signer: plainKey}
 	}
+	ok = true
 	return f, nil
 }
 

@@ -44,3 +44,33 @@ func TestTA07Smoke(t *testing.T) {
 		})
 	}
 }
+
+// A fixture on each TPM root attests through that TPM, and Close leaves
+// no swtpm behind.
+func TestFixtureOnTPM(t *testing.T) {
+	for _, root := range []string{RootSimulator, RootSwtpm} {
+		t.Run(root, func(t *testing.T) {
+			f, err := NewFixtureOn(context.Background(), root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := f.Attester[false].(tpmAttester); !ok {
+				t.Fatalf("attester is %T, want a TPM attester", f.Attester[false])
+			}
+			m := Model{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}, Client: Side{Attests: true}}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			r, err := f.Handshake(ctx, m, Tweaks{})
+			if err != nil || r.ClientErr != nil || r.ServerErr != nil || r.ServerGot != Ping {
+				t.Fatal(err, r.Describe())
+			}
+			swtpm := f.swtpm
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if swtpm != nil && swtpm.Running() {
+				t.Fatal("swtpm still running after Close")
+			}
+		})
+	}
+}

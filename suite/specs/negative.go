@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/evidence/software"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -22,7 +21,7 @@ type violation struct {
 	it string
 	// fault, if set, breaks the fixture's attester for this spec only
 	// (the spec restores it).
-	fault *software.Faults
+	fault *harness.Faults
 	tweak harness.Tweaks
 	// alert is the code sender must send and its peer receive.
 	alert  tls13.AlertCode
@@ -44,7 +43,7 @@ func describeViolations(m harness.Model, vs []violation, extra func()) {
 				if v.fault != nil {
 					a := fixture().Attester[attester(m) == Client]
 					a.SetFaults(*v.fault)
-					DeferCleanup(a.SetFaults, software.Faults{})
+					DeferCleanup(a.SetFaults, harness.Faults{})
 				}
 				r := run(m, v.tweak)
 				Expect(r).To(AbortWith(v.alert, SentBy(v.sender)))
@@ -129,4 +128,4 @@ func bug(e Endpoint, set func(b *party.Bugs)) harness.Tweaks {
 	return on(e, func(p *party.Party) { set(&p.Bugs) })
 }
 
-var otherKey = &software.Faults{CertifyOtherKey: true}
+var otherKey = &harness.Faults{CertifyOtherKey: true}

@@ -31,10 +31,28 @@ var (
 // fixture returns the process's fixture, creating it on first use (lazily
 // rather than in a BeforeSuite, so a binary embedding the tree may have its
 // own).
+// Its attesters stand on the root of trust harness.RootOfTrust names
+// (ATLS_ROOT_OF_TRUST: software, simulator or swtpm).
 func fixture() *harness.Fixture {
-	fixtureOnce.Do(func() { fixtureVal, fixtureErr = harness.NewFixture() })
+	fixtureOnce.Do(func() {
+		root, err := harness.RootOfTrust()
+		if err != nil {
+			fixtureErr = err
+			return
+		}
+		fixtureVal, fixtureErr = harness.NewFixtureOn(context.Background(), root)
+	})
 	ExpectWithOffset(1, fixtureErr).NotTo(HaveOccurred(), "building the fixture")
 	return fixtureVal
+}
+
+// CloseFixture releases the fixture's TPM connections and swtpm; call it
+// after the suite.
+func CloseFixture() error {
+	if fixtureVal == nil {
+		return nil
+	}
+	return fixtureVal.Close()
 }
 
 // run handshakes m between our client and server with tweaks applied.

@@ -1,0 +1,228 @@
+// The handshake tests sit in package tpm_test: suite/harness may come to
+// import this package, and an in-package test importing it would then be
+// an import cycle.
+package tpm_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/software"
+	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/suite/harness"
+)
+
+// attesterKind names an attester the handshake tests and benchmarks run
+// with; open returns it and releases it through tb.Cleanup.
+type attesterKind struct {
+	name string
+	open func(tb testing.TB) attest.Attester
+}
+
+func attesterKinds() []attesterKind {
+	return []attesterKind{
+		{"software", func(tb testing.TB) attest.Attester {
+			a, err := software.New(software.Config{})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return a
+		}},
+		{"tpm-simulator", func(tb testing.TB) attest.Attester {
+			return openTPM(tb, tpm.Config{Transport: tpm.TransportSimulator})
+		}},
+		{"swtpm", func(tb testing.TB) attest.Attester {
+			if err := tpm.HaveSwtpm(); err != nil {
+				tb.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			sw, err := tpm.StartSwtpm(ctx, tb.TempDir())
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { sw.Close() })
+			return openTPM(tb, tpm.Config{Transport: tpm.TransportSwtpm, Addr: sw.Addr})
+		}},
+	}
+}
+
+func openTPM(tb testing.TB, cfg tpm.Config) *tpm.Attester {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := tpm.Open(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { a.Close() })
+	for _, m := range []string{"firmware", "bootloader", "kernel"} {
+		if err := a.Extend(0, []byte(m)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return a
+}
+
+// serverAttests builds the harness fixture and puts a in place of the
+// server's software attester: endorsed by the fixture's verifier, its
+// identity key certified by the fixture's CA.
+// tweak, if given, adjusts the server's Party last.
+func serverAttests(tb testing.TB, a attest.Attester, m harness.Model, tweak ...func(*party.Party)) (cc, sc *tls13.Config) {
+	tb.Helper()
+	f, err := harness.NewFixture()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	switch a := a.(type) {
+	case *tpm.Attester:
+		err = f.Verifier.AddEndorsement(a.Endorsement())
+	case *software.Attester:
+		err = f.Verifier.AddEndorsement(a.Endorsement())
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	chain, err := f.Certify(a.Identity(), false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Fixture.Attester holds *software.Attester, so the attester is put
+	// into the server's Party instead.
+	cli, srv := f.Parties(m)
+	srv.Attester, srv.Chain = a, chain
+	srv.Results = party.PassportSource{Attester: a, Verifier: f.Verifier}
+	for _, t := range tweak {
+		t(srv)
+	}
+	cc, sc, err = f.Configs(m, cli, srv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cc, sc
+}
+
+var serverBG = []harness.Model{
+	{Profile: "ta-07", Server: harness.Side{Attests: true}},
+	{Profile: "ta-07", Server: harness.Side{Attests: true, Credential: party.X509}},
+}
+
+func handshake(tb testing.TB, cc, sc *tls13.Config) *harness.Result {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := harness.Run(ctx, cc, sc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func TestAttestedHandshake(t *testing.T) {
+	for _, k := range attesterKinds()[1:] {
+		for _, m := range serverBG {
+			t.Run(k.name+"/"+m.ID(), func(t *testing.T) {
+				a := k.open(t)
+				cc, sc := serverAttests(t, a, m)
+				r := handshake(t, cc, sc)
+				if r.ClientErr != nil || r.ServerErr != nil || r.ClientGot != harness.Pong || r.ServerGot != harness.Ping {
+					t.Fatal(r.Describe())
+				}
+				// A platform whose measurements moved on is refused.
+				if err := a.(*tpm.Attester).Extend(0, []byte("rootkit")); err != nil {
+					t.Fatal(err)
+				}
+				r = handshake(t, cc, sc)
+				if r.ClientErr == nil || r.ClientGot != "" || r.ServerGot != "" {
+					t.Fatalf("handshake with a mismatching PCR: %s", r.Describe())
+				}
+				if !strings.Contains(r.ClientErr.Error(), string(parsectpm.ReasonPCRDigest)) {
+					t.Fatalf("client error does not give the PCR digest reason: %v", r.ClientErr)
+				}
+				if _, sent, ok := harness.Alert(r.ClientErr); !ok || !sent {
+					t.Fatalf("client sent no alert: %v", r.ClientErr)
+				}
+			})
+		}
+	}
+}
+
+// TestHandshakeTPMStops: a TPM that stops answering mid-run fails the
+// server's handshake within the party's timeout, the error naming the
+// TPM command, and the client gets an alert rather than a hang.
+func TestHandshakeTPMStops(t *testing.T) {
+	if err := tpm.HaveSwtpm(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sw, err := tpm.StartSwtpm(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	a := openTPM(t, tpm.Config{Transport: tpm.TransportSwtpm, Addr: sw.Addr})
+	cc, sc := serverAttests(t, a, serverBG[1], func(p *party.Party) { p.Timeout = 500 * time.Millisecond })
+	if r := handshake(t, cc, sc); r.ClientErr != nil || r.ServerErr != nil {
+		t.Fatal(r.Describe())
+	}
+	if err := sw.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Resume()
+	t0 := time.Now()
+	r := handshake(t, cc, sc)
+	if took := time.Since(t0); took > 3*time.Second {
+		t.Fatalf("handshake took %v with a stalled TPM", took)
+	}
+	if r.ServerErr == nil || r.ClientErr == nil || r.ClientGot != "" {
+		t.Fatalf("handshake with a stalled TPM: %s", r.Describe())
+	}
+	if !strings.Contains(r.ServerErr.Error(), "TPM2_") {
+		t.Fatalf("server error does not name the TPM command: %v", r.ServerErr)
+	}
+	t.Logf("server: %v\nclient: %v", r.ServerErr, r.ClientErr)
+}
+
+// BenchmarkEvidence is one Evidence call per attester; the TPM commands
+// it consists of are timed one by one by BenchmarkTPMCommands.
+func BenchmarkEvidence(b *testing.B) {
+	qd := sha256.Sum256([]byte("nonce"))
+	ch := attest.Challenge{Nonce: qd[:]}
+	for _, k := range attesterKinds() {
+		b.Run(k.name, func(b *testing.B) {
+			a := k.open(b)
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := a.Evidence(ctx, ch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAttestedHandshake is a full ta-07 handshake (server attests,
+// background check, X.509) with each attester, against the same engine
+// and in-process verifier.
+func BenchmarkAttestedHandshake(b *testing.B) {
+	m := harness.Model{Profile: "ta-07", Server: harness.Side{Attests: true, Credential: party.X509}}
+	for _, k := range attesterKinds() {
+		b.Run(fmt.Sprintf("%s/%s", k.name, m.ID()), func(b *testing.B) {
+			a := k.open(b)
+			cc, sc := serverAttests(b, a, m)
+			for b.Loop() {
+				r := handshake(b, cc, sc)
+				if r.ClientErr != nil || r.ServerErr != nil {
+					b.Fatal(r.Describe())
+				}
+			}
+		})
+	}
+}

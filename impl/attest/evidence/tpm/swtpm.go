@@ -1,0 +1,208 @@
+package tpm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+)
+
+// SwtpmBinary is the swtpm executable StartSwtpm runs (Debian: package
+// swtpm).
+var SwtpmBinary = "swtpm"
+
+// Swtpm is a swtpm process started by StartSwtpm, with its own state.
+type Swtpm struct {
+	// Addr is the TPM command socket (Config.Addr), CtrlAddr swtpm's
+	// control channel.
+	Addr, CtrlAddr string
+	// Dir is the state directory; Close removes it.
+	Dir string
+
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	waitErr  error
+	stopOnce sync.Once
+}
+
+// StartSwtpm starts `swtpm socket --tpm2` on free loopback ports with a
+// fresh state directory under dir (os.TempDir() if empty), already past
+// TPM2_Startup (--flags not-need-init,startup-clear), and waits until it
+// answers a command or ctx ends. Close kills it and removes the state.
+func StartSwtpm(ctx context.Context, dir string) (*Swtpm, error) {
+	var last error
+	// Ports are picked by binding and releasing them; another process may
+	// take one in between, so a swtpm that exits at once is retried.
+	for range 3 {
+		s, err := startSwtpm(ctx, dir)
+		if err == nil {
+			return s, nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, last
+}
+
+func startSwtpm(ctx context.Context, dir string) (*Swtpm, error) {
+	state, err := os.MkdirTemp(dir, "swtpm-")
+	if err != nil {
+		return nil, fmt.Errorf("swtpm: %w", err)
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		os.RemoveAll(state)
+		return nil, fmt.Errorf("swtpm: %w", err)
+	}
+	s := &Swtpm{
+		Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		CtrlAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
+		Dir:      state,
+		exited:   make(chan struct{}),
+	}
+	logf := filepath.Join(state, "log")
+	s.cmd = exec.Command(SwtpmBinary, "socket", "--tpm2",
+		"--tpmstate", "dir="+state,
+		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", ports[0]),
+		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", ports[1]),
+		"--flags", "not-need-init,startup-clear",
+		"--log", "file="+logf+",level=1")
+	out, err := os.Create(filepath.Join(state, "output"))
+	if err != nil {
+		os.RemoveAll(state)
+		return nil, fmt.Errorf("swtpm: %w", err)
+	}
+	defer out.Close()
+	s.cmd.Stdout, s.cmd.Stderr = out, out
+	// swtpm dies with the process that started it, even if that one crashes.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		os.RemoveAll(state)
+		return nil, fmt.Errorf("swtpm: %w", err)
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitReady(ctx); err != nil {
+		detail, _ := os.ReadFile(filepath.Join(state, "output"))
+		logged, _ := os.ReadFile(logf)
+		s.Close()
+		return nil, fmt.Errorf("swtpm: %w (output %q, log %q)", err, detail, logged)
+	}
+	return s, nil
+}
+
+// waitReady polls until swtpm answers TPM2_GetRandom on its command
+// socket.
+func (s *Swtpm) waitReady(ctx context.Context) error {
+	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("exited at start: %v", s.waitErr)
+		default:
+		}
+		err := s.probe(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not answering: %w (last: %v)", ctx.Err(), err)
+		case <-s.exited:
+			return fmt.Errorf("exited at start: %v", s.waitErr)
+		case <-time.After(delay):
+		}
+	}
+}
+
+func (s *Swtpm) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(pctx, "tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	l := &link{sem: make(chan struct{}, 1), exchange: tcpExchange(conn)}
+	return l.with(pctx, func(ss *session) error {
+		_, err := tpm2.GetRandom{BytesRequested: 8}.Execute(ss)
+		return err
+	})
+}
+
+// Kill stops swtpm at once (SIGKILL) and waits for it; the state stays.
+func (s *Swtpm) Kill() error {
+	s.stopOnce.Do(func() {
+		if s.cmd.Process != nil {
+			s.cmd.Process.Kill()
+		}
+	})
+	<-s.exited
+	return nil
+}
+
+// Pause stops swtpm (SIGSTOP) without closing its sockets: a TPM that no
+// longer answers. Resume continues it.
+func (s *Swtpm) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused swtpm (SIGCONT).
+func (s *Swtpm) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Running reports whether the swtpm process is still alive.
+func (s *Swtpm) Running() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Close kills swtpm and removes its state directory.
+func (s *Swtpm) Close() error {
+	s.Kill()
+	return os.RemoveAll(s.Dir)
+}
+
+// freePorts returns n loopback TCP ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+var errNoSwtpm = errors.New("swtpm not installed")
+
+// HaveSwtpm reports whether SwtpmBinary can be run, for tests that skip
+// without it.
+func HaveSwtpm() error {
+	if _, err := exec.LookPath(SwtpmBinary); err != nil {
+		return fmt.Errorf("%w: %v", errNoSwtpm, err)
+	}
+	return nil
+}

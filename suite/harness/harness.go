@@ -62,9 +62,10 @@ func (m Model) ID() string {
 // with both attesters endorsed, and the attesters' certified TLS keys.
 type Fixture struct {
 	Pool           *x509.CertPool
-	Verifier       *local.Verifier
+	Verifier       Verifier
 	Attester       map[bool]Attester         // by isClient
 	Root           string                    // the attesters' root of trust (RootSoftware, …)
+	VerifierKind   string                    // VerifierLocal or VerifierVeraison
 	Chain          map[bool][][]byte         // X.509 for each attester's TIK
 	Plain          map[bool]tls13.Credential // a non-attested credential per side
 	caCert         *x509.Certificate
@@ -79,13 +80,16 @@ type Fixture struct {
 
 // NewFixture makes fresh keys, a CA and an in-process verifier, with
 // software attesters.
-func NewFixture() (*Fixture, error) { return NewFixtureOn(context.Background(), RootSoftware) }
+func NewFixture() (*Fixture, error) {
+	return NewFixtureOn(context.Background(), RootSoftware, VerifierLocal)
+}
 
-// NewFixtureOn is NewFixture with attesters on the given root of trust; a
-// swtpm it needs is started here and stopped by Close.
-func NewFixtureOn(ctx context.Context, root string) (*Fixture, error) {
+// NewFixtureOn is NewFixture with attesters on the given root of trust and
+// the given verifier; a swtpm or Veraison it needs is started here and
+// stopped by Close.
+func NewFixtureOn(ctx context.Context, root, verifier string) (*Fixture, error) {
 	f := &Fixture{Attester: map[bool]Attester{}, Chain: map[bool][][]byte{}, Plain: map[bool]tls13.Credential{},
-		ServerName: "server.attested.test", MediaTypes: []string{parsectpm.MediaType}, HandshakeLimit: 20 * time.Second, Root: root}
+		ServerName: "server.attested.test", MediaTypes: []string{parsectpm.MediaType}, HandshakeLimit: 20 * time.Second, Root: root, VerifierKind: verifier}
 	ok := false
 	defer func() {
 		if !ok {
@@ -97,7 +101,8 @@ func NewFixtureOn(ctx context.Context, root string) (*Fixture, error) {
 		return nil, err
 	}
 	f.caCert, f.caKey, f.Pool = ca.Cert, ca.Key, ca.Pool()
-	if f.Verifier, err = local.New(local.Config{Build: "conformance-local", Developer: "attested-tls conformance"}); err != nil {
+	var endorse endorser
+	if f.Verifier, endorse, err = f.newVerifier(ctx, verifier); err != nil {
 		return nil, err
 	}
 	if f.OtherVerifier, err = local.New(local.Config{}); err != nil {
@@ -108,7 +113,7 @@ func NewFixtureOn(ctx context.Context, root string) (*Fixture, error) {
 		if err != nil {
 			return nil, fmt.Errorf("harness: %s attester: %w", root, err)
 		}
-		if err := f.Verifier.AddEndorsement(a.Endorsement()); err != nil {
+		if err := endorse(ctx, a.Endorsement()); err != nil {
 			return nil, err
 		}
 		if err := f.OtherVerifier.AddEndorsement(a.Endorsement()); err != nil {

@@ -23,10 +23,11 @@ type violation struct {
 	// (the spec restores it).
 	fault *harness.Faults
 	tweak harness.Tweaks
-	// alert is the code sender must send and its peer receive.
-	alert  tls13.AlertCode
-	sender Endpoint
-	reqs   []string
+	// alert is the code sender must send and its peer receive;
+	// onVeraison, if set, replaces it when the verifier is Veraison.
+	alert, onVeraison tls13.AlertCode
+	sender            Endpoint
+	reqs              []string
 }
 
 // describeViolations registers the container of model m: one negative
@@ -46,7 +47,11 @@ func describeViolations(m harness.Model, vs []violation, extra func()) {
 					DeferCleanup(a.SetFaults, harness.Faults{})
 				}
 				r := run(m, v.tweak)
-				Expect(r).To(AbortWith(v.alert, SentBy(v.sender)))
+				alert := v.alert
+				if v.onVeraison != 0 && fixture().VerifierKind == harness.VerifierVeraison {
+					alert = v.onVeraison
+				}
+				Expect(r).To(AbortWith(alert, SentBy(v.sender)))
 				Expect(r).To(FailClosed())
 			})
 		}

@@ -32,7 +32,9 @@ var (
 // rather than in a BeforeSuite, so a binary embedding the tree may have its
 // own).
 // Its attesters stand on the root of trust harness.RootOfTrust names
-// (ATLS_ROOT_OF_TRUST: software, simulator or swtpm).
+// (ATLS_ROOT_OF_TRUST: software, simulator or swtpm) and its relying
+// parties use the verifier harness.VerifierKind names (ATLS_VERIFIER:
+// local or veraison).
 func fixture() *harness.Fixture {
 	fixtureOnce.Do(func() {
 		root, err := harness.RootOfTrust()
@@ -40,7 +42,12 @@ func fixture() *harness.Fixture {
 			fixtureErr = err
 			return
 		}
-		fixtureVal, fixtureErr = harness.NewFixtureOn(context.Background(), root)
+		verifier, err := harness.VerifierKind()
+		if err != nil {
+			fixtureErr = err
+			return
+		}
+		fixtureVal, fixtureErr = harness.NewFixtureOn(context.Background(), root, verifier)
 	})
 	ExpectWithOffset(1, fixtureErr).NotTo(HaveOccurred(), "building the fixture")
 	return fixtureVal

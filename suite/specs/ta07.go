@@ -177,8 +177,10 @@ func ta07Violations(m harness.Model) []violation {
 	case s.Credential == party.AttestationOnly:
 		// The attester's verifier appraised evidence for its TLS key and
 		// found another key certified: the passport is not affirming.
-		vs = append(vs, violation{it: fmt.Sprintf("the %s aborts with bad_certificate when the passport's verifier found another key attested", rp),
-			fault: otherKey, alert: tls13.AlertBadCertificate, sender: rp})
+		// Veraison does not know the TLS key the attester meant, affirms the
+		// other key, and CertificateVerify then fails.
+		vs = append(vs, violation{it: fmt.Sprintf("the %s aborts when the passport attests another key: bad_certificate if the verifier knew the TLS key, else decrypt_error", rp),
+			fault: otherKey, alert: tls13.AlertBadCertificate, onVeraison: tls13.AlertDecryptError, sender: rp})
 	default:
 		vs = append(vs,
 			violation{it: fmt.Sprintf("the %s aborts with bad_certificate when the attested key is not the end-entity certificate's key", rp),

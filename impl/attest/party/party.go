@@ -305,6 +305,15 @@ type PassportSource struct {
 }
 
 func (s PassportSource) Result(ctx context.Context, ch attest.Challenge) (*attest.Result, error) {
+	if len(ch.QualifyingData()) == 0 {
+		// A passport carries no handshake challenge: the attester gets
+		// its verifier's nonce, as it would before connecting.
+		n, err := s.Verifier.NewNonce(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ch.Nonce = n
+	}
 	ev, err := s.Attester.Evidence(ctx, ch)
 	if err != nil {
 		return nil, err

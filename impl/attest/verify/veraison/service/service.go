@@ -1,0 +1,415 @@
+// Package service runs the real Veraison services (github.com/veraison/
+// services v0.0.2501, built by containers/veraison) as plain processes on
+// loopback for tests and the conformance suite: VTS, provisioning,
+// verification and management, with a generated config, a fresh EAR
+// signing key, fresh ports and a fresh state directory per Start.
+//
+// It deliberately imports no Veraison module: the services' dependency
+// graph (jwx v2, ear v1.1.2, go-tpm v0.3.3) stays in their own module.
+package service
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Names of the processes, as Log takes them.
+const (
+	VTS          = "vts-service"
+	Provisioning = "provisioning-service"
+	Verification = "verification-service"
+	Management   = "management-service"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultReadyTimeout = time.Minute
+	DefaultLogLevel     = "info"
+	// stopGrace is how long a service gets to exit after SIGTERM.
+	stopGrace = 5 * time.Second
+	// startAttempts bounds retries when a freshly chosen port was taken
+	// between choosing and binding it.
+	startAttempts = 3
+)
+
+// Config sets up Start; the zero value is usable.
+type Config struct {
+	// BinDir holds the binaries; "" means Binaries(ctx), which may build.
+	BinDir string
+	// ReadyTimeout bounds the wait for every service to report READY
+	// (within the Start context's own deadline); zero means
+	// DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// LogLevel is the services' logging level (debug, info, warn, error).
+	LogLevel string
+	// EARKey signs the EARs (ES256); nil generates a fresh one.
+	EARKey *ecdsa.PrivateKey
+}
+
+// Services is one running Veraison deployment.
+type Services struct {
+	// VerificationURL, ProvisioningURL and ManagementURL are the API
+	// services' base URLs, "http://127.0.0.1:<port>".
+	VerificationURL, ProvisioningURL, ManagementURL string
+	// VTSAddr is VTS's gRPC address, host:port.
+	VTSAddr string
+	// EARKey is the public half of the EAR signing key; discovery must
+	// return it.
+	EARKey *ecdsa.PublicKey
+	// StateDir holds the config, the key, the po-store and the logs; Stop
+	// removes it.
+	StateDir string
+
+	procs    []*proc // in start order: VTS first
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's result, valid after done
+}
+
+// Start launches the four services and returns once every
+// /.well-known/veraison/* endpoint reports service-state READY. On any
+// failure everything started is stopped and the state directory removed;
+// the error carries the tail of the failing service's log.
+func Start(ctx context.Context, cfg Config) (*Services, error) {
+	if cfg.BinDir == "" {
+		d, err := Binaries(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cfg.BinDir = d
+	}
+	if err := checkBinaries(cfg.BinDir); err != nil {
+		return nil, err
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = DefaultReadyTimeout
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = DefaultLogLevel
+	}
+	key := cfg.EARKey
+	if key == nil {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	}
+	if key.Curve != elliptic.P256() {
+		return nil, errors.New("service: the EAR key must be P-256 (ES256)")
+	}
+
+	var lastErr error
+	for range startAttempts {
+		s, err := start(ctx, cfg, key)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+		if !errors.Is(err, errPortTaken) || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+var errPortTaken = errors.New("port taken")
+
+func start(ctx context.Context, cfg Config, key *ecdsa.PrivateKey) (_ *Services, err error) {
+	dir, err := os.MkdirTemp("", "veraison-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Services{StateDir: dir, EARKey: &key.PublicKey}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+
+	ports, err := freePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	s.VTSAddr = addr(ports[0])
+	s.ProvisioningURL = "http://" + addr(ports[1])
+	s.VerificationURL = "http://" + addr(ports[2])
+	s.ManagementURL = "http://" + addr(ports[3])
+
+	keyPath := filepath.Join(dir, "ear-signer.jwk")
+	if err := writeJWK(keyPath, key); err != nil {
+		return nil, err
+	}
+	poStore := filepath.Join(dir, "po-store.sql")
+	if out, err := exec.CommandContext(ctx, filepath.Join(cfg.BinDir, "kvstore-init"), poStore).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("service: kvstore-init: %v: %s", err, out)
+	}
+	cfgPath := filepath.Join(dir, "config.yaml")
+	yaml := configYAML(cfg.LogLevel, s.VTSAddr, addr(ports[1]), addr(ports[2]), addr(ports[3]), keyPath, poStore)
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		return nil, err
+	}
+
+	// VTS first: the API services ask it for their state.
+	for _, name := range []string{VTS, Provisioning, Verification, Management} {
+		p, err := launch(cfg.BinDir, dir, name, cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		s.procs = append(s.procs, p)
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	defer cancel()
+	for _, w := range []struct{ name, url string }{
+		{Verification, s.VerificationURL + "/.well-known/veraison/verification"},
+		{Provisioning, s.ProvisioningURL + "/.well-known/veraison/provisioning"},
+		{Management, s.ManagementURL + "/.well-known/veraison/management"},
+	} {
+		if err := s.waitReady(rctx, w.name, w.url); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// configYAML is the one config file all four services read, each its own
+// sections. Stores: trust anchors and endorsements live only in VTS, so
+// memory suffices; policies are read by VTS and written by management,
+// which therefore share one sqlite file. Every listener is on loopback
+// (without vts.listen-addr VTS would listen on all interfaces).
+func configYAML(level, vts, prov, verif, mgmt, keyPath, poStore string) string {
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) } // JSON strings are YAML
+	return strings.Join([]string{
+		"logging: {level: " + level + "}",
+		"provisioning: {listen-addr: " + q(prov) + ", protocol: http}",
+		"verification: {listen-addr: " + q(verif) + ", protocol: http}",
+		"management: {listen-addr: " + q(mgmt) + ", protocol: http}",
+		"vts: {server-addr: " + q(vts) + ", listen-addr: " + q(vts) + ", tls: false}",
+		"ear-signer: {alg: ES256, key: " + q(keyPath) + "}",
+		"plugin: {backend: builtin}",
+		"ta-store: {backend: memory}",
+		"en-store: {backend: memory}",
+		"po-store: {backend: sql, sql: {driver: sqlite3, datasource: " + q(poStore) + "}}",
+		"po-agent: {backend: opa}",
+		"auth: {backend: passthrough}",
+		"",
+	}, "\n")
+}
+
+// freePorts asks the kernel for n distinct free loopback ports. They are
+// released before the services bind them; Start retries if one is taken
+// in between.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// writeJWK stores the private key as the JWK VTS's ear-signer loads.
+func writeJWK(path string, k *ecdsa.PrivateKey) error {
+	ek, err := k.ECDH()
+	if err != nil {
+		return err
+	}
+	pub := ek.PublicKey().Bytes() // 0x04 || X || Y
+	b64 := base64.RawURLEncoding.EncodeToString
+	data, err := json.Marshal(map[string]string{
+		"kty": "EC", "crv": "P-256", "alg": "ES256",
+		"x": b64(pub[1:33]), "y": b64(pub[33:]), "d": b64(ek.Bytes()),
+	})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
+
+func launch(binDir, stateDir, name, cfgPath string) (*proc, error) {
+	logPath := filepath.Join(stateDir, name+".log")
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer lf.Close() // the child holds its own descriptor
+	cmd := exec.Command(filepath.Join(binDir, name), "--config", cfgPath)
+	cmd.Dir = stateDir
+	cmd.Stdout, cmd.Stderr = lf, lf
+	// Killed with the test binary if that dies without calling Stop; in
+	// its own process group so a terminal's ^C reaches only the test,
+	// which then stops the services in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("service: starting %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// waitReady polls a well-known endpoint until it says READY, failing early
+// if any service exits.
+func (s *Services) waitReady(ctx context.Context, name, url string) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last string
+	for {
+		for _, p := range s.procs {
+			select {
+			case <-p.done:
+				log := s.Log(p.name)
+				err := fmt.Errorf("service: %s exited during start-up (%v); log:\n%s", p.name, p.err, tail(log, 3000))
+				if strings.Contains(log, "address already in use") {
+					err = fmt.Errorf("%w: %w", errPortTaken, err)
+				}
+				return err
+			default:
+			}
+		}
+		state, err := ServiceState(ctx, url)
+		if err == nil && state == "READY" {
+			return nil
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = "service-state " + state
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("service: %s not READY before the deadline (last: %s); log:\n%s", name, last, tail(s.Log(name), 3000))
+		case <-tick.C:
+		}
+	}
+}
+
+// DiscoveryMediaType is what the well-known endpoints answer with.
+const DiscoveryMediaType = "application/vnd.veraison.discovery+json"
+
+// ServiceState fetches a /.well-known/veraison/* document and returns its
+// service-state (READY, INITIALIZING, DOWN, ...).
+func ServiceState(ctx context.Context, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", DiscoveryMediaType)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	var doc struct {
+		State string `json:"service-state"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
+		return "", fmt.Errorf("GET %s: %w", url, err)
+	}
+	return doc.State, nil
+}
+
+// Log returns what the named service (VTS, Provisioning, ...) has logged
+// so far, for test diagnostics; "" once Stop has removed the state.
+func (s *Services) Log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(s.StateDir, name+".log"))
+	return string(b)
+}
+
+// Running reports whether the named service is still running.
+func (s *Services) Running(name string) bool {
+	for _, p := range s.procs {
+		if p.name == name {
+			select {
+			case <-p.done:
+				return false
+			default:
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Stop terminates every service (SIGTERM, then SIGKILL after a grace
+// period; API services before VTS) and removes the state directory. It is
+// safe to call more than once and returns the first call's error.
+func (s *Services) Stop() error {
+	s.stopOnce.Do(func() {
+		var errs []error
+		for i := len(s.procs) - 1; i >= 0; i-- {
+			if err := s.procs[i].stop(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := os.RemoveAll(s.StateDir); err != nil {
+			errs = append(errs, err)
+		}
+		s.stopErr = errors.Join(errs...)
+	})
+	return s.stopErr
+}
+
+func (p *proc) stop() error {
+	// Process.Signal, not kill(2) on a pid: it never reaches a process
+	// that reused the pid after ours was reaped. With the builtin scheme
+	// loader the services spawn no children.
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(stopGrace):
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(stopGrace):
+		return fmt.Errorf("service: %s (pid %d) survived SIGKILL", p.name, p.cmd.Process.Pid)
+	}
+}

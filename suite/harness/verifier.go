@@ -1,0 +1,72 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/verify/local"
+	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
+	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
+)
+
+// Verifiers a fixture's relying parties can use.
+const (
+	VerifierLocal    = "local"    // the in-process verifier
+	VerifierVeraison = "veraison" // real Veraison services, started by the fixture
+)
+
+// VerifierEnv selects the verifier of the suite's fixture.
+const VerifierEnv = "ATLS_VERIFIER"
+
+// VerifierKind is the verifier the environment asks for (local by default).
+func VerifierKind() (string, error) {
+	switch v := os.Getenv(VerifierEnv); v {
+	case "", VerifierLocal:
+		return VerifierLocal, nil
+	case VerifierVeraison:
+		return v, nil
+	default:
+		return "", fmt.Errorf("%s=%q: want %s or %s", VerifierEnv, v, VerifierLocal, VerifierVeraison)
+	}
+}
+
+// Verifier is the fixture's verifier: it appraises, and relying parties
+// trust its result-signing key.
+type Verifier interface {
+	attest.Verifier
+	Trusted() attest.TrustedVerifier
+}
+
+// endorse makes the fixture's verifier trust e.
+type endorser func(ctx context.Context, e parsectpm.Endorsement) error
+
+// newVerifier starts the verifier of kind and returns how to endorse attesters with it.
+func (f *Fixture) newVerifier(ctx context.Context, kind string) (Verifier, endorser, error) {
+	if kind != VerifierVeraison {
+		v, err := local.New(local.Config{Build: "conformance-local", Developer: "attested-tls conformance"})
+		if err != nil {
+			return nil, nil, err
+		}
+		return v, func(_ context.Context, e parsectpm.Endorsement) error { return v.AddEndorsement(e) }, nil
+	}
+	bin, err := service.Binaries(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building Veraison: %w", err)
+	}
+	svc, err := service.Start(ctx, service.Config{BinDir: bin})
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting Veraison: %w", err)
+	}
+	f.closers = append(f.closers, svc.Stop)
+	v, err := veraison.New(ctx, veraison.Config{VerificationURL: svc.VerificationURL})
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, func(ctx context.Context, e parsectpm.Endorsement) error {
+		_, err := veraison.ProvisionEndorsement(ctx, svc.ProvisioningURL, e, nil)
+		return err
+	}, nil
+}

@@ -66,6 +66,7 @@ type Fixture struct {
 	Attester       map[bool]Attester         // by isClient
 	Root           string                    // the attesters' root of trust (RootSoftware, …)
 	VerifierKind   string                    // VerifierLocal or VerifierVeraison
+	VeraisonURL    string                    // the verification service, with VerifierVeraison
 	Chain          map[bool][][]byte         // X.509 for each attester's TIK
 	Plain          map[bool]tls13.Credential // a non-attested credential per side
 	caCert         *x509.Certificate
@@ -75,6 +76,7 @@ type Fixture struct {
 	ServerName     string
 	HandshakeLimit time.Duration
 	swtpm          *tpm.Swtpm
+	endorse        endorser
 	closers        []func() error
 }
 
@@ -101,8 +103,7 @@ func NewFixtureOn(ctx context.Context, root, verifier string) (*Fixture, error) 
 		return nil, err
 	}
 	f.caCert, f.caKey, f.Pool = ca.Cert, ca.Key, ca.Pool()
-	var endorse endorser
-	if f.Verifier, endorse, err = f.newVerifier(ctx, verifier); err != nil {
+	if f.Verifier, f.endorse, err = f.newVerifier(ctx, verifier); err != nil {
 		return nil, err
 	}
 	if f.OtherVerifier, err = local.New(local.Config{}); err != nil {
@@ -113,7 +114,7 @@ func NewFixtureOn(ctx context.Context, root, verifier string) (*Fixture, error) 
 		if err != nil {
 			return nil, fmt.Errorf("harness: %s attester: %w", root, err)
 		}
-		if err := endorse(ctx, a.Endorsement()); err != nil {
+		if err := f.endorse(ctx, a.Endorsement()); err != nil {
 			return nil, err
 		}
 		if err := f.OtherVerifier.AddEndorsement(a.Endorsement()); err != nil {

@@ -50,7 +50,7 @@ func TestTA07Smoke(t *testing.T) {
 func TestFixtureOnTPM(t *testing.T) {
 	for _, root := range []string{RootSimulator, RootSwtpm} {
 		t.Run(root, func(t *testing.T) {
-			f, err := NewFixtureOn(context.Background(), root)
+			f, err := NewFixtureOn(context.Background(), root, VerifierLocal)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@
 //	conformance run       run the specs (all, or selected by profile and label)
 //	conformance profiles  list the attested TLS profiles and their models
 //	conformance peer      play one side of one case as a contract peer
+//	conformance vectors   generate or check the published test vectors
 //
 // Each subcommand takes --help.
 package main

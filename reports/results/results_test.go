@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/conformance/reports/internal/jsonschema"
+	"github.com/attested-tls/conformance/internal/jsonschema"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/sample.json from sample()")

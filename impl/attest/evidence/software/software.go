@@ -15,6 +15,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"math/big"
 	"slices"
 	"sync"
 	"time"
@@ -22,6 +24,8 @@ import (
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/google/go-tpm/tpm2"
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Faults makes the attester misbehave, one documented way per field, for
@@ -56,6 +60,23 @@ type Config struct {
 	// PCRs is the quoted selection of the sha256 bank.
 	PCRs   []int
 	Faults Faults
+	// Clock, if set, supplies every token's TPMS_CLOCK_INFO; nil counts
+	// milliseconds since New, with no resets or restarts and safe set.
+	// Fixed values make evidence reproducible (test vectors).
+	Clock func() ClockInfo
+	// Deterministic signs tokens with RFC 6979 nonces instead of random
+	// ones, so the same inputs give the same evidence byte for byte.
+	Deterministic bool
+}
+
+// ClockInfo is TPMS_CLOCK_INFO: the TPM's clock in milliseconds, its reset
+// and restart counts, and whether the clock may have gone backwards (Safe
+// false).
+type ClockInfo struct {
+	Clock        uint64
+	ResetCount   uint32
+	RestartCount uint32
+	Safe         bool
 }
 
 // DefaultPCRs is the quoted selection when Config.PCRs is empty.
@@ -76,6 +97,8 @@ type Attester struct {
 	kid           []byte
 	signerName    []byte // qualified name of the AK, as TPMS_ATTEST carries it
 	start         time.Time
+	clock         func() ClockInfo
+	deterministic bool
 
 	mu     sync.Mutex
 	sel    []int
@@ -88,7 +111,7 @@ var _ attest.Attester = (*Attester)(nil)
 // New builds an attester with all PCRs zero (a fresh reset).
 func New(cfg Config) (*Attester, error) {
 	var err error
-	a := &Attester{start: time.Now(), faults: cfg.Faults}
+	a := &Attester{start: time.Now(), faults: cfg.Faults, clock: cfg.Clock, deterministic: cfg.Deterministic}
 	if a.ak, err = keyOrNew(cfg.AttestationKey); err != nil {
 		return nil, err
 	}
@@ -276,11 +299,15 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 			PCRDigest: tpm2.TPM2BDigest{Buffer: digest},
 		})))
 
-	katSig, err := Sign(ak, certInfo)
+	sign := Sign
+	if a.deterministic {
+		sign = SignDeterministic
+	}
+	katSig, err := sign(ak, certInfo)
 	if err != nil {
 		return attest.Evidence{}, err
 	}
-	patSig, err := Sign(ak, attestInfo)
+	patSig, err := sign(ak, attestInfo)
 	if err != nil {
 		return attest.Evidence{}, err
 	}
@@ -295,14 +322,20 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 }
 
 func (a *Attester) attestHeader(typ tpm2.TPMST, qd []byte, body tpm2.TPMUAttest) *tpm2.TPMSAttest {
+	ci := ClockInfo{Clock: uint64(time.Since(a.start).Milliseconds()), Safe: true}
+	if a.clock != nil {
+		ci = a.clock()
+	}
 	return &tpm2.TPMSAttest{
 		Magic:           tpm2.TPMGeneratedValue,
 		Type:            typ,
 		QualifiedSigner: tpm2.TPM2BName{Buffer: a.signerName},
 		ExtraData:       tpm2.TPM2BData{Buffer: slices.Clone(qd)},
 		ClockInfo: tpm2.TPMSClockInfo{
-			Clock: uint64(time.Since(a.start).Milliseconds()),
-			Safe:  true,
+			Clock:        ci.Clock,
+			ResetCount:   ci.ResetCount,
+			RestartCount: ci.RestartCount,
+			Safe:         ci.Safe,
 		},
 		FirmwareVersion: firmwareVersion,
 		Attested:        body,
@@ -313,10 +346,26 @@ func (a *Attester) attestHeader(typ tpm2.TPMST, qd []byte, body tpm2.TPMUAttest)
 // attestation key does: ECDSA over SHA-256 of the bytes, returned as a
 // TPMT_SIGNATURE with fixed-width r and s.
 func Sign(ak *ecdsa.PrivateKey, tpmsAttest []byte) ([]byte, error) {
+	return sign(ak, tpmsAttest, rand.Reader)
+}
+
+// SignDeterministic is Sign with the RFC 6979 nonce crypto/ecdsa uses when
+// given no random source: the same key and bytes give the same signature.
+func SignDeterministic(ak *ecdsa.PrivateKey, tpmsAttest []byte) ([]byte, error) {
+	return sign(ak, tpmsAttest, nil)
+}
+
+func sign(ak *ecdsa.PrivateKey, tpmsAttest []byte, random io.Reader) ([]byte, error) {
 	d := sha256.Sum256(tpmsAttest)
-	r, s, err := ecdsa.Sign(rand.Reader, ak, d[:])
+	der, err := ak.Sign(random, d[:], crypto.SHA256)
 	if err != nil {
 		return nil, err
+	}
+	var r, s big.Int
+	in := cryptobyte.String(der)
+	var seq cryptobyte.String
+	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
+		return nil, errors.New("software: ECDSA signature is not DER")
 	}
 	return tpm2.Marshal(&tpm2.TPMTSignature{
 		SigAlg: tpm2.TPMAlgECDSA,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"slices"
@@ -209,4 +210,61 @@ func BenchmarkSoftwareEvidence(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestDeterministic: with fixed keys, kid, clock and RFC 6979 signing,
+// two attesters produce the same evidence byte for byte; without
+// Deterministic the signatures differ but still verify.
+func TestDeterministic(t *testing.T) {
+	ak, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tik, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	clock := software.ClockInfo{Clock: 123456, ResetCount: 3, RestartCount: 7, Safe: false}
+	cfg := software.Config{AttestationKey: ak, IdentityKey: tik, KeyID: append([]byte{1}, bytes.Repeat([]byte{9}, 32)...),
+		Clock: func() software.ClockInfo { return clock }, Deterministic: true}
+	raw := func(cfg software.Config) []byte {
+		a := newAttester(t, cfg)
+		ev, err := a.Evidence(context.Background(), attest.Challenge{Nonce: nonce})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := parsectpm.Verify(mustDecode(t, ev.Data), a.Endorsement(), nonce, tik.Public()); err != nil {
+			t.Fatal(err)
+		}
+		return ev.Data
+	}
+	first, second := raw(cfg), raw(cfg)
+	if !bytes.Equal(first, second) {
+		t.Fatal("deterministic evidence differs between runs")
+	}
+	ev := mustDecode(t, first)
+	for _, b := range [][]byte{ev.KAT.CertInfo, ev.PAT.AttestInfo} {
+		a, err := parsectpm.ParseAttest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci := a.ClockInfo
+		if ci.Clock != clock.Clock || ci.ResetCount != clock.ResetCount || ci.RestartCount != clock.RestartCount || ci.Safe != clock.Safe {
+			t.Fatalf("clock info %+v, want %+v", ci, clock)
+		}
+	}
+	cfg.Deterministic = false
+	if bytes.Equal(raw(cfg), first) {
+		t.Fatal("randomized signing reproduced the RFC 6979 evidence")
+	}
+	// SignDeterministic is a function of key and message alone.
+	s1, _ := software.SignDeterministic(ak, []byte("x"))
+	s2, _ := software.SignDeterministic(ak, []byte("x"))
+	s3, _ := software.SignDeterministic(ak, []byte("y"))
+	if !bytes.Equal(s1, s2) || bytes.Equal(s1, s3) {
+		t.Fatal("SignDeterministic is not deterministic per message")
+	}
+}
+
+func mustDecode(t *testing.T, b []byte) *parsectpm.Evidence {
+	t.Helper()
+	ev, err := parsectpm.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
 }

@@ -6,12 +6,14 @@ package local
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -60,6 +62,12 @@ type Config struct {
 	Build, Developer string
 	// Time is the verifier's clock; nil is time.Now.
 	Time func() time.Time
+	// Rand is where NewNonce's nonces come from; nil is crypto/rand. A
+	// fixed stream makes nonces reproducible (test vectors).
+	Rand io.Reader
+	// Deterministic signs EARs with RFC 6979 nonces, so a fixed Time and
+	// the same evidence give the same EAR byte for byte.
+	Deterministic bool
 }
 
 // Verifier is the in-process verifier. It is safe for concurrent use.
@@ -174,8 +182,12 @@ func (v *Verifier) NewNonce(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	n := make([]byte, v.cfg.NonceSize)
-	if _, err := rand.Read(n); err != nil {
-		return nil, err
+	random := v.cfg.Rand
+	if random == nil {
+		random = rand.Reader
+	}
+	if _, err := io.ReadFull(random, n); err != nil {
+		return nil, fmt.Errorf("local: nonce: %w", err)
 	}
 	now := v.cfg.Time()
 	v.mu.Lock()
@@ -283,11 +295,28 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 	}
 	a.UpdateStatusFromTrustVector()
 
-	token, err := ar.Sign(jwa.ES256(), v.key)
+	var key crypto.Signer = v.key
+	if v.cfg.Deterministic {
+		// jwx signs a *ecdsa.PrivateKey with a random nonce it picks
+		// itself; a crypto.Signer decides for itself, and this one asks
+		// crypto/ecdsa for RFC 6979.
+		key = rfc6979Signer{v.key}
+	}
+	token, err := ar.Sign(jwa.ES256(), key)
 	if err != nil {
 		return nil, fmt.Errorf("local: signing EAR: %w", err)
 	}
 	return result.FromEAR(token, ar, v.id)
+}
+
+// rfc6979Signer signs with the deterministic nonce crypto/ecdsa uses when
+// given no random source, whatever source the caller passes.
+type rfc6979Signer struct{ k *ecdsa.PrivateKey }
+
+func (s rfc6979Signer) Public() crypto.PublicKey { return s.k.Public() }
+
+func (s rfc6979Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return s.k.Sign(nil, digest, opts)
 }
 
 // contraindicatedVector says what a failed check shows, in AR4SI terms.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"strings"
 	"testing"
@@ -273,5 +275,67 @@ func BenchmarkLocalAppraise(b *testing.B) {
 		if err != nil || r.Status != ear.TrustTierAffirming {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDeterministic: with a fixed key, clock and nonce stream, and RFC 6979
+// signing, two verifiers issue the same nonces and the same EAR byte for
+// byte, and the EAR still verifies; randomized signing differs.
+func TestDeterministic(t *testing.T) {
+	att, err := software.New(software.Config{Deterministic: true,
+		Clock: func() software.ClockInfo { return software.ClockInfo{Clock: 1, Safe: true} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	stream := bytes.Repeat([]byte{0x5a}, 16)
+	run := func(deterministic bool) (nonce, token []byte) {
+		v, err := local.New(local.Config{Key: key, NonceSize: 16, Time: func() time.Time { return at },
+			Rand: bytes.NewReader(stream), Deterministic: deterministic})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.AddEndorsement(att.Endorsement()); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		n, err := v.NewNonce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.NewNonce(ctx); err == nil {
+			t.Fatal("a nonce beyond the end of Rand was issued")
+		}
+		ch := attest.Challenge{Nonce: n, TIK: att.Identity().Public()}
+		ev, err := att.Evidence(ctx, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := v.Appraise(ctx, ev, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := result.Verify(r.EAR, []attest.TrustedVerifier{v.Trusted()}); err != nil {
+			t.Fatalf("EAR does not verify: %v", err)
+		}
+		if !r.IssuedAt.Equal(at) {
+			t.Fatalf("iat %v, want %v", r.IssuedAt, at)
+		}
+		return n, r.EAR
+	}
+	n1, t1 := run(true)
+	n2, t2 := run(true)
+	if !bytes.Equal(n1, stream) || !bytes.Equal(n1, n2) {
+		t.Fatalf("nonces %x %x, want %x", n1, n2, stream)
+	}
+	if !bytes.Equal(t1, t2) {
+		t.Fatalf("deterministic EARs differ:\n%s\n%s", t1, t2)
+	}
+	if _, t3 := run(false); bytes.Equal(t1, t3) {
+		t.Fatal("randomized signing reproduced the RFC 6979 EAR")
 	}
 }

@@ -1,0 +1,287 @@
+// Package binder holds the binder vectors: the inputs, intermediate values
+// and outputs of each profile's binding computation, per hash (SHA-256,
+// SHA-384). ta-07 binds evidence to the handshake through the handshake
+// exporter secret ("h exp master") and its channel binder; ea-07 through
+// attest_base and the per-key attestation binders. One test of each is
+// computed over the RFC 8448 §3 handshake, so an implementation that
+// already reproduces RFC 8448 can check its binder code against known
+// key-schedule values.
+package binder
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
+	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/vectors/fixture"
+)
+
+// Hex is bytes that travel as lowercase hex in JSON.
+type Hex []byte
+
+func (h Hex) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
+
+func (h *Hex) UnmarshalText(b []byte) error {
+	v, err := hex.DecodeString(string(b))
+	if err != nil {
+		return fmt.Errorf("binder: bad hex: %w", err)
+	}
+	*h = v
+	return nil
+}
+
+// File is one binder vector file.
+type File struct {
+	Binder  string `json:"binder"`
+	Profile string `json:"profile"`
+	Draft   string `json:"draft"`
+	// Definition is the computation in the draft's notation.
+	Definition []string `json:"definition"`
+	Tests      []Test   `json:"tests"`
+}
+
+// Test is one computation.
+type Test struct {
+	ID      int    `json:"id"`
+	Comment string `json:"comment"`
+	// Hash is the cipher suite's hash: "SHA-256" or "SHA-384".
+	Hash          string  `json:"hash"`
+	Inputs        []Value `json:"inputs"`
+	Intermediates []Value `json:"intermediates"`
+	Outputs       []Value `json:"outputs"`
+}
+
+// Value is a named byte string. Numbers (sizes) are big-endian bytes only
+// where the draft says so; otherwise they appear in the name's unit.
+type Value struct {
+	Name string `json:"name"`
+	Hex  Hex    `json:"hex"`
+}
+
+// Paths of the binder files under vectors/.
+const (
+	TA07Path = "binders/ta-07.json"
+	EA07Path = "binders/ea-07.json"
+)
+
+var hashes = []struct {
+	name string
+	h    crypto.Hash
+}{{"SHA-256", crypto.SHA256}, {"SHA-384", crypto.SHA384}}
+
+func hashByName(n string) (crypto.Hash, error) {
+	for _, h := range hashes {
+		if h.name == n {
+			return h.h, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown hash %q", n)
+}
+
+// RFC 8448 §3 (Simple 1-RTT) values, as in
+// impl/tls13/testdata/rfc8448/simple_1rtt.json: the Handshake Secret,
+// Transcript-Hash(ClientHello, ServerHello), and the SubjectPublicKeyInfo
+// of the server's RSA certificate.
+var (
+	rfc8448HandshakeSecret = mustHex("1dc826e93606aa6fdc0aadc12f741b01046aa6b99f691ed221a9f0ca043fbeac")
+	rfc8448HelloHash       = mustHex("860c06edc07858ee8e78f0e7428c58edd6b43f2ca3e6e95f02ed063cf0e1cad8")
+	rfc8448ServerSPKI      = mustHex("30819f300d06092a864886f70d010101050003818d0030818902818100b4bb498f8279303d980836399b36c6988c0c68de55e1bdb826d3901a2461eafd2de49a91d015abbc9a95137ace6c1af19eaa6af98c7ced43120998e187a80ee0ccb0524b1b018c3e0b63264d449a6d38e22a5fda430846748030530ef0461c8ca9d9efbfae8ea6d1d03e2bd193eff0ab9a8002c47428a6d35a8d88d79f7f1e3f0203010001")
+)
+
+func mustHex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func sizeBytes(n int) []byte { return []byte{byte(n >> 8), byte(n)} }
+
+// TA07 is the ta-07 file: handshake_exporter_secret and channel_binder.
+func TA07() File {
+	f := File{Binder: "ta-07 handshake exporter secret and channel binder", Profile: ta07.Name,
+		Draft: "draft-fossati-tls-attestation-07 §6.2.1",
+		Definition: []string{
+			`handshake_exporter_secret = Derive-Secret(Handshake Secret, "h exp master", ClientHello...ServerHello)`,
+			`TLS-Handshake-Exporter(label, context_value, key_length) = HKDF-Expand-Label(Derive-Secret(handshake_exporter_secret, label, ""), "exporter", Hash(context_value), key_length)`,
+			`channel_binder = TLS-Handshake-Exporter("attestation-binder", nonce, binder_size)`,
+			`exporter_secret below is Derive-Secret(handshake_exporter_secret, "attestation-binder", ""); binder_size is a 2-byte big-endian integer; the reference implementation uses binder_size = len(nonce)`,
+		}}
+	id := 0
+	add := func(comment string, h crypto.Hash, hname string, hs, hello, nonce []byte, size int) {
+		id++
+		f.Tests = append(f.Tests, ta07Test(id, comment, h, hname, hs, hello, nonce, size))
+	}
+	add("RFC 8448 §3 Handshake Secret and ClientHello...ServerHello transcript, a 32-byte nonce", crypto.SHA256, "SHA-256",
+		rfc8448HandshakeSecret, rfc8448HelloHash, fixture.Bytes("binder/ta-07/rfc8448/nonce", 32), 32)
+	for _, hh := range hashes {
+		hs := fixture.Bytes("binder/ta-07/"+hh.name+"/handshake_secret", hh.h.Size())
+		hello := fixture.Bytes("binder/ta-07/"+hh.name+"/hello_hash", hh.h.Size())
+		for _, n := range []struct {
+			len, size int
+			comment   string
+		}{
+			{8, 8, "the shortest nonce ta-07 allows (nonce<8..2^8-1>)"},
+			{32, 32, "a 32-byte nonce, the reference verifier's size"},
+			{64, 64, "a 64-byte nonce, the largest a TPM's qualifyingData takes"},
+			{255, 255, "the longest nonce ta-07 allows"},
+			{32, 16, "a binder shorter than its nonce"},
+		} {
+			add(fmt.Sprintf("%s: %s, binder_size %d", hh.name, n.comment, n.size), hh.h, hh.name, hs, hello,
+				fixture.Bytes(fmt.Sprintf("binder/ta-07/%s/nonce/%d", hh.name, n.len), n.len), n.size)
+		}
+	}
+	return f
+}
+
+func ta07Test(id int, comment string, h crypto.Hash, hname string, hs, hello, nonce []byte, size int) Test {
+	hes := ta07.HandshakeExporterSecret(h, hs, hello)
+	empty := h.New().Sum(nil)
+	exp := tls13.DeriveSecret(h, hes, ta07.ChannelBinderLabel, empty)
+	ctx := h.New()
+	ctx.Write(nonce)
+	binder, err := ta07.ChannelBinder(h, hes, nonce, size)
+	if err != nil {
+		panic(err) // sizes above are within 1..255*Hash.length
+	}
+	return Test{ID: id, Comment: comment, Hash: hname,
+		Inputs:        []Value{{"handshake_secret", hs}, {"hello_transcript_hash", hello}, {"nonce", nonce}, {"binder_size", sizeBytes(size)}},
+		Intermediates: []Value{{"exporter_secret", exp}, {"nonce_hash", ctx.Sum(nil)}},
+		Outputs:       []Value{{"handshake_exporter_secret", hes}, {"channel_binder", binder}}}
+}
+
+// EA07 is the ea-07 file: attest_base and the attestation binders.
+func EA07() (File, error) {
+	f := File{Binder: "ea-07 attest_base and attestation binders", Profile: ea07.Name,
+		Draft: "draft-fossati-seat-early-attestation-07 §5.1.1",
+		Definition: []string{
+			`attest_base = HKDF-Expand-Label(0, "attestation base", Hash(ClientHello...ServerHello), Hash.length)`,
+			`c_attest_binder = HKDF-Expand-Label(attest_base, "attestation", Hash(TLS_Client_Public_Key), Hash.length)`,
+			`s_attest_binder = HKDF-Expand-Label(attest_base, "attestation", Hash(TLS_Server_Public_Key), Hash.length)`,
+			`0 is Hash.length zero octets; a public key is the DER SubjectPublicKeyInfo of the end-entity certificate; Hash(ClientHello...ServerHello) is the transcript hash at ServerHello`,
+		}}
+	id := 0
+	add := func(comment, hname string, h crypto.Hash, hello []byte, keys []Value) {
+		id++
+		base := ea07.AttestBase(h, hello)
+		t := Test{ID: id, Comment: comment, Hash: hname, Inputs: []Value{{"hello_transcript_hash", hello}},
+			Outputs: []Value{{"attest_base", base}}}
+		for _, k := range keys {
+			t.Inputs = append(t.Inputs, Value{k.Name, k.Hex})
+			hk := h.New()
+			hk.Write(k.Hex)
+			side := k.Name[:1] // "s" or "c" of "server_spki"/"client_spki"
+			t.Intermediates = append(t.Intermediates, Value{k.Name + "_hash", hk.Sum(nil)})
+			t.Outputs = append(t.Outputs, Value{side + "_attest_binder", ea07.AttestBinder(h, base, k.Hex)})
+		}
+		f.Tests = append(f.Tests, t)
+	}
+	add("RFC 8448 §3 ClientHello...ServerHello transcript and server certificate (RSA-1024)", "SHA-256", crypto.SHA256,
+		rfc8448HelloHash, []Value{{"server_spki", rfc8448ServerSPKI}})
+	var spkis []Value
+	for _, who := range []string{"server", "client"} {
+		k, err := fixture.Key(fixture.Scalar(who + "/attester/identity"))
+		if err != nil {
+			return f, err
+		}
+		der, err := x509.MarshalPKIXPublicKey(k.Public())
+		if err != nil {
+			return f, err
+		}
+		spkis = append(spkis, Value{who + "_spki", der})
+	}
+	for _, hh := range hashes {
+		hello := fixture.Bytes("binder/ea-07/"+hh.name+"/hello_hash", hh.h.Size())
+		add(hh.name+": the P-256 server and client identity keys of the handshake traces", hh.name, hh.h, hello, spkis)
+	}
+	return f, nil
+}
+
+func value(vs []Value, name string) []byte {
+	for _, v := range vs {
+		if v.Name == name {
+			return v.Hex
+		}
+	}
+	return nil
+}
+
+// Check recomputes every test of f from its inputs and compares the
+// intermediates and outputs.
+func Check(f File) error {
+	var fresh func(Test) (Test, error)
+	switch f.Profile {
+	case ta07.Name:
+		fresh = func(t Test) (Test, error) {
+			h, err := hashByName(t.Hash)
+			if err != nil {
+				return t, err
+			}
+			size := value(t.Inputs, "binder_size")
+			if len(size) != 2 {
+				return t, fmt.Errorf("binder_size is %d bytes, want 2", len(size))
+			}
+			n := int(size[0])<<8 | int(size[1])
+			if n < 1 || n > 255*h.Size() {
+				return t, fmt.Errorf("binder_size %d", n)
+			}
+			return ta07Test(t.ID, t.Comment, h, t.Hash, value(t.Inputs, "handshake_secret"),
+				value(t.Inputs, "hello_transcript_hash"), value(t.Inputs, "nonce"), n), nil
+		}
+	case ea07.Name:
+		fresh = func(t Test) (Test, error) {
+			h, err := hashByName(t.Hash)
+			if err != nil {
+				return t, err
+			}
+			if len(t.Inputs) == 0 || t.Inputs[0].Name != "hello_transcript_hash" {
+				return t, fmt.Errorf("the first input must be hello_transcript_hash")
+			}
+			out := Test{Intermediates: []Value{}}
+			base := ea07.AttestBase(h, value(t.Inputs, "hello_transcript_hash"))
+			out.Outputs = []Value{{"attest_base", base}}
+			for _, in := range t.Inputs[1:] {
+				if in.Name != "server_spki" && in.Name != "client_spki" {
+					return t, fmt.Errorf("input %q: want server_spki or client_spki", in.Name)
+				}
+				hk := h.New()
+				hk.Write(in.Hex)
+				out.Intermediates = append(out.Intermediates, Value{in.Name + "_hash", hk.Sum(nil)})
+				out.Outputs = append(out.Outputs, Value{in.Name[:1] + "_attest_binder", ea07.AttestBinder(h, base, in.Hex)})
+			}
+			return out, nil
+		}
+	default:
+		return fmt.Errorf("binder file of profile %q", f.Profile)
+	}
+	if len(f.Tests) == 0 {
+		return fmt.Errorf("%s: no tests", f.Binder)
+	}
+	for _, t := range f.Tests {
+		got, err := fresh(t)
+		if err != nil {
+			return fmt.Errorf("%s test %d: %w", f.Binder, t.ID, err)
+		}
+		for _, c := range []struct {
+			what      string
+			got, want []Value
+		}{{"intermediate", got.Intermediates, t.Intermediates}, {"output", got.Outputs, t.Outputs}} {
+			if len(c.got) != len(c.want) {
+				return fmt.Errorf("%s test %d: %d %ss, want %d", f.Binder, t.ID, len(c.want), c.what, len(c.got))
+			}
+			for i := range c.got {
+				if c.got[i].Name != c.want[i].Name || !bytes.Equal(c.got[i].Hex, c.want[i].Hex) {
+					return fmt.Errorf("%s test %d: %s %s is %x, recomputed %s %x", f.Binder, t.ID, c.what,
+						c.want[i].Name, []byte(c.want[i].Hex), c.got[i].Name, []byte(c.got[i].Hex))
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,346 @@
+package handshake
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/attested-tls/conformance/vectors/fixture"
+)
+
+var (
+	tracesOnce sync.Once
+	traces     []*Trace
+	tracesErr  error
+)
+
+// generated is every trace, generated once and round-tripped through
+// JSON, as Check sees a committed file.
+func generated(t testing.TB) []*Trace {
+	t.Helper()
+	tracesOnce.Do(func() {
+		for _, c := range Cases() {
+			tr, err := Generate(c)
+			if err != nil {
+				tracesErr = err
+				return
+			}
+			traces = append(traces, roundTrip(t, tr))
+		}
+	})
+	if tracesErr != nil {
+		t.Fatal(tracesErr)
+	}
+	return traces
+}
+
+func roundTrip(t testing.TB, tr *Trace) *Trace {
+	b, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Trace
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
+}
+
+// clone deep-copies a trace, so a mutation touches one test's copy only.
+func clone(t testing.TB, tr *Trace) *Trace { return roundTrip(t, tr) }
+
+func TestCasesCoverTheModels(t *testing.T) {
+	perProfile := map[string]int{}
+	ids := map[string]bool{}
+	paths := map[string]bool{}
+	for _, c := range Cases() {
+		perProfile[c.Profile]++
+		if ids[c.ID()] || paths[c.Path()] {
+			t.Fatalf("%s repeated", c.ID())
+		}
+		ids[c.ID()], paths[c.Path()] = true, true
+	}
+	// ta-07: 3 roles × 2 topologies × 2 credentials + 4 mixed mutual;
+	// ea-07: X.509 only, 3 × 2 + 2; poc: the client attests, background check.
+	want := map[string]int{"ta-07": 16, "ea-07": 8, "poc": 1}
+	for p, n := range want {
+		if perProfile[p] != n {
+			t.Errorf("%s: %d cases, want %d", p, perProfile[p], n)
+		}
+	}
+	for _, id := range []string{"ta-07/mutual/server=bg+x509,client=passport+x509", "ea-07/server-attests/passport+x509", "poc/client-attests/bg+attestation-only"} {
+		if !ids[id] {
+			t.Errorf("no case %s", id)
+		}
+	}
+}
+
+// TestGenerateIsDeterministic: two generations give the same trace.
+func TestGenerateIsDeterministic(t *testing.T) {
+	for _, c := range Cases()[:3] {
+		a, err := Generate(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Generate(c)
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		if !bytes.Equal(ja, jb) {
+			t.Fatalf("%s differs between two generations", c.ID())
+		}
+	}
+}
+
+// TestEveryTraceReplays: both sides of every trace reproduce it.
+func TestEveryTraceReplays(t *testing.T) {
+	for _, tr := range generated(t) {
+		if err := Check(tr); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestTracesHoldTheDraftsAdditions: each profile's extra secrets are
+// there, with the binders where the model binds one.
+func TestTracesHoldTheDraftsAdditions(t *testing.T) {
+	for _, tr := range generated(t) {
+		names := map[string]bool{}
+		for _, s := range tr.Secrets {
+			names[s.Name] = true
+		}
+		var want []string
+		switch tr.Profile {
+		case "ta-07":
+			want = append(want, "handshake_exporter_secret")
+			if strings.Contains(tr.ID, "server-attests/bg+x509") || strings.Contains(tr.ID, "server=bg+x509") {
+				want = append(want, "server_channel_binder")
+			}
+		case "ea-07":
+			want = append(want, "attest_base")
+			if strings.Contains(tr.ID, "client-attests/bg") || strings.Contains(tr.ID, "client=bg") {
+				want = append(want, "c_attest_binder")
+			}
+		}
+		for _, n := range want {
+			if !names[n] {
+				t.Errorf("%s: no %s", tr.ID, n)
+			}
+		}
+		for _, a := range tr.Attestations {
+			if a.Topology == BackgroundCheck && a.Credential == X509 && len(a.Challenge.Binder) == 0 && tr.Profile != "poc" {
+				t.Errorf("%s: the %s's X.509 background check has no binder", tr.ID, a.Attester)
+			}
+			if a.Topology == Passport && a.CMWType != `application/eat+jwt; eat_profile="tag:github.com,2023:veraison/ear"` {
+				t.Errorf("%s: passport CMW of type %q", tr.ID, a.CMWType)
+			}
+		}
+	}
+}
+
+func traceByID(t *testing.T, id string) *Trace {
+	for _, tr := range generated(t) {
+		if tr.ID == id {
+			return tr
+		}
+	}
+	t.Fatalf("no trace %s", id)
+	return nil
+}
+
+// positions picks the bytes of an n-byte message to mutate: the header,
+// the first body bytes, the middle, the end, and a few fixed pseudo-random
+// places in between.
+func positions(label string, n int) []int {
+	ps := []int{0, 1, 3, 4, 5, n / 2, n - 1}
+	for i, b := range fixture.Bytes(label, 5) {
+		ps = append(ps, (int(b)<<8|i*4099)%n)
+	}
+	slices.Sort(ps)
+	return slices.Compact(ps)
+}
+
+// TestMutatedMessageFailsCheck: flipping any sampled byte of any message
+// of a trace makes both replays (and so the check) fail.
+func TestMutatedMessageFailsCheck(t *testing.T) {
+	tr := traceByID(t, "ta-07/mutual/server=bg+x509,client=bg+x509")
+	if err := Check(tr); err != nil {
+		t.Fatal(err)
+	}
+	tried := 0
+	for i, m := range tr.Messages {
+		for _, p := range positions(fmt.Sprint(i), len(m.Hex)) {
+			bad := clone(t, tr)
+			bad.Messages[i].Hex[p] ^= 0x01
+			for _, client := range []bool{true, false} {
+				if err := Replay(bad, client); err == nil {
+					t.Errorf("message %d (%s) byte %d flipped: replaying the %s passes", i, m.Type, p, sideName(client))
+				}
+			}
+			if err := Check(bad); err == nil {
+				t.Errorf("message %d (%s) byte %d flipped: the check passes", i, m.Type, p)
+			}
+			tried++
+		}
+	}
+	if tried < 5*len(tr.Messages) {
+		t.Fatalf("only %d mutations", tried)
+	}
+	t.Logf("%d mutations over %d messages, each failing both replays and the check", tried, len(tr.Messages))
+}
+
+// TestMutatedRecordFailsReplay: a flipped byte in any record makes the
+// replay of its sender (which writes other bytes) and of its receiver
+// (whose decryption fails) fail.
+func TestMutatedRecordFailsReplay(t *testing.T) {
+	tr := traceByID(t, "ea-07/mutual/server=bg+x509,client=passport+x509")
+	for i, r := range tr.Records {
+		bad := clone(t, tr)
+		bad.Records[i].Hex[len(r.Hex)/2] ^= 0x80
+		for _, client := range []bool{true, false} {
+			if err := Replay(bad, client); err == nil {
+				t.Errorf("record %d (%s %s) mutated: replaying the %s passes", i, r.Sender, r.ContentType, sideName(client))
+			}
+		}
+	}
+}
+
+// TestReplayUsesTheInputs: the replayed side is built from the trace's
+// inputs, so changing one of its inputs changes what it sends.
+func TestReplayUsesTheInputs(t *testing.T) {
+	tr := traceByID(t, "ta-07/server-attests/bg+attestation-only")
+	cases := []struct {
+		what   string
+		client bool
+		mutate func(*Trace)
+	}{
+		{"server random", false, func(x *Trace) { x.Inputs.Server.Random[0] ^= 1 }},
+		{"client random", true, func(x *Trace) { x.Inputs.Client.Random[31] ^= 1 }},
+		{"client key share", true, func(x *Trace) { x.Inputs.Client.KeyShare.PrivateKey[5] ^= 1 }},
+		{"client verifier nonce", true, func(x *Trace) { x.Inputs.Client.VerifierNonces[0][0] ^= 1 }},
+		{"server attester clock", false, func(x *Trace) { x.Inputs.Server.Attester.Clock.Clock++ }},
+		{"a server measurement", false, func(x *Trace) { x.Inputs.Server.Attester.Measurements[0].Data[0] ^= 1 }},
+		{"the verifier key", true, func(x *Trace) { x.Inputs.Verifier.PrivateKey[1] ^= 1 }},
+		{"the time", true, func(x *Trace) { x.Inputs.Time = "2026-06-01T12:00:01Z" }},
+	}
+	for _, c := range cases {
+		bad := clone(t, tr)
+		c.mutate(bad)
+		if err := Replay(bad, c.client); err == nil {
+			t.Errorf("%s changed: replaying the %s passes", c.what, sideName(c.client))
+		}
+	}
+}
+
+// TestConsistentCatchesEditedFields: fields not on the wire are still
+// checked against it.
+func TestConsistentCatchesEditedFields(t *testing.T) {
+	tr := traceByID(t, "ta-07/mutual/server=passport+x509,client=bg+x509")
+	edits := map[string]func(*Trace){
+		"transcript hash":   func(x *Trace) { x.TranscriptHashes[1].Hex[0] ^= 1 },
+		"record content":    func(x *Trace) { x.Records[2].Content[0] ^= 1 },
+		"record protection": func(x *Trace) { x.Records[3].Protection = "application" },
+		"application data":  func(x *Trace) { x.ApplicationData[0].Text = "pong" },
+		"evidence token":    func(x *Trace) { x.Attestations[0].Evidence.KAT.Sig[9] ^= 1 },
+		"EAR claims":        func(x *Trace) { x.Attestations[1].EAR.Claims = json.RawMessage(`{"iat":1}`) },
+		"EAR signature": func(x *Trace) {
+			x.Attestations[1].EAR.JWT = x.Attestations[1].EAR.JWT[:len(x.Attestations[1].EAR.JWT)-2] + "AA"
+		},
+		"challenge nonce":    func(x *Trace) { x.Attestations[1].Challenge.QualifyingData[0] ^= 1 },
+		"CMW format":         func(x *Trace) { x.Attestations[0].CMWFormat = "json-record" },
+		"attestation count":  func(x *Trace) { x.Attestations = x.Attestations[:1] },
+		"message type":       func(x *Trace) { x.Messages[2].Type = "certificate" },
+		"record sender swap": func(x *Trace) { x.Records[0].Sender = "server" },
+	}
+	for what, edit := range edits {
+		bad := clone(t, tr)
+		edit(bad)
+		if err := Consistent(bad); err == nil {
+			t.Errorf("%s edited: the trace still looks consistent", what)
+		}
+	}
+}
+
+func FuzzParseCertificate(f *testing.F) {
+	for _, tr := range generated(f)[:4] {
+		for _, m := range tr.Messages {
+			if m.Type == "certificate" {
+				f.Add([]byte(m.Hex))
+			}
+		}
+	}
+	f.Add([]byte{11, 0, 0, 4, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cert, err := parseCertificate(b)
+		if err != nil {
+			return
+		}
+		// An accepted message is exactly its parts, re-encoded.
+		var e cryptobyte.Builder
+		e.AddUint8(11)
+		e.AddUint24LengthPrefixed(func(e *cryptobyte.Builder) {
+			e.AddUint8LengthPrefixed(func(e *cryptobyte.Builder) { e.AddBytes(cert.context) })
+			e.AddUint24LengthPrefixed(func(e *cryptobyte.Builder) {
+				for _, ent := range cert.entries {
+					e.AddUint24LengthPrefixed(func(e *cryptobyte.Builder) { e.AddBytes(ent.data) })
+					e.AddUint16LengthPrefixed(func(e *cryptobyte.Builder) {
+						for _, x := range ent.exts {
+							e.AddUint16(x.Type)
+							e.AddUint16LengthPrefixed(func(e *cryptobyte.Builder) { e.AddBytes(x.Data) })
+						}
+					})
+				}
+			})
+		})
+		if out, err := e.Bytes(); err != nil || !bytes.Equal(out, b) {
+			t.Fatalf("re-encoding gives %x (%v), input %x", out, err, b)
+		}
+	})
+}
+
+// FuzzConsistent: no JSON makes the self-consistency check panic.
+func FuzzConsistent(f *testing.F) {
+	tr := generated(f)[0]
+	b, _ := json.Marshal(tr)
+	f.Add(b)
+	// Small seeds mutate faster: the messages and records alone, and the
+	// attestation alone.
+	small := &Trace{CipherSuite: tr.CipherSuite, Messages: tr.Messages[:2], Records: tr.Records[:2], TranscriptHashes: tr.TranscriptHashes}
+	b, _ = json.Marshal(small)
+	f.Add(b)
+	small = &Trace{ID: tr.ID, Profile: tr.Profile, Model: tr.Model, CipherSuite: tr.CipherSuite, Attestations: tr.Attestations, Inputs: tr.Inputs}
+	b, _ = json.Marshal(small)
+	f.Add(b)
+	f.Add([]byte(`{"cipher_suite":"TLS_AES_128_GCM_SHA256","messages":[{"type":"finished","hex":"14"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var tr Trace
+		if json.Unmarshal(b, &tr) != nil {
+			return
+		}
+		Consistent(&tr)
+	})
+}
+
+// FuzzOpen: record decryption rejects what does not authenticate, without
+// panicking, whatever the record and keys.
+func FuzzOpen(f *testing.F) {
+	tr := generated(f)[0]
+	key, iv := valueOf(tr.Secrets, "server_handshake_write_key"), valueOf(tr.Secrets, "server_handshake_write_iv")
+	for _, r := range tr.Records {
+		f.Add([]byte(r.Hex), []byte(key), []byte(iv), uint64(0))
+	}
+	f.Fuzz(func(t *testing.T, rec, key, iv []byte, seq uint64) {
+		if len(rec) < 5 {
+			return
+		}
+		typ, content, err := open(0x1301, key, iv, seq, rec)
+		if err == nil && (typ == 0 || len(content) > len(rec)) {
+			t.Fatalf("opened to type %d, %d bytes", typ, len(content))
+		}
+	})
+}

@@ -1,0 +1,202 @@
+package handshake
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
+	"github.com/attested-tls/conformance/impl/attest/profile/poc"
+	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
+)
+
+// Drafts names the specification text each profile implements.
+var Drafts = map[string]string{
+	ta07.Name: "draft-fossati-tls-attestation-07",
+	ea07.Name: "draft-fossati-seat-early-attestation-07",
+	poc.Name:  "CCC attested-tls-poc (paulhowardarm/mbedtls ph-tls-attestation)",
+}
+
+// Topology and credential names as the traces spell them.
+const (
+	BackgroundCheck = "background-check"
+	Passport        = "passport"
+	AttestationOnly = "attestation-only"
+	X509            = "x509"
+)
+
+// Case is one trace to generate: a profile and an interaction model.
+type Case struct {
+	Profile string
+	Model   Model
+}
+
+func side(t party.Topology, c party.Credential) Side {
+	s := Side{Attests: true, Topology: BackgroundCheck, Credential: AttestationOnly}
+	if t == party.Passport {
+		s.Topology = Passport
+	}
+	if c == party.X509 {
+		s.Credential = X509
+	}
+	return s
+}
+
+// profileModels is what each profile defines: who may attest, with which
+// topologies and credentials, and whether a mutual handshake may mix
+// topologies. It follows the suite's matrix (suite/specs).
+var profileModels = []struct {
+	name        string
+	roles       []string
+	topologies  []party.Topology
+	credentials []party.Credential
+	mixed       bool
+}{
+	{ta07.Name, []string{"server", "client", "mutual"}, []party.Topology{party.BackgroundCheck, party.Passport},
+		[]party.Credential{party.AttestationOnly, party.X509}, true},
+	{ea07.Name, []string{"server", "client", "mutual"}, []party.Topology{party.BackgroundCheck, party.Passport},
+		[]party.Credential{party.X509}, true},
+	{poc.Name, []string{"client"}, []party.Topology{party.BackgroundCheck},
+		[]party.Credential{party.AttestationOnly}, false},
+}
+
+// Cases lists every trace, in a fixed order.
+func Cases() []Case {
+	var out []Case
+	for _, p := range profileModels {
+		for _, role := range p.roles {
+			for _, cred := range p.credentials {
+				for _, topo := range p.topologies {
+					s := side(topo, cred)
+					var m Model
+					if role != "client" {
+						m.Server = s
+					}
+					if role != "server" {
+						m.Client = s
+					}
+					out = append(out, Case{Profile: p.name, Model: m})
+				}
+			}
+		}
+		if !p.mixed {
+			continue
+		}
+		for _, cred := range p.credentials {
+			bg, pp := side(party.BackgroundCheck, cred), side(party.Passport, cred)
+			out = append(out, Case{p.name, Model{Server: bg, Client: pp}}, Case{p.name, Model{Server: pp, Client: bg}})
+		}
+	}
+	return out
+}
+
+func (s Side) short() string {
+	t := "bg"
+	if s.Topology == Passport {
+		t = "passport"
+	}
+	return t + "+" + s.Credential
+}
+
+// ID is the case's stable name, the suite's model ID, e.g.
+// "ta-07/server-attests/bg+x509".
+func (c Case) ID() string {
+	m := c.Model
+	switch {
+	case m.Server.Attests && m.Client.Attests:
+		return fmt.Sprintf("%s/mutual/server=%s,client=%s", c.Profile, m.Server.short(), m.Client.short())
+	case m.Server.Attests:
+		return fmt.Sprintf("%s/server-attests/%s", c.Profile, m.Server.short())
+	case m.Client.Attests:
+		return fmt.Sprintf("%s/client-attests/%s", c.Profile, m.Client.short())
+	}
+	return c.Profile + "/no-attestation"
+}
+
+// Path is where the case's trace lives under vectors/: the ID without the
+// profile, with '/' ',' → '_' and '+' '=' → '-'.
+func (c Case) Path() string {
+	name := strings.TrimPrefix(c.ID(), c.Profile+"/")
+	name = strings.NewReplacer("/", "_", ",", "_", "+", "-", "=", "-").Replace(name)
+	return "traces/" + c.Profile + "/" + name + ".json"
+}
+
+func (c Case) topology(client bool) party.Topology {
+	s := c.Model.Server
+	if client {
+		s = c.Model.Client
+	}
+	if s.Topology == Passport {
+		return party.Passport
+	}
+	return party.BackgroundCheck
+}
+
+func (c Case) credential(client bool) party.Credential {
+	s := c.Model.Server
+	if client {
+		s = c.Model.Client
+	}
+	if s.Credential == X509 {
+		return party.X509
+	}
+	return party.AttestationOnly
+}
+
+func (c Case) attests(client bool) bool {
+	if client {
+		return c.Model.Client.Attests
+	}
+	return c.Model.Server.Attests
+}
+
+// Description says in words what the trace shows.
+func (c Case) Description() string {
+	var parts []string
+	for _, client := range []bool{false, true} {
+		if !c.attests(client) {
+			continue
+		}
+		who, other := "server", "client"
+		if client {
+			who, other = "client", "server"
+		}
+		how := "presents Parsec TPM evidence that the " + other + "'s verifier appraises (background check)"
+		if c.topology(client) == party.Passport {
+			how = "presents an EAR its verifier issued over its Parsec TPM evidence (passport)"
+		}
+		parts = append(parts, fmt.Sprintf("The %s %s, %s.", who, how, c.carriage(client)))
+	}
+	if !c.attests(false) {
+		parts = append(parts, "The server authenticates with a plain X.509 certificate.")
+	}
+	parts = append(parts, "Each relying party requires the peer's attestation, accepts results only from the shared verifier, and requires the attested key to be the peer's TLS key.")
+	return strings.Join(parts, " ")
+}
+
+func (c Case) carriage(client bool) string {
+	switch c.Profile {
+	case ta07.Name:
+		if c.credential(client) == party.X509 {
+			return "in the attestation_evidence extension of its end-entity CertificateEntry (CERT_ATTESTATION), bound by the channel binder when a nonce was negotiated"
+		}
+		return "as the cert_data of the certificate type \"attestation\" (ATTESTATION), the attested key signing CertificateVerify"
+	case ea07.Name:
+		return "in the remoteAttestation extension of its end-entity CertificateEntry, evidence bound by the attestation binder"
+	}
+	return "as the cert_data of its only CertificateEntry under the X.509 certificate type, the attested key signing CertificateVerify"
+}
+
+// carriedIn names where the CMW travels, for the trace.
+func (c Case) carriedIn(client bool) string {
+	switch c.Profile {
+	case ta07.Name:
+		if c.credential(client) == party.X509 {
+			return "CertificateEntry[0].extensions.attestation_evidence"
+		}
+		return "CertificateEntry[0].cert_data"
+	case ea07.Name:
+		return "CertificateEntry[0].extensions.remoteAttestation.cmw_payload"
+	}
+	return "CertificateEntry[0].cert_data"
+}

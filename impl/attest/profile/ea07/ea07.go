@@ -109,7 +109,7 @@ func (s AttestationScheme) In(list []AttestationScheme) bool {
 
 func (s AttestationScheme) String() string {
 	if s.Mechanism == MechanismResult {
-		return fmt.Sprintf("result/verifier=%q", s.Verifier)
+		return fmt.Sprintf("result/verifier=%x", []byte(s.Verifier))
 	}
 	if s.Evidence.Encoding == ContentFormat {
 		return fmt.Sprintf("evidence/content_format=%d", s.Evidence.ContentFormat)

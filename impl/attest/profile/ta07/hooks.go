@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"encoding/hex"
 	"crypto/x509"
 	"slices"
 
@@ -42,7 +43,7 @@ type direction struct {
 
 func (d *direction) selected() string {
 	if d.topology == party.Passport {
-		return "verifier:" + string(d.verifier)
+		return "verifier:" + hex.EncodeToString(d.verifier)
 	}
 	return d.evType.String()
 }

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,4 +57,57 @@ func BenchmarkAttestationOverhead(b *testing.B) {
 			b.ReportMetric(float64(attested.Microseconds())/float64(b.N), "attested-µs/op")
 		})
 	}
+}
+
+// BenchmarkVeraisonHandshake: background-check handshakes whose evidence
+// real Veraison services appraise, on loopback (ta-07, server attests,
+// X.509 plus attestation, software attester). Reports per-handshake
+// latency (p50, p95) sequentially and handshakes per second with 8
+// concurrent handshakes.
+func BenchmarkVeraisonHandshake(b *testing.B) {
+	f, err := NewFixtureOn(context.Background(), RootSoftware, VerifierVeraison)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	m := Model{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}}
+	once := func(b *testing.B) time.Duration {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		r, err := f.Handshake(ctx, m, Tweaks{})
+		if err != nil || r.ClientErr != nil || r.ServerErr != nil {
+			b.Fatal(err, r.Describe())
+		}
+		return time.Since(t0)
+	}
+	report := func(b *testing.B, lat []time.Duration, wall time.Duration) {
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
+		b.ReportMetric(float64(len(lat))/wall.Seconds(), "handshakes/s")
+	}
+	b.Run("sequential", func(b *testing.B) {
+		var lat []time.Duration
+		t0 := time.Now()
+		for b.Loop() {
+			lat = append(lat, once(b))
+		}
+		report(b, lat, time.Since(t0))
+	})
+	b.Run("concurrent=8", func(b *testing.B) {
+		var mu sync.Mutex
+		var lat []time.Duration
+		b.SetParallelism(4) // 4 × GOMAXPROCS(2) = 8 goroutines
+		t0 := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				d := once(b)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		})
+		report(b, lat, time.Since(t0))
+	})
 }

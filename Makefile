@@ -11,7 +11,7 @@ OUT        ?= out
 FUZZTIME   ?= 10s
 TESTFLAGS  ?=
 # Debian packages the tests use; add here, never install from a test.
-APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools
+APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools tshark
 
 .PHONY: all deps test vet veraison conformance fuzz bench clean
 

@@ -1,0 +1,498 @@
+package driver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/attested-tls/conformance/peers/contract"
+)
+
+// Labels on every container and network the container driver creates.
+// A run's leftovers are found by LabelRun; those of a run whose process
+// died (LabelHost, LabelPID) are swept by the next run.
+const (
+	LabelRun  = "org.attested-tls.conformance.run"
+	LabelPID  = "org.attested-tls.conformance.pid"
+	LabelHost = "org.attested-tls.conformance.host"
+	LabelCase = "org.attested-tls.conformance.case"
+)
+
+// Where a peer container sees its folders, and where a server listens.
+const (
+	MountIn   = "/atls/in"
+	MountOut  = "/atls/out"
+	MountPeer = "/atls/peer"
+	PeerPort  = 4433
+)
+
+// ContainerDriver runs peers in containers, one bridge network per case.
+type ContainerDriver struct {
+	cli    *testcontainers.DockerClient
+	runID  string
+	engine string
+	arch   string
+	logf   Logf
+	sigc   chan os.Signal
+	closed chan struct{}
+}
+
+var tcLoggerOnce sync.Once
+
+// NewContainers connects to the Docker engine, sweeps what dead runs
+// left behind, and removes this run's containers and networks if the
+// process is interrupted (SIGINT, SIGTERM) before Close.
+//
+// The testcontainers reaper (Ryuk) is an image that cannot be pulled
+// here, so TESTCONTAINERS_RYUK_DISABLED is set unless already set, and
+// this driver cleans up itself.
+func NewContainers(ctx context.Context, logf Logf) (*ContainerDriver, error) {
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+	tcLoggerOnce.Do(func() { tclog.SetDefault(tclog.NewNoopLogger()) })
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := os.Stat("/var/run/docker.sock"); err != nil && os.Getenv("DOCKER_HOST") == "" {
+		return nil, fmt.Errorf("no /var/run/docker.sock and no DOCKER_HOST")
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info, err := cli.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	d := &ContainerDriver{cli: cli, runID: randomID(), logf: logf, closed: make(chan struct{})}
+	d.arch = goarch(info.Info.Architecture)
+	d.engine = fmt.Sprintf("Docker %s (%s/%s) at %s, run %s", info.Info.ServerVersion, info.Info.OSType,
+		d.arch, cli.DaemonHost(), d.runID)
+	if n := d.sweepStale(ctx); n > 0 {
+		logf("peers: removed %d containers and networks left by earlier runs", n)
+	}
+	d.sigc = make(chan os.Signal, 1)
+	signal.Notify(d.sigc, os.Interrupt, syscall.SIGTERM)
+	go d.onSignal()
+	return d, nil
+}
+
+func (d *ContainerDriver) onSignal() {
+	select {
+	case sig := <-d.sigc:
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		n := d.sweep(ctx, d.runFilter())
+		cancel()
+		fmt.Fprintf(os.Stderr, "peers: %v: removed %d containers and networks of run %s\n", sig, n, d.runID)
+		os.Exit(130)
+	case <-d.closed:
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// goarch maps the engine's architecture to Go's.
+func goarch(a string) string {
+	switch a {
+	case "x86_64", "amd64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	}
+	return a
+}
+
+func (d *ContainerDriver) Kind() string { return KindContainers }
+
+// Engine describes the engine and the run, for the selection log line.
+func (d *ContainerDriver) Engine() string { return d.engine }
+
+// Client is the engine's client (for building images).
+func (d *ContainerDriver) Client() *client.Client { return d.cli.Client }
+
+// Arch is the engine's GOARCH.
+func (d *ContainerDriver) Arch() string { return d.arch }
+
+// RunID labels everything this driver creates.
+func (d *ContainerDriver) RunID() string { return d.runID }
+
+func (d *ContainerDriver) labels(caseName string) map[string]string {
+	host, _ := os.Hostname()
+	l := map[string]string{LabelRun: d.runID, LabelPID: strconv.Itoa(os.Getpid()), LabelHost: host}
+	if caseName != "" {
+		l[LabelCase] = caseName
+	}
+	return l
+}
+
+func (d *ContainerDriver) runFilter() client.Filters {
+	return client.Filters{}.Add("label", LabelRun+"="+d.runID)
+}
+
+// Count is how many containers and networks carry the filter's labels.
+func (d *ContainerDriver) Count(ctx context.Context, f client.Filters) (containers, networks int, err error) {
+	cs, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, 0, err
+	}
+	ns, err := d.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return 0, 0, err
+	}
+	return len(cs.Items), len(ns.Items), nil
+}
+
+// Leftovers counts this run's containers and networks.
+func (d *ContainerDriver) Leftovers(ctx context.Context) (containers, networks int, err error) {
+	return d.Count(ctx, d.runFilter())
+}
+
+// AnyRun filters everything any run of this driver created.
+func AnyRun() client.Filters { return client.Filters{}.Add("label", LabelRun) }
+
+// sweep force-removes the containers, then the networks, the filter
+// matches; it returns how many it removed.
+func (d *ContainerDriver) sweep(ctx context.Context, f client.Filters) int {
+	return d.sweepWhere(ctx, f, func(map[string]string) bool { return true })
+}
+
+func (d *ContainerDriver) sweepWhere(ctx context.Context, f client.Filters, keep func(map[string]string) bool) int {
+	n := 0
+	if cs, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f}); err == nil {
+		for _, c := range cs.Items {
+			if keep(c.Labels) {
+				if _, err := d.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err == nil {
+					n++
+				}
+			}
+		}
+	}
+	if ns, err := d.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f}); err == nil {
+		for _, nw := range ns.Items {
+			if keep(nw.Labels) {
+				if _, err := d.cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err == nil {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// sweepStale removes what runs on this host whose process is gone left.
+func (d *ContainerDriver) sweepStale(ctx context.Context) int {
+	host, _ := os.Hostname()
+	return d.sweepWhere(ctx, AnyRun(), func(l map[string]string) bool {
+		pid, err := strconv.Atoi(l[LabelPID])
+		return l[LabelHost] == host && err == nil && !alive(pid)
+	})
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Close removes every container and network of this run.
+func (d *ContainerDriver) Close(ctx context.Context) error {
+	select {
+	case <-d.closed:
+		return nil
+	default:
+	}
+	close(d.closed)
+	signal.Stop(d.sigc)
+	d.sweep(ctx, d.runFilter())
+	c, n, err := d.Leftovers(ctx)
+	d.cli.Close()
+	if err == nil && c+n > 0 {
+		err = fmt.Errorf("driver: %d containers and %d networks of run %s could not be removed", c, n, d.runID)
+	}
+	return err
+}
+
+func (d *ContainerDriver) NewCase(ctx context.Context, name string) (Case, error) {
+	nw, err := network.New(ctx, network.WithLabels(d.labels(name)))
+	if err != nil {
+		return nil, fmt.Errorf("driver: case network: %w", err)
+	}
+	c := &containerCase{d: d, name: name, nw: nw}
+	res, err := d.cli.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
+	if err == nil && len(res.Network.IPAM.Config) > 0 {
+		c.gateway = res.Network.IPAM.Config[0].Gateway.String()
+	}
+	if c.gateway == "" {
+		c.Close(ctx)
+		return nil, fmt.Errorf("driver: case network %s has no gateway address: %v", nw.Name, err)
+	}
+	return c, nil
+}
+
+type containerCase struct {
+	d       *ContainerDriver
+	name    string
+	nw      *testcontainers.DockerNetwork
+	gateway string
+	mu      sync.Mutex
+	peers   []*peerContainer
+}
+
+// HostAddress is the network's gateway: the host as the case's
+// containers see it.
+func (c *containerCase) HostAddress() string { return c.gateway }
+
+func (c *containerCase) Close(ctx context.Context) error {
+	c.mu.Lock()
+	peers := c.peers
+	c.peers = nil
+	c.mu.Unlock()
+	var errs []error
+	for _, p := range peers {
+		if err := p.c.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.nw.Remove(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+type peerContainer struct {
+	spec    Spec
+	c       *testcontainers.DockerContainer
+	cli     *testcontainers.DockerClient
+	ip      string
+	started time.Time
+	once    sync.Once
+	result  *Result
+	failed  *Result // set when the start failed
+}
+
+// mounts maps the spec's host folders to container folders.
+func mounts(s Spec) (binds []string, mapPath func(string) string, err error) {
+	type m struct{ host, ctr, mode string }
+	ms := []m{{s.Config.Out, MountOut, "rw"}}
+	if s.In != "" {
+		ms = append(ms, m{s.In, MountIn, "ro"})
+	}
+	if s.PeerOut != "" {
+		ms = append(ms, m{s.PeerOut, MountPeer, "ro"})
+	}
+	for i := range ms {
+		if ms[i].host, err = filepath.Abs(ms[i].host); err != nil {
+			return nil, nil, err
+		}
+		binds = append(binds, ms[i].host+":"+ms[i].ctr+":"+ms[i].mode)
+	}
+	var bad []string
+	mapPath = func(p string) string {
+		abs, _ := filepath.Abs(p)
+		for _, x := range ms {
+			if rel, err := filepath.Rel(x.host, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+				return filepath.ToSlash(filepath.Join(x.ctr, rel))
+			}
+		}
+		bad = append(bad, p)
+		return p
+	}
+	// Check every path now, so an unmappable one is an error here.
+	s.Config.MapPaths(mapPath)
+	if len(bad) > 0 {
+		return nil, nil, fmt.Errorf("driver: %v are not under the peer's in, out or peer folders", bad)
+	}
+	return binds, mapPath, nil
+}
+
+func (c *containerCase) Start(ctx context.Context, s Spec) (Running, error) {
+	if s.Config.Out == "" {
+		return nil, errors.New("driver: the peer's Config.Out is required")
+	}
+	if s.Peer.Image == "" {
+		return nil, fmt.Errorf("driver: peer %s has no image", s.Peer.Name)
+	}
+	binds, mapPath, err := mounts(s)
+	if err != nil {
+		return nil, err
+	}
+	cfg := s.Config
+	if cfg.Role == contract.Server {
+		cfg.Listen = fmt.Sprintf("0.0.0.0:%d", PeerPort)
+	}
+	cfg = cfg.MapPaths(mapPath)
+	env := map[string]string{}
+	for _, kv := range append(cfg.Env(), s.Env...) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	user := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
+	opts := []testcontainers.ContainerCustomizer{
+		testcontainers.WithEnv(env),
+		testcontainers.WithLabels(c.d.labels(c.name)),
+		network.WithNetwork([]string{string(cfg.Role)}, c.nw),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.Binds = append(hc.Binds, binds...) }),
+		// Files the peer writes belong to whoever runs the suite.
+		testcontainers.WithConfigModifier(func(cc *container.Config) { cc.User = user }),
+	}
+	p := &peerContainer{spec: s, cli: c.d.cli, started: time.Now()}
+	if s.waitsForPort() {
+		opts = append(opts, testcontainers.WithWaitStrategy(&portWait{net: c.nw.Name, port: PeerPort,
+			limit: min(StartTimeout, s.deadline()), ip: &p.ip}))
+	}
+	ctr, err := testcontainers.Run(ctx, s.Peer.Image, opts...)
+	p.c = ctr
+	if ctr != nil {
+		c.mu.Lock()
+		c.peers = append(c.peers, p)
+		c.mu.Unlock()
+	}
+	if err != nil {
+		r := &Result{Peer: s.Peer.Name, Role: cfg.Role, Exit: -1, Err: err, Took: time.Since(p.started)}
+		if ctr != nil {
+			p.kill(ctx)
+			p.collect(ctx, r)
+		}
+		r.finish(s.Config.Out)
+		p.failed = r
+		return p, fmt.Errorf("driver: starting %s (%s): %w", s.Peer.Name, cfg.Role, err)
+	}
+	return p, nil
+}
+
+func (p *peerContainer) Addr() string { return fmt.Sprintf("%s:%d", p.ip, PeerPort) }
+
+func (p *peerContainer) PeerAddr() string { return fmt.Sprintf("%s:%d", p.spec.Config.Role, PeerPort) }
+
+func (p *peerContainer) kill(ctx context.Context) {
+	p.cli.ContainerKill(ctx, p.c.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"})
+}
+
+func (p *peerContainer) Wait(ctx context.Context) *Result {
+	p.once.Do(func() {
+		if p.failed != nil {
+			p.result = p.failed
+			return
+		}
+		r := &Result{Peer: p.spec.Peer.Name, Role: p.spec.Config.Role, Exit: -1}
+		deadline := p.started.Add(p.spec.deadline())
+		for {
+			st, err := p.c.State(ctx)
+			if err != nil {
+				r.Err = err
+				break
+			}
+			if !st.Running {
+				break
+			}
+			if time.Now().After(deadline) {
+				r.Killed = true
+				r.Err = fmt.Errorf("killed at its deadline of %v", p.spec.deadline())
+				p.kill(ctx)
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				r.Err = ctx.Err()
+				p.kill(context.Background())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		r.Took = time.Since(p.started)
+		p.collect(ctx, r)
+		r.finish(p.spec.Config.Out)
+		p.result = r
+	})
+	return p.result
+}
+
+// collect reads the exit code and the logs of a stopped container.
+func (p *peerContainer) collect(ctx context.Context, r *Result) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for range 100 { // a killed container takes a moment to stop
+		st, err := p.c.State(ctx)
+		if err != nil || !st.Running {
+			if err == nil {
+				r.Exit = st.ExitCode
+			}
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rc, err := p.cli.ContainerLogs(ctx, p.c.GetContainerID(), client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		r.Err = errors.Join(r.Err, err)
+		return
+	}
+	defer rc.Close()
+	var out, errOut capped
+	stdcopy.StdCopy(&out, &errOut, rc)
+	r.Stdout, r.Stderr = out.Bytes(), errOut.Bytes()
+}
+
+// portWait is ready when the container listens on port, judged from the
+// socket table of its network namespace (listening.go), or, where that
+// cannot be read, by dialing it on the case network. It fails at once if
+// the container exits.
+type portWait struct {
+	net   string
+	port  int
+	limit time.Duration
+	ip    *string
+}
+
+func (w *portWait) WaitUntilReady(ctx context.Context, t wait.StrategyTarget) error {
+	ctx, cancel := context.WithTimeout(ctx, w.limit)
+	defer cancel()
+	for {
+		ins, err := t.Inspect(ctx)
+		if err != nil {
+			return err
+		}
+		if ins.State != nil && !ins.State.Running {
+			return fmt.Errorf("exited with code %d before opening port %d", ins.State.ExitCode, w.port)
+		}
+		if ins.NetworkSettings != nil {
+			if ep := ins.NetworkSettings.Networks[w.net]; ep != nil && ep.IPAddress.IsValid() {
+				*w.ip = ep.IPAddress.String()
+			}
+		}
+		if *w.ip != "" && ins.State != nil {
+			ok, known := listening(ins.State.Pid, w.port)
+			if !known {
+				ok = dialable(ctx, fmt.Sprintf("%s:%d", *w.ip, w.port))
+			}
+			if ok {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("port %d not open within %v", w.port, w.limit)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,582 @@
+// Package reference is the project's Go implementation of attested TLS
+// as a contract peer (peers/CONTRACT.md): given one case's configuration
+// it builds the endpoint's attestation roles and engine configuration
+// with the suite's own construction (suite/harness), runs exactly one
+// connection with the ping/pong exchange, and returns the outcome and
+// exit code. `conformance peer` runs it as a process or container; the
+// suite runs it in-process as the other side of a case, so a peer-vs-peer
+// run looks the same whoever is on either side.
+//
+// It supports every registered profile, ATLS_TPM=software and
+// ATLS_VERIFIER=local; the rest is unsupported (exit 127). Beside the
+// contract's files it writes $ATLS_OUT/peer.log and, from the engine's
+// trace, $ATLS_OUT/handshake.pcap (peers/capture).
+package reference
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/software"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/policy"
+	"github.com/attested-tls/conformance/impl/attest/profile"
+	"github.com/attested-tls/conformance/impl/attest/verify/local"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/peers/capture"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/suite/harness"
+)
+
+// The application data of the contract.
+const (
+	Ping = "ping\n"
+	Pong = "pong\n"
+)
+
+// File names the peer writes under ATLS_OUT.
+const (
+	LogFile  = "peer.log"
+	PcapFile = "handshake.pcap"
+)
+
+// Options adjust a run for the in-process peer of a case.
+type Options struct {
+	// Listener, for a server, is accepted on instead of listening on
+	// cfg.Listen, so the caller knows the port before the client starts.
+	// Run closes it.
+	Listener net.Listener
+	// Log also receives the progress lines written to peer.log.
+	Log io.Writer
+}
+
+// Run plays one case and returns its outcome and exit code.
+func Run(ctx context.Context, cfg contract.Config, opt Options) (contract.Outcome, int) {
+	o := contract.Outcome{Contract: contract.Version, TestCase: cfg.TestCase, Role: cfg.Role, Profile: cfg.Profile,
+		Handshake: contract.HandshakeNone, AppData: contract.AppDataNone}
+	lg, closeLog := newLogger(cfg.Out, opt.Log)
+	defer closeLog()
+	if opt.Listener != nil {
+		defer opt.Listener.Close()
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	ep, err := setup(cfg)
+	if err != nil {
+		o.Error = err.Error()
+		lg.printf("%s: %v", contract.ExitName(contract.ExitFor(err)), err)
+		return o, contract.ExitFor(err)
+	}
+	lg.printf("%s %s as %s (%s)", cfg.TestCase, cfg.Profile, cfg.Role, describeMisbehave(cfg.Misbehave))
+	if cfg.EndorsementsOut != "" && ep.attester != nil {
+		if err := writeEndorsement(cfg.EndorsementsOut, ep.attester.Endorsement()); err != nil {
+			o.Error = err.Error()
+			return o, contract.ExitConfig
+		}
+		lg.printf("wrote endorsement to %s", cfg.EndorsementsOut)
+	}
+
+	raw, err := connect(ctx, cfg, opt.Listener, lg)
+	if err != nil {
+		o.Error = err.Error()
+		lg.printf("no connection: %v", err)
+		return o, exitForFailure(ctx, err)
+	}
+	defer raw.Close()
+	if d, ok := ctx.Deadline(); ok {
+		raw.SetDeadline(d)
+	}
+	return ep.converse(ctx, cfg, raw, o, lg)
+}
+
+// endpoint is one side's configuration, ready for a connection.
+type endpoint struct {
+	isClient bool
+	tls      *tls13.Config
+	party    *party.Party
+	attester *software.Attester
+	verifier *local.Verifier
+}
+
+func setup(cfg contract.Config) (*endpoint, error) {
+	if !strings.HasPrefix(cfg.TestCase, cfg.Profile+"/") {
+		return nil, contract.Unsupportedf("case %q is not a case of profile %s", cfg.TestCase, cfg.Profile)
+	}
+	prof, err := profile.ByName(cfg.Profile)
+	if err != nil {
+		return nil, contract.Unsupportedf("%v", err)
+	}
+	table, err := codepoint.Default().Override(cfg.Codepoints)
+	if err != nil {
+		return nil, &contract.VarError{Name: contract.EnvCodepoints, Err: err}
+	}
+	pbugs, tbugs, err := Misbehaviour(cfg.Misbehave)
+	if err != nil {
+		return nil, err
+	}
+	self, peer := side(cfg.SelfAttests(), cfg.CredentialOf(cfg.Role)), side(cfg.PeerAttests(), cfg.CredentialOf(cfg.Role.Other()))
+	if self.Attests && cfg.TPM != "software" {
+		return nil, contract.Unsupportedf("%s=%q (this peer has the software attester only)", contract.EnvTPM, cfg.TPM)
+	}
+	if cfg.Verifier != "" && cfg.Verifier != "local" {
+		return nil, contract.Unsupportedf("%s=%q (this peer has the local verifier only)", contract.EnvVerifier, cfg.Verifier)
+	}
+	ep := &endpoint{isClient: cfg.Role == contract.Client}
+
+	pool, ca, err := loadCA(cfg)
+	if err != nil {
+		return nil, err
+	}
+	roles := harness.Roles{MediaTypes: []string{parsectpm.MediaType}}
+	if cfg.Verifier == "local" {
+		vc := local.Config{Build: "conformance-reference-peer"}
+		if cfg.VerifierKey != "" {
+			b, err := os.ReadFile(cfg.VerifierKey)
+			if err != nil {
+				return nil, &contract.VarError{Name: contract.EnvVerifierKey, Err: err}
+			}
+			if vc.Key, err = contract.ParseECPrivateKeyPEM(b); err != nil {
+				return nil, &contract.VarError{Name: contract.EnvVerifierKey, Err: err}
+			}
+		}
+		if ep.verifier, err = local.New(vc); err != nil {
+			return nil, err
+		}
+		roles.Verifier = ep.verifier
+		if cfg.PeerAttests() != contract.AttestsNone && cfg.Endorsements != "" {
+			roles.Verifier = &provisioning{Verifier: ep.verifier, path: cfg.Endorsements}
+		}
+	}
+	trusted, err := trustedVerifiers(cfg, ep.verifier)
+	if err != nil {
+		return nil, err
+	}
+	roles.Policy = &policy.Policy{Verifiers: trusted, RequireKeyBinding: true}
+	if self.Attests {
+		if ep.attester, err = software.New(software.Config{}); err != nil {
+			return nil, err
+		}
+		roles.Attester = ep.attester
+		if ep.verifier != nil {
+			// Our passports come from our verifier appraising our evidence.
+			if err := ep.verifier.AddEndorsement(ep.attester.Endorsement()); err != nil {
+				return nil, err
+			}
+		}
+		if self.Credential == party.X509 {
+			if roles.Chain, err = ca.Issue(ep.attester.Identity(), ep.isClient, cfg.ServerName); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var plain tls13.Credential
+	if !ep.isClient {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		chain, err := ca.Issue(key, false, cfg.ServerName)
+		if err != nil {
+			return nil, err
+		}
+		plain = tls13.Credential{Chain: chain, Signer: key}
+	}
+	ep.party = harness.NewParty(self, peer, roles)
+	ep.party.Codepoints, ep.party.Bugs = &table, pbugs
+	base := harness.BaseConfig(ep.isClient, cfg.ServerName, pool, plain)
+	base.Bugs = tbugs
+	if ep.tls, err = prof.Configure(base, ep.isClient, ep.party); err != nil {
+		if errors.Is(err, party.ErrUnsupported) {
+			return nil, contract.Unsupportedf("%v", err)
+		}
+		return nil, err
+	}
+	codepoint.RegisterAlertNames(table)
+	return ep, nil
+}
+
+func side(a contract.Attests, c contract.Credential) harness.Side {
+	s := harness.Side{Attests: a != contract.AttestsNone}
+	if a == contract.AttestsPassport {
+		s.Topology = party.Passport
+	}
+	if c == contract.X509 {
+		s.Credential = party.X509
+	}
+	return s
+}
+
+// loadCA reads the run's CA: its certificate (trusted both ways) and, when
+// given, its key (to certify ours).
+func loadCA(cfg contract.Config) (*x509.CertPool, *harness.CA, error) {
+	b, err := os.ReadFile(cfg.CACert)
+	if err != nil {
+		return nil, nil, &contract.VarError{Name: contract.EnvCACert, Err: err}
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, nil, &contract.VarError{Name: contract.EnvCACert, Err: errors.New("no PEM CERTIFICATE")}
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, nil, &contract.VarError{Name: contract.EnvCACert, Err: err}
+	}
+	ca := &harness.CA{Cert: cert}
+	if cfg.CAKey != "" {
+		b, err := os.ReadFile(cfg.CAKey)
+		if err != nil {
+			return nil, nil, &contract.VarError{Name: contract.EnvCAKey, Err: err}
+		}
+		k, err := contract.ParseECPrivateKeyPEM(b)
+		if err != nil {
+			return nil, nil, &contract.VarError{Name: contract.EnvCAKey, Err: err}
+		}
+		if !k.PublicKey.Equal(cert.PublicKey) {
+			return nil, nil, &contract.VarError{Name: contract.EnvCAKey, Err: errors.New("not the key of ATLS_CA_CERT")}
+		}
+		ca.Key = k
+	}
+	return ca.Pool(), ca, nil
+}
+
+// trustedVerifiers are the verifiers whose results we accept: the file's,
+// or else our own local verifier.
+func trustedVerifiers(cfg contract.Config, own *local.Verifier) ([]attest.TrustedVerifier, error) {
+	if cfg.TrustedVerifiers == "" {
+		if own == nil {
+			return nil, nil
+		}
+		return []attest.TrustedVerifier{own.Trusted()}, nil
+	}
+	b, err := os.ReadFile(cfg.TrustedVerifiers)
+	if err != nil {
+		return nil, &contract.VarError{Name: contract.EnvTrustedVerifiers, Err: err}
+	}
+	vs, err := contract.ParseTrustedVerifiers(b)
+	if err != nil {
+		return nil, &contract.VarError{Name: contract.EnvTrustedVerifiers, Err: err}
+	}
+	return vs, nil
+}
+
+// provisioning is our local verifier, given the peer's endorsement on
+// its first appraisal: not at start-up, since the attester writes it just
+// before it connects, which may be after we began listening.
+type provisioning struct {
+	*local.Verifier
+	path string
+	once sync.Once
+	err  error
+}
+
+func (p *provisioning) Appraise(ctx context.Context, ev attest.Evidence, ch attest.Challenge) (*attest.Result, error) {
+	p.once.Do(func() {
+		var b []byte
+		if b, p.err = os.ReadFile(p.path); p.err != nil {
+			return
+		}
+		var e parsectpm.Endorsement
+		if e, p.err = contract.ParseEndorsement(b); p.err == nil {
+			p.err = p.Verifier.AddEndorsement(e)
+		}
+	})
+	// Appraise even without it: the verifier then reports the missing
+	// endorsement as the reason, which is what the outcome should say.
+	return p.Verifier.Appraise(ctx, ev, ch)
+}
+
+func writeEndorsement(path string, e parsectpm.Endorsement) error {
+	b, err := contract.MarshalEndorsement(e)
+	if err != nil {
+		return err
+	}
+	// Write then rename, so a reader never sees half a file.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("%s: %w", contract.EnvEndorsementsOut, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// connect accepts the one connection (server) or dials it (client),
+// within ctx. A client retries refused dials until ctx ends: in a
+// process run the server may still be starting.
+func connect(ctx context.Context, cfg contract.Config, ln net.Listener, lg *logger) (net.Conn, error) {
+	if cfg.Role == contract.Server {
+		if ln == nil {
+			var err error
+			if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen); err != nil {
+				return nil, err
+			}
+			defer ln.Close()
+		}
+		lg.printf("listening on %s", ln.Addr())
+		stop := context.AfterFunc(ctx, func() { ln.Close() })
+		defer stop()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("no client connected: %w", ctx.Err())
+				}
+				return nil, err
+			}
+			// A connection closed before its first byte is someone
+			// checking the port, not the client: keep listening.
+			if d, ok := ctx.Deadline(); ok {
+				c.SetReadDeadline(d)
+			}
+			first := make([]byte, 1)
+			if n, err := c.Read(first); n == 0 {
+				c.Close()
+				if ctx.Err() != nil {
+					return nil, fmt.Errorf("no client connected: %w", ctx.Err())
+				}
+				lg.printf("ignored a connection from %s closed before its first byte (%v)", c.RemoteAddr(), err)
+				continue
+			}
+			lg.printf("accepted %s", c.RemoteAddr())
+			return &prefixed{Conn: c, first: first}, nil
+		}
+	}
+	for {
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", cfg.Connect)
+		if err == nil {
+			lg.printf("connected to %s", c.RemoteAddr())
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connecting to %s: %w (last: %v)", cfg.Connect, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// prefixed is a connection whose first byte was read to tell a client
+// from a port check; Read returns it first.
+type prefixed struct {
+	net.Conn
+	first []byte
+}
+
+func (p *prefixed) Read(b []byte) (int, error) {
+	if len(p.first) > 0 {
+		n := copy(b, p.first)
+		p.first = p.first[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// converse runs the handshake and the ping/pong exchange on raw.
+func (ep *endpoint) converse(ctx context.Context, cfg contract.Config, raw net.Conn, o contract.Outcome, lg *logger) (contract.Outcome, int) {
+	tcfg := *ep.tls
+	if cfg.KeyLog != "" {
+		f, err := os.OpenFile(cfg.KeyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			lg.printf("%s: %v", contract.EnvKeyLog, err)
+		} else {
+			defer f.Close()
+			tcfg.KeyLogWriter = f
+		}
+	}
+	if cfg.Out != "" {
+		if f, err := os.Create(filepath.Join(cfg.Out, PcapFile)); err == nil {
+			defer f.Close()
+			if w, err := capture.New(f, raw.LocalAddr(), raw.RemoteAddr(), ep.isClient); err == nil {
+				defer w.Close()
+				tcfg.Trace = w
+			}
+		}
+	}
+	var c *tls13.Conn
+	if ep.isClient {
+		c = tls13.Client(raw, &tcfg)
+	} else {
+		c = tls13.Server(raw, &tcfg)
+	}
+	hsErr := c.HandshakeContext(ctx)
+	var appErr error
+	appOK := false
+	if hsErr == nil {
+		lg.printf("handshake complete")
+		appOK, appErr = exchange(c, ep.isClient)
+		// close_notify, then drain the peer's until EOF: a clean close on the wire.
+		c.CloseWrite()
+		drain(c)
+	}
+	c.Close()
+
+	cs := c.ConnectionState()
+	o.Handshake = contract.HandshakeFailed
+	if hsErr == nil && !fatal(appErr) {
+		o.Handshake = contract.HandshakeOK
+	}
+	if appOK {
+		o.AppData = contract.AppDataOK
+	}
+	for _, err := range []error{hsErr, appErr} {
+		if ae, ok := tls13.AsAlert(err); ok && ae.Code != tls13.AlertCloseNotify {
+			a := &contract.Alert{Code: int(ae.Code), Name: ae.Code.String()}
+			if ae.Sent {
+				o.AlertSent = a
+			} else {
+				o.AlertReceived = a
+			}
+		}
+	}
+	o.Negotiated = negotiated(cs, ep.isClient)
+	if cfg.PeerAttests() != contract.AttestsNone {
+		o.Verdict = verdict(cs)
+	}
+	err := errors.Join(hsErr, appErr)
+	code := contract.ExitOK
+	if !appOK || o.Handshake != contract.HandshakeOK {
+		if err == nil {
+			err = errors.New("application data exchange incomplete")
+		}
+		o.Error = err.Error()
+		code = exitForFailure(ctx, err)
+	}
+	lg.printf("handshake %s, application data %s, exit %d (%s)%s", o.Handshake, o.AppData, code,
+		contract.ExitName(code), errSuffix(err))
+	return o, code
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
+}
+
+// exchange sends ping and expects pong (client) or the other way round.
+func exchange(c *tls13.Conn, isClient bool) (bool, error) {
+	want, reply := Ping, Pong
+	if isClient {
+		if _, err := c.Write([]byte(Ping)); err != nil {
+			return false, err
+		}
+		want, reply = Pong, ""
+	}
+	buf := make([]byte, len(want))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return false, err
+	}
+	if string(buf) != want {
+		return false, fmt.Errorf("got %q, want %q", buf, want)
+	}
+	if reply != "" {
+		if _, err := c.Write([]byte(reply)); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// drain reads until the peer's close_notify or EOF, for at most a second.
+func drain(c *tls13.Conn) {
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	io.Copy(io.Discard, c)
+}
+
+// fatal reports whether an error after the handshake is an alert other
+// than close_notify: the peer rejected the handshake after finishing it
+// (a server appraising a client's attestation).
+func fatal(err error) bool {
+	ae, ok := tls13.AsAlert(err)
+	return ok && ae.Code != tls13.AlertCloseNotify
+}
+
+func exitForFailure(ctx context.Context, err error) int {
+	var ne net.Error
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return contract.ExitTimeout
+	}
+	return contract.ExitFailed
+}
+
+func negotiated(cs tls13.ConnectionState, isClient bool) *contract.Negotiated {
+	if cs.CipherSuite == 0 {
+		return nil
+	}
+	n := &contract.Negotiated{CipherSuite: tls13.CipherSuiteName(cs.CipherSuite)}
+	describe := func(o party.Outcome, ok bool) *string {
+		if !ok || o.Selected == "" {
+			return nil
+		}
+		s := o.Topology.String() + ": " + o.Selected
+		return &s
+	}
+	self, peer := describe(party.SelfOutcome(cs)), describe(party.PeerOutcome(cs))
+	if isClient {
+		n.ClientAttestation, n.ServerAttestation = self, peer
+	} else {
+		n.ServerAttestation, n.ClientAttestation = self, peer
+	}
+	return n
+}
+
+func verdict(cs tls13.ConnectionState) *contract.Verdict {
+	o, ok := party.PeerOutcome(cs)
+	if !ok {
+		return &contract.Verdict{Status: "none", Reason: "not appraised"}
+	}
+	v := &contract.Verdict{Status: "none", Reason: string(o.Reason)}
+	if o.Result != nil {
+		v.Status = o.Result.Status.String()
+	}
+	return v
+}
+
+func describeMisbehave(name string) string {
+	if name == "" {
+		return "behaving"
+	}
+	return "misbehaving: " + name
+}
+
+// logger writes timestamped progress lines to peer.log and Options.Log.
+type logger struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func newLogger(out string, extra io.Writer) (*logger, func()) {
+	var ws []io.Writer
+	if extra != nil {
+		ws = append(ws, extra)
+	}
+	closeFn := func() {}
+	if out != "" {
+		if f, err := os.OpenFile(filepath.Join(out, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			ws = append(ws, f)
+			closeFn = func() { f.Close() }
+		}
+	}
+	return &logger{w: io.MultiWriter(ws...)}, closeFn
+}
+
+func (l *logger) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, "%s peer: %s\n", time.Now().UTC().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}

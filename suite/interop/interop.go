@@ -1,0 +1,294 @@
+// Package interop runs a peer under test against the in-process
+// reference: one case is one connection between the peer (a container or
+// a process, started by peers/driver) and the reference peer running in
+// the test process (peers/reference), both configured through the peer
+// contract. Each case writes its folder under the run's output folder:
+//
+//	cases/<case>/<peer role>-peer/{server,client}/
+//	    stdout.txt stderr.txt   the driven peer's output (its driver writes them)
+//	    peer.log                either side's progress log
+//	    keylog.txt              NSS key log (SSLKEYLOGFILE)
+//	    handshake.pcap          the connection as that side saw it
+//	    endorsements.json       an attester's endorsement
+package interop
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"time"
+
+	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/driver"
+	"github.com/attested-tls/conformance/peers/inputs"
+	"github.com/attested-tls/conformance/peers/reference"
+	"github.com/attested-tls/conformance/suite/harness"
+)
+
+// Env is one run: the driver, the peer it runs, the run's inputs and
+// output folder.
+type Env struct {
+	Driver   driver.Driver
+	Peer     driver.Peer
+	Manifest *contract.Manifest
+	Inputs   *inputs.Inputs
+	Out      string
+	// Image is how the peer's image was obtained (containers only).
+	Image images.Image
+}
+
+// Setup selects the driver, makes sure the reference peer can run under
+// it (its binary built, its image imported), and prepares the inputs.
+func Setup(ctx context.Context, out string, logf driver.Logf) (*Env, error) {
+	root, err := images.ModuleRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := os.ReadFile(filepath.Join(root, "peers", "reference", "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := contract.ParseManifest(mb)
+	if err != nil {
+		return nil, err
+	}
+	binary, err := images.Binary(ctx, runtime.GOOS, runtime.GOARCH)
+	if err != nil {
+		return nil, err
+	}
+	drv, err := driver.Select(ctx, binary, logf)
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Driver: drv, Manifest: m, Out: out, Peer: driver.Peer{Name: m.Name, Command: m.Command}}
+	if cd, ok := drv.(*driver.ContainerDriver); ok {
+		if e.Image, err = images.Ensure(ctx, cd.Client(), images.ReferencePeer, cd.Arch()); err != nil {
+			drv.Close(ctx)
+			return nil, err
+		}
+		e.Peer.Image = e.Image.Ref
+		state := "built"
+		if e.Image.Cached {
+			state = "cached"
+		} else if n := images.Prune(ctx, cd.Client(), images.ReferencePeer, e.Image.Ref); n > 0 {
+			state = fmt.Sprintf("built, %d older tags removed", n)
+		}
+		logf("peers: image %s (%s in %v)", e.Image.Ref, state, e.Image.Took.Round(time.Millisecond))
+	}
+	if e.Inputs, err = inputs.Prepare(filepath.Join(out, "inputs")); err != nil {
+		drv.Close(ctx)
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close removes what the driver left and the built binaries.
+func (e *Env) Close(ctx context.Context) error {
+	defer images.RemoveBinaries()
+	return e.Driver.Close(ctx)
+}
+
+// Case is one connection between the peer under test and the reference.
+type Case struct {
+	Model harness.Model
+	// PeerRole is the role the peer under test plays; the in-process
+	// reference plays the other.
+	PeerRole contract.Role
+	// Misbehave names a misbehaviour per role.
+	Misbehave map[contract.Role]string
+	// TestCase overrides the case ID given to both (default: the model ID).
+	TestCase string
+	// PeerEnv are extra variables for the peer under test (ATLS_FAULT).
+	PeerEnv []string
+	// Tweak, if set, changes the peer's configuration (unsupported cases).
+	Tweak func(*contract.Config)
+	// Timeout is both sides' ATLS_TIMEOUT (default 15 s); Deadline the
+	// peer's (default Timeout + 10 s).
+	Timeout, Deadline time.Duration
+}
+
+// ID is the case's ID: the test case, and the peer's role.
+func (c Case) ID() string {
+	tc := c.TestCase
+	if tc == "" {
+		tc = c.Model.ID()
+	}
+	return tc + "@" + string(c.PeerRole)
+}
+
+// Result is what both sides did.
+type Result struct {
+	Peer *driver.Result
+	// Reference is the in-process side's outcome and exit code.
+	Reference     contract.Outcome
+	ReferenceExit int
+	// Dir is the case's folder; Dirs each role's.
+	Dir  string
+	Dirs map[contract.Role]string
+	Took time.Duration
+}
+
+// Describe is a failure message with both sides and where the logs are.
+func (r *Result) Describe() string {
+	return fmt.Sprintf("case folder %s\nreference: exit %d (%s) handshake=%s app_data=%s error=%q\n%s",
+		r.Dir, r.ReferenceExit, contract.ExitName(r.ReferenceExit), r.Reference.Handshake, r.Reference.AppData,
+		r.Reference.Error, r.Peer.Describe())
+}
+
+var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._+=,@-]+`)
+
+// grace is how long the in-process server waits for a client once the
+// driven client has exited: no connection will come any more.
+const grace = time.Second
+
+// Run runs one case. It fails only when the case could not be set up;
+// a peer that fails to start is reported in Result.Peer with its logs.
+func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
+	start := time.Now()
+	if c.Timeout == 0 {
+		c.Timeout = 15 * time.Second
+	}
+	tc := c.TestCase
+	if tc == "" {
+		tc = c.Model.ID()
+	}
+	dir := filepath.Join(e.Out, "cases", unsafeChars.ReplaceAllString(tc, "_"), string(c.PeerRole)+"-peer")
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	res := &Result{Dir: dir, Dirs: map[contract.Role]string{
+		contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}}
+	scfg, ccfg, err := e.Inputs.Configs(inputs.Pair{TestCase: tc, Model: c.Model, Dirs: res.Dirs,
+		Misbehave: c.Misbehave, Timeout: c.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	peerCfg, refCfg := scfg, ccfg
+	if c.PeerRole == contract.Client {
+		peerCfg, refCfg = ccfg, scfg
+	}
+	if c.Tweak != nil {
+		c.Tweak(&peerCfg)
+	}
+	k, err := e.Driver.NewCase(ctx, unsafeChars.ReplaceAllString(c.ID(), "_"))
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close(context.WithoutCancel(ctx))
+	spec := driver.Spec{Peer: e.Peer, Config: peerCfg, In: e.Inputs.Dir, PeerOut: res.Dirs[refCfg.Role],
+		Env: c.PeerEnv, Deadline: c.Deadline}
+	refLog, err := os.Create(filepath.Join(res.Dirs[refCfg.Role], "reference.txt"))
+	if err != nil {
+		return nil, err
+	}
+	defer refLog.Close()
+
+	if c.PeerRole == contract.Server {
+		r, err := k.Start(ctx, spec)
+		if err != nil {
+			if r == nil {
+				return nil, err
+			}
+			res.Peer = r.Wait(ctx)
+			res.ReferenceExit = -1
+			res.Reference.Error = "not run: the peer did not start"
+			res.Took = time.Since(start)
+			return res, nil
+		}
+		refCfg.Connect = r.Addr()
+		res.Reference, res.ReferenceExit = reference.Run(ctx, refCfg, reference.Options{Log: refLog})
+		res.Peer = r.Wait(ctx)
+		res.Took = time.Since(start)
+		return res, nil
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(k.HostAddress(), "0"))
+	if err != nil {
+		return nil, fmt.Errorf("interop: listening where the peer can reach us: %w", err)
+	}
+	refCfg.Listen = ln.Addr().String()
+	spec.Config.Connect = ln.Addr().String()
+	refCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type side struct {
+		o    contract.Outcome
+		code int
+	}
+	refDone := make(chan side, 1)
+	go func() {
+		o, code := reference.Run(refCtx, refCfg, reference.Options{Listener: ln, Log: refLog})
+		refDone <- side{o, code}
+	}()
+	r, err := k.Start(ctx, spec)
+	if err != nil && r == nil {
+		cancel()
+		<-refDone
+		return nil, err
+	}
+	res.Peer = r.Wait(ctx)
+	var s side
+	select {
+	case s = <-refDone:
+	case <-time.After(grace):
+		cancel()
+		s = <-refDone
+	}
+	res.Reference, res.ReferenceExit = s.o, s.code
+	res.Took = time.Since(start)
+	return res, nil
+}
+
+// PeersResult is what two driven peers did.
+type PeersResult struct {
+	Server, Client *driver.Result
+	Dirs           map[contract.Role]string
+}
+
+// RunPeers runs the peer against itself: both sides driven, on the case's
+// network (the client reaches the server by its alias there).
+func (e *Env) RunPeers(ctx context.Context, c Case) (*PeersResult, error) {
+	if c.Timeout == 0 {
+		c.Timeout = 15 * time.Second
+	}
+	tc := c.TestCase
+	if tc == "" {
+		tc = c.Model.ID()
+	}
+	dir := filepath.Join(e.Out, "cases", unsafeChars.ReplaceAllString(tc, "_"), "peer-vs-peer")
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	res := &PeersResult{Dirs: map[contract.Role]string{
+		contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}}
+	scfg, ccfg, err := e.Inputs.Configs(inputs.Pair{TestCase: tc, Model: c.Model, Dirs: res.Dirs,
+		Misbehave: c.Misbehave, Timeout: c.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	k, err := e.Driver.NewCase(ctx, unsafeChars.ReplaceAllString(tc, "_")+"@peers")
+	if err != nil {
+		return nil, err
+	}
+	defer k.Close(context.WithoutCancel(ctx))
+	srv, err := k.Start(ctx, driver.Spec{Peer: e.Peer, Config: scfg, In: e.Inputs.Dir, PeerOut: res.Dirs[contract.Client], Deadline: c.Deadline})
+	if err != nil {
+		if srv == nil {
+			return nil, err
+		}
+		res.Server = srv.Wait(ctx)
+		return res, nil
+	}
+	ccfg.Connect = srv.PeerAddr()
+	cli, err := k.Start(ctx, driver.Spec{Peer: e.Peer, Config: ccfg, In: e.Inputs.Dir, PeerOut: res.Dirs[contract.Server], Deadline: c.Deadline})
+	if err != nil && cli == nil {
+		return nil, err
+	}
+	res.Client = cli.Wait(ctx)
+	res.Server = srv.Wait(ctx)
+	return res, nil
+}

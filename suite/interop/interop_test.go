@@ -1,0 +1,349 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/driver"
+	"github.com/attested-tls/conformance/peers/inputs"
+	"github.com/attested-tls/conformance/peers/reference"
+	"github.com/attested-tls/conformance/suite/harness"
+)
+
+var (
+	bgX509 = harness.Side{Attests: true, Credential: party.X509}
+	bgOnly = harness.Side{Attests: true}
+	ppX509 = harness.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
+	ppOnly = harness.Side{Attests: true, Topology: party.Passport}
+)
+
+// positive is a representative subset of the interaction models: per
+// profile, the peer plays the server and the client at least once, as
+// attester and as relying party.
+var positive = []Case{
+	{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server},
+	{Model: harness.Model{Profile: "ta-07", Server: ppOnly}, PeerRole: contract.Client},
+	{Model: harness.Model{Profile: "ta-07", Server: bgOnly, Client: ppX509}, PeerRole: contract.Client},
+	{Model: harness.Model{Profile: "ea-07", Server: ppX509}, PeerRole: contract.Server},
+	{Model: harness.Model{Profile: "ea-07", Client: bgX509}, PeerRole: contract.Client},
+	{Model: harness.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Server},
+	{Model: harness.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client},
+}
+
+func caseLabels(c Case) Labels {
+	return Labels{"peers", "profile:" + c.Model.Profile, "peer-role:" + string(c.PeerRole)}
+}
+
+// run runs a case within its deadline plus setup time.
+func run(ctx context.Context, c Case) *Result {
+	GinkgoHelper()
+	r, err := env.Run(ctx, c)
+	Expect(err).NotTo(HaveOccurred(), "setting up %s", c.ID())
+	Expect(r.Peer).NotTo(BeNil())
+	return r
+}
+
+func fileWithContent(path string) {
+	GinkgoHelper()
+	st, err := os.Stat(path)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(st.Size()).To(BeNumerically(">", 0), "%s is empty", path)
+}
+
+// relyingParty is the role that appraises the other's attestation (the
+// server for mutual models: either would do).
+func relyingParty(m harness.Model) contract.Role {
+	if m.Client.Attests {
+		return contract.Server
+	}
+	return contract.Client
+}
+
+var _ = Describe("The reference peer against the in-process reference", Label("peers"), func() {
+	entries := []TableEntry{}
+	for _, c := range positive {
+		entries = append(entries, Entry(c.ID(), c, caseLabels(c)))
+	}
+	DescribeTable("completes the attested handshake and the ping/pong exchange, and keeps logs, key logs and a capture of each side",
+		func(ctx SpecContext, c Case) {
+			r := run(ctx, c)
+			Expect(r.Peer.Exit).To(Equal(contract.ExitOK), r.Describe())
+			Expect(r.ReferenceExit).To(Equal(contract.ExitOK), r.Describe())
+			Expect(r.Peer.Outcome).NotTo(BeNil(), r.Describe())
+			for _, o := range []contract.Outcome{*r.Peer.Outcome, r.Reference} {
+				Expect(o.Handshake).To(Equal(contract.HandshakeOK))
+				Expect(o.AppData).To(Equal(contract.AppDataOK))
+				Expect(o.Negotiated).NotTo(BeNil())
+				if c.Model.Server.Attests {
+					Expect(o.Negotiated.ServerAttestation).NotTo(BeNil(), "%s does not report the server's attestation", o.Role)
+				}
+				if c.Model.Client.Attests {
+					Expect(o.Negotiated.ClientAttestation).NotTo(BeNil(), "%s does not report the client's attestation", o.Role)
+				}
+			}
+			rp := r.Reference
+			if relyingParty(c.Model) == c.PeerRole {
+				rp = *r.Peer.Outcome
+			}
+			Expect(rp.Verdict).To(HaveField("Status", "affirming"))
+			for _, role := range []contract.Role{contract.Server, contract.Client} {
+				for _, f := range []string{inputs.KeyLogFile, reference.PcapFile, reference.LogFile} {
+					fileWithContent(filepath.Join(r.Dirs[role], f))
+				}
+			}
+			fileWithContent(filepath.Join(r.Dirs[c.PeerRole], driver.StdoutFile))
+			fileWithContent(filepath.Join(r.Dirs[c.PeerRole], driver.StderrFile))
+		},
+		entries)
+})
+
+var _ = Describe("Two driven peers", Label("peers"), func() {
+	It("find each other on the case's network and complete a mutual attested handshake", func(ctx SpecContext) {
+		r, err := env.RunPeers(ctx, Case{Model: harness.Model{Profile: "ta-07", Server: ppX509, Client: bgOnly}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Server).NotTo(BeNil())
+		Expect(r.Client).NotTo(BeNil(), r.Server.Describe())
+		for _, p := range []*driver.Result{r.Server, r.Client} {
+			Expect(p.Exit).To(Equal(contract.ExitOK), p.Describe())
+			Expect(p.Outcome.AppData).To(Equal(contract.AppDataOK))
+			fileWithContent(filepath.Join(r.Dirs[p.Role], inputs.KeyLogFile))
+		}
+		Expect(r.Server.Outcome.Verdict).To(HaveField("Status", "affirming"))
+		Expect(r.Client.Outcome.Verdict).To(HaveField("Status", "affirming"))
+	})
+})
+
+var _ = Describe("A failing handshake across the peer boundary", Label("peers"), func() {
+	It("fails closed on both sides when the peer binds its evidence to the wrong challenge", func(ctx SpecContext) {
+		c := Case{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server,
+			TestCase:  "ta-07/server-attests/bg+x509/wrong-challenge",
+			Misbehave: map[contract.Role]string{contract.Server: contract.WrongChallenge}}
+		r := run(ctx, c)
+		Expect(r.ReferenceExit).To(Equal(contract.ExitFailed), r.Describe())
+		Expect(r.Reference.AlertSent).To(HaveField("Name", "bad_certificate"))
+		Expect(r.Reference.Verdict).NotTo(BeNil())
+		Expect(r.Reference.Verdict.Reason).NotTo(BeEmpty())
+		Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), r.Describe())
+		Expect(r.Peer.Outcome.AlertReceived).To(HaveField("Code", r.Reference.AlertSent.Code))
+		Expect(r.Peer.Outcome.AppData).To(Equal(contract.AppDataNone))
+	})
+
+	It("fails closed when the peer's client attestation is not a CMW", func(ctx SpecContext) {
+		c := Case{Model: harness.Model{Profile: "ta-07", Client: bgX509}, PeerRole: contract.Client,
+			TestCase:  "ta-07/client-attests/bg+x509/malformed-payload",
+			Misbehave: map[contract.Role]string{contract.Client: contract.MalformedPayload}}
+		r := run(ctx, c)
+		Expect(r.ReferenceExit).To(Equal(contract.ExitFailed), r.Describe())
+		Expect(r.Reference.AlertSent).NotTo(BeNil())
+		Expect(r.Reference.AppData).To(Equal(contract.AppDataNone))
+		Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), r.Describe())
+		Expect(r.Peer.Outcome.Handshake).To(Equal(contract.HandshakeFailed))
+	})
+})
+
+var _ = Describe("The compliance probe", Label("peers", "probe"), func() {
+	for _, role := range []contract.Role{contract.Server, contract.Client} {
+		It(fmt.Sprintf("makes the peer as %s exit 127 within 10 s, without opening a port or connecting", role), func(ctx SpecContext) {
+			m := harness.Model{Profile: "ta-07", Server: bgX509}
+			dir := filepath.Join(outDir, "cases", "probe", string(role))
+			scfg, ccfg, err := env.Inputs.Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 10 * time.Second,
+				Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}})
+			Expect(err).NotTo(HaveOccurred())
+			cfg := scfg
+			if role == contract.Client {
+				cfg = ccfg
+				cfg.Connect = "192.0.2.1:4433" // TEST-NET-1: a connection attempt would hang, not succeed
+			}
+			k, err := env.Driver.NewCase(ctx, "probe-"+string(role))
+			Expect(err).NotTo(HaveOccurred())
+			defer k.Close(context.WithoutCancel(ctx))
+			start := time.Now()
+			res, err := driver.Probe(ctx, k, driver.Spec{Peer: env.Peer, Config: cfg, In: env.Inputs.Dir,
+				PeerOut: filepath.Join(dir, string(role.Other()))})
+			Expect(err).NotTo(HaveOccurred(), "%v", res)
+			Expect(time.Since(start)).To(BeNumerically("<", 10*time.Second))
+			Expect(res.Exit).To(Equal(contract.ExitUnsupported), res.Describe())
+			Expect(res.Outcome).NotTo(BeNil(), res.Describe())
+			Expect(res.Outcome.Handshake).To(Equal(contract.HandshakeNone))
+			Expect(string(res.Stderr)).NotTo(ContainSubstring("listening"))
+			Expect(string(res.Stderr)).NotTo(ContainSubstring("connect"))
+		})
+	}
+})
+
+var _ = Describe("The unsupported exit code", Label("peers"), func() {
+	m := harness.Model{Profile: "ta-07", Server: bgX509}
+	DescribeTable("is 127, promptly, for what the peer does not implement",
+		func(ctx SpecContext, c Case) {
+			r := run(ctx, c)
+			Expect(r.Peer.Exit).To(Equal(contract.ExitUnsupported), r.Describe())
+			Expect(r.Peer.Outcome).NotTo(BeNil(), r.Describe())
+			Expect(r.Peer.Outcome.Handshake).To(Equal(contract.HandshakeNone))
+			Expect(r.Peer.Outcome.Error).To(ContainSubstring("unsupported"))
+			Expect(r.Peer.Took).To(BeNumerically("<", 5*time.Second))
+		},
+		Entry("a TPM it does not have", Case{Model: m, PeerRole: contract.Server, TestCase: m.ID() + "/device-tpm",
+			Tweak: func(c *contract.Config) { c.TPM = "device:/dev/tpmrm0" }}),
+		Entry("a misbehaviour it does not know", Case{Model: m, PeerRole: contract.Client, TestCase: m.ID() + "/dance",
+			Misbehave: map[contract.Role]string{contract.Client: "dance"}}),
+		Entry("a model the profile does not define", Case{Model: harness.Model{Profile: "poc", Server: bgOnly}, PeerRole: contract.Client}),
+		Entry("a verifier it cannot reach", Case{Model: m, PeerRole: contract.Client, TestCase: m.ID() + "/veraison",
+			Tweak: func(c *contract.Config) { c.Verifier = "veraison:http://veraison:8080" }}),
+	)
+})
+
+var _ = Describe("Broken peers", Ordered, Label("peers", "faults"), func() {
+	const deadline = 4 * time.Second
+	fault := func(role contract.Role, f string) Case {
+		return Case{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role,
+			TestCase: "ta-07/server-attests/bg+x509/fault-" + f, PeerEnv: []string{reference.EnvFault + "=" + f},
+			Timeout: 3 * time.Second, Deadline: deadline}
+	}
+	// failsWithLogs: the case fails within the deadline (plus the time to
+	// start and remove a container) and the peer's logs are attached.
+	failsWithLogs := func(r *Result) {
+		GinkgoHelper()
+		Expect(r.Peer.Took).To(BeNumerically("<", deadline+3*time.Second), r.Describe())
+		Expect(r.Peer.Outcome == nil || r.Peer.Exit != contract.ExitOK).To(BeTrue(), "a broken peer passed:\n%s", r.Describe())
+		Expect(r.Peer.Describe()).To(ContainSubstring("committing fault"))
+		for _, f := range []string{driver.StdoutFile, driver.StderrFile} {
+			Expect(filepath.Join(r.Dirs[r.Peer.Role], f)).To(BeAnExistingFile())
+		}
+		AddReportEntry("peer", r.Peer.Describe())
+	}
+
+	It("a client that hangs is killed at its deadline", func(ctx SpecContext) {
+		r := run(ctx, fault(contract.Client, reference.FaultHang))
+		failsWithLogs(r)
+		Expect(r.Peer.Killed).To(BeTrue(), r.Describe())
+		Expect(r.Peer.Exit).To(Equal(128+9), r.Describe())
+	})
+
+	It("a server that accepts and hangs is killed at its deadline, and our client gives up at its timeout", func(ctx SpecContext) {
+		r := run(ctx, fault(contract.Server, reference.FaultHang))
+		failsWithLogs(r)
+		Expect(r.Peer.Killed).To(BeTrue(), r.Describe())
+		Expect(r.ReferenceExit).To(Equal(contract.ExitTimeout), r.Describe())
+	})
+
+	It("a peer that crashes fails with its exit code and no outcome", func(ctx SpecContext) {
+		r := run(ctx, fault(contract.Client, reference.FaultCrash))
+		failsWithLogs(r)
+		Expect(r.Peer.Exit).To(Equal(134), r.Describe())
+		Expect(r.Peer.Outcome).To(BeNil())
+		Expect(r.Peer.OutcomeErr).To(HaveOccurred())
+	})
+
+	It("a peer that prints garbage fails: exit 0 without an outcome is no pass", func(ctx SpecContext) {
+		r := run(ctx, fault(contract.Client, reference.FaultGarbage))
+		failsWithLogs(r)
+		Expect(r.Peer.Exit).To(Equal(contract.ExitOK))
+		Expect(r.Peer.Outcome).To(BeNil())
+		Expect(r.Peer.OutcomeErr).To(MatchError(ContainSubstring("not a JSON object")))
+	})
+
+	It("a server that never opens its port fails to start within its deadline", func(ctx SpecContext) {
+		r := run(ctx, fault(contract.Server, reference.FaultNoListen))
+		failsWithLogs(r)
+		Expect(r.Peer.Err).To(MatchError(ContainSubstring("port")))
+		Expect(r.ReferenceExit).To(Equal(-1), "the reference ran against a server that never started")
+	})
+
+	It("leaves no container, network or process behind, and the run goes on", func(ctx SpecContext) {
+		switch d := env.Driver.(type) {
+		case *driver.ContainerDriver:
+			c, n, err := d.Leftovers(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect([]int{c, n}).To(Equal([]int{0, 0}), "containers and networks of this run after its cases closed")
+		case *driver.ProcessDriver:
+			Expect(d.Live()).To(BeZero())
+		}
+		r := run(ctx, positive[0])
+		Expect(r.Peer.Exit).To(Equal(contract.ExitOK), r.Describe())
+	})
+})
+
+// tshark decrypts a capture with the key log; the attestation extension
+// shows in the decrypted handshake.
+var _ = Describe("Captures", Label("peers", "tshark"), func() {
+	It("decrypt with the key log in tshark, showing ta-07's evidence_request in EncryptedExtensions and attestation_evidence in Certificate", func(ctx SpecContext) {
+		if _, err := exec.LookPath("tshark"); err != nil {
+			Skip("tshark is not installed (apt-get install tshark)")
+		}
+		r := run(ctx, positive[0]) // ta-07/server-attests/bg+x509, the peer serving
+		Expect(r.Peer.Exit).To(Equal(contract.ExitOK), r.Describe())
+		cp := codepoint.Default()
+		for _, role := range []contract.Role{contract.Server, contract.Client} {
+			dir := r.Dirs[role]
+			By("reading the " + string(role) + "'s capture")
+			ee := tshark(ctx, dir, "tls.handshake.type == 8")
+			// The server confirms the evidence type in its evidence_request.
+			Expect(ee).To(ContainSubstring(fmt.Sprint(cp.TA07EvidenceRequest)), "EncryptedExtensions, decrypted")
+			cert := tshark(ctx, dir, "tls.handshake.type == 11")
+			Expect(cert).To(ContainSubstring(fmt.Sprint(cp.TA07AttestationEvidence)), "Certificate, decrypted")
+			// Without the key log nothing of the encrypted handshake shows.
+			Expect(tsharkNoKeys(ctx, dir, "tls.handshake.type == 11")).To(BeEmpty())
+		}
+	})
+})
+
+func tsharkArgs(dir, filter string) []string {
+	return []string{"-n", "-r", filepath.Join(dir, reference.PcapFile), "-d", fmt.Sprintf("tcp.port==%d,tls", driver.PeerPort),
+		"-Y", filter, "-T", "fields", "-e", "tls.handshake.extension.type"}
+}
+
+func tshark(ctx context.Context, dir, filter string) string {
+	GinkgoHelper()
+	args := append([]string{"-o", "tls.keylog_file:" + filepath.Join(dir, inputs.KeyLogFile)}, tsharkArgs(dir, filter)...)
+	out, err := exec.CommandContext(ctx, "tshark", args...).Output()
+	Expect(err).NotTo(HaveOccurred(), "tshark %s", strings.Join(args, " "))
+	return string(out)
+}
+
+func tsharkNoKeys(ctx context.Context, dir, filter string) string {
+	GinkgoHelper()
+	out, err := exec.CommandContext(ctx, "tshark", tsharkArgs(dir, filter)...).Output()
+	Expect(err).NotTo(HaveOccurred())
+	return strings.TrimSpace(string(out))
+}
+
+// The process driver runs the same cases without Docker (the fallback on
+// machines without an engine), whichever driver the run selected.
+var _ = Describe("The process driver", Label("peers", "processes"), func() {
+	It("runs the reference peer as a process, both roles, and the probe", func(ctx SpecContext) {
+		bin, err := images.Binary(ctx, runtime.GOOS, runtime.GOARCH)
+		Expect(err).NotTo(HaveOccurred())
+		pd := driver.NewProcesses(bin)
+		defer pd.Close(ctx)
+		pe := &Env{Driver: pd, Peer: driver.Peer{Name: env.Manifest.Name, Command: env.Manifest.Command},
+			Manifest: env.Manifest, Inputs: env.Inputs, Out: filepath.Join(outDir, "processes")}
+		for _, c := range []Case{positive[0], positive[2]} {
+			r, err := pe.Run(ctx, c)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(r.Peer.Exit).To(Equal(contract.ExitOK), r.Describe())
+			Expect(r.ReferenceExit).To(Equal(contract.ExitOK), r.Describe())
+		}
+		r, err := pe.Run(ctx, hangingPeer(contract.Client))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.Peer.Killed).To(BeTrue(), r.Describe())
+		Expect(pd.Live()).To(BeZero())
+	})
+})
+
+func hangingPeer(role contract.Role) Case {
+	return Case{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role, TestCase: "ta-07/server-attests/bg+x509/fault-hang",
+		PeerEnv: []string{reference.EnvFault + "=" + reference.FaultHang}, Timeout: 2 * time.Second, Deadline: 2 * time.Second}
+}

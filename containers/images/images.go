@@ -7,9 +7,10 @@
 //
 // The reference peer image is FROM-scratch style: the static conformance
 // binary (CGO_ENABLED=0, -trimpath, no build ID or VCS stamp, so the same
-// sources give the same bytes) and the folders the contract mounts. A
-// base with Debian packages (swtpm) will be a recipe whose layer comes
-// from `debootstrap --variant=minbase`, cached the same way.
+// sources give the same bytes) and the folders the contract mounts. The
+// swtpm image (swtpm.go) is the host's swtpm and its library closure, the
+// same way. A Debian base (`debootstrap --variant=minbase`) for images
+// that need packages is not built yet.
 package images
 
 import (

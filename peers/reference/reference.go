@@ -7,8 +7,9 @@
 // suite runs it in-process as the other side of a case, so a peer-vs-peer
 // run looks the same whoever is on either side.
 //
-// It supports every registered profile, ATLS_TPM=software and
-// ATLS_VERIFIER=local; the rest is unsupported (exit 127). Beside the
+// It supports every registered profile, ATLS_TPM=software, swtpm:<addr>
+// and (built with cgo) simulator, and ATLS_VERIFIER=local and
+// veraison:<URL>; the rest is unsupported (exit 127). Beside the
 // contract's files it writes $ATLS_OUT/peer.log and, from the engine's
 // trace, $ATLS_OUT/handshake.pcap (peers/capture).
 package reference
@@ -33,7 +34,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/software"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/profile"
@@ -78,11 +78,15 @@ func Run(ctx context.Context, cfg contract.Config, opt Options) (contract.Outcom
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
-	ep, err := setup(cfg)
+	ep, err := setup(ctx, cfg)
+	if ep != nil {
+		defer ep.close()
+	}
 	if err != nil {
 		o.Error = err.Error()
-		lg.printf("%s: %v", contract.ExitName(contract.ExitFor(err)), err)
-		return o, contract.ExitFor(err)
+		code := exitForSetup(ctx, err)
+		lg.printf("%s: %v", contract.ExitName(code), err)
+		return o, code
 	}
 	lg.printf("%s %s as %s (%s)", cfg.TestCase, cfg.Profile, cfg.Role, describeMisbehave(cfg.Misbehave))
 	if cfg.EndorsementsOut != "" && ep.attester != nil {
@@ -111,11 +115,30 @@ type endpoint struct {
 	isClient bool
 	tls      *tls13.Config
 	party    *party.Party
-	attester *software.Attester
+	attester attester
 	verifier *local.Verifier
+	closers  []func() error
 }
 
-func setup(cfg contract.Config) (*endpoint, error) {
+func (ep *endpoint) close() {
+	for _, c := range ep.closers {
+		c()
+	}
+}
+
+// exitForSetup: a TPM or verifier out of reach fails the connection (1,
+// or 3 past the deadline); anything else is the configuration's fault.
+func exitForSetup(ctx context.Context, err error) int {
+	var ue *UnreachableError
+	if errors.As(err, &ue) {
+		return exitForFailure(ctx, err)
+	}
+	return contract.ExitFor(err)
+}
+
+// setup builds the endpoint; a non-nil endpoint must be closed, also
+// with an error.
+func setup(ctx context.Context, cfg contract.Config) (*endpoint, error) {
 	if !strings.HasPrefix(cfg.TestCase, cfg.Profile+"/") {
 		return nil, contract.Unsupportedf("case %q is not a case of profile %s", cfg.TestCase, cfg.Profile)
 	}
@@ -132,11 +155,15 @@ func setup(cfg contract.Config) (*endpoint, error) {
 		return nil, err
 	}
 	self, peer := side(cfg.SelfAttests(), cfg.CredentialOf(cfg.Role)), side(cfg.PeerAttests(), cfg.CredentialOf(cfg.Role.Other()))
-	if self.Attests && cfg.TPM != "software" {
-		return nil, contract.Unsupportedf("%s=%q (this peer has the software attester only)", contract.EnvTPM, cfg.TPM)
+	if self.Attests {
+		// Say unsupported before reaching anything.
+		if _, _, err := ParseTPM(cfg.TPM); err != nil {
+			return nil, err
+		}
 	}
-	if cfg.Verifier != "" && cfg.Verifier != "local" {
-		return nil, contract.Unsupportedf("%s=%q (this peer has the local verifier only)", contract.EnvVerifier, cfg.Verifier)
+	verURL := VeraisonURL(cfg.Verifier)
+	if cfg.Verifier != "" && cfg.Verifier != "local" && verURL == "" {
+		return nil, contract.Unsupportedf("%s=%q (this peer has local and veraison:<URL>)", contract.EnvVerifier, cfg.Verifier)
 	}
 	ep := &endpoint{isClient: cfg.Role == contract.Client}
 
@@ -145,6 +172,18 @@ func setup(cfg contract.Config) (*endpoint, error) {
 		return nil, err
 	}
 	roles := harness.Roles{MediaTypes: []string{parsectpm.MediaType}}
+	var vtrust *attest.TrustedVerifier
+	if verURL != "" {
+		// The suite (or whoever runs Veraison) provisions the attester's
+		// endorsement: ATLS_ENDORSEMENTS is not read.
+		v, err := openVeraison(ctx, verURL)
+		if err != nil {
+			return ep, err
+		}
+		roles.Verifier = v
+		t := v.Trusted()
+		vtrust = &t
+	}
 	if cfg.Verifier == "local" {
 		vc := local.Config{Build: "conformance-reference-peer"}
 		if cfg.VerifierKey != "" {
@@ -164,25 +203,28 @@ func setup(cfg contract.Config) (*endpoint, error) {
 			roles.Verifier = &provisioning{Verifier: ep.verifier, path: cfg.Endorsements}
 		}
 	}
-	trusted, err := trustedVerifiers(cfg, ep.verifier)
+	trusted, err := trustedVerifiers(cfg, ep.verifier, vtrust)
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	roles.Policy = &policy.Policy{Verifiers: trusted, RequireKeyBinding: true}
 	if self.Attests {
-		if ep.attester, err = software.New(software.Config{}); err != nil {
-			return nil, err
+		a, closeFn, err := openAttester(ctx, cfg.TPM)
+		if err != nil {
+			return ep, err
 		}
+		ep.attester = a
+		ep.closers = append(ep.closers, closeFn)
 		roles.Attester = ep.attester
 		if ep.verifier != nil {
 			// Our passports come from our verifier appraising our evidence.
 			if err := ep.verifier.AddEndorsement(ep.attester.Endorsement()); err != nil {
-				return nil, err
+				return ep, err
 			}
 		}
 		if self.Credential == party.X509 {
 			if roles.Chain, err = ca.Issue(ep.attester.Identity(), ep.isClient, cfg.ServerName); err != nil {
-				return nil, err
+				return ep, err
 			}
 		}
 	}
@@ -190,11 +232,11 @@ func setup(cfg contract.Config) (*endpoint, error) {
 	if !ep.isClient {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
-			return nil, err
+			return ep, err
 		}
 		chain, err := ca.Issue(key, false, cfg.ServerName)
 		if err != nil {
-			return nil, err
+			return ep, err
 		}
 		plain = tls13.Credential{Chain: chain, Signer: key}
 	}
@@ -204,9 +246,9 @@ func setup(cfg contract.Config) (*endpoint, error) {
 	base.Bugs = tbugs
 	if ep.tls, err = prof.Configure(base, ep.isClient, ep.party); err != nil {
 		if errors.Is(err, party.ErrUnsupported) {
-			return nil, contract.Unsupportedf("%v", err)
+			return ep, contract.Unsupportedf("%v", err)
 		}
-		return nil, err
+		return ep, err
 	}
 	codepoint.RegisterAlertNames(table)
 	return ep, nil
@@ -257,13 +299,29 @@ func loadCA(cfg contract.Config) (*x509.CertPool, *harness.CA, error) {
 }
 
 // trustedVerifiers are the verifiers whose results we accept: the file's,
-// or else our own local verifier.
-func trustedVerifiers(cfg contract.Config, own *local.Verifier) ([]attest.TrustedVerifier, error) {
+// or else our own local verifier, or else (Veraison) the one whose EAR key
+// ATLS_VERIFIER_KEY holds. A relying party never trusts a remote verifier
+// just because it answered discovery: discovered is only compared.
+func trustedVerifiers(cfg contract.Config, own *local.Verifier, discovered *attest.TrustedVerifier) ([]attest.TrustedVerifier, error) {
 	if cfg.TrustedVerifiers == "" {
-		if own == nil {
+		switch {
+		case own != nil:
+			return []attest.TrustedVerifier{own.Trusted()}, nil
+		case discovered == nil || cfg.PeerAttests() == contract.AttestsNone:
 			return nil, nil
+		case cfg.VerifierKey == "":
+			return nil, &contract.VarError{Name: contract.EnvTrustedVerifiers,
+				Err: fmt.Errorf("required with %s=veraison:<URL> (or %s): a relying party does not trust a verifier for answering", contract.EnvVerifier, contract.EnvVerifierKey)}
 		}
-		return []attest.TrustedVerifier{own.Trusted()}, nil
+		b, err := os.ReadFile(cfg.VerifierKey)
+		if err != nil {
+			return nil, &contract.VarError{Name: contract.EnvVerifierKey, Err: err}
+		}
+		t, err := keyTrust(b)
+		if err != nil {
+			return nil, &contract.VarError{Name: contract.EnvVerifierKey, Err: err}
+		}
+		return []attest.TrustedVerifier{t}, nil
 	}
 	b, err := os.ReadFile(cfg.TrustedVerifiers)
 	if err != nil {

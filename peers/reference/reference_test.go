@@ -183,8 +183,8 @@ func TestWrongChallengeVerdict(t *testing.T) {
 func TestUnsupported(t *testing.T) {
 	m := harness.Model{Profile: "ta-07", Server: bgX509}
 	for name, mod := range map[string]func(s, c *contract.Config){
-		"tpm":          func(s, c *contract.Config) { s.TPM = "swtpm:tpm:2321" },
-		"verifier":     func(s, c *contract.Config) { c.Verifier = "veraison:http://veraison:8080" },
+		"tpm":          func(s, c *contract.Config) { s.TPM = "device:/dev/tpmrm0" },
+		"verifier":     func(s, c *contract.Config) { c.Verifier = "ear-over-carrier-pigeon" },
 		"misbehaviour": func(s, c *contract.Config) { s.Misbehave = "dance" },
 		"profile":      func(s, c *contract.Config) { s.Profile, s.TestCase = "ta-99", "ta-99/x" },
 		"case":         func(s, c *contract.Config) { s.TestCase = "quic/handshake" },

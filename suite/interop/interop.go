@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"
@@ -105,8 +106,21 @@ type Case struct {
 	TestCase string
 	// PeerEnv are extra variables for the peer under test (ATLS_FAULT).
 	PeerEnv []string
-	// Tweak, if set, changes the peer's configuration (unsupported cases).
-	Tweak func(*contract.Config)
+	// Tweak, if set, changes the peer's configuration (unsupported cases);
+	// TweakReference the in-process reference's (its TPM or verifier).
+	Tweak, TweakReference func(*contract.Config)
+	// Endorse, if set, is called with the peer under test's endorsement
+	// (read from its ATLS_ENDORSEMENTS_OUT) after the peer wrote it and
+	// before the in-process reference, the relying party, starts: the
+	// suite provisions a remote verifier with it. The peer under test
+	// must be the attester. A client peer is started first (it retries
+	// its dial until the reference listens), so no contract change is
+	// needed for the ordering.
+	Endorse func(ctx context.Context, e parsectpm.Endorsement) error
+	// Services, if set, starts the case's helper containers (swtpm) on
+	// its network before the peer starts; it may adjust the peer's
+	// configuration to reach them.
+	Services func(ctx context.Context, k driver.Case, peer *contract.Config) error
 	// Timeout is both sides' ATLS_TIMEOUT (default 15 s); Deadline the
 	// peer's (default Timeout + 10 s).
 	Timeout, Deadline time.Duration
@@ -175,11 +189,22 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	if c.Tweak != nil {
 		c.Tweak(&peerCfg)
 	}
+	if c.TweakReference != nil {
+		c.TweakReference(&refCfg)
+	}
+	if c.Endorse != nil && peerCfg.EndorsementsOut == "" {
+		return nil, fmt.Errorf("interop: %s: Endorse needs the peer under test to attest", c.ID())
+	}
 	k, err := e.Driver.NewCase(ctx, unsafeChars.ReplaceAllString(c.ID(), "_"))
 	if err != nil {
 		return nil, err
 	}
 	defer k.Close(context.WithoutCancel(ctx))
+	if c.Services != nil {
+		if err := c.Services(ctx, k, &peerCfg); err != nil {
+			return nil, err
+		}
+	}
 	spec := driver.Spec{Peer: e.Peer, Config: peerCfg, In: e.Inputs.Dir, PeerOut: res.Dirs[refCfg.Role],
 		Env: c.PeerEnv, Deadline: c.Deadline}
 	refLog, err := os.Create(filepath.Join(res.Dirs[refCfg.Role], "reference.txt"))
@@ -201,6 +226,14 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 			return res, nil
 		}
 		refCfg.Connect = r.Addr()
+		// A server writes its endorsement before it listens: it is there.
+		if err := e.endorse(ctx, c, peerCfg.EndorsementsOut); err != nil {
+			res.Peer = r.Wait(ctx)
+			res.ReferenceExit = -1
+			res.Reference.Error = "not run: " + err.Error()
+			res.Took = time.Since(start)
+			return res, nil
+		}
 		res.Reference, res.ReferenceExit = reference.Run(ctx, refCfg, reference.Options{Log: refLog})
 		res.Peer = r.Wait(ctx)
 		res.Took = time.Since(start)
@@ -220,15 +253,37 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 		code int
 	}
 	refDone := make(chan side, 1)
-	go func() {
-		o, code := reference.Run(refCtx, refCfg, reference.Options{Listener: ln, Log: refLog})
-		refDone <- side{o, code}
-	}()
+	runRef := func() {
+		go func() {
+			o, code := reference.Run(refCtx, refCfg, reference.Options{Listener: ln, Log: refLog})
+			refDone <- side{o, code}
+		}()
+	}
+	if c.Endorse == nil {
+		runRef()
+	}
 	r, err := k.Start(ctx, spec)
 	if err != nil && r == nil {
 		cancel()
-		<-refDone
+		if c.Endorse == nil {
+			<-refDone
+		} else {
+			ln.Close()
+		}
 		return nil, err
+	}
+	if c.Endorse != nil {
+		// The client attester wrote its endorsement before dialing; its
+		// connection waits in the listener's backlog meanwhile.
+		if err := e.endorse(ctx, c, peerCfg.EndorsementsOut); err != nil {
+			ln.Close()
+			res.Peer = r.Wait(ctx)
+			res.ReferenceExit = -1
+			res.Reference.Error = "not run: " + err.Error()
+			res.Took = time.Since(start)
+			return res, nil
+		}
+		runRef()
 	}
 	res.Peer = r.Wait(ctx)
 	var s side
@@ -241,6 +296,34 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	res.Reference, res.ReferenceExit = s.o, s.code
 	res.Took = time.Since(start)
 	return res, nil
+}
+
+// endorse waits (up to the case's timeout) for the attester's endorsement
+// file at path and hands it to c.Endorse.
+func (e *Env) endorse(ctx context.Context, c Case, path string) error {
+	if c.Endorse == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			en, err := contract.ParseEndorsement(b)
+			if err != nil {
+				return fmt.Errorf("the peer's endorsement %s: %w", path, err)
+			}
+			if err := c.Endorse(ctx, en); err != nil {
+				return fmt.Errorf("provisioning the peer's endorsement: %w", err)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the peer wrote no endorsement at %s: %w", path, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // PeersResult is what two driven peers did.

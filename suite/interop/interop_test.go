@@ -193,15 +193,15 @@ var _ = Describe("The unsupported exit code", Label("peers"), func() {
 			Expect(r.Peer.Outcome).NotTo(BeNil(), r.Describe())
 			Expect(r.Peer.Outcome.Handshake).To(Equal(contract.HandshakeNone))
 			Expect(r.Peer.Outcome.Error).To(ContainSubstring("unsupported"))
-			Expect(r.Peer.Took).To(BeNumerically("<", 5*time.Second))
+			Expect(r.Peer.Took).To(BeNumerically("<", 10*time.Second)) // generous: CI shares 2 cores
 		},
 		Entry("a TPM it does not have", Case{Model: m, PeerRole: contract.Server, TestCase: m.ID() + "/device-tpm",
 			Tweak: func(c *contract.Config) { c.TPM = "device:/dev/tpmrm0" }}),
 		Entry("a misbehaviour it does not know", Case{Model: m, PeerRole: contract.Client, TestCase: m.ID() + "/dance",
 			Misbehave: map[contract.Role]string{contract.Client: "dance"}}),
 		Entry("a model the profile does not define", Case{Model: harness.Model{Profile: "poc", Server: bgOnly}, PeerRole: contract.Client}),
-		Entry("a verifier it cannot reach", Case{Model: m, PeerRole: contract.Client, TestCase: m.ID() + "/veraison",
-			Tweak: func(c *contract.Config) { c.Verifier = "veraison:http://veraison:8080" }}),
+		Entry("a TPM its static build lacks (the simulator needs cgo)", Case{Model: m, PeerRole: contract.Server, TestCase: m.ID() + "/simulator",
+			Tweak: func(c *contract.Config) { c.TPM = "simulator" }}),
 	)
 })
 

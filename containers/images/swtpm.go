@@ -1,0 +1,106 @@
+package images
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// Ports the swtpm image serves on: TPM commands and swtpm's control
+// channel, on every interface of its container.
+const (
+	SwtpmPort     = 2321
+	SwtpmCtrlPort = 2322
+)
+
+// SwtpmBinary is the host's swtpm, which the image carries.
+const SwtpmBinary = "/usr/bin/swtpm"
+
+// Swtpm is swtpm's TPM 2.0 server socket on SwtpmPort, FROM-scratch style:
+// the host's swtpm binary and its shared-library closure (as ldd resolves
+// it), no package manager, no shell. Taking the host's files rather than
+// debootstrapping a Debian and installing swtpm in it needs no network
+// and takes a second, and the container runs the very swtpm (same Debian
+// 12 package) that process runs use, so the two drivers test the same
+// TPM. The tag hashes the files, so a host upgrade of swtpm, libtpms or
+// OpenSSL makes a new image. Requires swtpm on the host (`make deps`).
+var Swtpm = Recipe{
+	Repository: "attested-tls/swtpm",
+	Version:    "1",
+	Files: func(ctx context.Context, arch string) ([]File, error) {
+		if want := runtime.GOARCH; arch != want {
+			return nil, fmt.Errorf("swtpm: the image is the host's swtpm (%s), the engine runs %s", want, arch)
+		}
+		files, err := Closure(ctx, SwtpmBinary)
+		if err != nil {
+			return nil, err
+		}
+		return append(files,
+			File{Path: "tmp/", Mode: 0o1777},
+			File{Path: "var/lib/swtpm/", Mode: 0o777}), nil
+	},
+	Changes: []string{
+		fmt.Sprintf(`ENTRYPOINT ["/usr/bin/swtpm", "socket", "--tpm2", "--tpmstate", "dir=/var/lib/swtpm", `+
+			`"--server", "type=tcp,port=%d,bindaddr=0.0.0.0", "--ctrl", "type=tcp,port=%d,bindaddr=0.0.0.0", `+
+			`"--flags", "not-need-init,startup-clear"]`, SwtpmPort, SwtpmCtrlPort),
+		fmt.Sprintf("EXPOSE %d %d", SwtpmPort, SwtpmCtrlPort),
+	},
+}
+
+// Closure is bin and every shared library it loads (the dynamic loader
+// included), each at the path the loader finds it, symlinks resolved to
+// their content: enough to run bin in an empty image.
+func Closure(ctx context.Context, bin string) ([]File, error) {
+	out, err := exec.CommandContext(ctx, "ldd", bin).Output()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w", bin, err)
+	}
+	paths, err := lddPaths(out)
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %w", bin, err)
+	}
+	paths = append(paths, bin)
+	sort.Strings(paths)
+	var files []File
+	for _, p := range paths {
+		b, err := os.ReadFile(p) // follows symlinks: the image holds content
+		if err != nil {
+			return nil, err
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Path: strings.TrimPrefix(filepath.Clean(p), "/"), Mode: int64(st.Mode().Perm()), Data: b})
+	}
+	return files, nil
+}
+
+// lddPaths reads the absolute paths out of ldd's output: "name => /path
+// (addr)" and the loader's "/path (addr)"; the vDSO has none. A library
+// ldd cannot find is an error, not a broken image.
+func lddPaths(out []byte) ([]string, error) {
+	var paths []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.Contains(line, "not found") {
+			return nil, fmt.Errorf("missing library: %s", line)
+		}
+		if _, after, ok := strings.Cut(line, "=> "); ok {
+			line = after
+		}
+		f := strings.Fields(line)
+		if len(f) > 0 && strings.HasPrefix(f[0], "/") {
+			paths = append(paths, f[0])
+		}
+	}
+	return paths, sc.Err()
+}

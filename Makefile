@@ -11,7 +11,8 @@ OUT        ?= out
 FUZZTIME   ?= 10s
 TESTFLAGS  ?=
 # Debian packages the tests use; add here, never install from a test.
-APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools tshark
+APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools tshark \
+              cmake dpkg-dev libtss2-dev libcurl4-openssl-dev libjansson-dev
 
 .PHONY: all deps test vet veraison conformance fuzz bench clean
 
@@ -25,6 +26,7 @@ deps:
 	  echo "deps: installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: all apt packages present"; fi
+	@bash peers/mbedtls/deb-src.sh
 
 # Separate Go modules (their dependency graphs cannot join the main one);
 # the ones with tests run them in make test.

@@ -56,7 +56,14 @@ func schemeFits(s SignatureScheme, pub crypto.PublicKey) bool {
 		return (s == ECDSAWithP256AndSHA256 && k.Curve == elliptic.P256()) ||
 			(s == ECDSAWithP384AndSHA384 && k.Curve == elliptic.P384())
 	case *rsa.PublicKey:
-		return s == PSSWithSHA256 || s == PSSWithSHA384 || s == PSSWithSHA512
+		// RSASSA-PSS with a salt as long as the hash needs an encoded
+		// message of 2*hLen+2 bytes (RFC 8017 §9.1.1): a small key cannot
+		// carry SHA-512.
+		h, ok := schemeHash(s)
+		if !ok || (s != PSSWithSHA256 && s != PSSWithSHA384 && s != PSSWithSHA512) {
+			return false
+		}
+		return (k.N.BitLen()-1+7)/8 >= 2*h.Size()+2
 	case ed25519.PublicKey:
 		return s == Ed25519
 	}

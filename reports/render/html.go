@@ -41,6 +41,7 @@ type htmlPage struct {
 	Profiles                                        []results.Profile
 	Peers                                           []results.Peer
 	Matrices                                        []htmlMatrix
+	Attacks                                         []htmlAttackMatrix
 	Coverage                                        []htmlCoverage
 	Unknown                                         []string
 	Groups                                          []htmlGroup
@@ -65,6 +66,30 @@ type htmlCell struct {
 	Counts               []htmlCount
 }
 
+// htmlAttackMatrix is one pair's attack verdict matrix; Reasons repeats
+// every cell with its spec's description, for readers without hover.
+type htmlAttackMatrix struct {
+	Pair    string
+	Columns []string
+	Rows    []htmlAttackRow
+	Reasons []htmlAttackReason
+}
+
+type htmlAttackRow struct {
+	Scenario, Capability string
+	Cells                []htmlAttackCell
+}
+
+type htmlAttackCell struct {
+	Empty bool
+	// Class is a-succeeds or a-prevented; Unexpected marks a spec whose
+	// verdict differs from the documented one (the spec did not pass).
+	Class, Text, Anchor, Title string
+	Unexpected                 bool
+}
+
+type htmlAttackReason struct{ Cell, Verdict, Anchor, Description string }
+
 type htmlGroup struct {
 	Anchor, Title string
 	Specs         []htmlSpec
@@ -72,11 +97,13 @@ type htmlGroup struct {
 
 type htmlSpec struct {
 	Anchor, ID, Description, Pair, Role, Duration, Message string
-	Outcome                                                results.Outcome
-	Expected                                               *results.Expectation
-	Reqs                                                   []htmlReq
-	Alerts, Verdicts                                       []string
-	Artifacts                                              []htmlLink
+	// Attack is "scenario · capability: verdict" for an attack spec.
+	Attack           string
+	Outcome          results.Outcome
+	Expected         *results.Expectation
+	Reqs             []htmlReq
+	Alerts, Verdicts []string
+	Artifacts        []htmlLink
 }
 
 type htmlReq struct{ ID, Href, Title string }
@@ -180,6 +207,7 @@ func HTML(w io.Writer, r *results.Results, cat *requirements.Catalog) error {
 		}
 		p.Matrices = append(p.Matrices, hm)
 	}
+	p.Attacks = htmlAttacks(v)
 	rowIDs := map[string]bool{}
 	p.Coverage, p.Unknown = coverageTables(v, cat, rowIDs)
 	for _, g := range v.groups {
@@ -195,6 +223,30 @@ func HTML(w io.Writer, r *results.Results, cat *requirements.Catalog) error {
 	return nil
 }
 
+func htmlAttacks(v *view) []htmlAttackMatrix {
+	var out []htmlAttackMatrix
+	for _, m := range v.attackMatrices() {
+		hm := htmlAttackMatrix{Pair: m.Client + " → " + m.Server, Columns: m.Columns}
+		for _, r := range m.Rows {
+			hr := htmlAttackRow{Scenario: r.Scenario, Capability: r.Capability}
+			for i, s := range r.Cells {
+				if s == nil {
+					hr.Cells = append(hr.Cells, htmlAttackCell{Empty: true})
+					continue
+				}
+				c := htmlAttackCell{Class: "a-" + string(s.Attack.Verdict), Text: attackVerdict(s.Attack), Anchor: specAnchor(s),
+					Title: s.Description, Unexpected: s.Outcome.Observed() != results.Pass && s.Outcome != results.Skipped}
+				hr.Cells = append(hr.Cells, c)
+				hm.Reasons = append(hm.Reasons, htmlAttackReason{Cell: r.Scenario + " · " + r.Capability + " · " + m.Columns[i],
+					Verdict: c.Text, Anchor: c.Anchor, Description: s.Description})
+			}
+			hm.Rows = append(hm.Rows, hr)
+		}
+		out = append(out, hm)
+	}
+	return out
+}
+
 func htmlSpecOf(s *results.Spec, cat *requirements.Catalog, rowIDs map[string]bool) htmlSpec {
 	h := htmlSpec{Anchor: specAnchor(s), ID: s.ID, Description: s.Description, Outcome: s.Outcome,
 		Pair: s.Pair.Client + " → " + s.Pair.Server, Role: string(s.Role),
@@ -207,6 +259,9 @@ func htmlSpecOf(s *results.Spec, cat *requirements.Catalog, rowIDs map[string]bo
 			req.Title = fmt.Sprintf("%s §%s: %s", rq.Level, rq.Section, rq.Quote)
 		}
 		h.Reqs = append(h.Reqs, req)
+	}
+	if a := s.Attack; a != nil {
+		h.Attack = a.Scenario + " · " + a.Capability + ": " + attackVerdict(a)
 	}
 	for _, a := range s.Alerts {
 		h.Alerts = append(h.Alerts, fmt.Sprintf("%s (%d) sent by %s", a.Name, a.Code, a.SentBy))

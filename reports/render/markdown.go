@@ -160,7 +160,45 @@ func Markdown(w io.Writer, r *results.Results) error {
 	if len(v.groups) == 0 {
 		b.WriteString("No specs in this run.\n\n")
 	}
+	mdAttacks(&b, v)
 	b.WriteString("Full details, requirement coverage and artifacts: report.html.\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// mdAttacks writes the attack verdict matrices: a row per scenario ×
+// capability, a column per profile variant.
+func mdAttacks(b *strings.Builder, v *view) {
+	ms := v.attackMatrices()
+	if len(ms) == 0 {
+		return
+	}
+	b.WriteString("## Attack verdicts\n\n")
+	b.WriteString("Observed verdict of each attack against the relying party, and the check that stopped it; " +
+		"❌ marks a verdict that differs from the one documented for the profile. Reasoning per cell: report.html.\n\n")
+	for _, m := range ms {
+		fmt.Fprintf(b, "### %s → %s\n\n| scenario | capability |", mdText(m.Client), mdText(m.Server))
+		for _, c := range m.Columns {
+			fmt.Fprintf(b, " %s |", mdText(c))
+		}
+		b.WriteString("\n|---|---|" + strings.Repeat("---|", len(m.Columns)) + "\n")
+		for _, r := range m.Rows {
+			fmt.Fprintf(b, "| %s | %s |", mdText(r.Scenario), mdText(r.Capability))
+			for _, s := range r.Cells {
+				cell := "—"
+				if s != nil {
+					cell = mdText(attackVerdict(s.Attack))
+					if s.Attack.Verdict == results.AttackSucceeds {
+						cell = "**" + cell + "**"
+					}
+					if s.Outcome.Observed() != results.Pass && s.Outcome != results.Skipped {
+						cell = mdSymbol[results.Fail] + " " + cell
+					}
+				}
+				fmt.Fprintf(b, " %s |", cell)
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
 }

@@ -228,9 +228,59 @@ func TestHTML(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
+	// The attack verdict matrix: one per pair, every attack spec a linked
+	// cell, the differing verdict marked, descriptions escaped.
+	if n := strings.Count(page, `<table class="attacks">`); n != 2 {
+		t.Errorf("%d attack matrices, want 2", n)
+	}
+	if n := strings.Count(page, `<td class="v a-`); n != 5 {
+		t.Errorf("%d attack cells, want 5", n)
+	}
+	for _, want := range []string{
+		`<td class="v a-succeeds unexpected"><a href="#` + specAnchor(&r.Specs[len(r.Specs)-2]) + `"`,
+		`<td class="v a-prevented"><a href="#` + specAnchor(&r.Specs[len(r.Specs)-4]) + `" title="splice: evidence from another handshake carries that handshake&#39;s &lt;binder&gt; &amp; is refused">prevented: binder</a></td>`,
+		`<a href="#attacks">Attack verdicts</a>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
 	// Artifact links are relative and escaped.
 	if !strings.Contains(page, `href="./logs/with%20space/client%231.log"`) {
 		t.Error("artifact path with space and # not escaped")
+	}
+}
+
+func TestAttackMatrices(t *testing.T) {
+	ms := newView(synthetic()).attackMatrices()
+	if len(ms) != 2 || ms[0].Client != "go" || ms[1].Client != "mbedtls" {
+		t.Fatalf("%d matrices", len(ms))
+	}
+	m := ms[0]
+	if !slices.Equal(m.Columns, []string{"ea-07 x509", "ta-07 x509"}) {
+		t.Errorf("columns %v", m.Columns)
+	}
+	var rows []string
+	for _, r := range m.Rows {
+		rows = append(rows, r.Scenario+"/"+r.Capability)
+		if len(r.Cells) != len(m.Columns) {
+			t.Errorf("%s/%s: %d cells for %d columns", r.Scenario, r.Capability, len(r.Cells), len(m.Columns))
+		}
+	}
+	if want := []string{"relay/oracle", "replay-ear-fresh/replay", "replay-ear-stale/replay", "splice/oracle"}; !slices.Equal(rows, want) {
+		t.Errorf("rows %v, want %v", rows, want)
+	}
+	if c := m.Rows[0].Cells; c[0] != nil || c[1] == nil || c[1].Attack.Scenario != "relay" {
+		t.Errorf("relay/oracle cells %v", c)
+	}
+	// A run without attack specs has no matrix (and no section).
+	r := synthetic()
+	r.Specs = r.Specs[:len(r.Specs)-5]
+	if ms := newView(r).attackMatrices(); len(ms) != 0 {
+		t.Errorf("%d matrices without attack specs", len(ms))
+	}
+	if page := string(renderHTML(t, r)); strings.Contains(page, `id="attacks"`) || strings.Contains(string(renderMarkdown(t, r)), "Attack verdicts") {
+		t.Error("an attack section without attack specs")
 	}
 }
 
@@ -265,12 +315,17 @@ func TestCoverage(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	md := string(renderMarkdown(t, synthetic()))
 	for _, want := range []string{
-		"**FAIL**: 3 unexpected results.",
+		"**FAIL**: 4 unexpected results.",
 		"| ❌ fail | ta-07/server-attests/bg+x509/go→mbedtls | TA07-8.1.2-1 | client: handshake failed: remote error: decode\\_error server: evidence\\_proposal selected no type |",
 		"| ❗ unexpected-pass | ta-07/client-attests/passport+attestation-only/mbedtls→go | TA07-8.2-3 TA07-9.9-9 | passed, but the baseline expects fail: passport results were not supported before 3.6.6 |",
 		`&lt;script&gt;alert("x")&lt;/script&gt; \| \*not bold\* \[link\](x) &amp; more`,
 		"mbedTLS PoC sends an empty evidence\\_proposal (upstream issue 12)",
 		"| go → mbedtls | — | — | ✅ 1 ❌ 1 |",
+		"## Attack verdicts",
+		"### go → go\n\n| scenario | capability | ea-07 x509 | ta-07 x509 |",
+		"| replay-ear-stale | replay | ❌ **succeeds** | — |",
+		"| splice | oracle | — | prevented: binder |",
+		"### mbedtls → go\n\n| scenario | capability | poc attestation-only |\n|---|---|---|\n| splice | oracle | **succeeds** |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q", want)

@@ -83,6 +83,25 @@ func synthetic() *results.Results {
 				Alerts:    []results.Alert{{Code: 42, Name: "bad_certificate", SentBy: results.ServerSide}},
 				Verdicts:  []results.Verdict{{Attester: results.ClientSide, Status: results.Rejected, Reason: "evidence.no-endorsement"}},
 				Artifacts: results.Artifacts{Logs: []string{"logs/with space/client#1.log"}}},
+			// Attack specs: two pairs, three variants, one verdict that
+			// differs from the documented one.
+			{ID: "ta-07/server-attests/bg+x509/attack/relay/oracle/go→go", Pair: gg, Profile: "ta-07", Model: srv, Role: results.RoleServer, Outcome: results.Pass, Duration: ms(4),
+				Description: "relay: against ta-07 X.509, an attacker with a TIK-signing oracle: the attack succeeds, because no binder shows where the session keys live",
+				Attack:      &results.Attack{Scenario: "relay", Capability: "oracle", Verdict: results.AttackSucceeds}},
+			{ID: "ta-07/server-attests/bg+x509/attack/splice/oracle/go→go", Pair: gg, Profile: "ta-07", Model: srv, Role: results.RoleServer, Outcome: results.Pass, Duration: ms(5),
+				Description: "splice: evidence from another handshake carries that handshake's <binder> & is refused",
+				Alerts:      []results.Alert{{Code: 42, Name: "bad_certificate", SentBy: results.ClientSide}},
+				Attack:      &results.Attack{Scenario: "splice", Capability: "oracle", Verdict: results.AttackPrevented, Check: "binder"}},
+			{ID: "ea-07/server-attests/passport+x509/attack/replay-ear-fresh/replay/go→go", Pair: gg, Profile: "ea-07", Model: results.Model{Server: ppX}, Role: results.RoleServer,
+				Outcome: results.Pass, Duration: ms(3), Description: "replay of a fresh EAR: only CertificateVerify stops it",
+				Attack: &results.Attack{Scenario: "replay-ear-fresh", Capability: "replay", Verdict: results.AttackPrevented, Check: "certificate-verify"}},
+			{ID: "ea-07/server-attests/passport+x509/attack/replay-ear-stale/replay/go→go", Pair: gg, Profile: "ea-07", Model: results.Model{Server: ppX}, Role: results.RoleServer,
+				Outcome: results.Fail, Duration: ms(3), Description: "replay of a stale EAR: prevented by the freshness check",
+				Message: "the attack's verdict; documented: the result is stale: expected prevented, got succeeds",
+				Attack:  &results.Attack{Scenario: "replay-ear-stale", Capability: "replay", Verdict: results.AttackSucceeds}},
+			{ID: "poc/client-attests/bg+attestation-only/attack/splice/oracle/mbedtls→go", Pair: mg, Profile: "poc", Model: results.Model{Client: bgA}, Role: results.RoleServer,
+				Outcome: results.Pass, Duration: ms(6), Description: "splice against the PoC's nonce-only binding: the attack succeeds",
+				Attack: &results.Attack{Scenario: "splice", Capability: "oracle", Verdict: results.AttackSucceeds}},
 		},
 	}
 }

@@ -291,6 +291,47 @@ type Spec struct {
 	Alerts    []Alert      `json:"alerts,omitempty"`
 	Verdicts  []Verdict    `json:"verdicts,omitempty"`
 	Artifacts Artifacts    `json:"artifacts,omitzero"`
+	// Attack is set by attack specs (suite/specs attacks.go): what the
+	// attacker achieved against the relying party. Optional, so files
+	// written before attack specs existed still read.
+	Attack *Attack `json:"attack,omitempty"`
+}
+
+// AttackVerdict says whether an attack got past the relying party.
+type AttackVerdict string
+
+const (
+	// AttackSucceeds: the relying party completed the handshake with the
+	// attacker, who holds the session keys.
+	AttackSucceeds AttackVerdict = "succeeds"
+	// AttackPrevented: the relying party aborted and no application data
+	// flowed.
+	AttackPrevented AttackVerdict = "prevented"
+)
+
+// Attack is the observed verdict of one attack spec: scenario ×
+// attacker capability against the spec's profile and model.
+type Attack struct {
+	Scenario   string        `json:"scenario"`   // e.g. "relay", "replay-ear-stale"
+	Capability string        `json:"capability"` // e.g. "oracle", "tee-bound"
+	Verdict    AttackVerdict `json:"verdict"`
+	// Check names the relying-party check that stopped the attack (e.g.
+	// "binder", "certificate-verify"); empty when it succeeded.
+	Check string `json:"check,omitempty"`
+}
+
+func (a *Attack) validate() error {
+	switch {
+	case !nameRE.MatchString(a.Scenario) || !nameRE.MatchString(a.Capability):
+		return fmt.Errorf("attack scenario %q and capability %q must be names", a.Scenario, a.Capability)
+	case a.Verdict == AttackPrevented && a.Check == "":
+		return errors.New("a prevented attack names the check that stopped it")
+	case a.Verdict == AttackSucceeds && a.Check != "":
+		return fmt.Errorf("a successful attack names a check (%q)", a.Check)
+	case a.Verdict != AttackPrevented && a.Verdict != AttackSucceeds:
+		return fmt.Errorf("attack verdict %q, want succeeds or prevented", a.Verdict)
+	}
+	return nil
 }
 
 // Duration is a time.Duration written as (fractional) milliseconds.
@@ -458,6 +499,11 @@ func (r *Results) Validate() error {
 				bad("%s: %v", where, err)
 			}
 		}
+		if s.Attack != nil {
+			if err := s.Attack.validate(); err != nil {
+				bad("%s: %v", where, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -547,6 +593,10 @@ func (r *Results) Clone() *Results {
 		s.Alerts = slices.Clone(s.Alerts)
 		s.Verdicts = slices.Clone(s.Verdicts)
 		s.Artifacts.Logs = slices.Clone(s.Artifacts.Logs)
+		if s.Attack != nil {
+			a := *s.Attack
+			s.Attack = &a
+		}
 	}
 	return &c
 }

@@ -47,6 +47,7 @@ func sample() *Results {
 				Verdicts: []Verdict{{Attester: ServerSide, Status: Rejected, TrustTier: TierContraindicated, Reason: "result.nonce-mismatch"}},
 				Artifacts: Artifacts{Logs: []string{"logs/1/client.log", "logs/1/server.log"},
 					KeyLog: "logs/1/keylog.txt", Pcap: "logs/1/handshake.pcap"},
+				Attack: &Attack{Scenario: "relay", Capability: "tee-bound", Verdict: AttackPrevented, Check: "binder"},
 			},
 			{
 				ID: "ea-07/no-attestation/go→go", Pair: Pair{Client: "go", Server: "go"}, Profile: "ea-07",
@@ -75,6 +76,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"peer": reflect.TypeFor[Peer](), "pair": reflect.TypeFor[Pair](), "side": reflect.TypeFor[Side](),
 		"model": reflect.TypeFor[Model](), "expectation": reflect.TypeFor[Expectation](), "alert": reflect.TypeFor[Alert](),
 		"verdict": reflect.TypeFor[Verdict](), "artifacts": reflect.TypeFor[Artifacts](), "spec": reflect.TypeFor[Spec](),
+		"attack": reflect.TypeFor[Attack](),
 	}
 	check := func(name string, node *jsonschema.Schema, typ reflect.Type) {
 		var fields, required []string
@@ -114,6 +116,10 @@ func TestSchemaMatchesTypes(t *testing.T) {
 	}
 	if got := s.Def("outcome").Enum(); !slices.Equal(got, outcomes) {
 		t.Errorf("outcome enum %v, want %v", got, outcomes)
+	}
+	verdicts := []string{`"` + string(AttackSucceeds) + `"`, `"` + string(AttackPrevented) + `"`}
+	if got := s.Def("attack").Property("verdict").Enum(); !slices.Equal(got, verdicts) {
+		t.Errorf("attack verdict enum %v, want %v", got, verdicts)
 	}
 }
 
@@ -183,6 +189,9 @@ func TestInvalidRejectedByBoth(t *testing.T) {
 		"empty reason":     func(m map[string]any) { spec0(m)["expected"].(map[string]any)["reason"] = "" },
 		"duplicate req":    func(m map[string]any) { spec0(m)["requirements"] = []any{"A", "A"} },
 		"missing pair":     func(m map[string]any) { delete(spec0(m), "pair") },
+		"attack verdict":   func(m map[string]any) { spec0(m)["attack"].(map[string]any)["verdict"] = "maybe" },
+		"attack scenario":  func(m map[string]any) { delete(spec0(m)["attack"].(map[string]any), "scenario") },
+		"attack check":     func(m map[string]any) { spec0(m)["attack"].(map[string]any)["check"] = "" },
 	} {
 		var m map[string]any
 		if err := json.Unmarshal(base, &m); err != nil {
@@ -214,7 +223,9 @@ func TestValidateCrossReferences(t *testing.T) {
 		"attests without topology": func(r *Results) {
 			r.Specs[1].Model.Client = Side{Attests: true, Credential: X509}
 		},
-		"unclean path": func(r *Results) { r.Specs[0].Artifacts.Pcap = "logs/../logs/x.pcap" },
+		"unclean path":           func(r *Results) { r.Specs[0].Artifacts.Pcap = "logs/../logs/x.pcap" },
+		"prevented by no check":  func(r *Results) { r.Specs[0].Attack.Check = "" },
+		"succeeded past a check": func(r *Results) { r.Specs[0].Attack.Verdict = AttackSucceeds },
 	} {
 		r := sample()
 		mutate(r)

@@ -2,6 +2,7 @@ package specs
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -23,6 +24,10 @@ const SuiteVersion = "0.1.0"
 // handshakeEntry names the report entry each handshake leaves on its
 // spec, so results can carry alerts and verdicts without re-running.
 const handshakeEntry = "handshake"
+
+// attackEntry names the report entry an attack spec leaves: its observed
+// verdict, a results.Attack.
+const attackEntry = "attack"
 
 // Summary is what one handshake of a spec saw, in report form.
 type Summary struct {
@@ -117,6 +122,13 @@ func Results(r types.Report, runID string) *results.Results {
 		}
 		spec.Role = roleOf(roles)
 		for _, e := range sr.ReportEntries {
+			if e.Name == attackEntry {
+				a, ok := e.Value.GetRawValue().(results.Attack)
+				if ok || json.Unmarshal([]byte(e.Value.AsJSON), &a) == nil {
+					spec.Attack = &a
+				}
+				continue
+			}
 			if e.Name != handshakeEntry {
 				continue
 			}
@@ -161,12 +173,17 @@ func outcomeOf(sr types.SpecReport) (results.Outcome, string) {
 	return results.Fail, sr.Failure.Message
 }
 
-// specID is stable across runs: a matrix entry is its model's ID, any
-// other spec its profile and sentence, both with the pair.
+// specID is stable across runs: a matrix entry is its model's ID, an
+// attack spec its model and attack, any other spec its profile and
+// sentence, all with the pair.
 func specID(s results.Spec, sr types.SpecReport, seen map[string]int) string {
 	text := strings.ToLower(strings.Join(strings.Fields(sr.LeafNodeText), "-"))
 	if !strings.HasPrefix(text, s.Profile+"/") {
 		text = s.Profile + "/" + text
+	}
+	if a := s.Attack; a != nil {
+		// An attack spec's sentence is its reasoning; its ID is its cell.
+		text = fmt.Sprintf("%s/%s/attack/%s/%s", s.Profile, s.Model.Key(), a.Scenario, a.Capability)
 	}
 	id := text + "/go→go"
 	seen[id]++

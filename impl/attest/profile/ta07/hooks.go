@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"encoding/hex"
 	"crypto/x509"
+	"encoding/hex"
 	"slices"
 
 	"github.com/attested-tls/conformance/impl/attest"

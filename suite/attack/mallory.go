@@ -1,0 +1,162 @@
+package attack
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/cmw"
+	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/policy"
+	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/suite/harness/wire"
+)
+
+// mallory is the attester the attacker's TLS stack runs with: the key it
+// signs CertificateVerify with and the evidence it presents both come from
+// its capability.
+type mallory struct {
+	key      crypto.Signer
+	media    []string
+	evidence func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error)
+}
+
+func (m *mallory) Identity() crypto.Signer { return m.key }
+func (m *mallory) MediaTypes() []string    { return m.media }
+func (m *mallory) Evidence(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
+	return m.evidence(ctx, ch)
+}
+
+// replayedSigner "signs" with a signature captured from another handshake:
+// the attacker copying the genuine attester's CertificateVerify.
+type replayedSigner struct {
+	pub crypto.PublicKey
+	sig []byte
+}
+
+func (s *replayedSigner) Public() crypto.PublicKey { return s.pub }
+
+func (s *replayedSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	if s.sig == nil {
+		return nil, errors.New("attack: no CertificateVerify signature captured to replay")
+	}
+	return slices.Clone(s.sig), nil
+}
+
+// Captured is what an attacker records of a genuine attester's flight.
+type Captured struct {
+	// Payload is the attestation CMW, as it travelled.
+	Payload []byte
+	// Chain is the X.509 chain of an X.509 credential, nil otherwise.
+	Chain [][]byte
+	// Scheme and Signature are its CertificateVerify.
+	Scheme    tls13.SignatureScheme
+	Signature []byte
+}
+
+// Evidence is the payload unwrapped, for an attacker that presents it as
+// its own.
+func (c *Captured) Evidence() (attest.Evidence, error) {
+	msg, err := cmw.Unwrap(c.Payload)
+	if err != nil {
+		return attest.Evidence{}, fmt.Errorf("attack: captured payload: %w", err)
+	}
+	if msg.Type.IsContentFormat {
+		return attest.Evidence{}, errors.New("attack: captured payload has a content format, not a media type")
+	}
+	return attest.Evidence{MediaType: msg.Type.MediaType, Data: msg.Value}, nil
+}
+
+// Capture reads the attestation payload, the chain and the
+// CertificateVerify signature from the flight of an attester of the named
+// profile that presented credential cred, with the default codepoints.
+func Capture(profile string, cred party.Credential, flight wire.Flight) (*Captured, error) {
+	certMsg, ok := flight.Find(wire.Certificate)
+	if !ok {
+		return nil, errors.New("attack: the attester sent no Certificate")
+	}
+	cert, err := certMsg.Certificate()
+	if err != nil {
+		return nil, err
+	}
+	if len(cert.Entries) == 0 {
+		return nil, errors.New("attack: the attester sent an empty Certificate")
+	}
+	cv, ok := flight.Find(wire.CertificateVerify)
+	if !ok {
+		return nil, errors.New("attack: the attester sent no CertificateVerify")
+	}
+	c := &Captured{}
+	if c.Scheme, c.Signature, err = ParseCertificateVerify(cv); err != nil {
+		return nil, err
+	}
+	if cred != party.X509 {
+		c.Payload = slices.Clone(cert.Entries[0].Data) // poc and ta-07 §6.1: the CMW is the cert_data
+		return c, nil
+	}
+	for _, e := range cert.Entries {
+		c.Chain = append(c.Chain, slices.Clone(e.Data))
+	}
+	t := codepoint.Default()
+	switch profile {
+	case "ta-07":
+		data, ok := tls13.FindExtension(cert.Entries[0].Extensions, t.TA07AttestationEvidence)
+		if !ok {
+			return nil, errors.New("attack: no attestation_evidence on the end-entity entry")
+		}
+		c.Payload = slices.Clone(data)
+	case "ea-07":
+		data, ok := tls13.FindExtension(cert.Entries[0].Extensions, t.EA07RemoteAttestation)
+		if !ok {
+			return nil, errors.New("attack: no remoteAttestation on the end-entity entry")
+		}
+		var rc ea07.RemoteAttestationCertificate
+		if err := rc.Unmarshal(data); err != nil {
+			return nil, err
+		}
+		c.Payload = slices.Clone(rc.CMWPayload)
+	default:
+		return nil, fmt.Errorf("attack: profile %q has no X.509 credential", profile)
+	}
+	return c, nil
+}
+
+// ParseCertificateVerify reads a CertificateVerify handshake message
+// (RFC 8446 §4.4.3): the scheme and the signature.
+func ParseCertificateVerify(m wire.Message) (tls13.SignatureScheme, []byte, error) {
+	s := cryptobyte.String(m)
+	var typ uint8
+	var body, sig cryptobyte.String
+	var scheme uint16
+	if !s.ReadUint8(&typ) || typ != wire.CertificateVerify || !s.ReadUint24LengthPrefixed(&body) || !s.Empty() ||
+		!body.ReadUint16(&scheme) || !body.ReadUint16LengthPrefixed(&sig) || !body.Empty() || sig.Empty() {
+		return 0, nil, tls13.Alertf(tls13.AlertDecodeError, "attack: malformed CertificateVerify")
+	}
+	return tls13.SignatureScheme(scheme), slices.Clone([]byte(sig)), nil
+}
+
+// slack is how far inside or beyond its freshness window a replayed
+// result is presented.
+const slack = time.Minute
+
+func victimFreshness(p *party.Party) time.Duration {
+	if p.Policy != nil && p.Policy.Freshness > 0 {
+		return p.Policy.Freshness
+	}
+	return policy.DefaultFreshness
+}
+
+// shifted is a clock running d ahead: the victim meets the replay d after
+// the result was issued.
+func shifted(d time.Duration) func() time.Time {
+	return func() time.Time { return time.Now().Add(d) }
+}

@@ -3,6 +3,7 @@ package parsectpm
 import (
 	"crypto"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -157,4 +158,21 @@ func sortedUnique(p []int) []int {
 	s := slices.Clone(p)
 	slices.Sort(s)
 	return slices.Compact(s)
+}
+
+// NumPCRs is the number of PCRs of a PC Client TPM bank (0..23).
+const NumPCRs = 24
+
+// CheckSelection validates a PCR selection an attester is asked to quote
+// and returns it sorted without duplicates.
+func CheckSelection(pcrs []int) ([]int, error) {
+	if len(pcrs) == 0 {
+		return nil, errors.New("empty PCR selection")
+	}
+	for _, p := range pcrs {
+		if p < 0 || p >= NumPCRs {
+			return nil, fmt.Errorf("PCR %d out of range", p)
+		}
+	}
+	return sortedUnique(pcrs), nil
 }

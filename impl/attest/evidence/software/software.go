@@ -83,7 +83,7 @@ type ClockInfo struct {
 var DefaultPCRs = []int{0, 1, 7}
 
 const (
-	numPCRs = 24
+	numPCRs = parsectpm.NumPCRs
 	// maxQualifyingData is the size of TPMU_HA with SHA-512: a TPM refuses
 	// longer qualifyingData.
 	maxQualifyingData = 64
@@ -177,19 +177,13 @@ func (a *Attester) SetFaults(f Faults) {
 
 // Select sets the PCRs later quotes cover.
 func (a *Attester) Select(pcrs ...int) error {
-	if len(pcrs) == 0 {
-		return errors.New("software: empty PCR selection")
+	sel, err := parsectpm.CheckSelection(pcrs)
+	if err != nil {
+		return fmt.Errorf("software: %w", err)
 	}
-	for _, p := range pcrs {
-		if p < 0 || p >= numPCRs {
-			return fmt.Errorf("software: PCR %d out of range", p)
-		}
-	}
-	s := slices.Clone(pcrs)
-	slices.Sort(s)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.sel = slices.Compact(s)
+	a.sel = sel
 	return nil
 }
 

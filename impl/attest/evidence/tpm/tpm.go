@@ -98,7 +98,7 @@ type Config struct {
 }
 
 const (
-	numPCRs = 24
+	numPCRs = parsectpm.NumPCRs
 	// maxQualifyingData is the size of TPMU_HA with SHA-512: a TPM refuses
 	// longer qualifyingData.
 	maxQualifyingData = 64
@@ -317,19 +317,13 @@ func (a *Attester) Select(pcrs ...int) error {
 }
 
 func (a *Attester) setSelection(pcrs []int) error {
-	if len(pcrs) == 0 {
-		return errors.New("tpm: empty PCR selection")
+	sel, err := parsectpm.CheckSelection(pcrs)
+	if err != nil {
+		return fmt.Errorf("tpm: %w", err)
 	}
-	for _, p := range pcrs {
-		if p < 0 || p >= numPCRs {
-			return fmt.Errorf("tpm: PCR %d out of range", p)
-		}
-	}
-	s := slices.Clone(pcrs)
-	slices.Sort(s)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.sel = slices.Compact(s)
+	a.sel = sel
 	return nil
 }
 

@@ -12,7 +12,7 @@ FUZZTIME   ?= 10s
 TESTFLAGS  ?=
 # Debian packages the tests use; add here, never install from a test.
 APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools tshark \
-              cmake dpkg-dev libtss2-dev libcurl4-openssl-dev libjansson-dev
+              cmake dpkg-dev pkg-config libtss2-dev libcurl4-openssl-dev libjansson-dev
 
 .PHONY: all deps test vet veraison conformance fuzz bench clean
 

@@ -8,6 +8,7 @@ package party
 import (
 	"context"
 	"crypto"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -189,6 +190,26 @@ const (
 	ReasonDeclined         attest.Reason = "attestation.declined"
 	ReasonBinderMismatch   attest.Reason = "binder.mismatch"
 )
+
+// Nonce returns the nonce this relying party sends its peer: one from its
+// verifier, within the call deadline, or Bugs.NonceLength random bytes.
+func (p *Party) Nonce(ctx context.Context) ([]byte, error) {
+	if n := p.Bugs.NonceLength; n > 0 {
+		b := make([]byte, n)
+		rand.Read(b)
+		return b, nil
+	}
+	if p.Verifier == nil {
+		return nil, errors.New("background check without a verifier")
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout())
+	defer cancel()
+	n, err := p.Verifier.NewNonce(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("verifier nonce: %w", err)
+	}
+	return n, nil
+}
 
 // Present returns the CMW our endpoint sends as its attestation for ch:
 // evidence for a background check, a result for a passport.

@@ -2,7 +2,6 @@ package poc
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"slices"
 
@@ -90,25 +89,11 @@ func (h *hooks) WriteClientHello(hs *tls13.HookState) ([]tls13.Extension, error)
 
 // newNonce asks our verifier for the challenge (Bugs.NonceLength overrides).
 func (h *hooks) newNonce(ctx context.Context) ([]byte, error) {
-	if n := h.p.Bugs.NonceLength; n > 0 {
-		b := make([]byte, n)
-		rand.Read(b)
-		return b, nil
-	}
-	if h.p.Verifier == nil {
-		return nil, tls13.Alertf(tls13.AlertInternalError, "poc: background check without a verifier")
-	}
-	timeout := h.p.Timeout
-	if timeout <= 0 {
-		timeout = party.DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	n, err := h.p.Verifier.NewNonce(ctx)
+	n, err := h.p.Nonce(ctx)
 	if err != nil {
-		return nil, tls13.Alertf(tls13.AlertInternalError, "poc: verifier nonce: %v", err)
+		return nil, tls13.Alertf(tls13.AlertInternalError, "poc: %v", err)
 	}
-	if len(n) > NonceLenMax {
+	if h.p.Bugs.NonceLength == 0 && len(n) > NonceLenMax {
 		// Cutting it would make it a nonce the verifier never issued.
 		return nil, tls13.Alertf(tls13.AlertInternalError, "poc: verifier nonce of %d bytes, the PoC carries at most %d", len(n), NonceLenMax)
 	}

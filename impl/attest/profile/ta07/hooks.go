@@ -3,7 +3,6 @@ package ta07
 import (
 	"context"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
 	"slices"
@@ -133,21 +132,11 @@ func (h *hooks) table() (ext struct{ evReq, evProp, resReq, resProp, attEv uint1
 	return ext, t.TA07UnsupportedEvidence, t.TA07UnsupportedVerifiers
 }
 
-// newNonce asks our verifier for a nonce (Bugs.NonceLength overrides).
+// newNonce is our verifier's nonce (or party.Bugs.NonceLength's).
 func (h *hooks) newNonce(ctx context.Context) ([]byte, error) {
-	if n := h.p.Bugs.NonceLength; n > 0 {
-		b := make([]byte, n)
-		rand.Read(b)
-		return b, nil
-	}
-	if h.p.Verifier == nil {
-		return nil, tls13.Alertf(tls13.AlertInternalError, "ta-07: background check without a verifier")
-	}
-	ctx, cancel := context.WithTimeout(ctx, h.p.Timeout+party.DefaultTimeout)
-	defer cancel()
-	n, err := h.p.Verifier.NewNonce(ctx)
+	n, err := h.p.Nonce(ctx)
 	if err != nil {
-		return nil, tls13.Alertf(tls13.AlertInternalError, "ta-07: verifier nonce: %v", err)
+		return nil, tls13.Alertf(tls13.AlertInternalError, "ta-07: %v", err)
 	}
 	return n, nil
 }

@@ -2,7 +2,6 @@ package tls13
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -446,6 +445,3 @@ func (c *Conn) ExportEarlyKeyingMaterial(label string, context []byte, length in
 	}
 	return exportKeyingMaterial(c.suite.hash, c.earlyExporter, label, context, length), nil
 }
-
-// hashOf returns the suite hash (for callers outside the handshake).
-func (c *Conn) hashOf() crypto.Hash { return c.suite.hash }

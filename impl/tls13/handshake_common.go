@@ -3,6 +3,7 @@ package tls13
 import (
 	"context"
 	"crypto"
+	"crypto/hmac"
 	"crypto/x509"
 	"errors"
 	"slices"
@@ -314,7 +315,7 @@ func (st *handshakeState) readFinished(baseKey []byte) error {
 	if len(m.(*finishedMsg).verifyData) != len(want) {
 		return Alertf(AlertDecodeError, "Finished of %d bytes", len(m.(*finishedMsg).verifyData))
 	}
-	if !hmacEqual(m.(*finishedMsg).verifyData, want) {
+	if !hmac.Equal(m.(*finishedMsg).verifyData, want) {
 		return Alertf(AlertDecryptError, "Finished verify_data does not match")
 	}
 	return nil

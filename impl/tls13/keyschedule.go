@@ -119,5 +119,3 @@ func exportKeyingMaterial(h crypto.Hash, secret []byte, label string, context []
 func nextTrafficSecret(h crypto.Hash, secret []byte) []byte {
 	return ExpandLabel(h, secret, "traffic upd", nil, h.Size())
 }
-
-func hmacEqual(a, b []byte) bool { return hmac.Equal(a, b) }

@@ -11,7 +11,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -338,6 +337,3 @@ func (r *Result) Describe() string {
 		r.ClientErr, r.ClientReadErr, r.ClientGot, r.ServerErr, r.ServerReadErr, r.ServerGot)
 	return b.String()
 }
-
-// ErrNoHandshake is returned when a model is not defined for a profile.
-var ErrNoHandshake = errors.New("harness: no handshake")

@@ -467,9 +467,13 @@ type portWait struct {
 func (w *portWait) WaitUntilReady(ctx context.Context, t wait.StrategyTarget) error {
 	ctx, cancel := context.WithTimeout(ctx, w.limit)
 	defer cancel()
+	notOpen := fmt.Errorf("port %d not open within %v", w.port, w.limit)
 	for {
 		ins, err := t.Inspect(ctx)
 		if err != nil {
+			if ctx.Err() != nil { // the limit ran out during the inspection itself
+				return notOpen
+			}
 			return err
 		}
 		if ins.State != nil && !ins.State.Running {
@@ -491,7 +495,7 @@ func (w *portWait) WaitUntilReady(ctx context.Context, t wait.StrategyTarget) er
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("port %d not open within %v", w.port, w.limit)
+			return notOpen
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -137,6 +137,11 @@ func (c *processCase) Start(ctx context.Context, s Spec) (Running, error) {
 		if err := pr.waitPort(ctx, min(StartTimeout, s.deadline())); err != nil {
 			pr.startErr = err
 			pr.kill()
+			// A failed start leaves nothing running: reap before returning.
+			select {
+			case <-pr.done:
+			case <-time.After(5 * time.Second):
+			}
 			return pr, err
 		}
 	}

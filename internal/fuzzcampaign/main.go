@@ -149,9 +149,9 @@ out:
 	return 0
 }
 
-// elapsedLine is go test's fuzzing progress line; the last one holds the
-// run's executions.
-var elapsedLine = regexp.MustCompile(`fuzz: elapsed: (\d+)s, execs: (\d+) `)
+// elapsedLine is go test's fuzzing progress line ("elapsed: 1m3s, execs:
+// 123 ..."); the last one holds the run's time and executions.
+var elapsedLine = regexp.MustCompile(`fuzz: elapsed: ([0-9hms]+), execs: (\d+) `)
 
 // fuzz runs one target for d; the deadline covers building the test
 // binary and a stuck worker.
@@ -163,7 +163,9 @@ func fuzz(ctx context.Context, t Target, d time.Duration, parallel int) Entry {
 	out, err := cmd.CombinedOutput()
 	e := Entry{When: time.Now().UTC().Truncate(time.Second), Target: t, Outcome: "pass"}
 	for _, m := range elapsedLine.FindAllSubmatch(out, -1) {
-		e.Seconds, _ = strconv.ParseFloat(string(m[1]), 64)
+		if d, err := time.ParseDuration(string(m[1])); err == nil {
+			e.Seconds = d.Seconds()
+		}
 		e.Execs, _ = strconv.ParseInt(string(m[2]), 10, 64)
 	}
 	if err != nil {

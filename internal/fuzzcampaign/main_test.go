@@ -57,9 +57,9 @@ func TestLedgerRejectsBadLines(t *testing.T) {
 func TestElapsedLine(t *testing.T) {
 	out := "fuzz: elapsed: 0s, gathering baseline coverage: 0/12 completed\n" +
 		"fuzz: elapsed: 3s, execs: 1234 (411/sec), new interesting: 1 (total: 13)\n" +
-		"fuzz: elapsed: 6s, execs: 2500 (422/sec), new interesting: 1 (total: 13)\nPASS\n"
+		"fuzz: elapsed: 1m3s, execs: 25000 (422/sec), new interesting: 1 (total: 13)\nPASS\n"
 	m := elapsedLine.FindAllStringSubmatch(out, -1)
-	if len(m) != 2 || m[1][1] != "6" || m[1][2] != "2500" {
+	if len(m) != 2 || m[1][1] != "1m3s" || m[1][2] != "25000" {
 		t.Fatalf("matches %q", m)
 	}
 }

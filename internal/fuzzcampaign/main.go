@@ -55,6 +55,7 @@ func main() {
 	parallel := fs.Int("parallel", 1, "fuzzing workers per target (go test -parallel)")
 	report := fs.Bool("report", false, "print the totals per target from the ledger and exit")
 	match := fs.String("run", "", "only targets whose package.name matches this regular expression")
+	skip := fs.String("skip", "", "leave out targets whose package.name matches this regular expression")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: fuzzcampaign [flags] [packages] (default ./...)")
 		fs.PrintDefaults()
@@ -84,6 +85,13 @@ func main() {
 			fatal(err)
 		}
 		targets = filter(targets, func(t Target) bool { return re.MatchString(t.String()) })
+	}
+	if *skip != "" {
+		re, err := regexp.Compile(*skip)
+		if err != nil {
+			fatal(err)
+		}
+		targets = filter(targets, func(t Target) bool { return !re.MatchString(t.String()) })
 	}
 	if *report {
 		printReport(os.Stdout, targets, entries, *goal)

@@ -9,8 +9,11 @@
 // binary (CGO_ENABLED=0, -trimpath, no build ID or VCS stamp, so the same
 // sources give the same bytes) and the folders the contract mounts. The
 // swtpm image (swtpm.go) is the host's swtpm and its library closure, the
-// same way. A Debian base (`debootstrap --variant=minbase`) for images
-// that need packages is not built yet.
+// same way. The Veraison image (veraison.go) is the Veraison services
+// built by containers/veraison, their library closure and a static
+// entrypoint (veraison-run) that starts them; peers/driver runs it per
+// case. None needs more than its closure and a file or two, so there is
+// no Debian base (`debootstrap --variant=minbase`).
 package images
 
 import (
@@ -175,9 +178,15 @@ var (
 // Binary builds the static conformance binary for goos/goarch once per
 // process and returns its path (in a folder removed by RemoveBinaries).
 func Binary(ctx context.Context, goos, goarch string) (string, error) {
+	return static(ctx, "./cmd/conformance", "conformance", goos, goarch)
+}
+
+// static builds the module's package pkg as a static binary called name,
+// once per process and platform.
+func static(ctx context.Context, pkg, name, goos, goarch string) (string, error) {
 	binMu.Lock()
 	defer binMu.Unlock()
-	key := goos + "/" + goarch
+	key := pkg + " " + goos + "/" + goarch
 	if p, ok := binCache[key]; ok {
 		return p, nil
 	}
@@ -189,8 +198,8 @@ func Binary(ctx context.Context, goos, goarch string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "conformance")
-	if err := buildStatic(ctx, root, "./cmd/conformance", goos, goarch, out); err != nil {
+	out := filepath.Join(dir, name)
+	if err := buildStatic(ctx, root, pkg, goos, goarch, out); err != nil {
 		os.RemoveAll(dir)
 		return "", err
 	}

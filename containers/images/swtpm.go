@@ -50,7 +50,8 @@ var Swtpm = Recipe{
 		fmt.Sprintf(`ENTRYPOINT ["/usr/bin/swtpm", "socket", "--tpm2", "--tpmstate", "dir=/var/lib/swtpm", `+
 			`"--server", "type=tcp,port=%d,bindaddr=0.0.0.0", "--ctrl", "type=tcp,port=%d,bindaddr=0.0.0.0", `+
 			`"--flags", "not-need-init,startup-clear"]`, SwtpmPort, SwtpmCtrlPort),
-		fmt.Sprintf("EXPOSE %d %d", SwtpmPort, SwtpmCtrlPort),
+		// No EXPOSE: testcontainers would publish the TPM on the host's
+		// interfaces; the suite reaches it on the case network.
 	},
 }
 
@@ -58,29 +59,61 @@ var Swtpm = Recipe{
 // included), each at the path the loader finds it, symlinks resolved to
 // their content: enough to run bin in an empty image.
 func Closure(ctx context.Context, bin string) ([]File, error) {
-	out, err := exec.CommandContext(ctx, "ldd", bin).Output()
-	if err != nil {
-		return nil, fmt.Errorf("ldd %s: %w", bin, err)
+	return closure(ctx, []string{bin}, true)
+}
+
+// Libraries is the union of the shared libraries the binaries load,
+// without the binaries themselves, each once.
+func Libraries(ctx context.Context, bins ...string) ([]File, error) {
+	return closure(ctx, bins, false)
+}
+
+func closure(ctx context.Context, bins []string, withBins bool) ([]File, error) {
+	seen := map[string]bool{}
+	var paths []string
+	for _, bin := range bins {
+		out, err := exec.CommandContext(ctx, "ldd", bin).Output()
+		if err != nil {
+			return nil, fmt.Errorf("ldd %s: %w", bin, err)
+		}
+		libs, err := lddPaths(out)
+		if err != nil {
+			return nil, fmt.Errorf("ldd %s: %w", bin, err)
+		}
+		if withBins {
+			libs = append(libs, bin)
+		}
+		for _, p := range libs {
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
 	}
-	paths, err := lddPaths(out)
-	if err != nil {
-		return nil, fmt.Errorf("ldd %s: %w", bin, err)
-	}
-	paths = append(paths, bin)
 	sort.Strings(paths)
 	var files []File
 	for _, p := range paths {
-		b, err := os.ReadFile(p) // follows symlinks: the image holds content
+		f, err := hostFile(p, strings.TrimPrefix(filepath.Clean(p), "/"))
 		if err != nil {
 			return nil, err
 		}
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		files = append(files, File{Path: strings.TrimPrefix(filepath.Clean(p), "/"), Mode: int64(st.Mode().Perm()), Data: b})
+		files = append(files, f)
 	}
 	return files, nil
+}
+
+// hostFile is the host's file p at path in the image, with its
+// permissions; symlinks are followed: the image holds content.
+func hostFile(p, path string) (File, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return File{}, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return File{}, err
+	}
+	return File{Path: path, Mode: int64(st.Mode().Perm()), Data: b}, nil
 }
 
 // lddPaths reads the absolute paths out of ldd's output: "name => /path

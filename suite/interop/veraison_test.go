@@ -12,6 +12,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/moby/moby/client"
+
 	"github.com/attested-tls/conformance/containers/images"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
@@ -22,6 +24,7 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
+	"github.com/attested-tls/conformance/peers/inputs"
 	"github.com/attested-tls/conformance/suite/harness"
 )
 
@@ -143,39 +146,37 @@ var _ = Describe("A verifier the peer cannot reach", Label("peers", "veraison"),
 	})
 })
 
-// The same cases with the peer and swtpm in containers on the case's
-// private network (the peer reaches swtpm as tpm:2321); Veraison runs on
-// the host's loopback for the in-process relying party.
-var _ = Describe("The reference peer container on an swtpm container, appraised through Veraison", Ordered, Label("peers", "swtpm", "veraison", "containers"), func() {
+// The same cases with the peer, its swtpm and Veraison as services of
+// the run's driver. In containers the peer reaches the case's own swtpm
+// container as tpm:2321 on the case's private network, and the in-process
+// relying party reaches a Veraison container (one for these specs, in a
+// case of its own) on the bridge: nothing runs on the host's loopback.
+// Under the process driver the services are host processes.
+var _ = Describe("The reference peer on its case's swtpm service, appraised through a Veraison service", Ordered, Label("peers", "swtpm", "veraison", "containers"), func() {
 	var (
-		swtpmImage string
-		svc        *service.Services
-		trusted    string
+		v       *driver.Veraison
+		trusted string
 	)
 	BeforeAll(func(ctx SpecContext) {
-		cd, ok := env.Driver.(*driver.ContainerDriver)
-		if !ok {
-			Skip("the run uses processes")
-		}
 		if err := tpm.HaveSwtpm(); err != nil {
 			Skip("no swtpm on the host for the image: " + err.Error())
 		}
-		img, err := images.Ensure(ctx, cd.Client(), images.Swtpm, cd.Arch())
+		Expect(driver.EnsureServiceImages(ctx, env.Driver)).To(Succeed())
+		k, err := env.Driver.NewCase(ctx, "veraison-for-the-reference")
 		Expect(err).NotTo(HaveOccurred())
-		AddReportEntry("swtpm image", fmt.Sprintf("%s cached=%v took=%v", img.Ref, img.Cached, img.Took))
-		swtpmImage = img.Ref
-		bin, err := service.Binaries(ctx)
+		DeferCleanup(k.Close)
+		start := time.Now()
+		v, err = driver.StartVeraison(ctx, k, driver.VeraisonOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		svc, err = service.Start(ctx, service.Config{BinDir: bin})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(svc.Stop)
-		id, err := attest.VerifierIdentity(svc.EARKey)
-		Expect(err).NotTo(HaveOccurred())
-		b, err := contract.MarshalTrustedVerifiers([]attest.TrustedVerifier{{ID: id, Key: svc.EARKey}})
+		DeferCleanup(v.Stop) // before the case's Close; needed for processes
+		AddReportEntry("Veraison container start to READY", time.Since(start).String())
+		// Trust comes from the suite, which made Veraison's key, not from
+		// Veraison's answer to discovery.
+		b, err := v.TrustedVerifiers()
 		Expect(err).NotTo(HaveOccurred())
 		trusted = filepath.Join(outDir, "veraison-trusted-verifiers-containers.json")
 		Expect(os.WriteFile(trusted, b, 0o644)).To(Succeed())
-	}, NodeTimeout(5*time.Minute))
+	}, NodeTimeout(10*time.Minute))
 
 	withContainers := func(c Case, endorsed bool) Case {
 		c.Timeout = 20 * time.Second
@@ -184,25 +185,23 @@ var _ = Describe("The reference peer container on an swtpm container, appraised 
 			c.TestCase += "/unendorsed"
 		}
 		c.Services = func(ctx context.Context, k driver.Case, peer *contract.Config) error {
-			sc, ok := k.(driver.ServiceCase)
-			if !ok {
-				return fmt.Errorf("the %s driver runs no services", env.Driver.Kind())
-			}
-			if _, err := sc.StartService(ctx, driver.Service{Image: swtpmImage, Alias: "tpm", Port: images.SwtpmPort}); err != nil {
+			sw, err := driver.StartSwtpm(ctx, k, "")
+			if err != nil {
 				return err
 			}
-			peer.TPM = fmt.Sprintf("swtpm:tpm:%d", images.SwtpmPort)
+			// A container goes with the case; a process needs Stop.
+			DeferCleanup(sw.Stop)
+			peer.TPM = "swtpm:" + sw.PeerAddr
 			return nil
 		}
 		c.TweakReference = func(cfg *contract.Config) {
-			cfg.Verifier, cfg.VerifierKey, cfg.TrustedVerifiers, cfg.Endorsements = "veraison:"+svc.VerificationURL, "", trusted, ""
+			cfg.Verifier, cfg.VerifierKey, cfg.TrustedVerifiers, cfg.Endorsements = "veraison:"+v.VerificationURL, "", trusted, ""
 		}
 		c.Endorse = func(ctx context.Context, e parsectpm.Endorsement) error {
 			if !endorsed {
 				return nil
 			}
-			_, err := veraison.ProvisionEndorsement(ctx, svc.ProvisioningURL, e, nil)
-			return err
+			return v.Provision(ctx, e)
 		}
 		return c
 	}
@@ -213,6 +212,7 @@ var _ = Describe("The reference peer container on an swtpm container, appraised 
 			Expect(err).NotTo(HaveOccurred())
 			Expect(r.Peer.Exit).To(Equal(contract.ExitOK), r.Describe())
 			Expect(r.ReferenceExit).To(Equal(contract.ExitOK), r.Describe())
+			Expect(r.Reference.AppData).To(Equal(contract.AppDataOK))
 			Expect(r.Reference.Verdict).To(HaveField("Status", "affirming"), r.Describe())
 		},
 		Entry("ta-07, server attests, background check, X.509", Case{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}),
@@ -226,7 +226,115 @@ var _ = Describe("The reference peer container on an swtpm container, appraised 
 		Expect(r.ReferenceExit).To(Equal(contract.ExitFailed), r.Describe())
 		Expect(r.Reference.AlertSent).To(HaveField("Code", int(tls13.AlertBadCertificate)), r.Describe())
 		Expect(r.Reference.AppData).To(Equal(contract.AppDataNone))
+		Expect(r.Reference.Verdict).NotTo(HaveField("Status", "affirming"))
 		Expect(r.Peer.Outcome).NotTo(BeNil(), r.Describe())
 		Expect(r.Peer.Outcome.AppData).To(Equal(contract.AppDataNone))
+	})
+})
+
+// Both sides are driven peers on one case network with the case's own
+// services: the attesting peer quotes from the case's swtpm, the
+// relying-party peer appraises through the case's Veraison, reached by
+// name (veraison:8080) — the suite only provisions the attester's
+// endorsement. Under the process driver the same specs run with host
+// processes on loopback.
+var _ = Describe("Two reference peers with the case's own swtpm and Veraison", Label("peers", "swtpm", "veraison", "containers"), func() {
+	type sides struct {
+		attester, rp *driver.Result
+		v            *driver.Veraison
+	}
+	// runOnServices runs one case with the server attesting (so its
+	// endorsement is written before it listens, and provisioned before
+	// the relying party dials).
+	runOnServices := func(ctx context.Context, m harness.Model, endorsed bool) (sides, string) {
+		if err := tpm.HaveSwtpm(); err != nil {
+			Skip("no swtpm: " + err.Error())
+		}
+		tc := m.ID() + "/case-services"
+		if !endorsed {
+			tc += "/unendorsed"
+		}
+		name := unsafeChars.ReplaceAllString(tc, "_") + "@peers"
+		dir := filepath.Join(outDir, "cases", unsafeChars.ReplaceAllString(tc, "_"), "peer-vs-peer")
+		Expect(os.RemoveAll(dir)).To(Succeed())
+		dirs := map[contract.Role]string{contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}
+		scfg, ccfg, err := env.Inputs.Configs(inputs.Pair{TestCase: tc, Model: m, Dirs: dirs, Timeout: 20 * time.Second})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(scfg.EndorsementsOut).NotTo(BeEmpty(), "the server must attest")
+
+		k, err := env.Driver.NewCase(ctx, name)
+		Expect(err).NotTo(HaveOccurred())
+		defer func() {
+			Expect(k.Close(context.WithoutCancel(ctx))).To(Succeed())
+			if cd, ok := env.Driver.(*driver.ContainerDriver); ok {
+				c, n, err := cd.Count(ctx, client.Filters{}.Add("label", driver.LabelRun+"="+cd.RunID()).Add("label", driver.LabelCase+"="+name))
+				Expect(err).NotTo(HaveOccurred())
+				Expect([]int{c, n}).To(Equal([]int{0, 0}), "containers and networks of the case after its Close")
+			}
+		}()
+		sw, err := driver.StartSwtpm(ctx, k, "")
+		Expect(err).NotTo(HaveOccurred())
+		defer sw.Stop(context.WithoutCancel(ctx))
+		v, err := driver.StartVeraison(ctx, k, driver.VeraisonOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		defer v.Stop(context.WithoutCancel(ctx))
+
+		scfg.TPM = "swtpm:" + sw.PeerAddr
+		tv, err := v.TrustedVerifiers()
+		Expect(err).NotTo(HaveOccurred())
+		ccfg.TrustedVerifiers = filepath.Join(ccfg.Out, "veraison-trusted-verifiers.json")
+		Expect(os.WriteFile(ccfg.TrustedVerifiers, tv, 0o644)).To(Succeed())
+		ccfg.Verifier, ccfg.VerifierKey, ccfg.Endorsements = "veraison:"+v.PeerVerificationURL, "", ""
+
+		srv, err := k.Start(ctx, driver.Spec{Peer: env.Peer, Config: scfg, In: env.Inputs.Dir, PeerOut: dirs[contract.Client]})
+		if err != nil {
+			Expect(srv).NotTo(BeNil(), err.Error())
+			Fail(srv.Wait(ctx).Describe())
+		}
+		// The server wrote its endorsement before it listened.
+		b, err := os.ReadFile(scfg.EndorsementsOut)
+		Expect(err).NotTo(HaveOccurred())
+		if endorsed {
+			e, err := contract.ParseEndorsement(b)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(v.Provision(ctx, e)).To(Succeed())
+		}
+		ccfg.Connect = srv.PeerAddr()
+		cli, err := k.Start(ctx, driver.Spec{Peer: env.Peer, Config: ccfg, In: env.Inputs.Dir, PeerOut: dirs[contract.Server]})
+		if err != nil && cli == nil {
+			Fail(err.Error())
+		}
+		s := sides{rp: cli.Wait(ctx), attester: srv.Wait(ctx), v: v}
+		return s, fmt.Sprintf("case folder %s\n%s\n%s", dir, s.rp.Describe(), s.attester.Describe())
+	}
+
+	DescribeTable("the relying-party peer appraises the attester's swtpm evidence through Veraison: affirming, handshake and ping/pong complete",
+		func(ctx SpecContext, m harness.Model) {
+			s, why := runOnServices(ctx, m, true)
+			Expect(s.attester.Exit).To(Equal(contract.ExitOK), why)
+			Expect(s.rp.Exit).To(Equal(contract.ExitOK), why)
+			Expect(s.rp.Outcome.AppData).To(Equal(contract.AppDataOK), why)
+			Expect(s.rp.Outcome.Verdict).To(HaveField("Status", "affirming"), why)
+			Expect(s.attester.Outcome.AppData).To(Equal(contract.AppDataOK), why)
+		},
+		Entry("ta-07, server attests, background check, X.509", harness.Model{Profile: "ta-07", Server: bgX509}),
+		Entry("ea-07, server attests, background check, X.509", harness.Model{Profile: "ea-07", Server: bgX509}),
+	)
+
+	It("the relying-party peer rejects an attestation key Veraison was never given (contraindicated) with bad_certificate, and no application data flows", func(ctx SpecContext) {
+		s, why := runOnServices(ctx, harness.Model{Profile: "ta-07", Server: bgX509}, false)
+		Expect(s.rp.Exit).To(Equal(contract.ExitFailed), why)
+		Expect(s.rp.Outcome).NotTo(BeNil(), why)
+		// The reference peer reports a verdict it rejected as status none,
+		// reason result.status; Veraison's own status is in the error.
+		Expect(s.rp.Outcome.Verdict).To(HaveField("Reason", "result.status"), why)
+		Expect(s.rp.Outcome.Verdict.Status).NotTo(Equal("affirming"), why)
+		Expect(s.rp.Outcome.Error).To(ContainSubstring("status contraindicated"), why)
+		Expect(s.rp.Outcome.AlertSent).To(HaveField("Code", int(tls13.AlertBadCertificate)), why)
+		Expect(s.rp.Outcome.AppData).To(Equal(contract.AppDataNone), why)
+		Expect(s.attester.Exit).To(Equal(contract.ExitFailed), why)
+		Expect(s.attester.Outcome).NotTo(BeNil(), why)
+		Expect(s.attester.Outcome.AlertReceived).To(HaveField("Code", int(tls13.AlertBadCertificate)), why)
+		Expect(s.attester.Outcome.AppData).To(Equal(contract.AppDataNone), why)
 	})
 })

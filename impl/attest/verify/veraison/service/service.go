@@ -160,7 +160,11 @@ func start(ctx context.Context, cfg Config, key *ecdsa.PrivateKey) (_ *Services,
 	s.ManagementURL = "http://" + addr(ports[3])
 
 	keyPath := filepath.Join(dir, "ear-signer.jwk")
-	if err := writeJWK(keyPath, key); err != nil {
+	jwk, err := JWK(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyPath, jwk, 0o600); err != nil {
 		return nil, err
 	}
 	poStore := filepath.Join(dir, "po-store.sql")
@@ -168,7 +172,8 @@ func start(ctx context.Context, cfg Config, key *ecdsa.PrivateKey) (_ *Services,
 		return nil, fmt.Errorf("service: kvstore-init: %v: %s", err, out)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	yaml := configYAML(cfg.LogLevel, s.VTSAddr, addr(ports[1]), addr(ports[2]), addr(ports[3]), keyPath, poStore)
+	yaml := ConfigYAML(Layout{VTS: s.VTSAddr, Provisioning: addr(ports[1]), Verification: addr(ports[2]),
+		Management: addr(ports[3]), Key: keyPath, PoStore: poStore, LogLevel: cfg.LogLevel})
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		return nil, err
 	}
@@ -196,24 +201,42 @@ func start(ctx context.Context, cfg Config, key *ecdsa.PrivateKey) (_ *Services,
 	return s, nil
 }
 
-// configYAML is the one config file all four services read, each its own
+// Layout is where one deployment's services listen and keep their
+// files, as the services see them: Start fills it with loopback ports and
+// its state directory, the container image (containers/images) with fixed
+// ports on all interfaces and its own folders.
+type Layout struct {
+	// Listen addresses, host:port. VTS is also where the API services
+	// reach VTS.
+	VTS, Provisioning, Verification, Management string
+	// Key is the EAR signing key's JWK file (see JWK); PoStore the sqlite
+	// file of the policy store (made by kvstore-init).
+	Key, PoStore string
+	// LogLevel is debug, info, warn or error; "" means DefaultLogLevel.
+	LogLevel string
+}
+
+// ConfigYAML is the one config file all four services read, each its own
 // sections. Stores: trust anchors and endorsements live only in VTS, so
 // memory suffices; policies are read by VTS and written by management,
-// which therefore share one sqlite file. Every listener is on loopback
-// (without vts.listen-addr VTS would listen on all interfaces).
-func configYAML(level, vts, prov, verif, mgmt, keyPath, poStore string) string {
+// which therefore share one sqlite file. VTS listens where l says
+// (without vts.listen-addr it would listen on all interfaces).
+func ConfigYAML(l Layout) string {
+	if l.LogLevel == "" {
+		l.LogLevel = DefaultLogLevel
+	}
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) } // JSON strings are YAML
 	return strings.Join([]string{
-		"logging: {level: " + level + "}",
-		"provisioning: {listen-addr: " + q(prov) + ", protocol: http}",
-		"verification: {listen-addr: " + q(verif) + ", protocol: http}",
-		"management: {listen-addr: " + q(mgmt) + ", protocol: http}",
-		"vts: {server-addr: " + q(vts) + ", listen-addr: " + q(vts) + ", tls: false}",
-		"ear-signer: {alg: ES256, key: " + q(keyPath) + "}",
+		"logging: {level: " + q(l.LogLevel) + "}",
+		"provisioning: {listen-addr: " + q(l.Provisioning) + ", protocol: http}",
+		"verification: {listen-addr: " + q(l.Verification) + ", protocol: http}",
+		"management: {listen-addr: " + q(l.Management) + ", protocol: http}",
+		"vts: {server-addr: " + q(l.VTS) + ", listen-addr: " + q(l.VTS) + ", tls: false}",
+		"ear-signer: {alg: ES256, key: " + q(l.Key) + "}",
 		"plugin: {backend: builtin}",
 		"ta-store: {backend: memory}",
 		"en-store: {backend: memory}",
-		"po-store: {backend: sql, sql: {driver: sqlite3, datasource: " + q(poStore) + "}}",
+		"po-store: {backend: sql, sql: {driver: sqlite3, datasource: " + q(l.PoStore) + "}}",
 		"po-agent: {backend: opa}",
 		"auth: {backend: passthrough}",
 		"",
@@ -242,22 +265,21 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// writeJWK stores the private key as the JWK VTS's ear-signer loads.
-func writeJWK(path string, k *ecdsa.PrivateKey) error {
+// JWK is the private key as the JWK VTS's ear-signer loads (P-256).
+func JWK(k *ecdsa.PrivateKey) ([]byte, error) {
+	if k.Curve != elliptic.P256() {
+		return nil, errors.New("service: the EAR key must be P-256 (ES256)")
+	}
 	ek, err := k.ECDH()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pub := ek.PublicKey().Bytes() // 0x04 || X || Y
 	b64 := base64.RawURLEncoding.EncodeToString
-	data, err := json.Marshal(map[string]string{
+	return json.Marshal(map[string]string{
 		"kty": "EC", "crv": "P-256", "alg": "ES256",
 		"x": b64(pub[1:33]), "y": b64(pub[33:]), "d": b64(ek.Bytes()),
 	})
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, data, 0o600)
 }
 
 func launch(binDir, stateDir, name, cfgPath string) (*proc, error) {

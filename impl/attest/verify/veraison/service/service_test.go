@@ -179,11 +179,12 @@ func TestStartRejectsNonP256Key(t *testing.T) {
 }
 
 func TestConfigYAMLQuotesPaths(t *testing.T) {
-	y := configYAML("info", "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3", "127.0.0.1:4", `/tmp/a b/"k".jwk`, "/tmp/p.sql")
+	y := ConfigYAML(Layout{VTS: "127.0.0.1:1", Provisioning: "127.0.0.1:2", Verification: "127.0.0.1:3",
+		Management: "127.0.0.1:4", Key: `/tmp/a b/"k".jwk`, PoStore: "/tmp/p.sql"})
 	if !strings.Contains(y, `key: "/tmp/a b/\"k\".jwk"`) {
 		t.Errorf("key path not quoted:\n%s", y)
 	}
-	for _, want := range []string{"listen-addr: \"127.0.0.1:1\"", "backend: builtin", "protocol: http"} {
+	for _, want := range []string{"listen-addr: \"127.0.0.1:1\"", "backend: builtin", "protocol: http", `level: "info"`} {
 		if !strings.Contains(y, want) {
 			t.Errorf("config lacks %q:\n%s", want, y)
 		}

@@ -1,80 +1,210 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/formatter"
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 	"golang.org/x/term"
 
+	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/driver"
+	"github.com/attested-tls/conformance/reports/baseline"
 	"github.com/attested-tls/conformance/reports/render"
+	"github.com/attested-tls/conformance/reports/results"
+	"github.com/attested-tls/conformance/suite/harness"
+	"github.com/attested-tls/conformance/suite/interop"
 	"github.com/attested-tls/conformance/suite/specs" // the spec tree
 )
 
 // failRecorder is the GinkgoTestingT of a run outside `go test`.
 type failRecorder struct{ failed bool }
 
-func init() { register(command{"run", "run the conformance specs and write reports", runCmd}) }
+func init() {
+	register(command{"run", "run the conformance specs against peers and write reports", runCmd})
+}
 
 func (f *failRecorder) Fail() { f.failed = true }
 
+const runSynopsis = `run [--peer NAME|DIR]... [--in-process=false] [--driver auto|containers|processes]
+                 [--baseline peers|none|FILE] [--update-baseline] [--out DIR]
+                 [--profile NAME]... [--label-filter EXPR] [--focus REGEXP] [-v]
+
+Runs the in-process specs (our client against our server) and, for each
+--peer, the peer against the in-process reference in every profile, model
+and role its manifest (peers/NAME/manifest.json) claims: as a container when
+a Docker engine answers, as local processes otherwise. Each peer's
+expected.json is its baseline: a listed failure is expected-fail (with its
+reason in the reports), a listed spec that passes is an unexpected pass.
+The exit status is 1 only for unexpected results (named on stderr with
+their requirement IDs), 2 for bad usage.
+
+Writes results.json, junit.xml, report.html and summary.md to --out, and
+each pair spec's logs, key logs and captures under --out/peers/NAME/cases.`
+
 func runCmd(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", "run [--out DIR] [--profile NAME]... [--label-filter EXPR] [--focus REGEXP] [-v]", stderr)
+	fs := newFlags("run", runSynopsis, stderr)
 	out := fs.String("out", "out", "output folder for the reports (created if missing)")
-	var profiles multiFlag
+	var profiles, peerNames multiFlag
 	fs.Var(&profiles, "profile", "run only this profile (repeatable): ta-07, ea-07, poc")
-	labels := fs.String("label-filter", "", "Ginkgo label filter, e.g. 'role:server && model:bg'")
+	fs.Var(&peerNames, "peer", "run this peer against the in-process reference (repeatable): a name under peers/ or a folder with manifest.json")
+	inProcess := fs.Bool("in-process", true, "also run the in-process specs (go→go)")
+	drv := fs.String("driver", "auto", "how peers run: auto (containers when Docker answers), containers, processes")
+	base := fs.String("baseline", "peers", "peers: gate each peer on its expected.json; none: no baseline; FILE: also apply this expected.json to every spec")
+	update := fs.Bool("update-baseline", false, "rewrite each peer's expected.json (or the --baseline FILE) from this run")
+	labels := fs.String("label-filter", "", "Ginkgo label filter, e.g. 'role:server && model:bg' or 'peer-role:client'")
 	focus := fs.String("focus", "", "run only specs whose text matches this regular expression")
-	verbose := fs.Bool("v", false, "print every spec as it runs")
-	timeout := fs.Duration("timeout", 20*time.Minute, "fail the run if it takes longer")
+	verbose := fs.Bool("v", false, "print every spec as it runs (Ginkgo's verbose output)")
+	timeout := fs.Duration("timeout", 60*time.Minute, "fail the run if it takes longer")
+	parallel := fs.Int("parallel", 1, "run up to N of a peer's cases at once")
 	if err := fs.Parse(args); err != nil {
 		if err == flagHelp {
 			return 0
 		}
 		return 2
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "conformance run: unexpected argument %q\n", fs.Arg(0))
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "conformance run: "+format+"\n", a...)
 		return 2
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	switch *drv {
+	case "auto":
+	case driver.KindContainers, driver.KindProcesses:
+		os.Setenv(driver.EnvDriver, *drv)
+	default:
+		return usageErr("--driver %q, want auto, containers or processes", *drv)
+	}
+	if !*inProcess && len(peerNames) == 0 {
+		return usageErr("--in-process=false and no --peer: nothing to run")
 	}
 	dir, err := filepath.Abs(*out)
 	if err == nil {
 		err = os.MkdirAll(dir, 0o755)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance run: output folder: %v\n", err)
-		return 2
+		return usageErr("output folder: %v", err)
+	}
+	ctx := context.Background()
+	var peers []*interop.PeerDir
+	for _, name := range peerNames {
+		p, err := interop.LoadPeer(ctx, name)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		peers = append(peers, p)
+	}
+	var runWide *contract.Expected
+	if *base != "peers" && *base != "none" {
+		if runWide, err = baseline.Load(*base); err != nil {
+			return usageErr("%v", err)
+		}
 	}
 
+	if *parallel < 1 || *parallel > 16 {
+		return usageErr("--parallel %d, want 1 to 16", *parallel)
+	}
+	filter := combineLabels(*labels, profiles)
+	if !*inProcess {
+		filter = andLabels(filter, "peers")
+	}
+	selected, err := selector(filter, *focus)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+
+	prog := newProgress(stdout, isTerminal(stdout))
+	envs := newPeerEnvs(dir, prog.logf)
+	interop.DeclarePairs(interop.PairOptions{Peers: peers, Env: envs.get, Reqs: specReqs(), Parallel: *parallel, Selected: selected})
+
 	suiteCfg, reporterCfg := ginkgo.GinkgoConfiguration()
-	suiteCfg.LabelFilter = combineLabels(*labels, profiles)
+	suiteCfg.LabelFilter = filter
 	if *focus != "" {
 		suiteCfg.FocusStrings = []string{*focus}
 	}
 	suiteCfg.Timeout = *timeout
 	reporterCfg.JSONReport = filepath.Join(dir, "ginkgo.json")
-	reporterCfg.NoColor = !isTerminal(stdout)
+	reporterCfg.NoColor = !isTerminal(stdout) || !*verbose
 	reporterCfg.Verbose = *verbose
 	reporterCfg.Succinct = !*verbose
+	if !*verbose {
+		// Ginkgo's own output (dots, failure details) goes to a log; the
+		// terminal shows the progress line and, at the end, what failed.
+		log, err := os.Create(filepath.Join(dir, "ginkgo.log"))
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		defer log.Close()
+		formatter.ColorableStdOut = log
+		prog.enable()
+	}
 
-	fmt.Fprintf(stdout, "conformance: running specs (label filter %q), reports in %s\n", suiteCfg.LabelFilter, dir)
+	what := "in-process specs"
+	if len(peers) > 0 {
+		what = fmt.Sprintf("peers %s against the in-process reference", strings.Join(peerNames, ", "))
+		if *inProcess {
+			what = "in-process specs and " + what
+		}
+	}
+	fmt.Fprintf(stdout, "conformance: running %s (label filter %q), output in %s\n", what, suiteCfg.LabelFilter, dir)
+	envs.setup(ctx, peers)
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	runID := time.Now().UTC().Format("20060102T150405Z")
 	var report types.Report
+	ginkgo.ReportBeforeSuite(func(r types.Report) { prog.start(r.PreRunStats.SpecsThatWillRun) })
+	ginkgo.ReportBeforeEach(prog.begin)
+	ginkgo.ReportAfterEach(prog.end)
 	ginkgo.ReportAfterSuite("results", func(r types.Report) { report = r })
 	ginkgo.AfterSuite(func() { gomega.Expect(specs.CloseFixture()).To(gomega.Succeed()) })
 	var t failRecorder
-	ok := ginkgo.RunSpecs(&t, "attested-tls conformance", suiteCfg, reporterCfg)
-	fmt.Fprintln(stdout)
+	ginkgo.RunSpecs(&t, "attested-tls conformance", suiteCfg, reporterCfg)
+	prog.stop()
+	envs.close(ctx)
 
 	// Results as data first, so a rendering problem loses nothing.
-	res := specs.Results(report, runID)
+	pairSpecs, rest := interop.PairResults(report, dir)
+	if !*inProcess {
+		rest = nil
+	}
+	inproc := report
+	inproc.SpecReports = rest
+	res := specs.Results(inproc, runID)
+	res.Started, res.Finished = report.StartTime.UTC(), report.EndTime.UTC()
+	res.Specs = append(res.Specs, pairSpecs...)
+	res.Peers = append(res.Peers, envs.results(peers)...)
+	res.Sort()
+
+	for _, p := range peers {
+		if *base == "none" {
+			break
+		}
+		if un := baseline.Apply(res, p.Name(), p.Expected); len(un) > 0 && *labels == "" && *focus == "" && len(profiles) == 0 {
+			fmt.Fprintf(stdout, "conformance: %s: %d of its patterns matched no spec of this run (stale, or cases this peer's matrix does not have)\n", p.ExpectedPath, len(un))
+		}
+	}
+	if runWide != nil {
+		baseline.Apply(res, "", runWide)
+	}
+	if *update {
+		if code := updateBaselines(res, peers, *base, runWide, stdout, stderr); code != 0 {
+			return code
+		}
+	}
+
 	resultsPath := filepath.Join(dir, "results.json")
 	if err := res.Write(resultsPath); err != nil {
 		fmt.Fprintf(stderr, "conformance run: writing results: %v\n", err)
@@ -85,14 +215,214 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "conformance run: rendering reports: %v\n", err)
 		return 1
 	}
+	n := results.Counts(res.Specs)
+	fmt.Fprintf(stdout, "conformance: %d specs: %d pass, %d fail, %d unsupported, %d expected-fail, %d unexpected-pass, %d skipped in %v\n",
+		len(res.Specs), n[results.Pass], n[results.Fail], n[results.Unsupported], n[results.ExpectedFail], n[results.UnexpectedPass],
+		n[results.Skipped], res.Finished.Sub(res.Started).Round(100*time.Millisecond))
 	fmt.Fprintf(stdout, "conformance: wrote %s\n", resultsPath)
 	for _, p := range paths {
 		fmt.Fprintf(stdout, "conformance: wrote %s\n", p)
 	}
-	if !ok || t.failed {
-		return 1
+
+	code := 0
+	if err := baseline.Gate(res); err != nil {
+		fmt.Fprintf(stderr, "conformance: FAIL: %v\n", err)
+		code = 1
+	}
+	if msgs := suiteFailures(report); len(msgs) > 0 {
+		fmt.Fprintf(stderr, "conformance: FAIL: the suite itself failed (outside any spec; see %s):\n  %s\n",
+			filepath.Join(dir, "ginkgo.log"), strings.Join(msgs, "\n  "))
+		code = 1
+	}
+	if code == 0 {
+		fmt.Fprintln(stdout, "conformance: PASS: no unexpected results")
+	}
+	return code
+}
+
+// selector says which specs Ginkgo will select with this label filter and
+// focus, so pair cases can start before their specs (--parallel).
+func selector(filter, focus string) (func(text string, labels []string) bool, error) {
+	lf, err := types.ParseLabelFilter(filter)
+	if err != nil {
+		return nil, fmt.Errorf("--label-filter: %w", err)
+	}
+	var re *regexp.Regexp
+	if focus != "" {
+		if re, err = regexp.Compile(focus); err != nil {
+			return nil, fmt.Errorf("--focus: %w", err)
+		}
+	}
+	return func(text string, labels []string) bool {
+		return lf(labels) && (re == nil || re.MatchString(text))
+	}, nil
+}
+
+// suiteFailures are failures outside the specs (suite setup and teardown,
+// the requirement coverage check, a run timeout or interrupt): they fail
+// the run whatever the baselines say.
+func suiteFailures(r types.Report) []string {
+	var out []string
+	for _, sr := range r.SpecReports {
+		if sr.LeafNodeType == types.NodeTypeIt || !sr.State.Is(types.SpecStateFailureStates) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s: %s", sr.LeafNodeType, sr.LeafNodeText, firstLine(sr.Failure.Message)))
+	}
+	for _, reason := range r.SpecialSuiteFailureReasons {
+		out = append(out, reason)
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// updateBaselines rewrites each peer's expected.json (and a run-wide
+// FILE) from res and re-applies it, so the reports show the new baseline.
+func updateBaselines(res *results.Results, peers []*interop.PeerDir, base string, runWide *contract.Expected, stdout, stderr io.Writer) int {
+	type target struct {
+		peer, path string
+		prev       *contract.Expected
+	}
+	var ts []target
+	for _, p := range peers {
+		ts = append(ts, target{p.Name(), p.ExpectedPath, p.Expected})
+	}
+	if runWide != nil {
+		ts = append(ts, target{"", base, runWide})
+	}
+	if len(ts) == 0 {
+		fmt.Fprintln(stderr, "conformance run: --update-baseline needs a --peer or a --baseline FILE")
+		return 2
+	}
+	next := make([]*contract.Expected, len(ts))
+	for i, t := range ts {
+		var added []string
+		next[i], added = baseline.Update(res, t.peer, t.prev)
+		if err := baseline.Write(t.path, next[i]); err != nil {
+			fmt.Fprintf(stderr, "conformance run: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "conformance: rewrote %s: %d entries\n", t.path, len(next[i].Failures))
+		if len(added) > 0 {
+			fmt.Fprintf(stdout, "conformance: %d new entries have a placeholder reason (%q): edit %s and say why each fails:\n  %s\n",
+				len(added), baseline.Placeholder, t.path, strings.Join(added, "\n  "))
+		}
+	}
+	// The reports show the run against the new baselines.
+	baseline.Reset(res)
+	for i, t := range ts {
+		baseline.Apply(res, t.peer, next[i])
 	}
 	return 0
+}
+
+// specReqs maps a model to the requirement IDs of its in-process case:
+// a pair spec checks the same statements, with the in-process reference
+// judging the peer's side.
+func specReqs() func(harness.Model) []string {
+	byID := map[string][]string{}
+	for _, c := range specs.Cases() {
+		byID[c.Model.ID()] = c.Reqs
+	}
+	return func(m harness.Model) []string { return byID[m.ID()] }
+}
+
+// peerEnvs sets up each peer on first use: one driver for the run (its
+// choice logged once), one Env per peer under out/peers/<name>.
+type peerEnvs struct {
+	out  string
+	logf driver.Logf
+
+	mu   sync.Mutex
+	drv  driver.Driver
+	envs map[string]*interop.Env
+	errs map[string]error
+}
+
+func newPeerEnvs(out string, logf driver.Logf) *peerEnvs {
+	return &peerEnvs{out: out, logf: logf, envs: map[string]*interop.Env{}, errs: map[string]error{}}
+}
+
+// setup selects the driver and prepares every peer before the specs run
+// (building an image can take minutes, which no spec's timeout should
+// include). A peer that cannot be set up fails its specs with the error.
+func (pe *peerEnvs) setup(ctx context.Context, peers []*interop.PeerDir) {
+	if len(peers) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Minute)
+	defer cancel()
+	pe.mu.Lock()
+	defer pe.mu.Unlock()
+	// Process peers run this very binary; only images need the static one.
+	bin, err := os.Executable()
+	if os.Getenv(driver.EnvDriver) != driver.KindProcesses || err != nil {
+		bin, err = images.Binary(ctx, runtime.GOOS, runtime.GOARCH)
+	}
+	if err == nil {
+		pe.drv, err = driver.Select(ctx, bin, pe.logf)
+	}
+	for _, p := range peers {
+		if err != nil {
+			pe.errs[p.Name()] = err
+			continue
+		}
+		e, perr := interop.NewEnv(ctx, pe.drv, p, filepath.Join(pe.out, "peers", p.Name()), pe.logf)
+		if perr != nil {
+			pe.logf("peers: %s: %v", p.Name(), perr)
+			pe.errs[p.Name()] = perr
+			continue
+		}
+		pe.envs[p.Name()] = e
+	}
+}
+
+func (pe *peerEnvs) get(_ context.Context, p *interop.PeerDir) (*interop.Env, error) {
+	pe.mu.Lock()
+	defer pe.mu.Unlock()
+	if e, ok := pe.envs[p.Name()]; ok {
+		return e, nil
+	}
+	if err, ok := pe.errs[p.Name()]; ok {
+		return nil, err
+	}
+	return nil, fmt.Errorf("peer %s was not set up", p.Name())
+}
+
+func (pe *peerEnvs) close(ctx context.Context) {
+	pe.mu.Lock()
+	defer pe.mu.Unlock()
+	if pe.drv != nil {
+		if err := pe.drv.Close(ctx); err != nil {
+			pe.logf("peers: cleaning up: %v", err)
+		}
+	}
+	images.RemoveBinaries()
+}
+
+// results describes the run's peers: the in-process one is in the spec
+// tree's results already; a peer that never got set up is described from
+// its manifest.
+func (pe *peerEnvs) results(peers []*interop.PeerDir) []results.Peer {
+	pe.mu.Lock()
+	defer pe.mu.Unlock()
+	var out []results.Peer
+	for _, p := range peers {
+		if e, ok := pe.envs[p.Name()]; ok {
+			out = append(out, interop.PeerResult(e))
+			continue
+		}
+		kind := results.Process
+		if pe.drv != nil && pe.drv.Kind() == driver.KindContainers {
+			kind = results.Container
+		}
+		out = append(out, results.Peer{Name: p.Name(), Kind: kind, Version: p.Manifest.Version, Capabilities: interop.Capabilities(p.Manifest)})
+	}
+	return out
 }
 
 // combineLabels ANDs the label filter with an OR of the chosen profiles.
@@ -109,6 +439,13 @@ func combineLabels(filter string, profiles []string) string {
 		parts = append(parts, "("+strings.Join(ps, " || ")+")")
 	}
 	return strings.Join(parts, " && ")
+}
+
+func andLabels(filter, more string) string {
+	if filter == "" {
+		return more
+	}
+	return filter + " && " + more
 }
 
 type multiFlag []string

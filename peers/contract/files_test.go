@@ -188,3 +188,45 @@ func TestExpected(t *testing.T) {
 		}
 	}
 }
+
+func TestExpectedMatchAndMarshal(t *testing.T) {
+	e, err := ParseExpected([]byte(`{"failures":[
+		{"case":"ta-07/mutual/*","reason":"not yet"},
+		{"case":"poc/client-attests/bg+attestation-only@server","reason":"no server side","outcome":"unsupported"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := e.Match("ta-07/mutual/server=bg+x509,client=bg+x509/go→mbedtls", "ta-07/mutual/server=bg+x509,client=bg+x509"); i != 0 {
+		t.Errorf("mutual case matched entry %d", i)
+	}
+	if i := e.Match("poc/client-attests/bg+attestation-only", "poc/client-attests/bg+attestation-only@client"); i != -1 {
+		t.Errorf("the client role matched the server-only entry %d", i)
+	}
+	if i := e.Match("poc/client-attests/bg+attestation-only@server"); i != 1 || e.Failures[i].Expects() != ExpectUnsupported {
+		t.Errorf("role entry: %d", i)
+	}
+	if e.Failures[0].Expects() != ExpectFail {
+		t.Errorf("default outcome %q", e.Failures[0].Expects())
+	}
+	b, err := e.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseExpected(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(back, e) {
+		t.Errorf("round trip: %+v != %+v", back, e)
+	}
+	empty, _ := (&Expected{}).Marshal()
+	if _, err := ParseExpected(empty); err != nil {
+		t.Errorf("%s: %v", empty, err)
+	}
+	if _, err := ParseExpected([]byte(`{"failures":[{"case":"x","reason":"r","outcome":"pass"}]}`)); err == nil {
+		t.Error("outcome pass accepted")
+	}
+	if _, err := ParseManifest([]byte(`{"name":"x","contract":1,"image":"i","env":["NOEQUALS"]}`)); err == nil {
+		t.Error("env entry without = accepted")
+	}
+}

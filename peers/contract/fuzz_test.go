@@ -100,6 +100,7 @@ func FuzzParseEndorsement(f *testing.F) {
 func FuzzParseManifest(f *testing.F) {
 	f.Add([]byte(`{"name":"x","contract":1,"image":"i","roles":["client"]}`))
 	f.Add([]byte(`{"failures":[{"case":"ta-07/*/*","reason":"r"}]}`))
+	f.Add([]byte(`{"failures":[{"case":"a@server","reason":"<&>","outcome":"unsupported"}]}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if m, err := ParseManifest(in); err == nil && m.Name == "" {
 			t.Fatal("manifest without a name accepted")
@@ -110,6 +111,15 @@ func FuzzParseManifest(f *testing.F) {
 			first := e.Failures[0].Case
 			if _, ok := e.Lookup(first); !ok && !strings.ContainsAny(first, `*?[\`) {
 				t.Fatalf("pattern %q does not match itself", first)
+			}
+			// What --update-baseline writes reads back the same.
+			out, err := e.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := ParseExpected(out)
+			if err != nil || len(back.Failures) != len(e.Failures) {
+				t.Fatalf("re-parse: %v\n%s", err, out)
 			}
 		}
 	})

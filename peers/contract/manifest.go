@@ -29,6 +29,11 @@ type Manifest struct {
 	TPMs          []string `json:"tpms"`        // software, simulator, swtpm, device
 	Verifiers     []string `json:"verifiers"`   // local, veraison
 	Misbehaviours []string `json:"misbehaviours"`
+	// Env are NAME=value variables outside the contract given to the peer
+	// in every case, after the contract's own (so they win): a peer
+	// folder can wrap an image or command with settings of its own, as
+	// peers/broken does to make the reference peer misbehave.
+	Env []string `json:"env,omitempty"`
 }
 
 // ParseManifest reads and checks a manifest.
@@ -48,6 +53,11 @@ func ParseManifest(b []byte) (*Manifest, error) {
 	for _, r := range m.Roles {
 		if r != Client && r != Server {
 			return nil, fmt.Errorf("contract: manifest %s: role %q", m.Name, r)
+		}
+	}
+	for _, kv := range m.Env {
+		if name, _, ok := strings.Cut(kv, "="); !ok || name == "" || strings.ContainsAny(kv, "\x00\n") {
+			return nil, fmt.Errorf("contract: manifest %s: env entry %q is not NAME=value", m.Name, kv)
 		}
 	}
 	return &m, nil
@@ -88,9 +98,12 @@ func roles(rs []Role) []string {
 	return out
 }
 
-// Expected is peers/<name>/expected.json: the cases a peer is known not
-// to pass, each with a reason. A case matching an entry that fails is an
-// expected failure; one that passes is reported as unexpectedly passing.
+// Expected is peers/<name>/expected.json, the peer's baseline: the cases
+// it is known not to pass, each with a reason. A run applies it
+// (reports/baseline): a matching spec that fails is an expected failure,
+// one that passes is reported as unexpectedly passing, and only
+// unexpected results fail the run. It is the one baseline format: a
+// run-wide baseline (conformance run --baseline FILE) is the same file.
 type Expected struct {
 	Failures []ExpectedFailure `json:"failures"`
 }
@@ -101,10 +114,31 @@ const (
 	maxStars   = 8
 )
 
-// ExpectedFailure names cases by a path.Match pattern over case IDs.
+// ExpectedFailure names cases by a path.Match pattern ('*' stops at '/')
+// over the IDs of a spec: its case ID (the model ID, e.g.
+// "ta-07/mutual/server=bg+x509,client=bg+x509"), the case ID with the
+// role the peer played ("…@server"), or the spec ID of the results file
+// ("…/go→reference").
 type ExpectedFailure struct {
 	Case   string `json:"case"`
 	Reason string `json:"reason"`
+	// Outcome is what is expected: "fail" (the default, written as "")
+	// or "unsupported" (the peer exits 127 for it).
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// Expected outcomes of an entry.
+const (
+	ExpectFail        = "fail"
+	ExpectUnsupported = "unsupported"
+)
+
+// Expects is the entry's outcome with the default filled in.
+func (f ExpectedFailure) Expects() string {
+	if f.Outcome == "" {
+		return ExpectFail
+	}
+	return f.Outcome
 }
 
 // ParseExpected reads and checks an expected-results file.
@@ -113,30 +147,79 @@ func ParseExpected(b []byte) (*Expected, error) {
 	if err := decodeStrict(b, &e); err != nil {
 		return nil, fmt.Errorf("contract: expected results: %w", err)
 	}
-	for i, f := range e.Failures {
-		// path.Match backtracks on each '*': bound the patterns so a hostile
-		// baseline cannot stall a run.
-		if len(f.Case) > maxPattern || strings.Count(f.Case, "*") > maxStars {
-			return nil, fmt.Errorf("contract: expected failure %d: pattern longer than %d bytes or with more than %d '*'", i, maxPattern, maxStars)
-		}
-		if _, err := path.Match(f.Case, ""); err != nil || f.Case == "" {
-			return nil, fmt.Errorf("contract: expected failure %d: bad case pattern %q", i, f.Case)
-		}
-		if strings.TrimSpace(f.Reason) == "" {
-			return nil, fmt.Errorf("contract: expected failure %q: a reason is required", f.Case)
-		}
+	if err := e.Validate(); err != nil {
+		return nil, err
 	}
 	return &e, nil
 }
 
-// Lookup returns the reason a case is expected to fail, if it is.
-func (e *Expected) Lookup(caseID string) (string, bool) {
-	for _, f := range e.Failures {
-		if ok, _ := path.Match(f.Case, caseID); ok {
-			return f.Reason, true
+// Validate checks patterns, reasons and outcomes.
+func (e *Expected) Validate() error {
+	for i, f := range e.Failures {
+		// path.Match backtracks on each '*': bound the patterns so a hostile
+		// baseline cannot stall a run.
+		if len(f.Case) > maxPattern || strings.Count(f.Case, "*") > maxStars {
+			return fmt.Errorf("contract: expected failure %d: pattern longer than %d bytes or with more than %d '*'", i, maxPattern, maxStars)
+		}
+		if _, err := path.Match(f.Case, ""); err != nil || f.Case == "" {
+			return fmt.Errorf("contract: expected failure %d: bad case pattern %q", i, f.Case)
+		}
+		if strings.TrimSpace(f.Reason) == "" {
+			return fmt.Errorf("contract: expected failure %q: a reason is required", f.Case)
+		}
+		if f.Outcome != "" && f.Outcome != ExpectFail && f.Outcome != ExpectUnsupported {
+			return fmt.Errorf("contract: expected failure %q: outcome %q, want fail or unsupported", f.Case, f.Outcome)
 		}
 	}
+	return nil
+}
+
+// Lookup returns the reason a case is expected to fail, if it is.
+func (e *Expected) Lookup(caseID string) (string, bool) {
+	if i := e.Match(caseID); i >= 0 {
+		return e.Failures[i].Reason, true
+	}
 	return "", false
+}
+
+// Match returns the index of the first entry whose pattern matches one of
+// ids, or -1.
+func (e *Expected) Match(ids ...string) int {
+	for i, f := range e.Failures {
+		for _, id := range ids {
+			if ok, _ := path.Match(f.Case, id); ok {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// Marshal renders the file, one entry a line, entries in their order.
+func (e *Expected) Marshal() ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteString("{\n  \"failures\": [")
+	for i, f := range e.Failures {
+		var line bytes.Buffer
+		enc := json.NewEncoder(&line)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(f); err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n    ")
+		b.Write(bytes.TrimSuffix(line.Bytes(), []byte("\n")))
+	}
+	if len(e.Failures) > 0 {
+		b.WriteString("\n  ")
+	}
+	b.WriteString("]\n}\n")
+	return b.Bytes(), nil
 }
 
 func decodeStrict(b []byte, v any) error {

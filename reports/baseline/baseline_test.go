@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/reports/results"
 )
 
+// run makes a results file; spec IDs ending "go→go" are in-process, the
+// others have mbedtls serving.
 func run(outcomes map[string]results.Outcome) *results.Results {
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	r := &results.Results{SchemaVersion: results.SchemaVersion, SuiteVersion: "v0.1.0", RunID: "run-7",
@@ -39,6 +42,21 @@ func outcome(r *results.Results, id string) results.Outcome {
 	return ""
 }
 
+func expected(fs ...contract.ExpectedFailure) *contract.Expected {
+	return &contract.Expected{Failures: fs}
+}
+
+func TestIDs(t *testing.T) {
+	s := results.Spec{ID: "ta-07/server-attests/bg+x509/go→mbedtls", Pair: results.Pair{Client: "go", Server: "mbedtls"}}
+	want := []string{"ta-07/server-attests/bg+x509", "ta-07/server-attests/bg+x509@server", s.ID}
+	if got := IDs(s, "mbedtls"); !reflect.DeepEqual(got, want) {
+		t.Errorf("IDs = %q", got)
+	}
+	if got := IDs(s, ""); !reflect.DeepEqual(got, []string{want[0], s.ID}) {
+		t.Errorf("IDs for a run-wide baseline = %q", got)
+	}
+}
+
 func TestApply(t *testing.T) {
 	r := run(map[string]results.Outcome{
 		"a/go→mbedtls": results.Fail,        // listed fail → expected-fail
@@ -49,58 +67,49 @@ func TestApply(t *testing.T) {
 		"f/go→mbedtls": results.Fail,        // not listed → fail
 		"g/go→mbedtls": results.Skipped,     // listed fail → skipped
 		"h/go→mbedtls": results.Pass,        // not listed → pass
+		"a/go→go":      results.Fail,        // mbedtls takes no part → fail
 	})
-	b := &Baseline{SchemaVersion: 1, Peer: "mbedtls", Expected: []Entry{
-		{"a/go→mbedtls", results.Fail, "bug 1"},
-		{"b/go→mbedtls", results.Fail, "bug 2"},
-		{"c/go→mbedtls", results.Unsupported, "no passport"},
-		{"d/go→mbedtls", results.Unsupported, "no passport"},
-		{"e/go→mbedtls", results.Unsupported, "no passport"},
-		{"g/go→mbedtls", results.Fail, "bug 3"},
-		{"z/go→mbedtls", results.Fail, "not in this run"},
-	}}
-	unmatched, err := Apply(r, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(unmatched, []string{"z/go→mbedtls"}) {
+	e := expected(
+		contract.ExpectedFailure{Case: "a", Reason: "bug 1"},
+		contract.ExpectedFailure{Case: "b@server", Reason: "bug 2"},
+		contract.ExpectedFailure{Case: "[cde]", Reason: "no passport", Outcome: "unsupported"},
+		contract.ExpectedFailure{Case: "g/go→mbedtls", Reason: "bug 3"},
+		contract.ExpectedFailure{Case: "z", Reason: "not in this run"},
+	)
+	unmatched := Apply(r, "mbedtls", e)
+	if !reflect.DeepEqual(unmatched, []string{"z"}) {
 		t.Errorf("unmatched = %v", unmatched)
 	}
 	want := map[string]results.Outcome{
 		"a/go→mbedtls": results.ExpectedFail, "b/go→mbedtls": results.UnexpectedPass,
 		"c/go→mbedtls": results.UnexpectedPass, "d/go→mbedtls": results.Unsupported,
 		"e/go→mbedtls": results.Fail, "f/go→mbedtls": results.Fail,
-		"g/go→mbedtls": results.Skipped, "h/go→mbedtls": results.Pass,
+		"g/go→mbedtls": results.Skipped, "h/go→mbedtls": results.Pass, "a/go→go": results.Fail,
 	}
 	for id, o := range want {
 		if got := outcome(r, id); got != o {
 			t.Errorf("%s: %s, want %s", id, got, o)
 		}
 	}
-	if e := r.Specs[0].Expected; e == nil || e.Reason != "bug 1" {
-		t.Errorf("a: expectation %+v", e)
+	for _, s := range r.Specs {
+		if s.ID == "a/go→mbedtls" && (s.Expected == nil || s.Expected.Reason != "bug 1") {
+			t.Errorf("a: expectation %+v", s.Expected)
+		}
+		if s.ID == "a/go→go" && s.Expected != nil {
+			t.Errorf("an mbedtls baseline applied to an in-process spec: %+v", s.Expected)
+		}
 	}
 	if err := r.Validate(); err != nil {
 		t.Errorf("applied results invalid: %v", err)
 	}
-	// Applying again is a no-op.
 	before := r.Clone()
-	if _, err := Apply(r, b); err != nil {
-		t.Fatal(err)
-	}
+	Apply(r, "mbedtls", e)
 	if !reflect.DeepEqual(before, r) {
 		t.Error("second Apply changed the results")
 	}
-}
-
-func TestApplyRejectsOtherPeersSpecs(t *testing.T) {
-	r := run(map[string]results.Outcome{"a/go→go": results.Fail})
-	b := &Baseline{SchemaVersion: 1, Peer: "mbedtls", Expected: []Entry{{"a/go→go", results.Fail, "x"}}}
-	if _, err := Apply(r, b); err == nil {
-		t.Fatal("an mbedtls baseline applied to a go→go spec")
-	}
-	if outcome(r, "a/go→go") != results.Fail {
-		t.Error("misplaced entry was applied")
+	Reset(r)
+	if o := outcome(r, "b/go→mbedtls"); o != results.Pass || r.Specs[0].Expected != nil {
+		t.Errorf("after Reset: b is %s, a's expectation %+v", o, r.Specs[0].Expected)
 	}
 }
 
@@ -127,104 +136,76 @@ func TestGate(t *testing.T) {
 
 func TestUpdate(t *testing.T) {
 	r := run(map[string]results.Outcome{
-		"a/go→mbedtls": results.ExpectedFail,
-		"b/go→mbedtls": results.UnexpectedPass,
-		"c/go→mbedtls": results.Fail,
-		"d/go→mbedtls": results.Unsupported,
-		"e/go→go":      results.Fail,
+		"a/go→mbedtls":  results.Fail,
+		"b/go→mbedtls":  results.Pass,
+		"c/go→mbedtls":  results.Fail,
+		"d/go→mbedtls":  results.Unsupported,
+		"m1/go→mbedtls": results.Fail, // m* still fails here…
+		"m2/go→mbedtls": results.Pass, // …but passes here: narrowed
+		"e/go→go":       results.Fail,
 	})
-	prev := &Baseline{SchemaVersion: 1, Peer: "mbedtls", Expected: []Entry{
-		{"a/go→mbedtls", results.Fail, "bug 1"},
-		{"b/go→mbedtls", results.Fail, "bug 2"},
-		{"y/go→mbedtls", results.Unsupported, "not run this time"},
-	}}
-	got := Update(r, "mbedtls", prev)
-	want := []Entry{
-		{"a/go→mbedtls", results.Fail, "bug 1"},
-		{"c/go→mbedtls", results.Fail, "recorded from run run-7: saw fail"},
-		{"d/go→mbedtls", results.Unsupported, "recorded from run run-7: saw unsupported"},
-		{"y/go→mbedtls", results.Unsupported, "not run this time"},
+	prev := expected(
+		contract.ExpectedFailure{Case: "a", Reason: "bug 1"},
+		contract.ExpectedFailure{Case: "b", Reason: "bug 2"},
+		contract.ExpectedFailure{Case: "m*", Reason: "mutual not done"},
+		contract.ExpectedFailure{Case: "y", Reason: "not run this time", Outcome: "unsupported"},
+	)
+	Apply(r, "mbedtls", prev)
+	got, added := Update(r, "mbedtls", prev)
+	want := []contract.ExpectedFailure{
+		{Case: "a", Reason: "bug 1"},
+		{Case: "m1@server", Reason: "mutual not done"},
+		{Case: "y", Reason: "not run this time", Outcome: "unsupported"},
+		{Case: "c@server", Reason: Placeholder + " (recorded from run run-7: saw fail)"},
+		{Case: "d@server", Reason: Placeholder + " (recorded from run run-7: saw unsupported)", Outcome: "unsupported"},
 	}
-	if !reflect.DeepEqual(got.Expected, want) {
-		t.Errorf("Update =\n%+v\nwant\n%+v", got.Expected, want)
+	if !reflect.DeepEqual(got.Failures, want) {
+		t.Errorf("Update =\n%+v\nwant\n%+v", got.Failures, want)
 	}
-	if err := got.Validate(); err != nil {
-		t.Error(err)
+	if !reflect.DeepEqual(added, []string{"c@server", "d@server"}) {
+		t.Errorf("added = %v", added)
+	}
+	if err := CheckReasons(got); err == nil || !strings.Contains(err.Error(), "c@server, d@server") {
+		t.Errorf("CheckReasons = %v", err)
 	}
 	// The updated baseline makes the same run pass the gate.
 	fresh := run(map[string]results.Outcome{
-		"a/go→mbedtls": results.Fail, "b/go→mbedtls": results.Pass, "c/go→mbedtls": results.Fail, "d/go→mbedtls": results.Unsupported,
+		"a/go→mbedtls": results.Fail, "b/go→mbedtls": results.Pass, "c/go→mbedtls": results.Fail,
+		"d/go→mbedtls": results.Unsupported, "m1/go→mbedtls": results.Fail, "m2/go→mbedtls": results.Pass,
 	})
 	if err := Gate(fresh); err == nil {
 		t.Fatal("raw run passes the gate")
 	}
-	if _, err := Apply(fresh, got); err != nil {
-		t.Fatal(err)
-	}
+	Apply(fresh, "mbedtls", got)
 	if err := Gate(fresh); err != nil {
 		t.Errorf("after Update+Apply: %v", err)
 	}
-	if all := Update(r, "", nil); len(all.Expected) != 4 {
-		t.Errorf("Update for every peer: %d entries, want 4", len(all.Expected))
+	// A run-wide baseline names specs by spec ID.
+	all, _ := Update(r, "", nil)
+	if len(all.Failures) != 5 || all.Failures[0].Case != "a/go→mbedtls" {
+		t.Errorf("Update for every peer: %+v", all.Failures)
 	}
 }
 
 func TestWriteLoad(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "mbedtls.json")
-	b := &Baseline{SchemaVersion: 1, Peer: "mbedtls", Expected: []Entry{
-		{"z", results.Unsupported, "no passport"}, {"a", results.Fail, "bug <1> & \"2\""}}}
-	if err := b.Write(name); err != nil {
+	name := filepath.Join(t.TempDir(), "expected.json")
+	e := expected(contract.ExpectedFailure{Case: "z*", Reason: "no passport", Outcome: "unsupported"},
+		contract.ExpectedFailure{Case: "a→b", Reason: `bug <1> & "2"`})
+	if err := Write(name, e); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Load(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Expected[0].Spec != "a" || got.Expected[1].Reason != "no passport" || got.Peer != "mbedtls" {
+	if !reflect.DeepEqual(got, e) {
 		t.Errorf("Load = %+v", got)
 	}
 	data, _ := os.ReadFile(name)
-	if !strings.Contains(string(data), `"expected": [`) {
+	if !strings.Contains(string(data), `"reason":"bug <1> & \"2\""`) {
 		t.Errorf("file:\n%s", data)
 	}
-}
-
-func TestParseRejects(t *testing.T) {
-	for _, doc := range []string{
-		`{"schema_version":2,"peer":"x","expected":[]}`,
-		`{"schema_version":1,"peer":"x","expected":[{"spec":"a","outcome":"pass","reason":"r"}]}`,
-		`{"schema_version":1,"peer":"x","expected":[{"spec":"a","outcome":"fail","reason":" "}]}`,
-		`{"schema_version":1,"peer":"x","expected":[{"spec":"","outcome":"fail","reason":"r"}]}`,
-		`{"schema_version":1,"peer":"x","expected":[{"spec":"a","outcome":"fail","reason":"r"},{"spec":"a","outcome":"fail","reason":"r"}]}`,
-		`{"schema_version":1,"peer":"x","expected":[],"extra":1}`,
-		`{"schema_version":1,"peer":"x","expected":[]} []`,
-	} {
-		if _, err := Parse([]byte(doc)); err == nil {
-			t.Errorf("Parse accepted %s", doc)
-		}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("missing file loaded")
 	}
-}
-
-// FuzzParse: no panics; an accepted baseline re-encodes to one that parses
-// to the same entries.
-func FuzzParse(f *testing.F) {
-	f.Add([]byte(`{"schema_version":1,"peer":"mbedtls","expected":[{"spec":"a","outcome":"fail","reason":"r"}]}`))
-	f.Add([]byte(`{"schema_version":1,"peer":"","expected":null}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		b, err := Parse(data)
-		if err != nil {
-			return
-		}
-		out, err := b.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		b2, err := Parse(out)
-		if err != nil {
-			t.Fatalf("re-parse: %v\n%s", err, out)
-		}
-		if len(b2.Expected) != len(b.Expected) || b2.Peer != b.Peer {
-			t.Fatalf("round trip changed the baseline")
-		}
-	})
 }

@@ -15,6 +15,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -39,22 +40,18 @@ type Env struct {
 	Manifest *contract.Manifest
 	Inputs   *inputs.Inputs
 	Out      string
-	// Image is how the peer's image was obtained (containers only).
-	Image images.Image
+	// Image is how the peer's image was obtained (containers only);
+	// ImageID its engine ID ("sha256:…").
+	Image   images.Image
+	ImageID string
+	// refresh, if set, makes sure the image is still there before a case.
+	refresh func(ctx context.Context) error
 }
 
 // Setup selects the driver, makes sure the reference peer can run under
 // it (its binary built, its image imported), and prepares the inputs.
 func Setup(ctx context.Context, out string, logf driver.Logf) (*Env, error) {
-	root, err := images.ModuleRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	mb, err := os.ReadFile(filepath.Join(root, "peers", "reference", "manifest.json"))
-	if err != nil {
-		return nil, err
-	}
-	m, err := contract.ParseManifest(mb)
+	p, err := LoadPeer(ctx, "reference")
 	if err != nil {
 		return nil, err
 	}
@@ -66,24 +63,15 @@ func Setup(ctx context.Context, out string, logf driver.Logf) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{Driver: drv, Manifest: m, Out: out, Peer: driver.Peer{Name: m.Name, Command: m.Command}}
-	if cd, ok := drv.(*driver.ContainerDriver); ok {
-		if e.Image, err = images.Ensure(ctx, cd.Client(), images.ReferencePeer, cd.Arch()); err != nil {
-			drv.Close(ctx)
-			return nil, err
-		}
-		e.Peer.Image = e.Image.Ref
-		state := "built"
-		if e.Image.Cached {
-			state = "cached"
-		} else if n := images.Prune(ctx, cd.Client(), images.ReferencePeer, e.Image.Ref); n > 0 {
-			state = fmt.Sprintf("built, %d older tags removed", n)
-		}
-		logf("peers: image %s (%s in %v)", e.Image.Ref, state, e.Image.Took.Round(time.Millisecond))
-	}
-	if e.Inputs, err = inputs.Prepare(filepath.Join(out, "inputs")); err != nil {
+	e, err := NewEnv(ctx, drv, p, out, logf)
+	if err != nil {
 		drv.Close(ctx)
 		return nil, err
+	}
+	if cd, ok := drv.(*driver.ContainerDriver); ok && !e.Image.Cached {
+		if n := images.Prune(ctx, cd.Client(), images.ReferencePeer, e.Image.Ref); n > 0 {
+			logf("peers: %d older tags of %s removed", n, images.ReferencePeer.Repository)
+		}
 	}
 	return e, nil
 }
@@ -92,6 +80,15 @@ func Setup(ctx context.Context, out string, logf driver.Logf) (*Env, error) {
 func (e *Env) Close(ctx context.Context) error {
 	defer images.RemoveBinaries()
 	return e.Driver.Close(ctx)
+}
+
+// peerEnv is the manifest's env, then the case's (which wins).
+func (e *Env) peerEnv(extra []string) []string {
+	var env []string
+	if e.Manifest != nil {
+		env = append(env, e.Manifest.Env...)
+	}
+	return append(env, extra...)
 }
 
 // Case is one connection between the peer under test and the reference.
@@ -124,6 +121,15 @@ type Case struct {
 	// Timeout is both sides' ATLS_TIMEOUT (default 15 s); Deadline the
 	// peer's (default Timeout + 10 s).
 	Timeout, Deadline time.Duration
+	// ProvisionReference, if set, is given the in-process reference's
+	// endorsement once it wrote it and before the peer under test can
+	// appraise its evidence (a relying-party peer using Veraison): the
+	// reference attests.
+	ProvisionReference func(ctx context.Context, e parsectpm.Endorsement) error
+	// Unrunnable, if set, says why the suite cannot run this case for
+	// the peer (a service it needs that pair specs do not provide yet):
+	// its spec fails with this message instead of running.
+	Unrunnable string
 }
 
 // ID is the case's ID: the test case, and the peer's role.
@@ -149,9 +155,9 @@ type Result struct {
 
 // Describe is a failure message with both sides and where the logs are.
 func (r *Result) Describe() string {
-	return fmt.Sprintf("case folder %s\nreference: exit %d (%s) handshake=%s app_data=%s error=%q\n%s",
-		r.Dir, r.ReferenceExit, contract.ExitName(r.ReferenceExit), r.Reference.Handshake, r.Reference.AppData,
-		r.Reference.Error, r.Peer.Describe())
+	return fmt.Sprintf("reference: exit %d (%s) handshake=%s app_data=%s error=%q\n%s\ncase folder %s",
+		r.ReferenceExit, contract.ExitName(r.ReferenceExit), r.Reference.Handshake, r.Reference.AppData,
+		r.Reference.Error, r.Peer.Describe(), r.Dir)
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._+=,@-]+`)
@@ -195,18 +201,27 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	if c.Endorse != nil && peerCfg.EndorsementsOut == "" {
 		return nil, fmt.Errorf("interop: %s: Endorse needs the peer under test to attest", c.ID())
 	}
+	if e.refresh != nil {
+		if err := e.refresh(ctx); err != nil {
+			return nil, err
+		}
+	}
 	k, err := e.Driver.NewCase(ctx, unsafeChars.ReplaceAllString(c.ID(), "_"))
 	if err != nil {
 		return nil, err
 	}
 	defer k.Close(context.WithoutCancel(ctx))
 	if c.Services != nil {
-		if err := c.Services(ctx, k, &peerCfg); err != nil {
+		// Services live as long as the case: their context ends with Run
+		// (a service func stops what it started with context.AfterFunc).
+		svcCtx, stopServices := context.WithCancel(ctx)
+		defer stopServices()
+		if err := c.Services(svcCtx, k, &peerCfg); err != nil {
 			return nil, err
 		}
 	}
 	spec := driver.Spec{Peer: e.Peer, Config: peerCfg, In: e.Inputs.Dir, PeerOut: res.Dirs[refCfg.Role],
-		Env: c.PeerEnv, Deadline: c.Deadline}
+		Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline}
 	refLog, err := os.Create(filepath.Join(res.Dirs[refCfg.Role], "reference.txt"))
 	if err != nil {
 		return nil, err
@@ -233,6 +248,19 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 			res.Reference.Error = "not run: " + err.Error()
 			res.Took = time.Since(start)
 			return res, nil
+		}
+		if c.ProvisionReference != nil {
+			// The reference client writes its endorsement and dials at
+			// once: it dials a gate that lets the connection through to
+			// the peer once the endorsement is provisioned.
+			gate, err := gateway(ctx, refCfg.Connect, func(ctx context.Context) error {
+				return e.provisionReference(ctx, c, refCfg.EndorsementsOut)
+			})
+			if err != nil {
+				return nil, err
+			}
+			defer gate.Close()
+			refCfg.Connect = gate.Addr().String()
 		}
 		res.Reference, res.ReferenceExit = reference.Run(ctx, refCfg, reference.Options{Log: refLog})
 		res.Peer = r.Wait(ctx)
@@ -261,6 +289,19 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	}
 	if c.Endorse == nil {
 		runRef()
+	}
+	if c.ProvisionReference != nil {
+		// The reference server wrote its endorsement before accepting; the
+		// peer client starts once it is provisioned.
+		if err := e.provisionReference(ctx, c, refCfg.EndorsementsOut); err != nil {
+			cancel()
+			if c.Endorse == nil {
+				<-refDone
+			} else {
+				ln.Close()
+			}
+			return nil, err
+		}
 	}
 	r, err := k.Start(ctx, spec)
 	if err != nil && r == nil {
@@ -326,6 +367,68 @@ func (e *Env) endorse(ctx context.Context, c Case, path string) error {
 	}
 }
 
+// provisionReference waits for the reference's endorsement at path and
+// hands it to c.ProvisionReference.
+func (e *Env) provisionReference(ctx context.Context, c Case, path string) error {
+	if path == "" {
+		return fmt.Errorf("interop: %s: the reference does not attest, nothing to provision", c.ID())
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	for {
+		b, err := os.ReadFile(path)
+		if en, perr := contract.ParseEndorsement(b); err == nil && perr == nil {
+			if err := c.ProvisionReference(ctx, en); err != nil {
+				return fmt.Errorf("interop: provisioning the reference's endorsement: %w", err)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interop: the reference wrote no endorsement at %s: %w", path, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// gateway accepts one connection and, once ready returns, pipes it to
+// target: a client that dials at once waits in the gate.
+func gateway(ctx context.Context, target string, ready func(context.Context) error) (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer in.Close()
+		if ready(ctx) != nil {
+			return
+		}
+		var d net.Dialer
+		out, err := d.DialContext(ctx, "tcp", target)
+		if err != nil {
+			return
+		}
+		defer out.Close()
+		done := make(chan struct{}, 2)
+		pipe := func(dst, src net.Conn) {
+			io.Copy(dst, src)
+			if tc, ok := dst.(*net.TCPConn); ok {
+				tc.CloseWrite()
+			}
+			done <- struct{}{}
+		}
+		go pipe(out, in)
+		go pipe(in, out)
+		<-done
+		<-done
+	}()
+	return ln, nil
+}
+
 // PeersResult is what two driven peers did.
 type PeersResult struct {
 	Server, Client *driver.Result
@@ -358,7 +461,8 @@ func (e *Env) RunPeers(ctx context.Context, c Case) (*PeersResult, error) {
 		return nil, err
 	}
 	defer k.Close(context.WithoutCancel(ctx))
-	srv, err := k.Start(ctx, driver.Spec{Peer: e.Peer, Config: scfg, In: e.Inputs.Dir, PeerOut: res.Dirs[contract.Client], Deadline: c.Deadline})
+	srv, err := k.Start(ctx, driver.Spec{Peer: e.Peer, Config: scfg, In: e.Inputs.Dir, PeerOut: res.Dirs[contract.Client],
+		Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline})
 	if err != nil {
 		if srv == nil {
 			return nil, err
@@ -367,7 +471,8 @@ func (e *Env) RunPeers(ctx context.Context, c Case) (*PeersResult, error) {
 		return res, nil
 	}
 	ccfg.Connect = srv.PeerAddr()
-	cli, err := k.Start(ctx, driver.Spec{Peer: e.Peer, Config: ccfg, In: e.Inputs.Dir, PeerOut: res.Dirs[contract.Server], Deadline: c.Deadline})
+	cli, err := k.Start(ctx, driver.Spec{Peer: e.Peer, Config: ccfg, In: e.Inputs.Dir, PeerOut: res.Dirs[contract.Server],
+		Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline})
 	if err != nil && cli == nil {
 		return nil, err
 	}

@@ -43,10 +43,6 @@ var positive = []Case{
 	{Model: harness.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client},
 }
 
-func caseLabels(c Case) Labels {
-	return Labels{"peers", "profile:" + c.Model.Profile, "peer-role:" + string(c.PeerRole)}
-}
-
 // run runs a case within its deadline plus setup time.
 func run(ctx context.Context, c Case) *Result {
 	GinkgoHelper()
@@ -63,42 +59,16 @@ func fileWithContent(path string) {
 	Expect(st.Size()).To(BeNumerically(">", 0), "%s is empty", path)
 }
 
-// relyingParty is the role that appraises the other's attestation (the
-// server for mutual models: either would do).
-func relyingParty(m harness.Model) contract.Role {
-	if m.Client.Attests {
-		return contract.Server
-	}
-	return contract.Client
-}
-
-var _ = Describe("The reference peer against the in-process reference", Label("peers"), func() {
-	entries := []TableEntry{}
-	for _, c := range positive {
-		entries = append(entries, Entry(c.ID(), c, caseLabels(c)))
-	}
-	DescribeTable("completes the attested handshake and the ping/pong exchange, and keeps logs, key logs and a capture of each side",
-		func(ctx SpecContext, c Case) {
-			r := run(ctx, c)
-			Expect(r.Peer.Exit).To(Equal(contract.ExitOK), r.Describe())
-			Expect(r.ReferenceExit).To(Equal(contract.ExitOK), r.Describe())
-			Expect(r.Peer.Outcome).NotTo(BeNil(), r.Describe())
-			for _, o := range []contract.Outcome{*r.Peer.Outcome, r.Reference} {
-				Expect(o.Handshake).To(Equal(contract.HandshakeOK))
-				Expect(o.AppData).To(Equal(contract.AppDataOK))
-				Expect(o.Negotiated).NotTo(BeNil())
-				if c.Model.Server.Attests {
-					Expect(o.Negotiated.ServerAttestation).NotTo(BeNil(), "%s does not report the server's attestation", o.Role)
-				}
-				if c.Model.Client.Attests {
-					Expect(o.Negotiated.ClientAttestation).NotTo(BeNil(), "%s does not report the client's attestation", o.Role)
-				}
-			}
-			rp := r.Reference
-			if relyingParty(c.Model) == c.PeerRole {
-				rp = *r.Peer.Outcome
-			}
-			Expect(rp.Verdict).To(HaveField("Status", "affirming"))
+// The positive cases are the pair specs `conformance run --peer reference`
+// declares (DeclarePairs), for the subset above; each also keeps logs,
+// key logs and a capture of each side.
+var _ = func() bool {
+	ref := &PeerDir{Manifest: &contract.Manifest{Name: "reference"}}
+	DeclarePairs(PairOptions{
+		Peers: []*PeerDir{ref},
+		Env:   func(context.Context, *PeerDir) (*Env, error) { return env, nil },
+		Cases: func(*PeerDir) []Case { return positive },
+		After: func(c Case, r *Result) {
 			for _, role := range []contract.Role{contract.Server, contract.Client} {
 				for _, f := range []string{inputs.KeyLogFile, reference.PcapFile, reference.LogFile} {
 					fileWithContent(filepath.Join(r.Dirs[role], f))
@@ -107,8 +77,9 @@ var _ = Describe("The reference peer against the in-process reference", Label("p
 			fileWithContent(filepath.Join(r.Dirs[c.PeerRole], driver.StdoutFile))
 			fileWithContent(filepath.Join(r.Dirs[c.PeerRole], driver.StderrFile))
 		},
-		entries)
-})
+	})
+	return true
+}()
 
 var _ = Describe("Two driven peers", Label("peers"), func() {
 	It("find each other on the case's network and complete a mutual attested handshake", func(ctx SpecContext) {

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"html"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/reports/baseline"
+	"github.com/attested-tls/conformance/reports/results"
+	"github.com/attested-tls/conformance/suite/interop"
+	"github.com/attested-tls/conformance/suite/specs"
+)
+
+// conformanceBin is the command built once for the tests that run it:
+// RunSpecs runs once per process, so each run is its own process.
+var conformanceBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "conformance-cmd-")
+	if err != nil {
+		panic(err)
+	}
+	conformanceBin = filepath.Join(dir, "conformance")
+	if out, err := exec.Command("go", "build", "-o", conformanceBin, ".").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("building the command: " + err.Error() + "\n" + string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// mdUnescape undoes summary.md's backslash escapes of punctuation.
+func mdUnescape(s string) string {
+	return regexp.MustCompile(`\\([[:punct:]])`).ReplaceAllString(s, "$1")
+}
+
+type runOut struct {
+	code           int
+	stdout, stderr string
+}
+
+func conformance(t *testing.T, args ...string) runOut {
+	t.Helper()
+	cmd := exec.Command(conformanceBin, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return runOut{code, o.String(), e.String()}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// copyPeer copies peers/<name> to a temporary folder, so a test can
+// change its baseline.
+func copyPeer(t *testing.T, name, expected string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := readFile(t, filepath.Join("..", "..", "peers", name, "manifest.json"))
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "expected.json"), []byte(expected), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A few specs of the deliberately broken peer (the reference peer told by
+// its manifest to bind its evidence to the wrong challenge), run as
+// processes: ta-07 background check with X.509, every role.
+var brokenArgs = []string{"run", "--in-process=false", "--driver", "processes",
+	"--label-filter", "profile:ta-07 && model:bg && credential:x509"}
+
+// The broken peer fails where it attests; the failures it is known for
+// are the specs its manifest's misbehaviour breaks.
+var brokenFailing = []string{
+	"ta-07/client-attests/bg+x509/broken→go",
+	"ta-07/mutual/server=bg+x509,client=bg+x509/broken→go",
+	"ta-07/mutual/server=bg+x509,client=bg+x509/go→broken",
+	"ta-07/server-attests/bg+x509/go→broken",
+}
+
+func TestRunBrokenPeerWithoutBaselineFails(t *testing.T) {
+	peer := copyPeer(t, "broken", `{"failures": []}`)
+	out := t.TempDir()
+	r := conformance(t, append(brokenArgs, "--peer", peer, "--out", out)...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "peers: using local processes") {
+		t.Errorf("no driver line:\n%s", r.stdout)
+	}
+	res, err := results.Load(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary := mdUnescape(readFile(t, filepath.Join(out, "summary.md")))
+	report := html.UnescapeString(readFile(t, filepath.Join(out, "report.html")))
+	var failed []string
+	for _, s := range res.Specs {
+		if s.Outcome != results.Fail {
+			continue
+		}
+		failed = append(failed, s.ID)
+		if len(s.Requirements) == 0 || len(s.Alerts) == 0 || len(s.Verdicts) == 0 || s.Artifacts.Pcap == "" || s.Artifacts.KeyLog == "" {
+			t.Errorf("%s: requirements, alerts, verdicts or artifacts missing: %+v", s.ID, s)
+		}
+		line := "fail " + s.ID + " [" + strings.Join(s.Requirements, " ") + "]"
+		if !strings.Contains(r.stderr, line) {
+			t.Errorf("stderr does not name %q:\n%s", line, r.stderr)
+		}
+		for name, doc := range map[string]string{"summary.md": summary, "report.html": report} {
+			if !strings.Contains(doc, s.ID) || !strings.Contains(doc, s.Requirements[0]) {
+				t.Errorf("%s does not name %s and its requirement %s", name, s.ID, s.Requirements[0])
+			}
+		}
+		if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(s.Artifacts.Pcap))); err != nil {
+			t.Errorf("%s: %v", s.ID, err)
+		}
+	}
+	slices.Sort(failed)
+	if !slices.Equal(failed, brokenFailing) {
+		t.Errorf("failed specs %q, want %q", failed, brokenFailing)
+	}
+	if !strings.Contains(summary, "**FAIL**: 4 unexpected results") {
+		t.Errorf("summary.md verdict:\n%s", summary)
+	}
+	if len(res.Specs) != 6 {
+		t.Errorf("%d specs ran, want 6 (ta-07 bg+x509: server, client, mutual × 2 roles)", len(res.Specs))
+	}
+}
+
+func TestRunBrokenPeerWithBaselinePasses(t *testing.T) {
+	out := t.TempDir()
+	r := conformance(t, append(brokenArgs, "--peer", "broken", "--out", out)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	exp, err := baseline.Load(filepath.Join("..", "..", "peers", "broken", "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reason := exp.Failures[0].Reason
+	res, err := results.Load(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var xfail []string
+	for _, s := range res.Specs {
+		switch s.Outcome {
+		case results.ExpectedFail:
+			xfail = append(xfail, s.ID)
+			if s.Expected == nil || s.Expected.Reason != reason {
+				t.Errorf("%s: expectation %+v", s.ID, s.Expected)
+			}
+		case results.Pass:
+		default:
+			t.Errorf("%s: %s: %s", s.ID, s.Outcome, s.Message)
+		}
+	}
+	slices.Sort(xfail)
+	if !slices.Equal(xfail, brokenFailing) {
+		t.Errorf("expected-fail specs %q, want %q", xfail, brokenFailing)
+	}
+	summary := mdUnescape(readFile(t, filepath.Join(out, "summary.md")))
+	report := html.UnescapeString(readFile(t, filepath.Join(out, "report.html")))
+	for name, doc := range map[string]string{"summary.md": summary, "report.html": report} {
+		if !strings.Contains(doc, "expected-fail") || !strings.Contains(doc, reason) || !strings.Contains(doc, brokenFailing[0]) {
+			t.Errorf("%s does not show %s as expected-fail with its reason %q", name, brokenFailing[0], reason)
+		}
+	}
+	if !strings.Contains(summary, "**PASS**") || !strings.Contains(r.stdout, "PASS: no unexpected results") {
+		t.Errorf("no PASS verdict:\n%s\n%s", summary, r.stdout)
+	}
+	// The same results render again, anywhere, with the same verdict.
+	again := t.TempDir()
+	if rr := conformance(t, "report", "--results", filepath.Join(out, "results.json"), "--out", again); rr.code != 0 {
+		t.Fatalf("report: exit %d: %s", rr.code, rr.stderr)
+	}
+	if s := mdUnescape(readFile(t, filepath.Join(again, "summary.md"))); !strings.Contains(s, reason) {
+		t.Errorf("re-rendered summary.md lacks the reason:\n%s", s)
+	}
+}
+
+func TestRunUpdateBaseline(t *testing.T) {
+	// A stale entry (the relying-party role passes) goes, a still-failing
+	// one keeps its reason, and new failures get a placeholder reason.
+	peer := copyPeer(t, "broken", `{"failures": [
+		{"case": "ta-07/client-attests/bg+x509@server", "reason": "stale: it passes"},
+		{"case": "ta-07/server-attests/bg+x509@server", "reason": "kept reason"}]}`)
+	out := t.TempDir()
+	r := conformance(t, append(brokenArgs, "--peer", peer, "--out", out, "--update-baseline")...)
+	if r.code != 0 {
+		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	exp, err := baseline.Load(filepath.Join(peer, "expected.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range exp.Failures {
+		got[f.Case] = f.Reason
+	}
+	if len(got) != 4 || got["ta-07/server-attests/bg+x509@server"] != "kept reason" || got["ta-07/client-attests/bg+x509@server"] != "" {
+		t.Errorf("rewritten baseline: %+v", exp.Failures)
+	}
+	if !strings.HasPrefix(got["ta-07/client-attests/bg+x509@client"], baseline.Placeholder) {
+		t.Errorf("new failure's reason %q", got["ta-07/client-attests/bg+x509@client"])
+	}
+	if !strings.Contains(r.stdout, "3 new entries have a placeholder reason") || !strings.Contains(r.stdout, "edit "+filepath.Join(peer, "expected.json")) {
+		t.Errorf("stdout does not tell to edit the reasons:\n%s", r.stdout)
+	}
+}
+
+func TestPeersAndHelp(t *testing.T) {
+	r := conformance(t, "peers")
+	if r.code != 0 || !strings.Contains(r.stdout, "reference") || !strings.Contains(r.stdout, "broken") ||
+		!strings.Contains(r.stdout, "ATLS_MISBEHAVE=wrong-challenge") {
+		t.Errorf("peers: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, sub := range []string{"run", "peers", "report", "profiles", "vectors", "peer"} {
+		if r := conformance(t, sub, "--help"); r.code != 0 || !strings.Contains(r.stderr+r.stdout, "usage: conformance "+sub) {
+			t.Errorf("%s --help: exit %d\n%s", sub, r.code, r.stderr)
+		}
+	}
+	if r := conformance(t, "run", "--peer", "no-such-peer"); r.code != 2 || !strings.Contains(r.stderr, "no-such-peer") {
+		t.Errorf("unknown peer: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := conformance(t, "report"); r.code != 2 {
+		t.Errorf("report without --results: exit %d", r.code)
+	}
+}
+
+// The pair matrix is the spec tree's: the same models, in the same order,
+// so a pair spec and its in-process twin check the same requirements.
+func TestPairModelsAreTheSpecTree(t *testing.T) {
+	var want, got []string
+	for _, c := range specs.Cases() {
+		want = append(want, c.Model.ID())
+	}
+	for _, m := range interop.Models() {
+		got = append(got, m.ID())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("interop.Models() =\n%q\nspecs.Cases() =\n%q", got, want)
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "reference", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := contract.ParseManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(interop.Matrix(m)); n != 2*len(want) {
+		t.Errorf("the reference peer's matrix has %d cases, want every model in both roles (%d)", n, 2*len(want))
+	}
+}
+
+// The results file of a pair run carries what the issue asks per spec.
+func TestRunResultsJSONFields(t *testing.T) {
+	out := t.TempDir()
+	r := conformance(t, "run", "--in-process=false", "--driver", "processes", "--peer", "reference", "--out", out,
+		"--label-filter", "profile:poc")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var doc struct {
+		Peers []map[string]any `json:"peers"`
+		Specs []map[string]any `json:"specs"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, "results.json"))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Specs) != 2 {
+		t.Fatalf("%d specs, want poc's model in both roles", len(doc.Specs))
+	}
+	for _, s := range doc.Specs {
+		for _, k := range []string{"pair", "profile", "model", "role", "requirements", "outcome", "duration_ms", "verdicts", "artifacts"} {
+			if _, ok := s[k]; !ok {
+				t.Errorf("spec %v lacks %s", s["id"], k)
+			}
+		}
+	}
+}
+
+// A peer that attests only from a swtpm gets one on its case's network;
+// one that appraises only through Veraison gets one, given the
+// reference's endorsement.
+func TestMatrixServicesFromManifest(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "mbedtls", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := contract.ParseManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := interop.Matrix(m)
+	if len(cases) == 0 {
+		t.Fatal("no cases for the mbedTLS manifest")
+	}
+	for _, c := range cases {
+		attests := c.Model.Server.Attests && c.PeerRole == contract.Server || c.Model.Client.Attests && c.PeerRole == contract.Client
+		appraises := c.Model.Server.Attests && c.PeerRole == contract.Client || c.Model.Client.Attests && c.PeerRole == contract.Server
+		if attests && c.Services == nil {
+			t.Errorf("%s: the attesting peer gets no swtpm", c.ID())
+		}
+		if appraises && (c.Services == nil || c.ProvisionReference == nil) {
+			t.Errorf("%s: the appraising peer gets no Veraison", c.ID())
+		}
+		if c.Unrunnable != "" {
+			t.Errorf("%s: unrunnable: %s", c.ID(), c.Unrunnable)
+		}
+	}
+}

@@ -1,0 +1,459 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
+	. "github.com/onsi/gomega"
+
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/driver"
+	"github.com/attested-tls/conformance/peers/inputs"
+	"github.com/attested-tls/conformance/peers/reference"
+	"github.com/attested-tls/conformance/reports/results"
+	"github.com/attested-tls/conformance/suite/harness"
+	"github.com/attested-tls/conformance/suite/requirements"
+)
+
+// InProcessPeer is the in-process reference's name in results: the "go"
+// of a go→go spec, and the other side of every pair spec.
+const InProcessPeer = "go"
+
+// PairEntry names the report entry each pair spec leaves: a *Record.
+const PairEntry = "pair"
+
+// Record is what one pair spec did, in report form. Paths are absolute;
+// PairResults makes them relative to the results file.
+type Record struct {
+	Peer     string
+	PeerRole contract.Role
+	Model    harness.Model
+	Reqs     []string
+	// Driver is the driver kind; "" if the spec never got as far.
+	Driver      string
+	Unsupported bool
+	Alerts      []results.Alert
+	Verdicts    []results.Verdict
+	Logs        []string
+	KeyLog      string
+	Pcap        string
+}
+
+// Pair is the spec's pair: the in-process reference on the other side.
+func (r *Record) Pair() results.Pair {
+	if r.PeerRole == contract.Server {
+		return results.Pair{Client: InProcessPeer, Server: r.Peer}
+	}
+	return results.Pair{Client: r.Peer, Server: InProcessPeer}
+}
+
+// SpecID is the spec's ID in results: the model ID and the pair, like the
+// in-process specs' "…/go→go".
+func (r *Record) SpecID() string {
+	p := r.Pair()
+	return r.Model.ID() + "/" + p.Client + "→" + p.Server
+}
+
+// PairOptions say which pair specs DeclarePairs declares.
+type PairOptions struct {
+	Peers []*PeerDir
+	// Env returns the environment of a peer, set up on first use (build
+	// its image once, whichever spec runs first).
+	Env func(ctx context.Context, p *PeerDir) (*Env, error)
+	// Reqs gives the requirement IDs a model's positive case checks (the
+	// spec tree's); nil gives none.
+	Reqs func(harness.Model) []string
+	// Cases lists a peer's cases; nil is Matrix of its manifest.
+	Cases func(p *PeerDir) []Case
+	// After, if set, checks more of a case that completed.
+	After func(c Case, r *Result)
+	// Parallel runs up to this many of a peer's cases at once (default
+	// 1): when a spec starts, the next selected cases start in the
+	// background and their specs later judge what they did. Selected
+	// says which specs the run selects (label filter and focus, by the
+	// spec's full text and labels); nil selects all.
+	Parallel int
+	Selected func(text string, labels []string) bool
+	// Timeout bounds one spec (default 2 minutes).
+	Timeout time.Duration
+}
+
+// PairLabels are a case's labels: what the in-process specs use
+// (profile, model, role = who attests, credential, req:<ID>) plus the
+// peer, the pair and the role the peer plays.
+func PairLabels(peer string, c Case, reqs []string) Labels {
+	m := c.Model
+	var att []harness.Side
+	for _, s := range []harness.Side{m.Server, m.Client} {
+		if s.Attests {
+			att = append(att, s)
+		}
+	}
+	who := "client"
+	switch {
+	case m.Server.Attests && m.Client.Attests:
+		who = "mutual"
+	case m.Server.Attests:
+		who = "server"
+	}
+	ls := Labels{"peers", "peer:" + peer, "peer-role:" + string(c.PeerRole), "profile:" + m.Profile, "role:" + who}
+	if len(att) > 0 {
+		topo := att[0].Topology.String()
+		if len(att) == 2 && att[0].Topology != att[1].Topology {
+			topo = "mixed"
+		}
+		ls = append(ls, "model:"+topo, "credential:"+att[0].Credential.String())
+	}
+	rec := Record{Peer: peer, PeerRole: c.PeerRole}
+	p := rec.Pair()
+	ls = append(ls, "pair:"+p.Client+"-"+p.Server)
+	for _, id := range reqs {
+		ls = append(ls, requirements.Label(id))
+	}
+	return ls
+}
+
+// DeclarePairs declares, for each peer, one spec per case: the peer (a
+// container or a process, whichever driver the Env has) against the
+// in-process reference. Call it while the spec tree is built (before
+// RunSpecs). A case the peer answers with 127 is recorded as unsupported.
+func DeclarePairs(o PairOptions) {
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Minute
+	}
+	for _, p := range o.Peers {
+		cases := o.Cases
+		if cases == nil {
+			cases = func(p *PeerDir) []Case { return Matrix(p.Manifest) }
+		}
+		container := fmt.Sprintf("Peer %s against the in-process reference", p.Name())
+		pre := &prefetch{parallel: max(o.Parallel, 1), env: func(ctx context.Context) (*Env, error) { return o.Env(ctx, p) }}
+		Describe(container, Label("peers"), func() {
+			for _, c := range cases(p) {
+				var reqs []string
+				if o.Reqs != nil {
+					reqs = o.Reqs(c.Model)
+				}
+				text := fmt.Sprintf("as %s in %s completes the attested handshake, the relying party affirms, and application data flows",
+					c.PeerRole, c.ID())
+				labels := PairLabels(p.Name(), c, reqs)
+				selected := c.Unrunnable == "" && (o.Selected == nil || o.Selected(container+" "+text, append(Labels{"peers"}, labels...)))
+				job := pre.add(c, selected)
+				It(text, labels, SpecTimeout(o.Timeout), func(ctx SpecContext) {
+					rec := &Record{Peer: p.Name(), PeerRole: c.PeerRole, Model: c.Model, Reqs: reqs}
+					AddReportEntry(PairEntry, rec, ReportEntryVisibilityNever)
+					if c.Unrunnable != "" {
+						Fail("the suite cannot run this case yet: " + c.Unrunnable)
+					}
+					e, r, err := pre.await(ctx, job)
+					if e != nil {
+						rec.Driver = e.Driver.Kind()
+					}
+					Expect(err).NotTo(HaveOccurred(), "setting up %s of peer %s", c.ID(), p.Name())
+					rec.fill(r)
+					if r.Peer != nil && r.Peer.Exit == contract.ExitUnsupported {
+						rec.Unsupported = true
+						reason := "no outcome"
+						if r.Peer.Outcome != nil {
+							reason = r.Peer.Outcome.Error
+						}
+						Skip("unsupported: the peer exits 127 (" + reason + ")")
+					}
+					ExpectCompletes(c, r)
+					if o.After != nil {
+						o.After(c, r)
+					}
+				})
+			}
+		})
+	}
+}
+
+// prefetch runs a peer's cases ahead of their specs, up to parallel at
+// once, in declaration order (Ginkgo keeps a container's order).
+type prefetch struct {
+	parallel int
+	env      func(context.Context) (*Env, error)
+
+	mu      sync.Mutex
+	jobs    []*job
+	running int
+}
+
+type job struct {
+	c        Case
+	selected bool
+	started  bool
+	done     chan struct{}
+	e        *Env
+	r        *Result
+	err      error
+}
+
+func (p *prefetch) add(c Case, selected bool) *job {
+	j := &job{c: c, selected: selected, done: make(chan struct{})}
+	p.jobs = append(p.jobs, j)
+	return j
+}
+
+// await starts j (and, room permitting, the selected jobs after it) and
+// returns what j did.
+func (p *prefetch) await(ctx context.Context, j *job) (*Env, *Result, error) {
+	p.mu.Lock()
+	p.start(j)
+	for _, k := range p.jobs[slices.Index(p.jobs, j)+1:] {
+		if p.running >= p.parallel {
+			break
+		}
+		if k.selected && !k.started {
+			p.start(k)
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case <-j.done:
+		return j.e, j.r, j.err
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// start runs j in the background; p.mu is held. A prefetched case runs
+// under its own bound: no spec's context covers it yet.
+func (p *prefetch) start(j *job) {
+	if j.started {
+		return
+	}
+	j.started = true
+	p.running++
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		j.e, j.err = p.env(ctx)
+		if j.err == nil {
+			j.r, j.err = j.e.Run(ctx, j.c)
+		}
+		p.mu.Lock()
+		p.running--
+		p.mu.Unlock()
+		close(j.done)
+	}()
+}
+
+// ExpectCompletes asserts that a positive case went through on both
+// sides: exit 0, handshake and application data, each attesting side's
+// attestation negotiated, the relying party's verdict affirming.
+func ExpectCompletes(c Case, r *Result) {
+	GinkgoHelper()
+	Expect(r.Peer).NotTo(BeNil())
+	Expect(r.Peer.Exit).To(Equal(contract.ExitOK), r.Describe())
+	Expect(r.ReferenceExit).To(Equal(contract.ExitOK), r.Describe())
+	Expect(r.Peer.Outcome).NotTo(BeNil(), r.Describe())
+	for _, o := range []contract.Outcome{*r.Peer.Outcome, r.Reference} {
+		Expect(o.Handshake).To(Equal(contract.HandshakeOK), r.Describe())
+		Expect(o.AppData).To(Equal(contract.AppDataOK), r.Describe())
+		Expect(o.Negotiated).NotTo(BeNil(), r.Describe())
+		if c.Model.Server.Attests {
+			Expect(o.Negotiated.ServerAttestation).NotTo(BeNil(), "%s does not report the server's attestation", o.Role)
+		}
+		if c.Model.Client.Attests {
+			Expect(o.Negotiated.ClientAttestation).NotTo(BeNil(), "%s does not report the client's attestation", o.Role)
+		}
+	}
+	for _, rp := range relyingParties(c.Model) {
+		o := r.Reference
+		if rp == c.PeerRole {
+			o = *r.Peer.Outcome
+		}
+		Expect(o.Verdict).NotTo(BeNil(), "the %s (relying party) reports no verdict\n%s", rp, r.Describe())
+		Expect(o.Verdict.Status).To(Equal("affirming"), "the %s (relying party)\n%s", rp, r.Describe())
+	}
+}
+
+// relyingParties are the roles that appraise the other's attestation.
+func relyingParties(m harness.Model) []contract.Role {
+	var out []contract.Role
+	if m.Client.Attests {
+		out = append(out, contract.Server)
+	}
+	if m.Server.Attests {
+		out = append(out, contract.Client)
+	}
+	return out
+}
+
+// fill records what both sides saw and where their files are.
+func (rec *Record) fill(r *Result) {
+	refRole := rec.PeerRole.Other()
+	sides := []struct {
+		role contract.Role
+		o    *contract.Outcome
+	}{{rec.PeerRole, nil}, {refRole, &r.Reference}}
+	if r.Peer != nil {
+		sides[0].o = r.Peer.Outcome
+	}
+	for _, s := range sides {
+		if s.o == nil {
+			continue
+		}
+		if a := s.o.AlertSent; a != nil {
+			rec.addAlert(results.Alert{Code: uint8(a.Code), Name: a.Name, SentBy: results.Endpoint(s.role)})
+		}
+		if v := s.o.Verdict; v != nil {
+			vd := results.Verdict{Attester: results.Endpoint(s.role.Other()), Status: results.Rejected, TrustTier: v.Status, Reason: v.Reason}
+			if v.Reason == "" && (v.Status == results.TierAffirming || v.Status == results.TierWarning) {
+				vd.Status = results.Accepted
+			}
+			rec.Verdicts = append(rec.Verdicts, vd)
+		}
+	}
+	// An alert only its receiver reported (the sender crashed or wrote
+	// no outcome).
+	for _, s := range sides {
+		if s.o != nil && s.o.AlertReceived != nil {
+			a := s.o.AlertReceived
+			rec.addAlert(results.Alert{Code: uint8(a.Code), Name: a.Name, SentBy: results.Endpoint(s.role.Other())})
+		}
+	}
+	peerDir, refDir := r.Dirs[rec.PeerRole], r.Dirs[refRole]
+	rec.KeyLog = existing(filepath.Join(refDir, inputs.KeyLogFile))
+	rec.Pcap = existing(filepath.Join(refDir, reference.PcapFile))
+	for _, f := range []string{
+		filepath.Join(peerDir, driver.StdoutFile), filepath.Join(peerDir, driver.StderrFile),
+		filepath.Join(peerDir, reference.LogFile), filepath.Join(refDir, "reference.txt"), filepath.Join(refDir, reference.LogFile),
+		filepath.Join(peerDir, inputs.KeyLogFile), filepath.Join(peerDir, reference.PcapFile),
+	} {
+		if existing(f) != "" {
+			rec.Logs = append(rec.Logs, f)
+		}
+	}
+}
+
+func (rec *Record) addAlert(a results.Alert) {
+	if !slices.ContainsFunc(rec.Alerts, func(b results.Alert) bool { return b.Code == a.Code && b.SentBy == a.SentBy }) {
+		rec.Alerts = append(rec.Alerts, a)
+	}
+}
+
+func existing(path string) string {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return path
+	}
+	return ""
+}
+
+// PairResults splits a report of a run: the pair specs' results (the
+// specs DeclarePairs declared that the run selected), with artifact paths
+// relative to base (the results file's folder), and the other specs'
+// reports.
+func PairResults(rep types.Report, base string) (specs []results.Spec, rest types.SpecReports) {
+	for _, sr := range rep.SpecReports {
+		rec := recordOf(sr)
+		if sr.LeafNodeType != types.NodeTypeIt || rec == nil {
+			if rec == nil && !slices.ContainsFunc(sr.Labels(), func(l string) bool { return strings.HasPrefix(l, "pair:") }) {
+				rest = append(rest, sr)
+			}
+			continue
+		}
+		s := results.Spec{
+			ID: rec.SpecID(), Description: strings.Join(append(sr.ContainerHierarchyTexts, sr.LeafNodeText), " "),
+			Pair: rec.Pair(), Profile: rec.Model.Profile, Model: resultModel(rec.Model), Role: results.Role(rec.PeerRole),
+			Requirements: slices.Compact(slices.Sorted(slices.Values(rec.Reqs))), Duration: results.Duration(sr.RunTime.Round(time.Microsecond)),
+			Alerts: rec.Alerts, Verdicts: rec.Verdicts,
+		}
+		rel := func(p string) string {
+			if p == "" {
+				return ""
+			}
+			r, err := filepath.Rel(base, p)
+			if err != nil {
+				return ""
+			}
+			return filepath.ToSlash(r)
+		}
+		for _, l := range rec.Logs {
+			if r := rel(l); r != "" {
+				s.Artifacts.Logs = append(s.Artifacts.Logs, r)
+			}
+		}
+		s.Artifacts.KeyLog, s.Artifacts.Pcap = rel(rec.KeyLog), rel(rec.Pcap)
+		switch {
+		case sr.State.Is(types.SpecStatePassed):
+			s.Outcome = results.Pass
+		case rec.Unsupported:
+			s.Outcome, s.Message = results.Unsupported, sr.Failure.Message
+		case sr.State.Is(types.SpecStateSkipped | types.SpecStatePending):
+			s.Outcome, s.Message = results.Skipped, "not selected"
+		default:
+			s.Outcome, s.Message = results.Fail, sr.Failure.Message
+		}
+		specs = append(specs, s)
+	}
+	return specs, rest
+}
+
+func recordOf(sr types.SpecReport) *Record {
+	for _, e := range sr.ReportEntries {
+		if e.Name != PairEntry {
+			continue
+		}
+		if r, ok := e.Value.GetRawValue().(*Record); ok {
+			return r
+		}
+	}
+	return nil
+}
+
+func resultModel(m harness.Model) results.Model {
+	side := func(s harness.Side) results.Side {
+		if !s.Attests {
+			return results.Side{}
+		}
+		return results.Side{Attests: true, Topology: s.Topology.String(), Credential: s.Credential.String()}
+	}
+	return results.Model{Server: side(m.Server), Client: side(m.Client)}
+}
+
+// PeerResult describes e's peer for results: its kind, version, image
+// digest and the capabilities its manifest claims.
+func PeerResult(e *Env) results.Peer {
+	m := e.Manifest
+	p := results.Peer{Name: m.Name, Kind: results.Process, Version: m.Version}
+	if e.Driver.Kind() == driver.KindContainers {
+		p.Kind, p.ImageDigest = results.Container, e.ImageID
+	}
+	p.Capabilities = Capabilities(m)
+	return p
+}
+
+// Capabilities are a manifest's lists as "kind:value" strings.
+func Capabilities(m *contract.Manifest) []string {
+	var out []string
+	add := func(kind string, vs []string) {
+		for _, v := range vs {
+			if c := kind + ":" + v; !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	roles := make([]string, len(m.Roles))
+	for i, r := range m.Roles {
+		roles[i] = string(r)
+	}
+	add("profile", m.Profiles)
+	add("role", roles)
+	add("topology", m.Topologies)
+	add("credential", m.Credentials)
+	add("tpm", m.TPMs)
+	add("verifier", m.Verifiers)
+	add("misbehaviour", m.Misbehaviours)
+	return out
+}

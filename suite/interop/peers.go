@@ -1,0 +1,271 @@
+package interop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/driver"
+	"github.com/attested-tls/conformance/peers/inputs"
+	"github.com/attested-tls/conformance/suite/harness"
+)
+
+// PeerDir is a peer's folder: peers/<name>/ of this module or a vendor's
+// own folder, holding manifest.json and expected.json (its baseline).
+type PeerDir struct {
+	Dir          string
+	Manifest     *contract.Manifest
+	Expected     *contract.Expected
+	ExpectedPath string
+}
+
+// Name is the manifest's name.
+func (p *PeerDir) Name() string { return p.Manifest.Name }
+
+// LoadPeer reads a peer folder: nameOrDir is a folder (it contains a path
+// separator or names an existing folder) or the name of one under the
+// module's peers/. A missing expected.json is an empty baseline.
+func LoadPeer(ctx context.Context, nameOrDir string) (*PeerDir, error) {
+	dir := nameOrDir
+	if st, err := os.Stat(dir); !strings.ContainsRune(dir, os.PathSeparator) && (err != nil || !st.IsDir()) {
+		root, err := images.ModuleRoot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		dir = filepath.Join(root, "peers", nameOrDir)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w (peers are folders with manifest.json; see `conformance peers`)", nameOrDir, err)
+	}
+	m, err := contract.ParseManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("peer %s: %w", nameOrDir, err)
+	}
+	p := &PeerDir{Dir: dir, Manifest: m, ExpectedPath: filepath.Join(dir, "expected.json"), Expected: &contract.Expected{}}
+	eb, err := os.ReadFile(p.ExpectedPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("peer %s: %w", nameOrDir, err)
+	default:
+		if p.Expected, err = contract.ParseExpected(eb); err != nil {
+			return nil, fmt.Errorf("peer %s: %s: %w", nameOrDir, p.ExpectedPath, err)
+		}
+	}
+	return p, nil
+}
+
+// Recipes are the images this module builds, by the repository a
+// manifest's "image" names: such a peer's image is built (or found by its
+// content tag) before its first case. Any other image must already be on
+// the engine (a vendor's `docker build -t`). A new peer built here adds
+// its recipe (containers/images) to this list.
+var Recipes = []images.Recipe{images.ReferencePeer, images.MbedTLSPeer}
+
+// NewEnv prepares peer p under drv: its image on the engine (containers)
+// or its command (processes), and the run's inputs under out.
+func NewEnv(ctx context.Context, drv driver.Driver, p *PeerDir, out string, logf driver.Logf) (*Env, error) {
+	m := p.Manifest
+	e := &Env{Driver: drv, Manifest: m, Out: out, Peer: driver.Peer{Name: m.Name, Command: m.Command}}
+	switch cd, ok := drv.(*driver.ContainerDriver); {
+	case ok && m.Image == "":
+		return nil, fmt.Errorf("peer %s has no image in its manifest: run it with processes (--driver processes)", m.Name)
+	case ok:
+		i := slices.IndexFunc(Recipes, func(r images.Recipe) bool { return r.Repository == m.Image })
+		if i < 0 {
+			res, err := cd.Client().ImageInspect(ctx, m.Image)
+			if err != nil {
+				return nil, fmt.Errorf("peer %s: image %s is not on the engine and no recipe here builds it (build it with docker build -t %s): %w",
+					m.Name, m.Image, m.Image, err)
+			}
+			e.Image, e.ImageID = images.Image{Ref: m.Image, Cached: true}, res.ID
+			logf("peers: %s: image %s (%s, found on the engine)", m.Name, m.Image, res.ID)
+			break
+		}
+		img, err := images.Ensure(ctx, cd.Client(), Recipes[i], cd.Arch())
+		if err != nil {
+			return nil, err
+		}
+		// Another run on the same engine may prune this tag mid-run (its
+		// sources differ); a case finding it gone imports it again.
+		recipe := Recipes[i]
+		e.refresh = func(ctx context.Context) error {
+			if _, err := cd.Client().ImageInspect(ctx, img.Ref); err == nil {
+				return nil
+			}
+			again, err := images.Ensure(ctx, cd.Client(), recipe, cd.Arch())
+			if err == nil {
+				logf("peers: %s: image %s was removed during the run; imported again in %v", m.Name, again.Ref, again.Took.Round(time.Millisecond))
+			}
+			return err
+		}
+		e.Image = img
+		// Older tags are left alone: another run on the same engine (a
+		// checkout at another commit) may be using them. Setup, for the
+		// tests, prunes.
+		state := "built"
+		if img.Cached {
+			state = "cached"
+		}
+		if res, err := cd.Client().ImageInspect(ctx, img.Ref); err == nil {
+			e.ImageID = res.ID
+		}
+		logf("peers: %s: image %s (%s in %v)", m.Name, img.Ref, state, img.Took.Round(time.Millisecond))
+	case len(m.Command) == 0:
+		return nil, fmt.Errorf("peer %s has no command in its manifest: it runs only in containers", m.Name)
+	}
+	e.Peer.Image = e.Image.Ref
+	var err error
+	if e.Inputs, err = inputs.Prepare(filepath.Join(out, "inputs")); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// profileModels says which interaction models each profile defines: who
+// attests, with which topologies and credentials, and whether mutual
+// models mix topologies. It is suite/specs' matrix (a test in
+// cmd/conformance keeps the two equal; this package cannot import the
+// spec tree without registering it).
+var profileModels = []struct {
+	profile     string
+	roles       []string // who attests: server, client, mutual
+	topologies  []party.Topology
+	credentials []party.Credential
+	mixed       bool
+}{
+	{"ta-07", []string{"server", "client", "mutual"}, []party.Topology{party.BackgroundCheck, party.Passport},
+		[]party.Credential{party.AttestationOnly, party.X509}, true},
+	{"ea-07", []string{"server", "client", "mutual"}, []party.Topology{party.BackgroundCheck, party.Passport},
+		[]party.Credential{party.X509}, true},
+	{"poc", []string{"client"}, []party.Topology{party.BackgroundCheck}, []party.Credential{party.AttestationOnly}, false},
+}
+
+// Models lists every interaction model of every profile, in the order of
+// suite/specs' matrix.
+func Models() []harness.Model {
+	var out []harness.Model
+	for _, p := range profileModels {
+		for _, role := range p.roles {
+			for _, cred := range p.credentials {
+				for _, topo := range p.topologies {
+					s := harness.Side{Attests: true, Topology: topo, Credential: cred}
+					m := harness.Model{Profile: p.profile}
+					if role != "client" {
+						m.Server = s
+					}
+					if role != "server" {
+						m.Client = s
+					}
+					out = append(out, m)
+				}
+			}
+		}
+		for _, cred := range p.credentials {
+			if !p.mixed {
+				break
+			}
+			bg := harness.Side{Attests: true, Topology: party.BackgroundCheck, Credential: cred}
+			pp := harness.Side{Attests: true, Topology: party.Passport, Credential: cred}
+			out = append(out, harness.Model{Profile: p.profile, Server: bg, Client: pp},
+				harness.Model{Profile: p.profile, Server: pp, Client: bg})
+		}
+	}
+	return out
+}
+
+// PairTimeout is a pair case's ATLS_TIMEOUT: generous, because on a
+// loaded 2-core machine a container has been seen to take over 15 s to
+// start, and a passing case does not wait for it.
+const PairTimeout = 30 * time.Second
+
+// Matrix is every case a manifest claims: each model of each profile it
+// lists, in each role it plays, when every attesting side's topology and
+// credential are in its lists.
+func Matrix(m *contract.Manifest) []Case {
+	var out []Case
+	for _, model := range Models() {
+		if !slices.Contains(m.Profiles, model.Profile) || !supportsSide(m, model.Server) || !supportsSide(m, model.Client) {
+			continue
+		}
+		for _, role := range []contract.Role{contract.Server, contract.Client} {
+			if slices.Contains(m.Roles, role) {
+				out = append(out, withServices(m, Case{Model: model, PeerRole: role, Timeout: PairTimeout}))
+			}
+		}
+	}
+	return out
+}
+
+func supportsSide(m *contract.Manifest, s harness.Side) bool {
+	return !s.Attests || slices.Contains(m.Topologies, s.Topology.String()) && slices.Contains(m.Credentials, s.Credential.String())
+}
+
+// withServices gives a case what the peer's manifest needs beyond the
+// defaults (software TPM; the in-process verifier and its key): a swtpm
+// on the case's network when the peer attests and has no software TPM;
+// a Veraison when it appraises and has no in-process verifier, which is
+// given the in-process reference's endorsement before the peer can
+// appraise its evidence (Case.ProvisionReference).
+func withServices(m *contract.Manifest, c Case) Case {
+	attests := c.Model.Server.Attests
+	appraises := c.Model.Client.Attests
+	if c.PeerRole == contract.Client {
+		attests, appraises = appraises, attests
+	}
+	swtpm := attests && !slices.Contains(m.TPMs, "software")
+	if swtpm && !slices.Contains(m.TPMs, "swtpm") {
+		c.Unrunnable = fmt.Sprintf("peer %s attests only from TPMs %v; pair specs provide software and swtpm", m.Name, m.TPMs)
+		return c
+	}
+	veraison := appraises && !slices.Contains(m.Verifiers, "local")
+	if veraison && !slices.Contains(m.Verifiers, "veraison") {
+		c.Unrunnable = fmt.Sprintf("peer %s appraises only through verifiers %v; pair specs provide local and veraison", m.Name, m.Verifiers)
+		return c
+	}
+	if !swtpm && !veraison {
+		return c
+	}
+	var v *driver.Veraison // this case's; each case runs once per run
+	c.Services = func(ctx context.Context, k driver.Case, peer *contract.Config) error {
+		if swtpm {
+			sw, err := driver.StartSwtpm(ctx, k, "")
+			if err != nil {
+				return err
+			}
+			context.AfterFunc(ctx, func() { sw.Stop(context.Background()) })
+			peer.TPM = "swtpm:" + sw.PeerAddr
+		}
+		if veraison {
+			var err error
+			if v, err = driver.StartVeraison(ctx, k, driver.VeraisonOptions{}); err != nil {
+				return err
+			}
+			context.AfterFunc(ctx, func() { v.Stop(context.Background()) })
+			tv, err := v.TrustedVerifiers()
+			if err != nil {
+				return err
+			}
+			path := filepath.Join(peer.Out, "veraison-trusted-verifiers.json")
+			if err := os.WriteFile(path, tv, 0o644); err != nil {
+				return err
+			}
+			peer.Verifier, peer.VerifierKey, peer.TrustedVerifiers = "veraison:"+v.PeerVerificationURL, "", path
+		}
+		return nil
+	}
+	if veraison {
+		c.ProvisionReference = func(ctx context.Context, e parsectpm.Endorsement) error { return v.Provision(ctx, e) }
+	}
+	return c
+}

@@ -13,7 +13,8 @@ FUZZTIME   ?= 10s
 TESTFLAGS  ?=
 # Debian packages the tests use; add here, never install from a test.
 APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools tshark \
-              cmake dpkg-dev pkg-config libtss2-dev libcurl4-openssl-dev libjansson-dev
+              cmake dpkg-dev pkg-config libtss2-dev libcurl4-openssl-dev libjansson-dev \
+              clang-14 libclang-rt-14-dev
 
 .PHONY: all deps test vet veraison conformance fuzz fuzz-campaign bench clean
 
@@ -48,12 +49,20 @@ veraison:
 # a swtpm and real Veraison services the tests start themselves.
 test: deps vet veraison
 	$(GO) test -timeout 25m $(TESTFLAGS) ./...
+	bash peers/mbedtls/fuzz/run.sh replay
 	ATLS_ROOT_OF_TRUST=simulator $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	ATLS_ROOT_OF_TRUST=swtpm ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	@for m in $(SUBMODULES_TESTED); do (cd $$m && $(GO) test -timeout 15m $(TESTFLAGS) ./...) || exit 1; done
 
+# In-process specs plus the reference peer (its image built here, cached by
+# content) against the in-process reference in every profile × model × role,
+# as containers (processes when no Docker engine answers, outside CI).
+# CONFORMANCE_FLAGS adds flags, e.g. --peer mbedtls or --parallel 2.
 conformance: deps
-	$(GO) run ./cmd/conformance run --out $(OUT)
+	$(GO) build -o bin/conformance ./cmd/conformance
+	@rc=0; bin/conformance run --peer reference --out $(OUT) $(CONFORMANCE_FLAGS) || rc=$$?; \
+	echo "conformance: results $(OUT)/results.json, JUnit $(OUT)/junit.xml, report $(OUT)/report.html, summary $(OUT)/summary.md"; \
+	echo "conformance: per-case logs, key logs and captures under $(OUT)/peers/"; exit $$rc
 
 # Every fuzz target, FUZZTIME each, least-fuzzed first; each run is
 # appended to internal/fuzzcampaign/ledger.tsv (commit it: the README's
@@ -63,8 +72,11 @@ conformance: deps
 # for that long, towards FUZZGOAL per target.
 FUZZFOR    ?= 1h
 FUZZGOAL   ?= 10m
+# The mbedTLS peer's libFuzzer targets (peers/mbedtls/fuzz), seconds each.
+MBEDTLS_FUZZ_SECONDS ?= 10
 fuzz:
 	$(GO) run ./internal/fuzzcampaign -per $(FUZZTIME) -goal 0
+	bash peers/mbedtls/fuzz/run.sh $(MBEDTLS_FUZZ_SECONDS)
 
 fuzz-campaign:
 	$(GO) run ./internal/fuzzcampaign -per $(FUZZTIME) -for $(FUZZFOR) -goal $(FUZZGOAL)

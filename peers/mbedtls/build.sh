@@ -69,7 +69,7 @@ libkey=$( {
   printf '%s\n' "${sha256[@]}" | sort
   cat "$series"
   patches | while read -r p; do cat "$here/patches/$p"; done
-  echo "cmake -DENABLE_TESTING=OFF -DENABLE_PROGRAMS=ON -DCMAKE_BUILD_TYPE=Release"
+  echo "cmake -DENABLE_TESTING=OFF -DENABLE_PROGRAMS=OFF -DCMAKE_BUILD_TYPE=Release -ffile-prefix-map"
 } | sha256sum | cut -c1-16)
 libdir=$cache/lib-$libkey
 
@@ -84,8 +84,9 @@ if [ ! -f "$libdir/.done" ]; then
   done
   log "building mbedTLS (cmake, -j$jobs)"
   cmake -S "$libdir/src" -B "$libdir/build" -DCMAKE_BUILD_TYPE=Release -DENABLE_TESTING=OFF \
-    -DENABLE_PROGRAMS=ON -DUSE_STATIC_MBEDTLS_LIBRARY=ON -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \
-    -DCMAKE_INSTALL_PREFIX="$libdir/prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON >&2
+    -DENABLE_PROGRAMS=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \
+    -DCMAKE_INSTALL_PREFIX="$libdir/prefix" -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+    -DCMAKE_C_FLAGS="-ffile-prefix-map=$libdir=/mbedtls" >&2
   cmake --build "$libdir/build" -j "$jobs" >&2
   cmake --install "$libdir/build" >&2
   touch "$libdir/.done"
@@ -102,10 +103,15 @@ if [ ! -f "$dist/.done" ]; then
   rm -rf "$dist"
   mkdir -p "$dist/bin" "$dist/lib"
   log "compiling the peer into $dist"
+  # From a fixed folder, with the checkout's and the cache's paths mapped
+  # away: the same sources give the same binary wherever they and the
+  # cache are (the image's tag hashes it).
+  cd "$here"
   # shellcheck disable=SC2046
   gcc -std=c11 -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -D_GNU_SOURCE \
+    -ffile-prefix-map="$here"=/peers/mbedtls -ffile-prefix-map="$libdir"=/mbedtls \
     -I"$libdir/prefix/include" -I"$here/peer" \
-    -o "$dist/bin/atls-mbedtls-peer" "$here"/peer/*.c \
+    -o "$dist/bin/atls-mbedtls-peer" peer/*.c \
     "$libdir/prefix/lib/libmbedtls.a" "$libdir/prefix/lib/libmbedx509.a" "$libdir/prefix/lib/libmbedcrypto.a" \
     $(pkg-config --cflags --libs tss2-esys tss2-mu tss2-rc libcurl jansson) \
     -Wl,-rpath,'$ORIGIN/../lib' >&2

@@ -24,14 +24,20 @@ import (
 type model struct {
 	profile       string
 	clientAttests bool // else the server attests
+	mutual        bool // both attest (and both appraise)
+	plain         bool // neither attests: TLS 1.3 with the profile's code idle
 }
 
 func (m model) harness() harness.Model {
 	s := harness.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}
 	hm := harness.Model{Profile: m.profile}
-	if m.clientAttests {
+	if m.plain {
+		return hm
+	}
+	if m.clientAttests || m.mutual {
 		hm.Client = s
-	} else {
+	}
+	if !m.clientAttests || m.mutual {
 		hm.Server = s
 	}
 	return hm
@@ -40,9 +46,10 @@ func (m model) harness() harness.Model {
 func (m model) id() string { return m.harness().ID() }
 
 var (
-	pocClient  = model{"poc", true}
-	ta07Client = model{"ta-07", true}
-	ta07Server = model{"ta-07", false}
+	pocClient  = model{profile: "poc", clientAttests: true}
+	ta07Client = model{profile: "ta-07", clientAttests: true}
+	ta07Server = model{profile: "ta-07"}
+	ta07Mutual = model{profile: "ta-07", mutual: true}
 )
 
 // goOptions make the Go reference misbehave.
@@ -52,6 +59,10 @@ type goOptions struct {
 	attester attest.Attester // instead of the world's TPM attester
 	// verifierMediaTypes, when set, are what a Go relying party offers.
 	verifierMediaTypes []string
+	// trace, when set, sees the Go side's records and messages.
+	trace tls13.Trace
+	// peer, when set, changes the mbedTLS peer's configuration.
+	peer func(*contract.Config)
 }
 
 // goConfig configures the Go endpoint (isClient) for m with the suite's
@@ -104,8 +115,16 @@ func goConfig(t *testing.T, w *world, m model, isClient bool, endorsement string
 		t.Fatal(err)
 	}
 	cfg.Bugs = o.tlsBugs
+	if o.trace != nil {
+		cfg.Trace = o.trace
+	}
 	return cfg
 }
+
+// startAllowance is how long starting the peers may take on top of
+// their timeout: in containers, on 2 loaded cores, creating the network,
+// the swtpm and the peer has taken over 10 s.
+const startAllowance = time.Minute
 
 // run is one connection between the mbedTLS peer in mbRole and the Go
 // reference in the other role.
@@ -119,10 +138,13 @@ type run struct {
 func runMixed(t *testing.T, m model, mbRole contract.Role, o goOptions) run {
 	t.Helper()
 	w := env(t)
-	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout+startAllowance)
 	defer cancel()
 	hm := m.harness()
 	cfg := peerConfig(t, w, m.id(), m.profile, mbRole, hm.Server.Attests, hm.Client.Attests)
+	if o.peer != nil {
+		o.peer(&cfg)
+	}
 	var r run
 	if mbRole == contract.Server {
 		// An attesting server wrote its endorsement before it listened;
@@ -151,18 +173,19 @@ func runMixed(t *testing.T, m model, mbRole contract.Role, o goOptions) run {
 func runBoth(t *testing.T, m model) (server, client run) {
 	t.Helper()
 	w := env(t)
-	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout+startAllowance)
 	defer cancel()
 	hm := m.harness()
 	scfg := peerConfig(t, w, m.id(), m.profile, contract.Server, hm.Server.Attests, hm.Client.Attests)
 	ccfg := peerConfig(t, w, m.id(), m.profile, contract.Client, hm.Server.Attests, hm.Client.Attests)
 	server.peer = startPeer(t, w, scfg)
+	ccfg.Connect = scfg.Listen
 	if hm.Server.Attests {
 		if err := provision(ctx, w.svc.ProvisioningURL, server.peer.cfg.EndorsementsOut); err != nil {
 			t.Fatal(err)
 		}
-		ccfg.Connect = scfg.Listen
-	} else {
+	}
+	if hm.Client.Attests {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

@@ -3,38 +3,44 @@ package mbedtls_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/driver"
 )
 
 // peerTimeout is each mbedTLS peer's ATLS_TIMEOUT.
 const peerTimeout = 20 * time.Second
 
-// mbedPeer is one run of the mbedTLS peer process.
+// mbedPeer is one run of the mbedTLS peer, a container or a process.
+// cfg carries host paths and addresses as the test process sees them:
+// a server's Listen is where the test process reaches it.
 type mbedPeer struct {
 	cfg            contract.Config
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	done           chan struct{}
+	running        driver.Running
+	res            *driver.Result
+	stdout, stderr bytes.Buffer // filled by wait
 	exit           int
-	swtpm          *tpm.Swtpm
+	done           chan struct{} // closed when the peer exited (or was killed)
+	swtpm          *tpm.Swtpm    // process runs: the peer's own swtpm
+	mu             sync.Mutex
 }
 
 // peerConfig is the contract configuration of the mbedTLS peer in role
-// for model (profile, who attests), with its own output folder; an
-// attesting peer gets a fresh swtpm, a relying party Veraison.
+// for model (profile, who attests), with its own output folder and key
+// log; an attesting peer gets a fresh swtpm (startPeer), a relying party
+// Veraison and the suite's trust in it.
 func peerConfig(t *testing.T, w *world, testcase, profile string, role contract.Role, serverAttests, clientAttests bool) contract.Config {
 	t.Helper()
 	out := t.TempDir()
@@ -45,7 +51,7 @@ func peerConfig(t *testing.T, w *world, testcase, profile string, role contract.
 		return contract.AttestsNone, ""
 	}
 	c := contract.Config{TestCase: testcase, Role: role, Profile: profile, ServerName: ServerName,
-		CACert: w.caCert, Out: out, Timeout: peerTimeout}
+		CACert: w.caCert, Out: out, KeyLog: filepath.Join(out, keyLogFile), Timeout: peerTimeout}
 	c.ServerAttests, c.ServerCredential = att(serverAttests)
 	c.ClientAttests, c.ClientCredential = att(clientAttests)
 	if role == contract.Server {
@@ -54,6 +60,7 @@ func peerConfig(t *testing.T, w *world, testcase, profile string, role contract.
 	}
 	if c.PeerAttests() != contract.AttestsNone {
 		c.Verifier = "veraison:" + w.svc.VerificationURL
+		c.TrustedVerifiers = w.trusted
 	}
 	if c.SelfAttests() != contract.AttestsNone {
 		c.EndorsementsOut = filepath.Join(out, "endorsements.json")
@@ -61,97 +68,128 @@ func peerConfig(t *testing.T, w *world, testcase, profile string, role contract.
 	return c
 }
 
-// startPeer starts the peer; an attesting one gets its own swtpm. A
-// server is returned once its port accepts connections.
+// keyLogFile is the peer's SSLKEYLOGFILE in its output folder.
+const keyLogFile = "keylog.txt"
+
+// startPeer starts the peer in the test's case; an attesting one gets
+// its own swtpm. A server is returned once its port is open, reachable
+// at cfg.Listen. A client's cfg.Connect may be a listener of the test
+// process on loopback, or the cfg.Listen of a server of the same test.
 func startPeer(t *testing.T, w *world, cfg contract.Config) *mbedPeer {
 	t.Helper()
-	p := &mbedPeer{cfg: cfg, done: make(chan struct{}), exit: -1}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	k := w.caseFor(t)
+	p := &mbedPeer{cfg: cfg, exit: -1, done: make(chan struct{})}
+	// The driver's deadline counts from the container's creation, which
+	// has taken tens of seconds on 2 loaded cores; the peer's own
+	// ATLS_TIMEOUT bounds it once it runs.
+	spec := driver.Spec{Peer: w.mb, Config: cfg, In: w.dir, Deadline: cfg.Timeout + 10*time.Second}
+	if k.containers() {
+		spec.Deadline = cfg.Timeout + startAllowance
+	}
+	if lvl := os.Getenv("ATLS_MBEDTLS_DEBUG"); lvl != "" {
+		spec.Env = append(spec.Env, "ATLS_MBEDTLS_DEBUG="+lvl)
+	}
 	if cfg.SelfAttests() != contract.AttestsNone {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		s, err := tpm.StartSwtpm(ctx, t.TempDir())
+		tpmAddr, sw, err := k.swtpm(ctx, w, t)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.swtpm = s
-		t.Cleanup(func() { s.Close() })
-		p.cfg.TPM = "swtpm:" + s.Addr
+		p.swtpm = sw
+		p.cfg.TPM = "swtpm:" + tpmAddr
+		spec.Config.TPM = p.cfg.TPM
 	}
-	p.cmd = exec.Command(w.peer)
-	p.cmd.Env = append(os.Environ(), p.cfg.Env()...)
-	if lvl := os.Getenv("ATLS_MBEDTLS_DEBUG"); lvl != "" {
-		p.cmd.Env = append(p.cmd.Env, "ATLS_MBEDTLS_DEBUG="+lvl)
+	if u := strings.TrimPrefix(cfg.Verifier, "veraison:"); k.containers() && cfg.PeerAttests() != contract.AttestsNone && onLoopback(u) {
+		u, err := k.reach(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.Config.Verifier = "veraison:" + u
 	}
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", w.peer, err)
+	if cfg.Role == contract.Client {
+		// Peers of one case connect directly (on the case's network);
+		// a container reaches the test process through its gateway.
+		if srv := k.server(cfg.Connect); srv != nil {
+			spec.Config.Connect = srv.PeerAddr()
+		} else if k.containers() {
+			a, err := k.reach(cfg.Connect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec.Config.Connect = a
+		}
 	}
-	go func() {
-		err := p.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			p.exit = 0
-		case errors.As(err, &ee):
-			p.exit = ee.ExitCode()
+	r, err := k.Start(ctx, spec)
+	if err != nil {
+		if r != nil {
+			p.collect(r.Wait(ctx))
 		}
 		close(p.done)
+		t.Fatalf("starting the mbedTLS %s: %v\n%s", cfg.Role, err, p.describe())
+	}
+	p.running = r
+	// Wait kills the peer at its deadline; the case's Close at the end of
+	// the test stops it sooner.
+	go func() {
+		res := r.Wait(context.Background())
+		p.mu.Lock()
+		p.collect(res)
+		p.mu.Unlock()
+		close(p.done)
 	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-	})
 	if cfg.Role == contract.Server {
-		p.waitListening(t)
+		// The test process reaches the server at cfg.Listen.
+		if err := k.forward(cfg.Listen, r.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		k.addServer(cfg.Listen, r)
 	}
 	return p
 }
 
-// waitListening dials until the server accepts (a port check the peer
-// ignores, as the contract says).
-func (p *mbedPeer) waitListening(t *testing.T) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		c, err := net.DialTimeout("tcp", p.cfg.Listen, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("the mbedTLS server exited (%d) before listening\n%s", p.exit, p.describe())
-		case <-time.After(50 * time.Millisecond):
-		}
+// onLoopback: the URL's host is the test host's loopback (the run's
+// Veraison), which a container reaches only through a forwarder; a
+// Veraison on the case's network (driver.StartVeraison) it reaches as is.
+func onLoopback(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
 	}
-	t.Fatalf("the mbedTLS server did not listen on %s\n%s", p.cfg.Listen, p.describe())
+	ip := net.ParseIP(u.Hostname())
+	return u.Hostname() == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // wait returns the peer's outcome and exit code.
 func (p *mbedPeer) wait(t *testing.T) (contract.Outcome, int) {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(peerTimeout + 10*time.Second):
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
+	<-p.done
+	if p.res.Killed {
 		t.Fatalf("the mbedTLS %s outlived its deadline\n%s", p.cfg.Role, p.describe())
 	}
-	o, err := contract.ParseOutcome(p.stdout.Bytes())
-	if err != nil {
-		t.Fatalf("the mbedTLS %s printed no valid outcome: %v\n%s", p.cfg.Role, err, p.describe())
+	if p.res.Outcome == nil {
+		t.Fatalf("the mbedTLS %s printed no valid outcome: %v\n%s", p.cfg.Role, p.res.OutcomeErr, p.describe())
 	}
-	return o, p.exit
+	return *p.res.Outcome, p.exit
+}
+
+func (p *mbedPeer) collect(r *driver.Result) {
+	if p.res != nil || r == nil {
+		return
+	}
+	p.res, p.exit = r, r.Exit
+	p.stdout.Write(r.Stdout)
+	p.stderr.Write(r.Stderr)
 }
 
 func (p *mbedPeer) describe() string {
-	return "mbedTLS " + string(p.cfg.Role) + " peer, exit " + strconv.Itoa(p.exit) + "\nstdout:\n" + tail(p.stdout.String(), 5) +
-		"\nstderr:\n" + tail(p.stderr.String(), 30) + "\nlogs: " + p.cfg.Out
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := "mbedTLS " + string(p.cfg.Role) + " peer, exit " + strconv.Itoa(p.exit)
+	if p.res != nil && p.res.Err != nil {
+		s += " (" + p.res.Err.Error() + ")"
+	}
+	return s + "\nstdout:\n" + tail(p.stdout.String(), 5) + "\nstderr:\n" + tail(p.stderr.String(), 30) + "\nlogs: " + p.cfg.Out
 }
 
 // goSide is what the Go endpoint saw.

@@ -1,30 +1,38 @@
 // Package mbedtls_test runs the interop specs between the patched mbedTLS
-// peer (peers/mbedtls, a C program started as a process through the peer
-// contract's environment) and the Go reference (configured through
-// suite/harness, impl/attest/party and the profile registry), with TPM
-// evidence from swtpm and Veraison as every relying party's verifier.
+// peer (peers/mbedtls, a C program that speaks the peer contract) and the
+// Go reference (configured through suite/harness, impl/attest/party and
+// the profile registry), with TPM evidence from swtpm and Veraison as
+// every relying party's verifier.
+//
+// The peer runs through peers/driver: in its container image
+// (containers/images.MbedTLSPeer) on a private network per test, with an
+// swtpm container beside it, when a Docker engine answers; as a process
+// with a host swtpm otherwise (CI=true without an engine fails). One
+// Veraison serves the run on the host's loopback; a container reaches it,
+// and the test process's listeners, through forwarders on its network's
+// gateway (TestVeraisonService runs Veraison as a service of the case).
 package mbedtls_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/containers/images"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/suite/harness"
 )
 
@@ -34,8 +42,12 @@ const ServerName = "server.attested.test"
 // world is what every spec shares: the built peer, one Veraison, the
 // run's CA, and the Go side's TPM attester (its own swtpm).
 type world struct {
-	peer     string // the peer binary
-	dir      string
+	peer     string // the peer binary (build.sh's output on the host)
+	drv      driver.Driver
+	mb       driver.Peer // the peer as the driver starts it
+	swtpmImg string      // containers: the swtpm service image
+	dir      string      // the run's inputs (read-only /atls/in)
+	trusted  string      // ATLS_TRUSTED_VERIFIERS: Veraison's EAR key
 	svc      *service.Services
 	verifier *veraison.Verifier
 	ca       *harness.CA
@@ -43,6 +55,7 @@ type world struct {
 	caKey    string
 	swtpm    *tpm.Swtpm
 	attester *tpm.Attester
+	before   [2]int // containers, networks of the run before the tests
 }
 
 var (
@@ -51,9 +64,23 @@ var (
 	worldErr  error
 )
 
+// TestMain also checks the run left nothing behind: no container or
+// network of its run label once every test closed its case (counted
+// before the driver's final sweep, which would hide them).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
+		if cd, ok := shared.drv.(*driver.ContainerDriver); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			c, n, err := cd.Leftovers(ctx)
+			cancel()
+			fmt.Fprintf(os.Stderr, "mbedtls: containers and networks of run %s left after the tests: %d, %d (before: %d, %d)\n",
+				cd.RunID(), c, n, shared.before[0], shared.before[1])
+			if err != nil || c+n > 0 {
+				fmt.Fprintf(os.Stderr, "FAIL: leftovers (%v)\n", err)
+				code = 1
+			}
+		}
 		shared.close()
 	}
 	os.Exit(code)
@@ -85,8 +112,42 @@ func newWorld() (w *world, err error) {
 	if w.dir, err = os.MkdirTemp("", "atls-mbedtls-specs-"); err != nil {
 		return w, err
 	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "mbedtls: "+format+"\n", args...) }
+	if w.drv, err = driver.Select(ctx, "", logf); err != nil {
+		return w, err
+	}
+	w.mb = driver.Peer{Name: "mbedtls", Command: []string{w.peer}}
+	if cd, ok := w.drv.(*driver.ContainerDriver); ok {
+		if w.before[0], w.before[1], err = cd.Leftovers(ctx); err != nil {
+			return w, err
+		}
+		img, err := images.Ensure(ctx, cd.Client(), images.MbedTLSPeer, cd.Arch())
+		if err != nil {
+			return w, err
+		}
+		state := "cached"
+		if !img.Cached {
+			state = fmt.Sprintf("built, %d older tags removed", images.Prune(ctx, cd.Client(), images.MbedTLSPeer, img.Ref))
+		}
+		logf("image %s (%s in %v)", img.Ref, state, img.Took.Round(time.Millisecond))
+		w.mb.Image = img.Ref
+		sw, err := images.Ensure(ctx, cd.Client(), images.Swtpm, cd.Arch())
+		if err != nil {
+			return w, err
+		}
+		w.swtpmImg = sw.Ref
+	}
 	if w.svc, err = service.Start(ctx, service.Config{}); err != nil {
 		return w, fmt.Errorf("starting Veraison: %w", err)
+	}
+	// The relying parties trust this Veraison because the suite started
+	// it, not because it answers discovery.
+	id, err := attest.VerifierIdentity(w.svc.EARKey)
+	if err != nil {
+		return w, err
+	}
+	if w.trusted, err = writeTrusted(w.dir, "trusted-verifiers.json", attest.TrustedVerifier{ID: id, Key: w.svc.EARKey}); err != nil {
+		return w, err
 	}
 	if w.verifier, err = veraison.New(ctx, veraison.Config{VerificationURL: w.svc.VerificationURL}); err != nil {
 		return w, err
@@ -118,7 +179,24 @@ func newWorld() (w *world, err error) {
 	return w, nil
 }
 
+// writeTrusted writes an ATLS_TRUSTED_VERIFIERS file into dir.
+func writeTrusted(dir, name string, vs ...attest.TrustedVerifier) (string, error) {
+	b, err := contract.MarshalTrustedVerifiers(vs)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	return path, os.WriteFile(path, b, 0o644)
+}
+
 func (w *world) close() {
+	if w.drv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := w.drv.Close(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "mbedtls: %v\n", err)
+		}
+		cancel()
+	}
 	if w.attester != nil {
 		w.attester.Close()
 	}
@@ -137,21 +215,13 @@ func (w *world) close() {
 // changed) and returns the peer binary. A failed build is an error that
 // carries the command and its output.
 func buildPeer(ctx context.Context) (string, error) {
-	root, err := moduleRoot()
+	dist, err := images.BuildMbedTLSPeer(ctx)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("building the mbedTLS peer failed: %w", err)
 	}
-	script := filepath.Join(root, "peers", "mbedtls", "build.sh")
-	cmd := exec.CommandContext(ctx, "bash", script)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building the mbedTLS peer failed: bash %s: %v\n%s", script, err, tail(stderr.String(), 40))
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	bin := filepath.Join(lines[len(lines)-1], "bin", "atls-mbedtls-peer")
+	bin := filepath.Join(dist, "bin", "atls-mbedtls-peer")
 	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("bash %s printed no peer directory: %v", script, err)
+		return "", fmt.Errorf("build.sh printed no peer directory: %v", err)
 	}
 	return bin, nil
 }

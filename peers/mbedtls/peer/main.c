@@ -515,6 +515,37 @@ static int connect_server(const char *host, int port)
 
 /* ---- the connection ---- */
 
+/* SSLKEYLOGFILE: the NSS key log lines of TLS 1.3's traffic secrets,
+ * which is what Wireshark needs to decrypt the connection. */
+static FILE *keylog;
+
+static void export_key(void *p, mbedtls_ssl_key_export_type type, const unsigned char *secret,
+                       size_t secret_len, const unsigned char client_random[32],
+                       const unsigned char server_random[32], mbedtls_tls_prf_types prf)
+{
+    const char *label = NULL;
+    char cr[65], sec[2 * 64 + 1];
+
+    (void) p;
+    (void) server_random;
+    (void) prf;
+    switch (type) {
+        case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_EARLY_SECRET: label = "CLIENT_EARLY_TRAFFIC_SECRET"; break;
+        case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_HANDSHAKE_TRAFFIC_SECRET: label = "CLIENT_HANDSHAKE_TRAFFIC_SECRET"; break;
+        case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_HANDSHAKE_TRAFFIC_SECRET: label = "SERVER_HANDSHAKE_TRAFFIC_SECRET"; break;
+        case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_CLIENT_APPLICATION_TRAFFIC_SECRET: label = "CLIENT_TRAFFIC_SECRET_0"; break;
+        case MBEDTLS_SSL_KEY_EXPORT_TLS1_3_SERVER_APPLICATION_TRAFFIC_SECRET: label = "SERVER_TRAFFIC_SECRET_0"; break;
+        default: return;
+    }
+    if (keylog == NULL || secret_len > 64) {
+        return;
+    }
+    hex_encode(client_random, 32, cr);
+    hex_encode(secret, secret_len, sec);
+    fprintf(keylog, "%s %s %s\n", label, cr, sec);
+    fflush(keylog);
+}
+
 static void debug_cb(void *ctx, int level, const char *file, int line, const char *msg)
 {
     (void) ctx;
@@ -712,6 +743,11 @@ int main(void)
     if (peer_attests && strncmp(verifier, "veraison:", 9) != 0) {
         fail_config(EXIT_UNSUPPORTED, "ATLS_VERIFIER=%s (this peer appraises with Veraison only)", verifier);
     }
+    /* A relying party trusts only the verifiers it is given (contract). */
+    if (peer_attests && *env("ATLS_TRUSTED_VERIFIERS") == 0 && *env("ATLS_VERIFIER_KEY") == 0) {
+        fail_config(EXIT_CONFIG, "ATLS_TRUSTED_VERIFIERS: required with ATLS_VERIFIER=veraison:<URL> (or ATLS_VERIFIER_KEY): "
+                                 "a relying party does not trust a verifier for answering");
+    }
 
     /* The deadline covers everything from here. */
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -797,6 +833,14 @@ int main(void)
         }
     }
     if (peer_attests) {
+        if (*env("ATLS_TRUSTED_VERIFIERS") != 0) {
+            if (verifier_trust_list(env("ATLS_TRUSTED_VERIFIERS"), err, sizeof(err)) != 0) {
+                fail_config(EXIT_CONFIG, "ATLS_TRUSTED_VERIFIERS: %s", err);
+            }
+        } else if (verifier_trust_key(env("ATLS_VERIFIER_KEY"), err, sizeof(err)) != 0) {
+            fail_config(EXIT_CONFIG, "ATLS_VERIFIER_KEY: %s", err);
+        }
+        logf_("trusting %d verifier key(s)", verifier_trusted_count());
         if (verifier_open(verifier + 9, err, sizeof(err)) != 0) {
             fail_config(EXIT_FAILED, "verifier: %s", err);
         }
@@ -833,6 +877,15 @@ int main(void)
     }
     if (mbedtls_ssl_setup(&ssl, &conf) != 0 || (client && mbedtls_ssl_set_hostname(&ssl, env("ATLS_SERVER_NAME")) != 0)) {
         fail_config(EXIT_FAILED, "mbedtls_ssl_setup failed");
+    }
+
+    if (*env("SSLKEYLOGFILE") != 0) {
+        keylog = fopen(env("SSLKEYLOGFILE"), "a");
+        if (keylog == NULL) {
+            logf_("SSLKEYLOGFILE %s: %s (no key log)", env("SSLKEYLOGFILE"), strerror(errno));
+        } else {
+            mbedtls_ssl_set_export_keys_cb(&ssl, export_key, NULL);
+        }
     }
 
     fd = client ? connect_server(host, port) : accept_client(host, port);

@@ -108,7 +108,14 @@ typedef struct {
     char detail[256];
 } verdict;
 
-/* Discovers the verification service at base (its EAR key, session API). */
+/* The verifiers whose EARs we accept: ATLS_TRUSTED_VERIFIERS (the
+ * contract's JSON list) or ATLS_VERIFIER_KEY (PEM SPKI, or a private key
+ * meaning its public half). Before verifier_open; after psa_crypto_init. */
+int verifier_trust_list(const char *path, char *err, size_t errlen);
+int verifier_trust_key(const char *path, char *err, size_t errlen);
+int verifier_trusted_count(void);
+/* Discovers the verification service at base (its session API; the EAR
+ * key it names is compared with the trusted ones, never trusted itself). */
 int verifier_open(const char *base, char *err, size_t errlen);
 /* Fresh random nonce. */
 int verifier_nonce(unsigned char *buf, size_t n);

@@ -7,8 +7,10 @@
  *   POST <session> (Content-Type: the evidence media type)           the session, its "result" an EAR
  *   DELETE <session>
  *
- * The EAR (a JWT) is checked here: its ES256 signature with the
- * discovered key (PSA), eat_nonce against the challenge, the status of the
+ * The EAR (a JWT) is checked here: its ES256 signature with a key the
+ * suite said to trust (ATLS_TRUSTED_VERIFIERS or ATLS_VERIFIER_KEY; the
+ * key Veraison's discovery names is only compared, never trusted for
+ * being named), eat_nonce against the challenge, the status of the
  * submodule that attests a key, and that key (ear.veraison.key-attestation
  * .akpub) is handed back to verify CertificateVerify. Veraison's PARSEC_TPM
  * scheme does not compare the quote's qualifying data with the session
@@ -23,6 +25,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <mbedtls/pk.h>
 #include <psa/crypto.h>
 #include <tss2/tss2_mu.h>
 
@@ -36,7 +39,141 @@
 
 static char base_url[512];
 static char session_url[1024];
-static unsigned char ear_key[65]; /* 0x04 || X || Y */
+static unsigned char ear_key[65]; /* the discovered key: 0x04 || X || Y */
+
+/* The verifiers whose EARs a relying party accepts. */
+#define MAX_TRUSTED 16
+static unsigned char trusted[MAX_TRUSTED][65];
+static int n_trusted;
+
+/* The DER SubjectPublicKeyInfo of every P-256 key starts with these 26
+ * bytes; the uncompressed point follows. */
+static const unsigned char p256_spki_prefix[26] = {
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+    0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+};
+
+static int rng_cb(void *ctx, unsigned char *buf, size_t n)
+{
+    (void) ctx;
+    return psa_generate_random(buf, n) == PSA_SUCCESS ? 0 : -1;
+}
+
+/* Adds the P-256 key in pem (PUBLIC KEY, or a private key whose public
+ * half is meant) to the trusted list. */
+static int trust_pem(const char *pem, int allow_private, char *err, size_t errlen)
+{
+    mbedtls_pk_context pk;
+    unsigned char der[256];
+    int n, ret = -1;
+
+    if (n_trusted == MAX_TRUSTED) {
+        snprintf(err, errlen, "more than %d verifiers", MAX_TRUSTED);
+        return -1;
+    }
+    mbedtls_pk_init(&pk);
+    if (mbedtls_pk_parse_public_key(&pk, (const unsigned char *) pem, strlen(pem) + 1) != 0) {
+        mbedtls_pk_free(&pk);
+        mbedtls_pk_init(&pk);
+        if (!allow_private ||
+            mbedtls_pk_parse_key(&pk, (const unsigned char *) pem, strlen(pem) + 1, NULL, 0, rng_cb, NULL) != 0) {
+            snprintf(err, errlen, "not a PEM %skey", allow_private ? "public or private " : "public ");
+            goto out;
+        }
+    }
+    n = mbedtls_pk_write_pubkey_der(&pk, der, sizeof(der));
+    if (n != 91 || memcmp(der + sizeof(der) - n, p256_spki_prefix, sizeof(p256_spki_prefix)) != 0) {
+        snprintf(err, errlen, "not an ECDSA P-256 key");
+        goto out;
+    }
+    memcpy(trusted[n_trusted++], der + sizeof(der) - 65, 65);
+    ret = 0;
+out:
+    mbedtls_pk_free(&pk);
+    return ret;
+}
+
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    char *b;
+    size_t n;
+
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot read", path);
+        return NULL;
+    }
+    b = malloc(MAX_BODY + 1);
+    n = b != NULL ? fread(b, 1, MAX_BODY + 1, f) : 0;
+    fclose(f);
+    if (b == NULL || n > MAX_BODY) {
+        free(b);
+        snprintf(err, errlen, "%s: too large", path);
+        return NULL;
+    }
+    b[n] = 0;
+    return b;
+}
+
+int verifier_trust_list(const char *path, char *err, size_t errlen)
+{
+    char *b = read_file(path, err, errlen), e[200];
+    json_t *doc, *v;
+    json_error_t je;
+    size_t i;
+    int ret = -1;
+
+    if (b == NULL) {
+        return -1;
+    }
+    doc = json_loads(b, 0, &je);
+    free(b);
+    if (!json_is_array(doc)) {
+        snprintf(err, errlen, "%s: not a JSON array", path);
+        goto out;
+    }
+    json_array_foreach(doc, i, v) {
+        const char *id = json_string_value(json_object_get(v, "id"));
+        const char *key = json_string_value(json_object_get(v, "ear_key"));
+        size_t k;
+        if (id == NULL || *id == 0 || strlen(id) % 2 != 0) {
+            snprintf(err, errlen, "verifier %zu: id is not hex", i);
+            goto out;
+        }
+        for (k = 0; id[k] != 0; k++) {
+            if (strchr("0123456789abcdefABCDEF", id[k]) == NULL) {
+                snprintf(err, errlen, "verifier %zu: id is not hex", i);
+                goto out;
+            }
+        }
+        if (key == NULL || trust_pem(key, 0, e, sizeof(e)) != 0) {
+            snprintf(err, errlen, "verifier %zu: ear_key: %s", i, key == NULL ? "missing" : e);
+            goto out;
+        }
+    }
+    ret = 0;
+out:
+    json_decref(doc);
+    return ret;
+}
+
+int verifier_trust_key(const char *path, char *err, size_t errlen)
+{
+    char *b = read_file(path, err, errlen);
+    int ret;
+
+    if (b == NULL) {
+        return -1;
+    }
+    ret = trust_pem(b, 1, err, errlen);
+    free(b);
+    return ret;
+}
+
+int verifier_trusted_count(void)
+{
+    return n_trusted;
+}
 
 typedef struct {
     char *data;
@@ -109,7 +246,17 @@ static long http(const char *method, const char *url, const char *accept, const 
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, remaining_ms());
+    {
+        /* Each call has its own budget (as party.DefaultTimeout bounds the
+         * Go reference's) and leaves a second of the peer's deadline to
+         * send the alert and the outcome: a verifier that never answers
+         * fails the appraisal, it does not time the peer out silently. */
+        long left = remaining_ms() - 1000, budget = left < 10000 ? left : 10000;
+        if (budget < 100) {
+            budget = 100;
+        }
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, budget);
+    }
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     if (strcmp(method, "POST") == 0) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body != NULL ? (const char *) body : "");
@@ -174,6 +321,15 @@ int verifier_open(const char *base, char *err, size_t errlen)
     if (doc == NULL || jwk_point(json_object_get(doc, "ear-verification-key"), ear_key) != 0) {
         snprintf(err, errlen, "discovery: no usable ES256 ear-verification-key");
         goto out;
+    }
+    {
+        int known = 0;
+        for (int i = 0; i < n_trusted; i++) {
+            known |= memcmp(trusted[i], ear_key, sizeof(ear_key)) == 0;
+        }
+        if (!known) {
+            logf_("note: the EAR key Veraison names at %s is not one we trust; its results will be rejected", url);
+        }
     }
     ep = json_object_get(json_object_get(doc, "api-endpoints"), "newChallengeResponseSession");
     snprintf(session_url, sizeof(session_url), "%s%s", base_url,
@@ -266,15 +422,18 @@ static json_t *verify_ear(const char *jwt, verdict *v)
     psa_set_key_bits(&a, 256);
     psa_set_key_usage_flags(&a, PSA_KEY_USAGE_VERIFY_MESSAGE);
     psa_set_key_algorithm(&a, PSA_ALG_ECDSA(PSA_ALG_SHA_256));
-    if (psa_import_key(&a, ear_key, sizeof(ear_key), &key) != PSA_SUCCESS) {
-        set(v, "none", "verifier.failed", "the discovered EAR key does not import");
-        goto out;
+    /* Only a trusted verifier's signature counts. */
+    st = PSA_ERROR_INVALID_SIGNATURE;
+    for (int i = 0; i < n_trusted && st != PSA_SUCCESS; i++) {
+        if (psa_import_key(&a, trusted[i], sizeof(trusted[i]), &key) != PSA_SUCCESS) {
+            continue;
+        }
+        st = psa_verify_message(key, PSA_ALG_ECDSA(PSA_ALG_SHA_256), (const uint8_t *) jwt,
+                                (size_t) (dot2 - jwt), sig, sig_len);
+        psa_destroy_key(key);
     }
-    st = psa_verify_message(key, PSA_ALG_ECDSA(PSA_ALG_SHA_256), (const uint8_t *) jwt,
-                            (size_t) (dot2 - jwt), sig, sig_len);
-    psa_destroy_key(key);
     if (st != PSA_SUCCESS) {
-        set(v, "none", "result.untrusted-verifier", "the EAR signature does not verify with the verifier's key");
+        set(v, "none", "result.untrusted-verifier", "the EAR is not signed by a trusted verifier");
         goto out;
     }
     if (b64url_decode(dot1 + 1, (size_t) (dot2 - dot1 - 1), buf, strlen(jwt), &len) != 0) {

@@ -56,11 +56,13 @@ test: deps vet veraison
 
 # In-process specs plus the reference peer (its image built here, cached by
 # content) against the in-process reference in every profile × model × role,
-# as containers (processes when no Docker engine answers, outside CI).
+# as containers (processes when no Docker engine answers, outside CI), the
+# peer attesting from a swtpm and appraising through Veraison, both
+# containers on each case's network.
 # CONFORMANCE_FLAGS adds flags, e.g. --peer mbedtls or --parallel 2.
 conformance: deps
 	$(GO) build -o bin/conformance ./cmd/conformance
-	@rc=0; bin/conformance run --peer reference --out $(OUT) $(CONFORMANCE_FLAGS) || rc=$$?; \
+	@rc=0; bin/conformance run --peer reference --services real --out $(OUT) $(CONFORMANCE_FLAGS) || rc=$$?; \
 	echo "conformance: results $(OUT)/results.json, JUnit $(OUT)/junit.xml, report $(OUT)/report.html, summary $(OUT)/summary.md"; \
 	echo "conformance: per-case logs, key logs and captures under $(OUT)/peers/"; exit $$rc
 

@@ -69,6 +69,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every spec as it runs (Ginkgo's verbose output)")
 	timeout := fs.Duration("timeout", 60*time.Minute, "fail the run if it takes longer")
 	parallel := fs.Int("parallel", 1, "run up to N of a peer's cases at once")
+	services := fs.String("services", "needed", "what a peer gets on each case's network: 'needed' (a swtpm or Veraison only where its\nmanifest has no software TPM or in-process verifier) or 'real' (a swtpm and Veraison wherever it lists them)")
 	if err := fs.Parse(args); err != nil {
 		if err == flagHelp {
 			return 0
@@ -115,6 +116,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	if *services != "needed" && *services != "real" {
+		return usageErr("--services %q, want needed or real", *services)
+	}
 	if *parallel < 1 || *parallel > 16 {
 		return usageErr("--parallel %d, want 1 to 16", *parallel)
 	}
@@ -129,7 +133,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 
 	prog := newProgress(stdout, isTerminal(stdout))
 	envs := newPeerEnvs(dir, prog.logf)
-	interop.DeclarePairs(interop.PairOptions{Peers: peers, Env: envs.get, Reqs: specReqs(), Parallel: *parallel, Selected: selected})
+	interop.DeclarePairs(interop.PairOptions{Peers: peers, Env: envs.get, Reqs: specReqs(), Parallel: *parallel, Selected: selected,
+		RealServices: *services == "real"})
 
 	suiteCfg, reporterCfg := ginkgo.GinkgoConfiguration()
 	suiteCfg.LabelFilter = filter

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/reports/baseline"
 	"github.com/attested-tls/conformance/reports/results"
@@ -277,7 +278,7 @@ func TestPairModelsAreTheSpecTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(interop.Matrix(m)); n != 2*len(want) {
+	if n := len(interop.Matrix(m, false)); n != 2*len(want) {
 		t.Errorf("the reference peer's matrix has %d cases, want every model in both roles (%d)", n, 2*len(want))
 	}
 }
@@ -321,7 +322,7 @@ func TestMatrixServicesFromManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := interop.Matrix(m)
+	cases := interop.Matrix(m, false)
 	if len(cases) == 0 {
 		t.Fatal("no cases for the mbedTLS manifest")
 	}
@@ -337,5 +338,38 @@ func TestMatrixServicesFromManifest(t *testing.T) {
 		if c.Unrunnable != "" {
 			t.Errorf("%s: unrunnable: %s", c.ID(), c.Unrunnable)
 		}
+	}
+}
+
+// With real services (make conformance), the reference peer, which could
+// use a software TPM and the in-process verifier, gets a swtpm and a
+// Veraison in every background-check case and none in passport cases.
+func TestMatrixRealServices(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "reference", "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := contract.ParseManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range interop.Matrix(m, false) {
+		if c.Services != nil {
+			t.Errorf("%s: services without --services real", c.ID())
+		}
+	}
+	with := 0
+	for _, c := range interop.Matrix(m, true) {
+		passport := c.Model.Server.Attests && c.Model.Server.Topology == party.Passport ||
+			c.Model.Client.Attests && c.Model.Client.Topology == party.Passport
+		if passport != (c.Services == nil) {
+			t.Errorf("%s: passport %v, services %v", c.ID(), passport, c.Services != nil)
+		}
+		if c.Services != nil {
+			with++
+		}
+	}
+	if with == 0 {
+		t.Fatal("no case got real services")
 	}
 }

@@ -84,6 +84,10 @@ type PairOptions struct {
 	Selected func(text string, labels []string) bool
 	// Timeout bounds one spec (default 2 minutes).
 	Timeout time.Duration
+	// RealServices gives the peer a swtpm and a Veraison on each case's
+	// network whenever its manifest lists them, even if it could use a
+	// software TPM and the in-process verifier (see Matrix).
+	RealServices bool
 }
 
 // PairLabels are a case's labels: what the in-process specs use
@@ -132,7 +136,7 @@ func DeclarePairs(o PairOptions) {
 	for _, p := range o.Peers {
 		cases := o.Cases
 		if cases == nil {
-			cases = func(p *PeerDir) []Case { return Matrix(p.Manifest) }
+			cases = func(p *PeerDir) []Case { return Matrix(p.Manifest, o.RealServices) }
 		}
 		container := fmt.Sprintf("Peer %s against the in-process reference", p.Name())
 		pre := &prefetch{parallel: max(o.Parallel, 1), env: func(ctx context.Context) (*Env, error) { return o.Env(ctx, p) }}

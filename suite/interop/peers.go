@@ -191,8 +191,10 @@ const PairTimeout = 30 * time.Second
 
 // Matrix is every case a manifest claims: each model of each profile it
 // lists, in each role it plays, when every attesting side's topology and
-// credential are in its lists.
-func Matrix(m *contract.Manifest) []Case {
+// credential are in its lists. With real, the peer attests from a swtpm
+// and appraises through Veraison wherever its manifest lists them
+// (background-check models; passport models keep the defaults).
+func Matrix(m *contract.Manifest, real bool) []Case {
 	var out []Case
 	for _, model := range Models() {
 		if !slices.Contains(m.Profiles, model.Profile) || !supportsSide(m, model.Server) || !supportsSide(m, model.Client) {
@@ -200,7 +202,7 @@ func Matrix(m *contract.Manifest) []Case {
 		}
 		for _, role := range []contract.Role{contract.Server, contract.Client} {
 			if slices.Contains(m.Roles, role) {
-				out = append(out, withServices(m, Case{Model: model, PeerRole: role, Timeout: PairTimeout}))
+				out = append(out, withServices(m, Case{Model: model, PeerRole: role, Timeout: PairTimeout}, real))
 			}
 		}
 	}
@@ -212,23 +214,29 @@ func supportsSide(m *contract.Manifest, s harness.Side) bool {
 }
 
 // withServices gives a case what the peer's manifest needs beyond the
-// defaults (software TPM; the in-process verifier and its key): a swtpm
-// on the case's network when the peer attests and has no software TPM;
-// a Veraison when it appraises and has no in-process verifier, which is
-// given the in-process reference's endorsement before the peer can
-// appraise its evidence (Case.ProvisionReference).
-func withServices(m *contract.Manifest, c Case) Case {
+// defaults (software TPM; the in-process verifier and its key), or, with
+// real, what it lists: a swtpm on the case's network when the peer
+// attests; a Veraison when it appraises, which is given the in-process
+// reference's endorsement before the peer can appraise its evidence
+// (Case.ProvisionReference).
+func withServices(m *contract.Manifest, c Case, real bool) Case {
+	// A passport attester needs a verifier as its passport source, which
+	// the pair cases do not wire to a peer's Veraison yet: passport models
+	// keep the defaults.
+	passport := c.Model.Server.Attests && c.Model.Server.Topology == party.Passport ||
+		c.Model.Client.Attests && c.Model.Client.Topology == party.Passport
+	real = real && !passport
 	attests := c.Model.Server.Attests
 	appraises := c.Model.Client.Attests
 	if c.PeerRole == contract.Client {
 		attests, appraises = appraises, attests
 	}
-	swtpm := attests && !slices.Contains(m.TPMs, "software")
+	swtpm := attests && (!slices.Contains(m.TPMs, "software") || real && slices.Contains(m.TPMs, "swtpm"))
 	if swtpm && !slices.Contains(m.TPMs, "swtpm") {
 		c.Unrunnable = fmt.Sprintf("peer %s attests only from TPMs %v; pair specs provide software and swtpm", m.Name, m.TPMs)
 		return c
 	}
-	veraison := appraises && !slices.Contains(m.Verifiers, "local")
+	veraison := appraises && (!slices.Contains(m.Verifiers, "local") || real && slices.Contains(m.Verifiers, "veraison"))
 	if veraison && !slices.Contains(m.Verifiers, "veraison") {
 		c.Unrunnable = fmt.Sprintf("peer %s appraises only through verifiers %v; pair specs provide local and veraison", m.Name, m.Verifiers)
 		return c

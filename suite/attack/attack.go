@@ -244,26 +244,26 @@ func side(m harness.Model, client bool) harness.Side {
 func (st *state) impersonate() (harness.Tweaks, error) {
 	genuine := st.genuine
 	tik := genuine.Identity()
-	m := &mallory{media: genuine.MediaTypes()}
+	m := &Mallory{Media: genuine.MediaTypes()}
 	var chain [][]byte
 	if st.x509() {
 		chain = st.f.Chain[st.attesterIsClient]
 	}
-	replayed := &replayedSigner{pub: tik.Public()}
+	replayed := &ReplayedSigner{Pub: tik.Public()}
 	switch {
 	case st.a.Capability == Oracle && st.a.Scenario != OtherKey:
 		// The TIK signs for the attacker's TLS stack.
-		m.key = tik
+		m.Key = tik
 	case st.a.Scenario == Splice:
 		// The genuine attester's own CertificateVerify, copied.
-		m.key = replayed
+		m.Key = replayed
 	default:
 		// The attacker's own key, certified by the same CA.
 		k, c, err := st.ownKey()
 		if err != nil {
 			return harness.Tweaks{}, err
 		}
-		m.key = k
+		m.Key = k
 		if st.x509() {
 			chain = c
 		}
@@ -271,7 +271,7 @@ func (st *state) impersonate() (harness.Tweaks, error) {
 	if st.a.Capability == TEEBound {
 		st.tee = NewTEE(genuine)
 	}
-	m.evidence = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
+	m.Present = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
 		if st.a.Capability == Oracle && st.a.Scenario != Splice {
 			return genuine.Evidence(ctx, ch) // whatever challenge it is asked
 		}
@@ -288,7 +288,7 @@ func (st *state) impersonate() (harness.Tweaks, error) {
 			st.legErr = err
 			return attest.Evidence{}, err
 		}
-		replayed.sig = c.Signature
+		replayed.Sig = c.Signature
 		return c.Evidence()
 	}
 	return harness.Tweaks{Parties: func(client, server *party.Party) {
@@ -373,8 +373,8 @@ func (st *state) captureGenuine(ctx context.Context, m harness.Model, tw harness
 // replayer is the attacker that resends c: its payload, its chain and its
 // CertificateVerify signature. victim, if set, adjusts the victim.
 func (st *state) replayer(c *Captured, victim func(*party.Party)) harness.Tweaks {
-	m := &mallory{media: st.genuine.MediaTypes(), key: &replayedSigner{pub: st.genuine.Identity().Public(), sig: c.Signature},
-		evidence: func(context.Context, attest.Challenge) (attest.Evidence, error) {
+	m := &Mallory{Media: st.genuine.MediaTypes(), Key: &ReplayedSigner{Pub: st.genuine.Identity().Public(), Sig: c.Signature},
+		Present: func(context.Context, attest.Challenge) (attest.Evidence, error) {
 			return attest.Evidence{}, errors.New("attack: a replaying attacker produces no evidence")
 		}}
 	return harness.Tweaks{Parties: func(client, server *party.Party) {

@@ -21,35 +21,35 @@ import (
 	"github.com/attested-tls/conformance/suite/harness/wire"
 )
 
-// mallory is the attester the attacker's TLS stack runs with: the key it
+// Mallory is the attester the attacker's TLS stack runs with: the key it
 // signs CertificateVerify with and the evidence it presents both come from
 // its capability.
-type mallory struct {
-	key      crypto.Signer
-	media    []string
-	evidence func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error)
+type Mallory struct {
+	Key     crypto.Signer
+	Media   []string
+	Present func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error)
 }
 
-func (m *mallory) Identity() crypto.Signer { return m.key }
-func (m *mallory) MediaTypes() []string    { return m.media }
-func (m *mallory) Evidence(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
-	return m.evidence(ctx, ch)
+func (m *Mallory) Identity() crypto.Signer { return m.Key }
+func (m *Mallory) MediaTypes() []string    { return m.Media }
+func (m *Mallory) Evidence(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
+	return m.Present(ctx, ch)
 }
 
-// replayedSigner "signs" with a signature captured from another handshake:
+// ReplayedSigner "signs" with a signature captured from another handshake:
 // the attacker copying the genuine attester's CertificateVerify.
-type replayedSigner struct {
-	pub crypto.PublicKey
-	sig []byte
+type ReplayedSigner struct {
+	Pub crypto.PublicKey
+	Sig []byte
 }
 
-func (s *replayedSigner) Public() crypto.PublicKey { return s.pub }
+func (s *ReplayedSigner) Public() crypto.PublicKey { return s.Pub }
 
-func (s *replayedSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
-	if s.sig == nil {
+func (s *ReplayedSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	if s.Sig == nil {
 		return nil, errors.New("attack: no CertificateVerify signature captured to replay")
 	}
-	return slices.Clone(s.sig), nil
+	return slices.Clone(s.Sig), nil
 }
 
 // Captured is what an attacker records of a genuine attester's flight.

@@ -156,30 +156,7 @@ var profileModels = []struct {
 func Models() []harness.Model {
 	var out []harness.Model
 	for _, p := range profileModels {
-		for _, role := range p.roles {
-			for _, cred := range p.credentials {
-				for _, topo := range p.topologies {
-					s := harness.Side{Attests: true, Topology: topo, Credential: cred}
-					m := harness.Model{Profile: p.profile}
-					if role != "client" {
-						m.Server = s
-					}
-					if role != "server" {
-						m.Client = s
-					}
-					out = append(out, m)
-				}
-			}
-		}
-		for _, cred := range p.credentials {
-			if !p.mixed {
-				break
-			}
-			bg := harness.Side{Attests: true, Topology: party.BackgroundCheck, Credential: cred}
-			pp := harness.Side{Attests: true, Topology: party.Passport, Credential: cred}
-			out = append(out, harness.Model{Profile: p.profile, Server: bg, Client: pp},
-				harness.Model{Profile: p.profile, Server: pp, Client: bg})
-		}
+		out = append(out, harness.ModelsOf(p.profile, p.roles, p.topologies, p.credentials, p.mixed)...)
 	}
 	return out
 }

@@ -231,24 +231,24 @@ func mbCheck(o contract.Outcome) attack.Check {
 func (at *attacker) impersonate() goOptions {
 	genuine := at.genuine
 	tik := genuine.Identity()
-	m := &mallory{media: genuine.MediaTypes()}
-	replayed := &replayedSigner{pub: tik.Public()}
+	m := &attack.Mallory{Media: genuine.MediaTypes()}
+	replayed := &attack.ReplayedSigner{Pub: tik.Public()}
 	switch {
 	case at.a.capability == attack.Oracle && at.a.scenario != attack.OtherKey:
-		m.key = tik // the TIK signs for the attacker's TLS stack
+		m.Key = tik // the TIK signs for the attacker's TLS stack
 	case at.a.scenario == attack.Splice:
-		m.key = replayed // the genuine attester's CertificateVerify, copied
+		m.Key = replayed // the genuine attester's CertificateVerify, copied
 	default:
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			at.t.Fatal(err)
 		}
-		m.key = k
+		m.Key = k
 	}
 	if at.a.capability == attack.TEEBound {
 		at.tee = attack.NewTEE(genuine)
 	}
-	m.evidence = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
+	m.Present = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
 		if at.a.capability == attack.Oracle && at.a.scenario != attack.Splice {
 			return genuine.Evidence(ctx, ch) // whatever challenge it is asked
 		}
@@ -262,7 +262,7 @@ func (at *attacker) impersonate() goOptions {
 			at.legErr = err
 			return attest.Evidence{}, err
 		}
-		replayed.sig = c.Signature
+		replayed.Sig = c.Signature
 		return c.Evidence()
 	}
 	return goOptions{attester: m}
@@ -270,8 +270,8 @@ func (at *attacker) impersonate() goOptions {
 
 // replayer sends c again: its payload and its CertificateVerify.
 func (at *attacker) replayer(c *attack.Captured) goOptions {
-	m := &mallory{media: at.genuine.MediaTypes(), key: &replayedSigner{pub: at.genuine.Identity().Public(), sig: c.Signature},
-		evidence: func(context.Context, attest.Challenge) (attest.Evidence, error) {
+	m := &attack.Mallory{Media: at.genuine.MediaTypes(), Key: &attack.ReplayedSigner{Pub: at.genuine.Identity().Public(), Sig: c.Signature},
+		Present: func(context.Context, attest.Challenge) (attest.Evidence, error) {
 			return attest.Evidence{}, errors.New("a replaying attacker produces no evidence")
 		}}
 	return goOptions{attester: m, bugs: party.Bugs{ReplayPayload: c.Payload}}
@@ -440,35 +440,6 @@ func legConfig(w *world, hm harness.Model, isClient bool, att attest.Attester, v
 		return nil, err
 	}
 	return prof.Configure(harness.BaseConfig(isClient, ServerName, w.ca.Pool(), plain), isClient, p)
-}
-
-// mallory is the attester the attacker's TLS stack runs with.
-type mallory struct {
-	key      crypto.Signer
-	media    []string
-	evidence func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error)
-}
-
-func (m *mallory) Identity() crypto.Signer { return m.key }
-func (m *mallory) MediaTypes() []string    { return m.media }
-func (m *mallory) Evidence(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
-	return m.evidence(ctx, ch)
-}
-
-// replayedSigner "signs" with a CertificateVerify signature captured
-// from another handshake.
-type replayedSigner struct {
-	pub crypto.PublicKey
-	sig []byte
-}
-
-func (s *replayedSigner) Public() crypto.PublicKey { return s.pub }
-
-func (s *replayedSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
-	if s.sig == nil {
-		return nil, errors.New("no CertificateVerify signature captured to replay")
-	}
-	return slices.Clone(s.sig), nil
 }
 
 // The mbedTLS peer as the genuine attester, the Go reference as victim:
@@ -641,28 +612,28 @@ func runOnMbAttester(t *testing.T, g mbAttester, a mbAttack) {
 	}
 	legs := 0
 	var legErr error
-	m := &mallory{media: mediaTypes}
+	m := &attack.Mallory{Media: mediaTypes}
 	var replay []byte
 	switch a.scenario {
 	case attack.Diversion, attack.Splice:
-		replayed := &replayedSigner{pub: shape.Public()}
+		replayed := &attack.ReplayedSigner{Pub: shape.Public()}
 		if a.scenario == attack.Splice {
-			m.key = replayed
+			m.Key = replayed
 		} else {
 			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			if err != nil {
 				t.Fatal(err)
 			}
-			m.key = k
+			m.Key = k
 		}
-		m.evidence = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
+		m.Present = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
 			legs++
 			c, err := gp.leg(ctx, w, g.m, ch.Nonce)
 			if err != nil {
 				legErr = err
 				return attest.Evidence{}, err
 			}
-			replayed.sig = c.Signature
+			replayed.Sig = c.Signature
 			return c.Evidence()
 		}
 	case attack.ReplayEvidence:
@@ -673,8 +644,8 @@ func runOnMbAttester(t *testing.T, g mbAttester, a mbAttack) {
 			t.Fatal(err)
 		}
 		gp.peer.wait(t)
-		m.key = &replayedSigner{pub: shape.Public(), sig: c.Signature}
-		m.evidence = func(context.Context, attest.Challenge) (attest.Evidence, error) {
+		m.Key = &attack.ReplayedSigner{Pub: shape.Public(), Sig: c.Signature}
+		m.Present = func(context.Context, attest.Challenge) (attest.Evidence, error) {
 			return attest.Evidence{}, errors.New("a replaying attacker produces no evidence")
 		}
 		replay = c.Payload

@@ -88,31 +88,7 @@ func Cases() []Case {
 }
 
 func (p profileSpec) cases() []Case {
-	var models []harness.Model
-	for _, role := range p.roles {
-		for _, cred := range p.credentials {
-			for _, topo := range p.topologies {
-				s := harness.Side{Attests: true, Topology: topo, Credential: cred}
-				m := harness.Model{Profile: p.name}
-				if role != "client" {
-					m.Server = s
-				}
-				if role != "server" {
-					m.Client = s
-				}
-				models = append(models, m)
-			}
-		}
-	}
-	for _, cred := range p.credentials {
-		if !p.mixed {
-			break
-		}
-		bg := harness.Side{Attests: true, Topology: party.BackgroundCheck, Credential: cred}
-		pp := harness.Side{Attests: true, Topology: party.Passport, Credential: cred}
-		models = append(models, harness.Model{Profile: p.name, Server: bg, Client: pp},
-			harness.Model{Profile: p.name, Server: pp, Client: bg})
-	}
+	models := harness.ModelsOf(p.name, p.roles, p.topologies, p.credentials, p.mixed)
 	out := make([]Case, len(models))
 	for i, m := range models {
 		out[i] = Case{Model: m, Reqs: p.reqs(m)}

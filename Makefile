@@ -60,7 +60,7 @@ test: deps vet veraison
 # peer attesting from a swtpm and appraising through Veraison, both
 # containers on each case's network.
 # CONFORMANCE_FLAGS adds flags, e.g. --peer mbedtls or --parallel 2.
-conformance: deps
+conformance: deps veraison
 	$(GO) build -o bin/conformance ./cmd/conformance
 	@rc=0; bin/conformance run --peer reference --services real --out $(OUT) $(CONFORMANCE_FLAGS) || rc=$$?; \
 	echo "conformance: results $(OUT)/results.json, JUnit $(OUT)/junit.xml, report $(OUT)/report.html, summary $(OUT)/summary.md"; \

@@ -373,3 +373,37 @@ func TestMatrixRealServices(t *testing.T) {
 		t.Fatal("no case got real services")
 	}
 }
+
+// A peer's report covers the whole matrix: the cases its manifest does not
+// claim are run too (to exit 127, unsupported), with no services.
+func TestUnclaimedCases(t *testing.T) {
+	for _, tc := range []struct {
+		peer      string
+		unclaimed bool
+	}{{"reference", false}, {"mbedtls", true}} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "peers", tc.peer, "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := contract.ParseManifest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed, unclaimed := interop.Matrix(m, true), interop.Unclaimed(m)
+		if got, want := len(claimed)+len(unclaimed), 2*len(interop.Models()); got != want {
+			t.Errorf("%s: %d claimed + %d unclaimed cases, want %d in all", tc.peer, len(claimed), len(unclaimed), want)
+		}
+		if (len(unclaimed) > 0) != tc.unclaimed {
+			t.Errorf("%s: %d unclaimed cases", tc.peer, len(unclaimed))
+		}
+		ids := map[string]bool{}
+		for _, c := range claimed {
+			ids[c.ID()] = true
+		}
+		for _, c := range unclaimed {
+			if !c.Unclaimed || c.Services != nil || ids[c.ID()] {
+				t.Errorf("%s: %s: unclaimed %v, services %v, also claimed %v", tc.peer, c.ID(), c.Unclaimed, c.Services != nil, ids[c.ID()])
+			}
+		}
+	}
+}

@@ -130,6 +130,9 @@ type Case struct {
 	// the peer (a service it needs that pair specs do not provide yet):
 	// its spec fails with this message instead of running.
 	Unrunnable string
+	// Unclaimed marks a case outside the peer's manifest: the contract
+	// wants it to exit 127, and its spec records it as unsupported.
+	Unclaimed bool
 }
 
 // ID is the case's ID: the test case, and the peer's role.

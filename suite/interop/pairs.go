@@ -136,7 +136,7 @@ func DeclarePairs(o PairOptions) {
 	for _, p := range o.Peers {
 		cases := o.Cases
 		if cases == nil {
-			cases = func(p *PeerDir) []Case { return Matrix(p.Manifest, o.RealServices) }
+			cases = func(p *PeerDir) []Case { return append(Matrix(p.Manifest, o.RealServices), Unclaimed(p.Manifest)...) }
 		}
 		container := fmt.Sprintf("Peer %s against the in-process reference", p.Name())
 		pre := &prefetch{parallel: max(o.Parallel, 1), env: func(ctx context.Context) (*Env, error) { return o.Env(ctx, p) }}
@@ -148,6 +148,9 @@ func DeclarePairs(o PairOptions) {
 				}
 				text := fmt.Sprintf("as %s in %s completes the attested handshake, the relying party affirms, and application data flows",
 					c.PeerRole, c.ID())
+				if c.Unclaimed {
+					text = fmt.Sprintf("as %s in %s, a case its manifest does not claim, exits 127 (unsupported)", c.PeerRole, c.ID())
+				}
 				labels := PairLabels(p.Name(), c, reqs)
 				selected := c.Unrunnable == "" && (o.Selected == nil || o.Selected(container+" "+text, append(Labels{"peers"}, labels...)))
 				job := pre.add(c, selected)
@@ -170,6 +173,9 @@ func DeclarePairs(o PairOptions) {
 							reason = r.Peer.Outcome.Error
 						}
 						Skip("unsupported: the peer exits 127 (" + reason + ")")
+					}
+					if c.Unclaimed {
+						Fail("the peer ran a case its manifest does not claim (want exit 127): claim it in manifest.json, or make the peer refuse it\n" + r.Describe())
 					}
 					ExpectCompletes(c, r)
 					if o.After != nil {

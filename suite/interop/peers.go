@@ -186,6 +186,23 @@ func Matrix(m *contract.Manifest, real bool) []Case {
 	return out
 }
 
+// Unclaimed is every case of the full matrix a manifest does not claim
+// (another profile, topology, credential or role): each runs with no
+// services, and the peer is to exit 127, so the report shows the peer's
+// whole matrix with its unsupported cells and their baseline reasons.
+func Unclaimed(m *contract.Manifest) []Case {
+	var out []Case
+	for _, model := range Models() {
+		claimed := slices.Contains(m.Profiles, model.Profile) && supportsSide(m, model.Server) && supportsSide(m, model.Client)
+		for _, role := range []contract.Role{contract.Server, contract.Client} {
+			if !claimed || !slices.Contains(m.Roles, role) {
+				out = append(out, Case{Model: model, PeerRole: role, Timeout: PairTimeout, Unclaimed: true})
+			}
+		}
+	}
+	return out
+}
+
 func supportsSide(m *contract.Manifest, s harness.Side) bool {
 	return !s.Attests || slices.Contains(m.Topologies, s.Topology.String()) && slices.Contains(m.Credentials, s.Credential.String())
 }

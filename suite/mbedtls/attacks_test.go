@@ -17,10 +17,8 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
-	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/suite/attack"
@@ -421,25 +419,7 @@ func legConfig(w *world, hm harness.Model, isClient bool, att attest.Attester, v
 	roles := harness.Roles{MediaTypes: mediaTypes, Attester: att, Verifier: v,
 		Policy: &policy.Policy{Verifiers: []attest.TrustedVerifier{w.verifier.Trusted()}, RequireKeyBinding: true}}
 	p := harness.NewParty(self, peer, roles)
-	table := codepoint.Default()
-	p.Codepoints = &table
-	var plain tls13.Credential
-	if !isClient {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		chain, err := w.ca.Issue(key, false, ServerName)
-		if err != nil {
-			return nil, err
-		}
-		plain = tls13.Credential{Chain: chain, Signer: key}
-	}
-	prof, err := profile.ByName(hm.Profile)
-	if err != nil {
-		return nil, err
-	}
-	return prof.Configure(harness.BaseConfig(isClient, ServerName, w.ca.Pool(), plain), isClient, p)
+	return w.configure(hm.Profile, isClient, p)
 }
 
 // The mbedTLS peer as the genuine attester, the Go reference as victim:
@@ -709,25 +689,7 @@ func attackerConfig(w *world, m model, isClient bool, att attest.Attester, paylo
 	}
 	p := harness.NewParty(self, peer, harness.Roles{MediaTypes: mediaTypes, Attester: att})
 	p.Bugs.ReplayPayload = payload
-	table := codepoint.Default()
-	p.Codepoints = &table
-	var plain tls13.Credential
-	if !isClient {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		chain, err := w.ca.Issue(key, false, ServerName)
-		if err != nil {
-			return nil, err
-		}
-		plain = tls13.Credential{Chain: chain, Signer: key}
-	}
-	prof, err := profile.ByName(m.profile)
-	if err != nil {
-		return nil, err
-	}
-	return prof.Configure(harness.BaseConfig(isClient, ServerName, w.ca.Pool(), plain), isClient, p)
+	return w.configure(m.profile, isClient, p)
 }
 
 // goPair runs one in-process connection, the contract's ping/pong.

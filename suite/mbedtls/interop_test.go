@@ -91,34 +91,41 @@ func goConfig(t *testing.T, w *world, m model, isClient bool, endorsement string
 	if o.verifierMediaTypes != nil {
 		p.VerifierMediaTypes = o.verifierMediaTypes
 	}
-	table := codepoint.Default()
-	p.Codepoints = &table
-	codepoint.RegisterAlertNames(table)
-	var plain tls13.Credential
-	if !isClient {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain, err := w.ca.Issue(key, false, ServerName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plain = tls13.Credential{Chain: chain, Signer: key}
-	}
-	prof, err := profile.ByName(m.profile)
+	cfg, err := w.configure(m.profile, isClient, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := prof.Configure(harness.BaseConfig(isClient, ServerName, w.ca.Pool(), plain), isClient, p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	codepoint.RegisterAlertNames(*p.Codepoints)
 	cfg.Bugs = o.tlsBugs
 	if o.trace != nil {
 		cfg.Trace = o.trace
 	}
 	return cfg
+}
+
+// configure gives p the default codepoints and makes the Go endpoint's
+// TLS configuration for profile: a server also holds a plain X.509
+// credential from the world's CA, as every profile's server may need one.
+func (w *world) configure(profileName string, isClient bool, p *party.Party) (*tls13.Config, error) {
+	table := codepoint.Default()
+	p.Codepoints = &table
+	var plain tls13.Credential
+	if !isClient {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		chain, err := w.ca.Issue(key, false, ServerName)
+		if err != nil {
+			return nil, err
+		}
+		plain = tls13.Credential{Chain: chain, Signer: key}
+	}
+	prof, err := profile.ByName(profileName)
+	if err != nil {
+		return nil, err
+	}
+	return prof.Configure(harness.BaseConfig(isClient, ServerName, w.ca.Pool(), plain), isClient, p)
 }
 
 // startAllowance is how long starting the peers may take on top of

@@ -2,6 +2,9 @@ package harness
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -70,6 +73,11 @@ func TestFixtureOnTPM(t *testing.T) {
 			}
 			if swtpm != nil && swtpm.Running() {
 				t.Fatal("swtpm still running after Close")
+			}
+			if swtpm != nil {
+				if _, err := os.Stat(filepath.Dir(swtpm.Dir)); !errors.Is(err, os.ErrNotExist) {
+					t.Fatalf("the fixture's swtpm folder %s is left after Close (%v)", filepath.Dir(swtpm.Dir), err)
+				}
 			}
 		})
 	}

@@ -108,7 +108,8 @@ func (f *Fixture) newFaultyAttester(ctx context.Context, root string, faults Fau
 				return nil, err
 			}
 			f.swtpm = s
-			f.closers = append(f.closers, s.Close) // Close removes dir
+			// s.Close removes its state folder, made inside dir.
+			f.closers = append(f.closers, s.Close, func() error { return os.RemoveAll(dir) })
 
 		}
 		a, err := tpm.Open(ctx, tpm.Config{Transport: tpm.TransportSwtpm, Addr: f.swtpm.Addr,

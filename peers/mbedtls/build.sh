@@ -20,20 +20,14 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=${ATLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/attested-tls}/mbedtls
 jobs=${ATLS_BUILD_JOBS:-2}
-
-# The source package, pinned.
-pkg=mbedtls
-ver=3.6.6-0.1~deb13u1
-declare -A sha256=(
-  ["mbedtls_3.6.6-0.1~deb13u1.dsc"]=eb9ed1adbbddcb0d00276fac6fcee0056c64ce01481c2522a16dca75792eb5eb
-  ["mbedtls_3.6.6.orig.tar.bz2"]=8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a
-  ["mbedtls_3.6.6-0.1~deb13u1.debian.tar.xz"]=210466c522eeebc85cf2f76bd5aef935b4ebac465559cc0a84f9e73a8ed6601c
-)
 
 log() { echo "build.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
+
+# shellcheck source=source.sh
+. "$here/source.sh"
+cache=$atls_cache/mbedtls
 
 for tool in dpkg-source cmake gcc pkg-config sha256sum flock; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y dpkg-dev cmake gcc pkg-config util-linux)"
@@ -42,29 +36,11 @@ for pc in tss2-esys tss2-mu tss2-rc libcurl jansson; do
   pkg-config --exists "$pc" || die "pkg-config $pc not found (apt-get install -y libtss2-dev libcurl4-openssl-dev libjansson-dev)"
 done
 
-mkdir -p "$cache/src"
+mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
+fetch_source
 
-verified() {
-  local f
-  for f in "${!sha256[@]}"; do
-    [ -f "$cache/src/$f" ] || return 1
-    echo "${sha256[$f]}  $cache/src/$f" | sha256sum -c --status - || return 1
-  done
-}
-
-if ! verified; then
-  log "fetching $pkg $ver source from Debian (apt-get source --download-only $pkg=$ver)"
-  (cd "$cache/src" && apt-get source --download-only "$pkg=$ver" >&2) ||
-    die "apt-get source failed: is there a deb-src entry for trixie? (README.md)"
-  for f in "${!sha256[@]}"; do
-    echo "${sha256[$f]}  $cache/src/$f" | sha256sum -c - >&2 || die "checksum mismatch for $f"
-  done
-fi
-
-series=$here/patches/series
-patches() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series"; }
 libkey=$( {
   printf '%s\n' "${sha256[@]}" | sort
   cat "$series"
@@ -76,12 +52,7 @@ libdir=$cache/lib-$libkey
 if [ ! -f "$libdir/.done" ]; then
   rm -rf "$libdir"
   mkdir -p "$libdir"
-  log "unpacking into $libdir"
-  (cd "$libdir" && dpkg-source --no-check -x "$cache/src/mbedtls_3.6.6-0.1~deb13u1.dsc" src >&2)
-  patches | while read -r p; do
-    log "applying $p"
-    patch -d "$libdir/src" -p1 --forward --batch <"$here/patches/$p" >&2 || die "patch $p does not apply"
-  done
+  unpack_patched "$libdir"
   log "building mbedTLS (cmake, -j$jobs)"
   cmake -S "$libdir/src" -B "$libdir/build" -DCMAKE_BUILD_TYPE=Release -DENABLE_TESTING=OFF \
     -DENABLE_PROGRAMS=OFF -DUSE_STATIC_MBEDTLS_LIBRARY=ON -DUSE_SHARED_MBEDTLS_LIBRARY=OFF \

@@ -18,30 +18,23 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mbedtls=$(cd "$here/.." && pwd)
-root=${ATLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/attested-tls}
-cache=$root/mbedtls-fuzz
 jobs=${ATLS_BUILD_JOBS:-2}
 cc=${FUZZ_CC:-clang-14}
 
 log() { echo "fuzz/build.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+# shellcheck source=../source.sh
+. "$mbedtls/source.sh"
+root=$atls_cache
+cache=$root/mbedtls-fuzz
+
 command -v "$cc" >/dev/null || die "$cc not found (apt-get install -y clang-14 libclang-rt-14-dev)"
 command -v cmake >/dev/null || die "cmake not found"
-
-# ../build.sh fetches the source package into its cache and checks its
-# checksums; run it when that has not happened yet.
-dsc=$root/mbedtls/src/mbedtls_3.6.6-0.1~deb13u1.dsc
-if [ ! -f "$dsc" ]; then
-  bash "$mbedtls/build.sh" >/dev/null
-fi
-[ -f "$dsc" ] || die "no $dsc after ../build.sh"
+fetch_source
 
 sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cflags="-O1 -g $sanitize -fsanitize=fuzzer-no-link -DMBEDTLS_ATLS_FUZZING_UNSAFE_RECORDS"
-
-series=$mbedtls/patches/series
-patches() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series"; }
 
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
@@ -59,11 +52,7 @@ libdir=$cache/lib-$libkey
 if [ ! -f "$libdir/.done" ]; then
   rm -rf "$libdir"
   mkdir -p "$libdir"
-  log "unpacking into $libdir"
-  (cd "$libdir" && dpkg-source --no-check -x "$dsc" src >&2)
-  patches | while read -r p; do
-    patch -d "$libdir/src" -p1 --forward --batch <"$mbedtls/patches/$p" >&2 || die "patch $p does not apply"
-  done
+  unpack_patched "$libdir"
   patch -d "$libdir/src" -p1 --forward --batch <"$here/fuzzing-records.patch" >&2 ||
     die "fuzzing-records.patch does not apply"
   log "building the sanitizer library ($cc, -j$jobs)"

@@ -187,12 +187,15 @@ func Run(ctx context.Context, f *harness.Fixture, a Attack) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.legErr != nil {
-		return nil, fmt.Errorf("attack: the attacker's handshake with the genuine attester: %w", st.legErr)
-	}
-	out := &Outcome{Victim: r, Legs: st.legs}
-	if st.tee != nil {
-		out.Refused = st.tee.Refused()
+	out := &Outcome{Victim: r}
+	if im := st.imp; im != nil {
+		if im.LegErr != nil {
+			return nil, fmt.Errorf("attack: the attacker's handshake with the genuine attester: %w", im.LegErr)
+		}
+		out.Legs = im.Legs
+		if im.TEE != nil {
+			out.Refused = im.TEE.Refused()
+		}
 	}
 	out.Verdict, out.Check, err = Judge(m, r)
 	return out, err
@@ -204,9 +207,7 @@ type state struct {
 	a                Attack
 	attesterIsClient bool
 	genuine          harness.Attester
-	tee              *TEE
-	legs             int
-	legErr           error
+	imp              *Impostor // the borrowing scenarios'
 }
 
 // attacker returns the attacker's party of a victim run from the two the
@@ -242,75 +243,34 @@ func side(m harness.Model, client bool) harness.Side {
 // impersonate builds the attacker for the scenarios in which it borrows
 // attestation during the victim's handshake.
 func (st *state) impersonate() (harness.Tweaks, error) {
-	genuine := st.genuine
-	tik := genuine.Identity()
-	m := &Mallory{Media: genuine.MediaTypes()}
+	own, ownChain, err := st.ownKey()
+	if err != nil {
+		return harness.Tweaks{}, err
+	}
+	st.imp = NewImpostor(st.a.Scenario, st.a.Capability, st.genuine, own, st.leg)
 	var chain [][]byte
 	if st.x509() {
 		chain = st.f.Chain[st.attesterIsClient]
-	}
-	replayed := &ReplayedSigner{Pub: tik.Public()}
-	switch {
-	case st.a.Capability == Oracle && st.a.Scenario != OtherKey:
-		// The TIK signs for the attacker's TLS stack.
-		m.Key = tik
-	case st.a.Scenario == Splice:
-		// The genuine attester's own CertificateVerify, copied.
-		m.Key = replayed
-	default:
-		// The attacker's own key, certified by the same CA.
-		k, c, err := st.ownKey()
-		if err != nil {
-			return harness.Tweaks{}, err
+		if st.imp.OwnKey {
+			chain = ownChain
 		}
-		m.Key = k
-		if st.x509() {
-			chain = c
-		}
-	}
-	if st.a.Capability == TEEBound {
-		st.tee = NewTEE(genuine)
-	}
-	m.Present = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
-		if st.a.Capability == Oracle && st.a.Scenario != Splice {
-			return genuine.Evidence(ctx, ch) // whatever challenge it is asked
-		}
-		if st.tee != nil {
-			// The direct way first: ask the TEE to attest the victim's challenge.
-			if ev, err := st.tee.Attest(ctx, ch); err == nil {
-				return ev, nil
-			}
-		}
-		// A handshake of its own with the genuine attester, fed with the
-		// victim's nonce where the protocol lets a peer choose it.
-		c, err := st.leg(ctx, ch.Nonce)
-		if err != nil {
-			st.legErr = err
-			return attest.Evidence{}, err
-		}
-		replayed.Sig = c.Signature
-		return c.Evidence()
 	}
 	return harness.Tweaks{Parties: func(client, server *party.Party) {
 		att, _ := st.attacker(client, server)
-		att.Attester, att.Chain = m, chain
+		att.Attester, att.Chain = &st.imp.Mallory, chain
 	}}, nil
 }
 
-// leg runs the attacker's own handshake with the genuine attester: the
-// attacker is the relying party, its verifier's nonce pinned to nonce.
-// Under TEEBound the attester's own stack runs through the TEE, which so
-// learns the challenges it computed.
-func (st *state) leg(ctx context.Context, nonce []byte) (*Captured, error) {
-	st.legs++
+// leg runs the attacker's own handshake with a, standing for the genuine
+// attester: the attacker is the relying party, its verifier's nonce
+// pinned to nonce.
+func (st *state) leg(ctx context.Context, a attest.Attester, nonce []byte) (*Captured, error) {
 	r, err := st.f.Handshake(ctx, st.a.Model, harness.Tweaks{Parties: func(client, server *party.Party) {
 		att, rp := st.attacker(client, server)
 		if nonce != nil {
 			rp.Verifier = &Nonces{Verifier: rp.Verifier, Pin: nonce}
 		}
-		if st.tee != nil {
-			att.Attester = st.tee.Own()
-		}
+		att.Attester = a
 	}})
 	if err != nil {
 		return nil, err

@@ -132,9 +132,7 @@ type attacker struct {
 	v       attackVictim
 	a       mbAttack
 	genuine attest.Attester
-	tee     *attack.TEE
-	legs    int
-	legErr  error
+	imp     *attack.Impostor // the borrowing scenarios'
 }
 
 func runMbAttack(t *testing.T, v attackVictim, a mbAttack) {
@@ -157,8 +155,15 @@ func runMbAttack(t *testing.T, v attackVictim, a mbAttack) {
 		t.Fatalf("scenario %s is not played against the mbedTLS peer", a.scenario)
 	}
 	x := runExchange(t, v.m, v.mbRole, o)
-	if at.legErr != nil {
-		t.Fatalf("the attacker's handshake with the genuine attester: %v", at.legErr)
+	var legs, refused int
+	if at.imp != nil {
+		if at.imp.LegErr != nil {
+			t.Fatalf("the attacker's handshake with the genuine attester: %v", at.imp.LegErr)
+		}
+		legs = at.imp.Legs
+		if at.imp.TEE != nil {
+			refused = at.imp.TEE.Refused()
+		}
 	}
 
 	if a.verdict == attack.Succeeds {
@@ -190,16 +195,16 @@ func runMbAttack(t *testing.T, v attackVictim, a mbAttack) {
 	}
 	switch a.capability {
 	case attack.TEEBound:
-		if at.tee.Refused() == 0 || at.legs != 1 {
-			t.Fatalf("the TEE refused %d challenges, the attacker ran %d handshakes with it; want >0 and 1", at.tee.Refused(), at.legs)
+		if refused == 0 || legs != 1 {
+			t.Fatalf("the TEE refused %d challenges, the attacker ran %d handshakes with it; want >0 and 1", refused, legs)
 		}
 	case attack.Relay:
-		if at.legs != 1 {
-			t.Fatalf("the attacker ran %d handshakes with the genuine attester, want 1", at.legs)
+		if legs != 1 {
+			t.Fatalf("the attacker ran %d handshakes with the genuine attester, want 1", legs)
 		}
 	case attack.Replay:
-		if at.legs != 0 {
-			t.Fatalf("a replay talked to the genuine attester %d times", at.legs)
+		if legs != 0 {
+			t.Fatalf("a replay talked to the genuine attester %d times", legs)
 		}
 	}
 }
@@ -225,45 +230,15 @@ func mbCheck(o contract.Outcome) attack.Check {
 }
 
 // impersonate is the attacker that borrows attestation during the
-// victim's handshake (attack.go's impersonate, with the mbedTLS victim).
+// victim's handshake, its own legs run in process against a Go relying
+// party appraising with Veraison.
 func (at *attacker) impersonate() goOptions {
-	genuine := at.genuine
-	tik := genuine.Identity()
-	m := &attack.Mallory{Media: genuine.MediaTypes()}
-	replayed := &attack.ReplayedSigner{Pub: tik.Public()}
-	switch {
-	case at.a.capability == attack.Oracle && at.a.scenario != attack.OtherKey:
-		m.Key = tik // the TIK signs for the attacker's TLS stack
-	case at.a.scenario == attack.Splice:
-		m.Key = replayed // the genuine attester's CertificateVerify, copied
-	default:
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			at.t.Fatal(err)
-		}
-		m.Key = k
+	own, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		at.t.Fatal(err)
 	}
-	if at.a.capability == attack.TEEBound {
-		at.tee = attack.NewTEE(genuine)
-	}
-	m.Present = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
-		if at.a.capability == attack.Oracle && at.a.scenario != attack.Splice {
-			return genuine.Evidence(ctx, ch) // whatever challenge it is asked
-		}
-		if at.tee != nil {
-			if ev, err := at.tee.Attest(ctx, ch); err == nil {
-				return ev, nil
-			}
-		}
-		c, err := at.leg(ctx, ch.Nonce)
-		if err != nil {
-			at.legErr = err
-			return attest.Evidence{}, err
-		}
-		replayed.Sig = c.Signature
-		return c.Evidence()
-	}
-	return goOptions{attester: m}
+	at.imp = attack.NewImpostor(at.a.scenario, at.a.capability, at.genuine, own, at.handshake)
+	return goOptions{attester: &at.imp.Mallory}
 }
 
 // replayer sends c again: its payload and its CertificateVerify.
@@ -320,18 +295,6 @@ func (at *attacker) captureFromVictim() *attack.Captured {
 		at.t.Fatal(err)
 	}
 	return c
-}
-
-// leg is the attacker's own handshake with the genuine attester (through
-// the TEE's stack under TEEBound), the attacker as relying party with its
-// nonce pinned to the victim's.
-func (at *attacker) leg(ctx context.Context, nonce []byte) (*attack.Captured, error) {
-	at.legs++
-	var a attest.Attester = at.genuine
-	if at.tee != nil {
-		a = at.tee.Own()
-	}
-	return at.handshake(ctx, a, nonce)
 }
 
 // handshake runs the victim's model in process between att and a Go

@@ -342,8 +342,9 @@ func TestMatrixServicesFromManifest(t *testing.T) {
 }
 
 // With real services (make conformance), the reference peer, which could
-// use a software TPM and the in-process verifier, gets a swtpm and a
-// Veraison in every background-check case and none in passport cases.
+// use a software TPM and the in-process verifier, gets a Veraison in every
+// case (all 50 have an attester, background check or passport), and the
+// suite provisions each attesting side's endorsement into it.
 func TestMatrixRealServices(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "reference", "manifest.json"))
 	if err != nil {
@@ -354,23 +355,35 @@ func TestMatrixRealServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range interop.Matrix(m, false) {
-		if c.Services != nil {
+		if c.Services != nil || c.Endorse != nil || c.ProvisionReference != nil {
 			t.Errorf("%s: services without --services real", c.ID())
 		}
 	}
-	with := 0
-	for _, c := range interop.Matrix(m, true) {
-		passport := c.Model.Server.Attests && c.Model.Server.Topology == party.Passport ||
-			c.Model.Client.Attests && c.Model.Client.Topology == party.Passport
-		if passport != (c.Services == nil) {
-			t.Errorf("%s: passport %v, services %v", c.ID(), passport, c.Services != nil)
+	cases := interop.Matrix(m, true)
+	if len(cases) != 50 {
+		t.Errorf("%d cases, want 50", len(cases))
+	}
+	passports := 0
+	for _, c := range cases {
+		peer, ref := c.Model.Server, c.Model.Client
+		if c.PeerRole == contract.Client {
+			peer, ref = ref, peer
 		}
-		if c.Services != nil {
-			with++
+		if c.Services == nil {
+			t.Errorf("%s: no services", c.ID())
+		}
+		if peer.Attests != (c.Endorse != nil) {
+			t.Errorf("%s: peer attests %v, its endorsement provisioned %v", c.ID(), peer.Attests, c.Endorse != nil)
+		}
+		if ref.Attests != (c.ProvisionReference != nil) {
+			t.Errorf("%s: reference attests %v, its endorsement provisioned %v", c.ID(), ref.Attests, c.ProvisionReference != nil)
+		}
+		if peer.Topology == party.Passport || ref.Topology == party.Passport {
+			passports++
 		}
 	}
-	if with == 0 {
-		t.Fatal("no case got real services")
+	if passports != 30 {
+		t.Errorf("%d passport cases with real services, want 30", passports)
 	}
 }
 

@@ -89,6 +89,10 @@ func Run(ctx context.Context, cfg contract.Config, opt Options) (contract.Outcom
 		return o, code
 	}
 	lg.printf("%s %s as %s (%s)", cfg.TestCase, cfg.Profile, cfg.Role, describeMisbehave(cfg.Misbehave))
+	if cfg.TPM != "" || cfg.Verifier != "" {
+		// Which root of trust and verifier a case really used.
+		lg.printf("TPM %q, verifier %q, trusted verifiers from %q", cfg.TPM, cfg.Verifier, cfg.TrustedVerifiers)
+	}
 	if cfg.EndorsementsOut != "" && ep.attester != nil {
 		if err := writeEndorsement(cfg.EndorsementsOut, ep.attester.Endorsement()); err != nil {
 			o.Error = err.Error()

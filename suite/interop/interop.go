@@ -15,7 +15,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -114,10 +113,10 @@ type Case struct {
 	// its dial until the reference listens), so no contract change is
 	// needed for the ordering.
 	Endorse func(ctx context.Context, e parsectpm.Endorsement) error
-	// Services, if set, starts the case's helper containers (swtpm) on
-	// its network before the peer starts; it may adjust the peer's
-	// configuration to reach them.
-	Services func(ctx context.Context, k driver.Case, peer *contract.Config) error
+	// Services, if set, starts the case's helper containers (swtpm,
+	// Veraison) on its network before the peer starts; it may adjust the
+	// peer's and the in-process reference's configurations to reach them.
+	Services func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error
 	// Timeout is both sides' ATLS_TIMEOUT (default 15 s); Deadline the
 	// peer's (default Timeout + 10 s).
 	Timeout, Deadline time.Duration
@@ -219,7 +218,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 		// (a service func stops what it started with context.AfterFunc).
 		svcCtx, stopServices := context.WithCancel(ctx)
 		defer stopServices()
-		if err := c.Services(svcCtx, k, &peerCfg); err != nil {
+		if err := c.Services(svcCtx, k, &peerCfg, &refCfg); err != nil {
 			return nil, err
 		}
 	}
@@ -256,7 +255,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 			// The reference client writes its endorsement and dials at
 			// once: it dials a gate that lets the connection through to
 			// the peer once the endorsement is provisioned.
-			gate, err := gateway(ctx, refCfg.Connect, func(ctx context.Context) error {
+			gate, err := gateway(ctx, "127.0.0.1", refCfg.Connect, func(ctx context.Context) error {
 				return e.provisionReference(ctx, c, refCfg.EndorsementsOut)
 			})
 			if err != nil {
@@ -277,6 +276,22 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	}
 	refCfg.Listen = ln.Addr().String()
 	spec.Config.Connect = ln.Addr().String()
+	// Both attest and both endorsements go to a verifier: the reference
+	// starts (and writes its endorsement) only once the peer's is
+	// provisioned, so the peer dials a gate that lets it through to the
+	// reference once the reference's is provisioned too.
+	gated := c.Endorse != nil && c.ProvisionReference != nil
+	if gated {
+		gate, err := gateway(ctx, k.HostAddress(), refCfg.Listen, func(ctx context.Context) error {
+			return e.provisionReference(ctx, c, refCfg.EndorsementsOut)
+		})
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		defer gate.Close()
+		spec.Config.Connect = gate.Addr().String()
+	}
 	refCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type side struct {
@@ -293,7 +308,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	if c.Endorse == nil {
 		runRef()
 	}
-	if c.ProvisionReference != nil {
+	if c.ProvisionReference != nil && !gated {
 		// The reference server wrote its endorsement before accepting; the
 		// peer client starts once it is provisioned.
 		if err := e.provisionReference(ctx, c, refCfg.EndorsementsOut); err != nil {
@@ -394,10 +409,11 @@ func (e *Env) provisionReference(ctx context.Context, c Case, path string) error
 	}
 }
 
-// gateway accepts one connection and, once ready returns, pipes it to
-// target: a client that dials at once waits in the gate.
-func gateway(ctx context.Context, target string, ready func(context.Context) error) (net.Listener, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// gateway listens on host, accepts one connection and, once ready
+// returns, pipes it to target: a client that dials at once waits in the
+// gate.
+func gateway(ctx context.Context, host, target string, ready func(context.Context) error) (net.Listener, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return nil, err
 	}
@@ -416,18 +432,7 @@ func gateway(ctx context.Context, target string, ready func(context.Context) err
 			return
 		}
 		defer out.Close()
-		done := make(chan struct{}, 2)
-		pipe := func(dst, src net.Conn) {
-			io.Copy(dst, src)
-			if tc, ok := dst.(*net.TCPConn); ok {
-				tc.CloseWrite()
-			}
-			done <- struct{}{}
-		}
-		go pipe(out, in)
-		go pipe(in, out)
-		<-done
-		<-done
+		driver.Splice(in, out)
 	}()
 	return ln, nil
 }

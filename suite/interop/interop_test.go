@@ -15,6 +15,7 @@ import (
 
 	"github.com/attested-tls/conformance/containers/images"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
@@ -80,6 +81,90 @@ var _ = func() bool {
 	})
 	return true
 }()
+
+// realServices picks, from the cases `make conformance` runs (--services
+// real), those where one Veraison on the case's network is a passport
+// source or where both sides' endorsements go to it: the peer as passport
+// attester (server) and as relying party of the reference's passport
+// (server), and mutual models with the peer as client and as server,
+// which gate the connection until both endorsements are provisioned.
+func realServices() []Case {
+	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "reference", "manifest.json"))
+	if err != nil {
+		panic(err)
+	}
+	m, err := contract.ParseManifest(b)
+	if err != nil {
+		panic(err)
+	}
+	want := map[string]bool{
+		"ta-07/server-attests/passport+attestation-only@server":                     true,
+		"ta-07/client-attests/passport+x509@server":                                 true,
+		"ta-07/mutual/server=bg+x509,client=passport+x509@client":                   true,
+		"ea-07/mutual/server=passport+x509,client=bg+x509@server":                   true,
+		"ta-07/mutual/server=bg+attestation-only,client=bg+attestation-only@client": true,
+	}
+	var out []Case
+	for _, c := range Matrix(m, true) {
+		if want[c.ID()] {
+			out = append(out, c)
+			delete(want, c.ID())
+		}
+	}
+	if len(want) > 0 {
+		panic(fmt.Sprintf("realServices: no such cases in the matrix: %v", want))
+	}
+	return out
+}
+
+// With real services, each case's Veraison is every side's verifier and
+// passport source, and the only verifier either side trusts; After checks
+// that both sides were pointed at it.
+var _ = func() bool {
+	ref := &PeerDir{Manifest: &contract.Manifest{Name: "reference"}}
+	DeclarePairs(PairOptions{
+		Peers: []*PeerDir{ref},
+		Env:   func(context.Context, *PeerDir) (*Env, error) { return env, nil },
+		Cases: func(*PeerDir) []Case { return realServices() },
+		After: func(c Case, r *Result) {
+			for _, role := range []contract.Role{contract.Server, contract.Client} {
+				fileWithContent(filepath.Join(r.Dirs[role], "veraison-trusted-verifiers.json"))
+				b, err := os.ReadFile(filepath.Join(r.Dirs[role], reference.LogFile))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(string(b)).To(MatchRegexp(`verifier "veraison:http://[^"]+", trusted verifiers from "[^"]*veraison-trusted-verifiers.json"`),
+					"the %s did not use the case's Veraison", role)
+			}
+		},
+	})
+	return true
+}()
+
+var _ = Describe("A passport attester whose Veraison was never given its endorsement", Label("peers", "veraison"), func() {
+	It("gets a result that is not affirming: the relying party aborts with bad_certificate and no application data flows", func(ctx SpecContext) {
+		var c Case
+		for _, k := range realServices() {
+			if k.ID() == "ta-07/server-attests/passport+attestation-only@server" {
+				c = k
+			}
+		}
+		c.TestCase = c.Model.ID() + "/unendorsed-passport"
+		c.Endorse = func(context.Context, parsectpm.Endorsement) error { return nil }
+		r := run(ctx, c)
+		Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), r.Describe())
+		Expect(r.Peer.Outcome).NotTo(BeNil(), r.Describe())
+		Expect(r.Peer.Outcome.AppData).To(Equal(contract.AppDataNone))
+		Expect(r.ReferenceExit).To(Equal(contract.ExitFailed), r.Describe())
+		Expect(r.Reference.Handshake).To(Equal(contract.HandshakeFailed), r.Describe())
+		Expect(r.Reference.AppData).To(Equal(contract.AppDataNone))
+		// Veraison answers an unknown key with a result that is not
+		// affirming; the relying party refuses it (ta-07: bad_certificate).
+		Expect(r.Reference.AlertSent).To(HaveField("Name", "bad_certificate"), r.Describe())
+		Expect(r.Reference.Verdict).NotTo(BeNil(), r.Describe())
+		Expect(r.Reference.Verdict.Status).NotTo(Equal("affirming"), r.Describe())
+		Expect(r.Peer.Outcome.AlertReceived).To(HaveField("Name", "bad_certificate"), r.Describe())
+		AddReportEntry("peer", r.Peer.Describe())
+	})
+})
 
 var _ = Describe("Two driven peers", Label("peers"), func() {
 	It("find each other on the case's network and complete a mutual attested handshake", func(ctx SpecContext) {

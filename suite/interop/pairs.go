@@ -84,9 +84,10 @@ type PairOptions struct {
 	Selected func(text string, labels []string) bool
 	// Timeout bounds one spec (default 2 minutes).
 	Timeout time.Duration
-	// RealServices gives the peer a swtpm and a Veraison on each case's
-	// network whenever its manifest lists them, even if it could use a
-	// software TPM and the in-process verifier (see Matrix).
+	// RealServices gives the peer a swtpm and each case a Veraison on its
+	// network whenever the peer's manifest lists them, even if it could
+	// use a software TPM and the in-process verifier; both sides use
+	// that Veraison to appraise and for passports (see Matrix).
 	RealServices bool
 }
 

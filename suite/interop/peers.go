@@ -169,8 +169,8 @@ const PairTimeout = 30 * time.Second
 // Matrix is every case a manifest claims: each model of each profile it
 // lists, in each role it plays, when every attesting side's topology and
 // credential are in its lists. With real, the peer attests from a swtpm
-// and appraises through Veraison wherever its manifest lists them
-// (background-check models; passport models keep the defaults).
+// and both sides appraise and get passports through one Veraison
+// wherever the peer's manifest lists them (withServices).
 func Matrix(m *contract.Manifest, real bool) []Case {
 	var out []Case
 	for _, model := range Models() {
@@ -210,27 +210,29 @@ func supportsSide(m *contract.Manifest, s harness.Side) bool {
 // withServices gives a case what the peer's manifest needs beyond the
 // defaults (software TPM; the in-process verifier and its key), or, with
 // real, what it lists: a swtpm on the case's network when the peer
-// attests; a Veraison when it appraises, which is given the in-process
-// reference's endorsement before the peer can appraise its evidence
-// (Case.ProvisionReference).
+// attests, and one Veraison on it that every verifier role of the case
+// uses, on both sides: the relying party that appraises background-check
+// evidence and the passport attester that asks for its result. Each side
+// then trusts only that Veraison's key, so a result from anywhere else
+// fails the case. The suite provisions Veraison with each attester's
+// endorsement before it can be appraised (Case.Endorse for the peer's,
+// Case.ProvisionReference for the in-process reference's).
 func withServices(m *contract.Manifest, c Case, real bool) Case {
-	// A passport attester needs a verifier as its passport source, which
-	// the pair cases do not wire to a peer's Veraison yet: passport models
-	// keep the defaults.
-	passport := c.Model.Server.Attests && c.Model.Server.Topology == party.Passport ||
-		c.Model.Client.Attests && c.Model.Client.Topology == party.Passport
-	real = real && !passport
-	attests := c.Model.Server.Attests
-	appraises := c.Model.Client.Attests
+	peerSide, refSide := c.Model.Server, c.Model.Client
 	if c.PeerRole == contract.Client {
-		attests, appraises = appraises, attests
+		peerSide, refSide = refSide, peerSide
 	}
-	swtpm := attests && (!slices.Contains(m.TPMs, "software") || real && slices.Contains(m.TPMs, "swtpm"))
+	// The peer calls a verifier when it appraises background-check
+	// evidence or attests with a passport (its result's source).
+	peerCalls := refSide.Attests && refSide.Topology == party.BackgroundCheck ||
+		peerSide.Attests && peerSide.Topology == party.Passport
+	swtpm := peerSide.Attests && (!slices.Contains(m.TPMs, "software") || real && slices.Contains(m.TPMs, "swtpm"))
 	if swtpm && !slices.Contains(m.TPMs, "swtpm") {
 		c.Unrunnable = fmt.Sprintf("peer %s attests only from TPMs %v; pair specs provide software and swtpm", m.Name, m.TPMs)
 		return c
 	}
-	veraison := appraises && (!slices.Contains(m.Verifiers, "local") || real && slices.Contains(m.Verifiers, "veraison"))
+	veraison := peerCalls && !slices.Contains(m.Verifiers, "local") ||
+		real && slices.Contains(m.Verifiers, "veraison") && (peerSide.Attests || refSide.Attests)
 	if veraison && !slices.Contains(m.Verifiers, "veraison") {
 		c.Unrunnable = fmt.Sprintf("peer %s appraises only through verifiers %v; pair specs provide local and veraison", m.Name, m.Verifiers)
 		return c
@@ -239,7 +241,7 @@ func withServices(m *contract.Manifest, c Case, real bool) Case {
 		return c
 	}
 	var v *driver.Veraison // this case's; each case runs once per run
-	c.Services = func(ctx context.Context, k driver.Case, peer *contract.Config) error {
+	c.Services = func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
 		if swtpm {
 			sw, err := driver.StartSwtpm(ctx, k, "")
 			if err != nil {
@@ -248,25 +250,35 @@ func withServices(m *contract.Manifest, c Case, real bool) Case {
 			context.AfterFunc(ctx, func() { sw.Stop(context.Background()) })
 			peer.TPM = "swtpm:" + sw.PeerAddr
 		}
-		if veraison {
-			var err error
-			if v, err = driver.StartVeraison(ctx, k, driver.VeraisonOptions{}); err != nil {
-				return err
-			}
-			context.AfterFunc(ctx, func() { v.Stop(context.Background()) })
-			tv, err := v.TrustedVerifiers()
-			if err != nil {
-				return err
-			}
-			path := filepath.Join(peer.Out, "veraison-trusted-verifiers.json")
+		if !veraison {
+			return nil
+		}
+		var err error
+		if v, err = driver.StartVeraison(ctx, k, driver.VeraisonOptions{}); err != nil {
+			return err
+		}
+		context.AfterFunc(ctx, func() { v.Stop(context.Background()) })
+		tv, err := v.TrustedVerifiers()
+		if err != nil {
+			return err
+		}
+		for _, side := range []struct {
+			cfg *contract.Config
+			url string
+		}{{peer, v.PeerVerificationURL}, {ref, v.VerificationURL}} {
+			path := filepath.Join(side.cfg.Out, "veraison-trusted-verifiers.json")
 			if err := os.WriteFile(path, tv, 0o644); err != nil {
 				return err
 			}
-			peer.Verifier, peer.VerifierKey, peer.TrustedVerifiers = "veraison:"+v.PeerVerificationURL, "", path
+			// Endorsements go to Veraison, not through the file.
+			side.cfg.Verifier, side.cfg.VerifierKey, side.cfg.TrustedVerifiers, side.cfg.Endorsements = "veraison:"+side.url, "", path, ""
 		}
 		return nil
 	}
-	if veraison {
+	if veraison && peerSide.Attests {
+		c.Endorse = func(ctx context.Context, e parsectpm.Endorsement) error { return v.Provision(ctx, e) }
+	}
+	if veraison && refSide.Attests {
 		c.ProvisionReference = func(ctx context.Context, e parsectpm.Endorsement) error { return v.Provision(ctx, e) }
 	}
 	return c

@@ -184,7 +184,7 @@ var _ = Describe("The reference peer on its case's swtpm service, appraised thro
 		if !endorsed {
 			c.TestCase += "/unendorsed"
 		}
-		c.Services = func(ctx context.Context, k driver.Case, peer *contract.Config) error {
+		c.Services = func(ctx context.Context, k driver.Case, peer, _ *contract.Config) error {
 			sw, err := driver.StartSwtpm(ctx, k, "")
 			if err != nil {
 				return err

@@ -3,7 +3,6 @@ package mbedtls_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -203,16 +202,5 @@ func pipe(in net.Conn, target string) {
 		return
 	}
 	defer out.Close()
-	done := make(chan struct{}, 2)
-	half := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		if tc, ok := dst.(*net.TCPConn); ok {
-			tc.CloseWrite()
-		}
-		done <- struct{}{}
-	}
-	go half(out, in)
-	go half(in, out)
-	<-done
-	<-done
+	driver.Splice(in, out)
 }

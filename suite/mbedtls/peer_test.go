@@ -321,18 +321,7 @@ func relay(ctx context.Context, ln net.Listener, addr string, before func() erro
 		if _, err := out.Write(first); err != nil {
 			return err
 		}
-		done := make(chan struct{}, 2)
-		pipe := func(dst, src net.Conn) {
-			io.Copy(dst, src)
-			if tc, ok := dst.(*net.TCPConn); ok {
-				tc.CloseWrite()
-			}
-			done <- struct{}{}
-		}
-		go pipe(out, in)
-		go pipe(in, out)
-		<-done
-		<-done
+		driver.Splice(in, out)
 		return nil
 	}
 }

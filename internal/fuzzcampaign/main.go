@@ -41,7 +41,7 @@ type Entry struct {
 	Target  Target
 	Seconds float64
 	Execs   int64
-	Outcome string // pass, crash or error
+	Outcome string // pass, crash, error or void
 }
 
 const ledgerHeader = "# when\tcommit\tpackage\ttarget\tseconds\texecs\toutcome"
@@ -266,7 +266,7 @@ func parseEntry(line string) (Entry, error) {
 		return Entry{}, err
 	}
 	switch f[6] {
-	case "pass", "crash", "error":
+	case "pass", "crash", "error", Void:
 	default:
 		return Entry{}, fmt.Errorf("outcome %q", f[6])
 	}
@@ -302,9 +302,18 @@ type Total struct {
 	LastCrashCleared bool // a passing run came after the last crash
 }
 
+// Void is the outcome a maintainer gives, by hand, to a ledger line whose
+// run did not fuzz as recorded (its workers were stopped from outside, so
+// `go test -fuzz` took them for hung): it counts neither its time nor a
+// crash. The commit that voids a line says why.
+const Void = "void"
+
 func totals(es []Entry) map[Target]Total {
 	m := map[Target]Total{}
 	for _, e := range es {
+		if e.Outcome == Void {
+			continue
+		}
 		t := m[e.Target]
 		t.Seconds += e.Seconds
 		t.Execs += e.Execs

@@ -39,6 +39,18 @@ func TestLedgerRoundTrip(t *testing.T) {
 	}
 }
 
+// A voided line counts neither its time nor a crash.
+func TestVoidLines(t *testing.T) {
+	a := Target{"example.com/p", "FuzzA"}
+	es := []Entry{
+		{Target: a, Seconds: 600, Execs: 1000, Outcome: "pass"},
+		{Target: a, Seconds: 374, Execs: 500, Outcome: Void},
+	}
+	if tot := totals(es)[a]; tot.Seconds != 600 || tot.Execs != 1000 || tot.Runs != 1 || tot.Crashes != 0 {
+		t.Fatalf("totals %+v", tot)
+	}
+}
+
 func TestLedgerRejectsBadLines(t *testing.T) {
 	for _, line := range []string{
 		"2026-11-26T23:00:00Z\tc\tp\tF\t60\t10",          // six fields

@@ -167,36 +167,14 @@ var vectorPlacements = map[string]vectorPlacement{
 
 // knownDisagreements are vectors the peer does not pass today: the
 // reason, and what the peer does instead, which the spec asserts (so a
-// fix shows up as a failure that asks to drop the entry).
+// fix shows up as a failure that asks to drop the entry). None today: the
+// last, six valid CMW forms the peer's reader refused, went with
+// peer/cmw.c.
 var knownDisagreements = map[string]knownDisagreement{}
 
 type knownDisagreement struct {
 	why   string
 	check func(t *testing.T, r run)
-}
-
-// cmwFormNotParsed: the peer's CMW parser (peers/mbedtls/peer/cbor.c,
-// cmw_unwrap) takes only a definite-length CBOR record whose type is a
-// media type; it refuses this valid form as payload.malformed with the
-// profile's rejection alert.
-func cmwFormNotParsed(form string, alert tls13.AlertCode) knownDisagreement {
-	return knownDisagreement{
-		why: "the peer's CMW parser (peer/cbor.c cmw_unwrap) takes only definite-length CBOR records with a media-type type, not " + form,
-		check: func(t *testing.T, r run) {
-			wantAlert(t, r, alert)
-			if r.outcome.Verdict == nil || r.outcome.Verdict.Reason != "payload.malformed" {
-				t.Fatalf("verdict %+v, want payload.malformed (the known disagreement)\n%s", r.outcome.Verdict, r.describe())
-			}
-		}}
-}
-
-func init() {
-	forms := map[int]string{3: "a record with a content-format type", 5: "an indefinite-length record",
-		6: "a JSON record", 7: "a JSON record", 8: "a JSON record", 9: "a CBOR tag"}
-	for id, form := range forms {
-		knownDisagreements[fmt.Sprintf("ta-07/cmw.json#%d", id)] = cmwFormNotParsed(form, alertBadCertificate)
-		knownDisagreements[fmt.Sprintf("poc/cmw.json#%d", id)] = cmwFormNotParsed(form, alertDecodeError)
-	}
 }
 
 func TestParserVectors(t *testing.T) {

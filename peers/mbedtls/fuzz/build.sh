@@ -7,6 +7,7 @@
 #
 #   <out>/fuzz_server   the mbedTLS TLS 1.3 server, the input as the client's flights
 #   <out>/fuzz_client   the mbedTLS TLS 1.3 client, the input as the server's flights
+#   <out>/fuzz_cmw      the peer's CMW reader (peer/cmw.c), the input as a CMW
 #   <out>/record        plays both sides in memory and writes the seed flights
 #
 # The last line of stdout is <out>. Everything lives under
@@ -67,7 +68,10 @@ fi
 
 outkey=$( {
   echo "$libkey"
-  for f in "$here"/*.c "$here"/*.h "$here/build.sh"; do echo "$f"; cat "$f"; done
+  for f in "$here"/*.c "$here"/*.h "$here/build.sh" "$mbedtls"/peer/cmw.c "$mbedtls"/peer/cbor.c "$mbedtls"/peer/peer.h; do
+    echo "$f"
+    cat "$f"
+  done
 } | sha256sum | cut -c1-16)
 out=$cache/bin-$outkey
 
@@ -81,6 +85,11 @@ if [ ! -f "$out/.done" ]; then
     "$cc" $sanitize -fsanitize=fuzzer -g -O1 -Wall -Wextra -Werror "${inc[@]}" -DFUZZ_TARGET_"${target^^}" \
       -o "$out/fuzz_$target" "$here/harness.c" "$here/fuzz_main.c" "${libs[@]}"
   done
+  # The peer's own CMW reader, alone (no handshake): peer/cmw.c, cbor.c.
+  log "compiling fuzz_cmw"
+  # shellcheck disable=SC2046
+  "$cc" $sanitize -fsanitize=fuzzer -g -O1 -Wall -Wextra -Werror "${inc[@]}" -I"$mbedtls/peer" -D_GNU_SOURCE \
+    -o "$out/fuzz_cmw" "$here/fuzz_cmw.c" "$mbedtls/peer/cmw.c" "$mbedtls/peer/cbor.c" $(pkg-config --cflags --libs jansson)
   log "compiling record"
   "$cc" $sanitize -fsanitize=fuzzer-no-link -g -O1 -Wall -Wextra -Werror "${inc[@]}" \
     -o "$out/record" "$here/harness.c" "$here/record.c" "${libs[@]}"

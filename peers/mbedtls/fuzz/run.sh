@@ -11,14 +11,15 @@
 #                      the parser vectors into them (seedgen)
 #
 # Targets (build.sh): fuzz_server (input = the client's flights) and
-# fuzz_client (input = the server's flights), first byte = configuration.
-# FUZZ_TARGETS="server" (or "client") runs one of them.
+# fuzz_client (input = the server's flights), first byte = configuration;
+# fuzz_cmw (input = a CMW, the peer's own reader). FUZZ_TARGETS="server"
+# (or "client", "cmw") runs one of them.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mode=${1:-60}
 out=$(bash "$here/build.sh" | tail -n 1)
-read -r -a targets <<<"${FUZZ_TARGETS:-server client}"
+read -r -a targets <<<"${FUZZ_TARGETS:-server client cmw}"
 status=0
 
 # libFuzzer's options: inputs up to a large flight, a per-input limit,

@@ -1,8 +1,8 @@
 /*
  * The CBOR the peer needs: a writer for definite-length heads and
  * strings (CTAP2 canonical when the caller orders map keys by encoded
- * length, then bytes), a reader that refuses indefinite lengths, the CMW
- * CBOR record, and Parsec TPM evidence's two TPMS_ATTEST fields.
+ * length, then bytes), a reader that refuses indefinite lengths (cmw.c
+ * reads the CMW's own), and Parsec TPM evidence's two TPMS_ATTEST fields.
  */
 #include <string.h>
 
@@ -145,40 +145,6 @@ int cbor_read_string(cbor_in *in, int want, const unsigned char **s, size_t *n)
     *n = (size_t) v;
     in->p += v;
     return 0;
-}
-
-int cmw_wrap(const char *media_type, const unsigned char *value, size_t n,
-             unsigned char *buf, size_t size, size_t *len)
-{
-    cbor_out o = { buf, size, 0, 0 };
-    cbor_head(&o, 4, 2);
-    cbor_text(&o, media_type);
-    cbor_bytes(&o, value, n);
-    if (o.overflow) {
-        return -1;
-    }
-    *len = o.len;
-    return 0;
-}
-
-int cmw_unwrap(const unsigned char *cmw, size_t n, const unsigned char **type, size_t *type_len,
-               const unsigned char **value, size_t *value_len)
-{
-    cbor_in in = { cmw, cmw + n };
-    int major;
-    uint64_t items, ind;
-
-    if (cbor_read_head(&in, &major, &items) != 0 || major != 4 || (items != 2 && items != 3)) {
-        return -1;
-    }
-    if (cbor_read_string(&in, 3, type, type_len) != 0 ||
-        cbor_read_string(&in, 2, value, value_len) != 0) {
-        return -1;
-    }
-    if (items == 3 && (cbor_read_head(&in, &major, &ind) != 0 || major != 0 || ind == 0 || ind > 31)) {
-        return -1;
-    }
-    return in.p == in.end ? 0 : -1;
 }
 
 /* Looks up a text key in the map at in (which it consumes); *found is the

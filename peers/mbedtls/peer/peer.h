@@ -8,6 +8,7 @@
  * se.c      the TPM-held identity key as a PSA secure-element key, wrapped
  *           in an opaque mbedTLS PK context
  * cbor.c    the little CBOR the evidence and the CMW need
+ * cmw.c     the CMW around evidence and results, in every record form
  * verifier.c the relying party: Veraison's challenge-response API over
  *           libcurl, the EAR checked with PSA and jansson
  * cert.c    X.509 certificates from the run's CA
@@ -90,11 +91,26 @@ int cbor_skip(cbor_in *in, int depth);
 /* Reads a text or byte string of the given major type. */
 int cbor_read_string(cbor_in *in, int major, const unsigned char **s, size_t *n);
 
-/* A CMW CBOR record: [type: tstr, value: bstr, ?ind: uint]. */
+/* ---- cmw.c ---- */
+
+/* Writes a CMW CBOR record: [type: tstr, value: bstr]. */
 int cmw_wrap(const char *media_type, const unsigned char *value, size_t n,
              unsigned char *buf, size_t size, size_t *len);
-int cmw_unwrap(const unsigned char *cmw, size_t n, const unsigned char **type, size_t *type_len,
-               const unsigned char **value, size_t *value_len);
+
+/* One CMW record as read: a media type, or a content format (has_cf). */
+typedef struct {
+    char type[256];
+    int has_cf;
+    uint64_t cf;
+    int indicator; /* 0 when absent */
+    unsigned char *value; /* owned: cmw_free */
+    size_t value_len;
+} cmw_record;
+
+/* Reads a CMW in any record form (CBOR record, CBOR tag, JSON record);
+ * returns 0, or -1 with nothing to free. */
+int cmw_unwrap(const unsigned char *cmw, size_t n, cmw_record *r);
+void cmw_free(cmw_record *r);
 /* Finds kat.certInfo and pat.attestInfo in Parsec TPM evidence. */
 int parsec_tpm_attest_infos(const unsigned char *ev, size_t n,
                             const unsigned char **cert_info, size_t *cert_info_len,

@@ -507,8 +507,9 @@ int verifier_appraise(const unsigned char *cmw, size_t n, const unsigned char *n
                       size_t nonce_len, unsigned char *spki, size_t spki_size,
                       size_t *spki_len, verdict *v)
 {
-    const unsigned char *type, *ev;
-    size_t type_len, ev_len;
+    cmw_record rec;
+    const unsigned char *ev;
+    size_t ev_len;
     char url[2048], nb[128], err[512];
     response r1, r2;
     json_t *sess = NULL, *ear = NULL;
@@ -518,20 +519,27 @@ int verifier_appraise(const unsigned char *cmw, size_t n, const unsigned char *n
 
     memset(&r1, 0, sizeof(r1));
     memset(&r2, 0, sizeof(r2));
-    if (cmw_unwrap(cmw, n, &type, &type_len, &ev, &ev_len) != 0) {
-        set(v, "none", "payload.malformed", "the payload is not a CMW CBOR record");
+    if (cmw_unwrap(cmw, n, &rec) != 0) {
+        set(v, "none", "payload.malformed", "the payload is not a CMW record");
         return -1;
     }
-    if (type_len != strlen(PARSEC_TPM_MEDIA_TYPE) || memcmp(type, PARSEC_TPM_MEDIA_TYPE, type_len) != 0) {
-        set(v, "none", "evidence.unsupported-type", "evidence of type %.*s", (int) type_len, type);
-        return -1;
+    ev = rec.value;
+    ev_len = rec.value_len;
+    if (rec.has_cf) {
+        /* Parsec TPM evidence has no registered content format. */
+        set(v, "none", "evidence.unsupported-type", "evidence of content format %llu", (unsigned long long) rec.cf);
+        goto out;
+    }
+    if (strcmp(rec.type, PARSEC_TPM_MEDIA_TYPE) != 0) {
+        set(v, "none", "evidence.unsupported-type", "evidence of type %s", rec.type);
+        goto out;
     }
     if (check_binding(ev, ev_len, nonce, nonce_len, v) != 0) {
-        return -1;
+        goto out;
     }
     if (nonce_len < 8 || nonce_len > 64) {
         set(v, "none", "verifier.failed", "Veraison takes nonces of 8..64 bytes, not %zu", nonce_len);
-        return -1;
+        goto out;
     }
     /* base64url with its padding ('=' escaped), as Veraison's client sends it. */
     {
@@ -590,5 +598,6 @@ out:
     json_decref(ear);
     free(r1.data);
     free(r2.data);
+    cmw_free(&rec);
     return ret;
 }

@@ -5,7 +5,8 @@
 // an extension's extension_data in the ClientHello or
 // EncryptedExtensions, the certificate type extensions, the CMW as the
 // first CertificateEntry's cert_data — and written as
-// <corpus>/<target>/vec-<profile>-<structure>-<tcId>.
+// <corpus>/<target>/vec-<profile>-<structure>-<tcId>; a CMW vector is
+// also written alone to <corpus>/cmw/ for fuzz_cmw.
 //
 //	go run ./peers/mbedtls/fuzz/seedgen -corpus peers/mbedtls/fuzz/corpus -vectors vectors/parsers
 package main
@@ -78,6 +79,16 @@ func main() {
 					log.Fatal(err)
 				}
 				n++
+				if g.Type == "CMW" {
+					// The peer's own CMW reader (fuzz_cmw) takes the bytes alone.
+					if err := os.MkdirAll(filepath.Join(*corpus, "cmw"), 0o755); err != nil {
+						log.Fatal(err)
+					}
+					if err := os.WriteFile(filepath.Join(*corpus, "cmw", name), tc.Input, 0o644); err != nil {
+						log.Fatal(err)
+					}
+					n++
+				}
 			}
 		}
 	}

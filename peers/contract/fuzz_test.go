@@ -2,9 +2,18 @@ package contract
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/attested-tls/conformance/impl/attest"
 )
 
 // FuzzParseOutcome: no panic; an accepted outcome prints and parses back
@@ -121,6 +130,80 @@ func FuzzParseManifest(f *testing.F) {
 			if err != nil || len(back.Failures) != len(e.Failures) {
 				t.Fatalf("re-parse: %v\n%s", err, out)
 			}
+		}
+	})
+}
+
+// FuzzParseTrustedVerifiers: no panic; accepted verifiers marshal and
+// parse back to the same identities and keys.
+func FuzzParseTrustedVerifiers(f *testing.F) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := MarshalTrustedVerifiers([]attest.TrustedVerifier{{ID: []byte{1, 2}, Key: &k.PublicKey}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"id":"zz","ear_key":""}]`))
+	f.Add([]byte(`[{"id":"01","ear_key":"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}]`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		vs, err := ParseTrustedVerifiers(in)
+		if err != nil {
+			return
+		}
+		out, err := MarshalTrustedVerifiers(vs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseTrustedVerifiers(out)
+		if err != nil || len(back) != len(vs) {
+			t.Fatalf("re-parse: %v\n%s", err, out)
+		}
+		for i := range vs {
+			eq, ok := back[i].Key.(interface{ Equal(crypto.PublicKey) bool })
+			if !bytes.Equal(back[i].ID, vs[i].ID) || !ok || !eq.Equal(vs[i].Key) {
+				t.Fatalf("verifier %d changed in a round trip", i)
+			}
+		}
+	})
+}
+
+// FuzzParseECPrivateKeyPEM: no panic; an accepted key is a P-256 key whose
+// public point is on the curve (it signs and verifies).
+func FuzzParseECPrivateKeyPEM(f *testing.F) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	p8, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		f.Fatal(err)
+	}
+	sec1, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}))
+	f.Add(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: sec1}))
+	f.Add([]byte("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		key, err := ParseECPrivateKeyPEM(in)
+		if err != nil {
+			return
+		}
+		if key.Curve != elliptic.P256() {
+			t.Fatalf("accepted a key on %s", key.Curve.Params().Name)
+		}
+		d := sha256.Sum256(in)
+		sig, err := ecdsa.SignASN1(rand.Reader, key, d[:])
+		if err != nil {
+			t.Fatalf("accepted a key that cannot sign: %v", err)
+		}
+		if !ecdsa.VerifyASN1(&key.PublicKey, d[:], sig) {
+			t.Fatal("accepted a key whose public part does not verify its signatures")
 		}
 	})
 }

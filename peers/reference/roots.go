@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest"
@@ -54,7 +55,11 @@ func ParseTPM(v string) (kind, addr string, err error) {
 		}
 		return TPMSimulator, "", nil
 	case strings.HasPrefix(v, "swtpm:"):
-		return TPMSwtpm, strings.TrimPrefix(v, "swtpm:"), nil
+		addr := strings.TrimPrefix(v, "swtpm:")
+		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
+			return "", "", &contract.VarError{Name: contract.EnvTPM, Err: fmt.Errorf("%q: want swtpm:<host>:<port>", v)}
+		}
+		return TPMSwtpm, addr, nil
 	}
 	return "", "", contract.Unsupportedf("%s=%q (this peer has software, simulator and swtpm)", contract.EnvTPM, v)
 }

@@ -269,3 +269,34 @@ func waitEndorsement(t *testing.T, ctx context.Context, path string) parsectpm.E
 		}
 	}
 }
+
+// FuzzParseTPM: no panic; every ATLS_TPM value is a root of trust this
+// peer has, with a swtpm's host:port exactly what follows "swtpm:", or
+// unsupported (exit 127), or a configuration error (a swtpm without a
+// host and port).
+func FuzzParseTPM(f *testing.F) {
+	for _, s := range []string{"software", "simulator", "swtpm:tpm:2321", "swtpm:", "device:/dev/tpmrm0", "", "SOFTWARE"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		kind, addr, err := ParseTPM(v)
+		if err != nil {
+			if code := contract.ExitFor(err); code != contract.ExitUnsupported && code != contract.ExitConfig {
+				t.Fatalf("%q: %v maps to exit %d, want unsupported or configuration", v, err, code)
+			}
+			return
+		}
+		switch kind {
+		case TPMSoftware, TPMSimulator:
+			if addr != "" || v != kind {
+				t.Fatalf("%q: %s with address %q", v, kind, addr)
+			}
+		case TPMSwtpm:
+			if "swtpm:"+addr != v {
+				t.Fatalf("%q: swtpm address %q", v, addr)
+			}
+		default:
+			t.Fatalf("%q: kind %q", v, kind)
+		}
+	})
+}

@@ -118,8 +118,8 @@ func realServices() []Case {
 }
 
 // With real services, each case's Veraison is every side's verifier and
-// passport source, and the only verifier either side trusts; After checks
-// that both sides were pointed at it.
+// passport source, and the only verifier either side trusts, and each
+// attesting side has a swtpm; After checks both sides' logs say so.
 var _ = func() bool {
 	ref := &PeerDir{Manifest: &contract.Manifest{Name: "reference"}}
 	DeclarePairs(PairOptions{
@@ -133,6 +133,9 @@ var _ = func() bool {
 				Expect(err).NotTo(HaveOccurred())
 				Expect(string(b)).To(MatchRegexp(`verifier "veraison:http://[^"]+", trusted verifiers from "[^"]*veraison-trusted-verifiers.json"`),
 					"the %s did not use the case's Veraison", role)
+				if role == contract.Server && c.Model.Server.Attests || role == contract.Client && c.Model.Client.Attests {
+					Expect(string(b)).To(ContainSubstring(`TPM "swtpm:`), "the %s attested from no swtpm", role)
+				}
 			}
 		},
 	})
@@ -268,11 +271,14 @@ var _ = Describe("Broken peers", Ordered, Label("peers", "faults"), func() {
 			TestCase: "ta-07/server-attests/bg+x509/fault-" + f, PeerEnv: []string{reference.EnvFault + "=" + f},
 			Timeout: 3 * time.Second, Deadline: deadline}
 	}
-	// failsWithLogs: the case fails within the deadline (plus the time to
-	// start and remove a container) and the peer's logs are attached.
+	// failsWithLogs: the case fails within the deadline, plus what the
+	// engine takes to kill a container and report it stopped (idle well
+	// under 1 s; 3.6 and 7.5 s seen with fuzzers loading the 2 cores), and
+	// the peer's logs are attached. Without the deadline a hang would
+	// last until the spec's timeout (2 minutes).
 	failsWithLogs := func(r *Result) {
 		GinkgoHelper()
-		Expect(r.Peer.Took).To(BeNumerically("<", deadline+3*time.Second), r.Describe())
+		Expect(r.Peer.Took).To(BeNumerically("<", deadline+20*time.Second), r.Describe())
 		Expect(r.Peer.Outcome == nil || r.Peer.Exit != contract.ExitOK).To(BeTrue(), "a broken peer passed:\n%s", r.Describe())
 		Expect(r.Peer.Describe()).To(ContainSubstring("committing fault"))
 		for _, f := range []string{driver.StdoutFile, driver.StderrFile} {

@@ -209,8 +209,9 @@ func supportsSide(m *contract.Manifest, s harness.Side) bool {
 
 // withServices gives a case what the peer's manifest needs beyond the
 // defaults (software TPM; the in-process verifier and its key), or, with
-// real, what it lists: a swtpm on the case's network when the peer
-// attests, and one Veraison on it that every verifier role of the case
+// real, what it lists: a swtpm on the case's network for each side that
+// attests (the in-process reference reaches its own from the host), and
+// one Veraison on it that every verifier role of the case
 // uses, on both sides: the relying party that appraises background-check
 // evidence and the passport attester that asks for its result. Each side
 // then trusts only that Veraison's key, so a result from anywhere else
@@ -237,18 +238,32 @@ func withServices(m *contract.Manifest, c Case, real bool) Case {
 		c.Unrunnable = fmt.Sprintf("peer %s appraises only through verifiers %v; pair specs provide local and veraison", m.Name, m.Verifiers)
 		return c
 	}
-	if !swtpm && !veraison {
+	// The in-process reference attests from a swtpm of its own too.
+	refSwtpm := real && refSide.Attests
+	if !swtpm && !veraison && !refSwtpm {
 		return c
 	}
 	var v *driver.Veraison // this case's; each case runs once per run
 	c.Services = func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
-		if swtpm {
-			sw, err := driver.StartSwtpm(ctx, k, "")
+		for _, t := range []struct {
+			on    bool
+			alias string
+			cfg   *contract.Config
+			peer  bool
+		}{{swtpm, "", peer, true}, {refSwtpm, "swtpm-reference", ref, false}} {
+			if !t.on {
+				continue
+			}
+			sw, err := driver.StartSwtpm(ctx, k, t.alias)
 			if err != nil {
 				return err
 			}
 			context.AfterFunc(ctx, func() { sw.Stop(context.Background()) })
-			peer.TPM = "swtpm:" + sw.PeerAddr
+			addr := sw.HostAddr
+			if t.peer {
+				addr = sw.PeerAddr
+			}
+			t.cfg.TPM = "swtpm:" + addr
 		}
 		if !veraison {
 			return nil

@@ -397,12 +397,21 @@ func (p *peerContainer) Wait(ctx context.Context) *Result {
 			return
 		}
 		r := &Result{Peer: p.spec.Peer.Name, Role: p.spec.Config.Role, Exit: -1}
-		deadline := p.started.Add(p.spec.deadline())
-		for {
+		since := p.started
+		deadline := since.Add(p.spec.deadline())
+		for first := true; ; first = false {
 			st, err := p.c.State(ctx)
 			if err != nil {
 				r.Err = err
 				break
+			}
+			if first {
+				// The deadline runs from when the engine started the
+				// peer's process, not from our create request.
+				if t, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil && t.After(since) {
+					since = t
+					deadline = since.Add(p.spec.deadline())
+				}
 			}
 			if !st.Running {
 				break
@@ -420,7 +429,7 @@ func (p *peerContainer) Wait(ctx context.Context) *Result {
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
-		r.Took = time.Since(p.started)
+		r.Took = time.Since(since)
 		p.collect(ctx, r)
 		r.finish(p.spec.Config.Out)
 		p.result = r

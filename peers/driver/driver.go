@@ -104,7 +104,10 @@ type Result struct {
 	// Dir is where StdoutFile and StderrFile were written.
 	Dir string
 	// Err is the driver's own failure to start or run the peer.
-	Err  error
+	Err error
+	// Took is how long the peer ran: from its process's start (a
+	// container's, as the engine recorded it, so a slow engine's create
+	// and start do not eat into the peer's deadline) to its exit.
 	Took time.Duration
 }
 

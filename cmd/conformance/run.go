@@ -69,7 +69,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every spec as it runs (Ginkgo's verbose output)")
 	timeout := fs.Duration("timeout", 60*time.Minute, "fail the run if it takes longer")
 	parallel := fs.Int("parallel", 1, "run up to N of a peer's cases at once")
-	services := fs.String("services", "needed", "what a peer gets on each case's network: 'needed' (a swtpm or Veraison only where its\nmanifest has no software TPM or in-process verifier) or 'real' (a swtpm and Veraison wherever it lists them)")
+	services := fs.String("services", "needed", "what a peer gets on each case's network: 'needed' (a swtpm or Veraison only where its\nmanifest has no software TPM or in-process verifier) or 'real' (wherever it lists them: a swtpm for each attesting\nside, and one Veraison both sides appraise through and get passports from)")
 	if err := fs.Parse(args); err != nil {
 		if err == flagHelp {
 			return 0

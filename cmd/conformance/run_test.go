@@ -270,14 +270,7 @@ func TestPairModelsAreTheSpecTree(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("interop.Models() =\n%q\nspecs.Cases() =\n%q", got, want)
 	}
-	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "reference", "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := contract.ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := peerManifest(t, "reference")
 	if n := len(interop.Matrix(m, false)); n != 2*len(want) {
 		t.Errorf("the reference peer's matrix has %d cases, want every model in both roles (%d)", n, 2*len(want))
 	}
@@ -314,14 +307,7 @@ func TestRunResultsJSONFields(t *testing.T) {
 // one that appraises only through Veraison gets one, given the
 // reference's endorsement.
 func TestMatrixServicesFromManifest(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "mbedtls", "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := contract.ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := peerManifest(t, "mbedtls")
 	cases := interop.Matrix(m, false)
 	if len(cases) == 0 {
 		t.Fatal("no cases for the mbedTLS manifest")
@@ -346,14 +332,7 @@ func TestMatrixServicesFromManifest(t *testing.T) {
 // case (all 50 have an attester, background check or passport), and the
 // suite provisions each attesting side's endorsement into it.
 func TestMatrixRealServices(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "reference", "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := contract.ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := peerManifest(t, "reference")
 	for _, c := range interop.Matrix(m, false) {
 		if c.Services != nil || c.Endorse != nil || c.ProvisionReference != nil {
 			t.Errorf("%s: services without --services real", c.ID())
@@ -394,14 +373,7 @@ func TestUnclaimedCases(t *testing.T) {
 		peer      string
 		unclaimed bool
 	}{{"reference", false}, {"mbedtls", true}} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "peers", tc.peer, "manifest.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := contract.ParseManifest(b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m := peerManifest(t, tc.peer)
 		claimed, unclaimed := interop.Matrix(m, true), interop.Unclaimed(m)
 		if got, want := len(claimed)+len(unclaimed), 2*len(interop.Models()); got != want {
 			t.Errorf("%s: %d claimed + %d unclaimed cases, want %d in all", tc.peer, len(claimed), len(unclaimed), want)
@@ -419,4 +391,18 @@ func TestUnclaimedCases(t *testing.T) {
 			}
 		}
 	}
+}
+
+// peerManifest reads the manifest of one of this module's peers.
+func peerManifest(t *testing.T, name string) *contract.Manifest {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "peers", name, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := contract.ParseManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

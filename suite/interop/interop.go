@@ -194,6 +194,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	if c.PeerRole == contract.Client {
 		peerCfg, refCfg = ccfg, scfg
 	}
+	provisionRef := func(ctx context.Context) error { return e.provisionReference(ctx, c, refCfg.EndorsementsOut) }
 	if c.Tweak != nil {
 		c.Tweak(&peerCfg)
 	}
@@ -255,9 +256,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 			// The reference client writes its endorsement and dials at
 			// once: it dials a gate that lets the connection through to
 			// the peer once the endorsement is provisioned.
-			gate, err := gateway(ctx, "127.0.0.1", refCfg.Connect, func(ctx context.Context) error {
-				return e.provisionReference(ctx, c, refCfg.EndorsementsOut)
-			})
+			gate, err := gateway(ctx, "127.0.0.1", refCfg.Connect, provisionRef)
 			if err != nil {
 				return nil, err
 			}
@@ -282,9 +281,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	// reference once the reference's is provisioned too.
 	gated := c.Endorse != nil && c.ProvisionReference != nil
 	if gated {
-		gate, err := gateway(ctx, k.HostAddress(), refCfg.Listen, func(ctx context.Context) error {
-			return e.provisionReference(ctx, c, refCfg.EndorsementsOut)
-		})
+		gate, err := gateway(ctx, k.HostAddress(), refCfg.Listen, provisionRef)
 		if err != nil {
 			ln.Close()
 			return nil, err
@@ -311,7 +308,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	if c.ProvisionReference != nil && !gated {
 		// The reference server wrote its endorsement before accepting; the
 		// peer client starts once it is provisioned.
-		if err := e.provisionReference(ctx, c, refCfg.EndorsementsOut); err != nil {
+		if err := provisionRef(ctx); err != nil {
 			cancel()
 			if c.Endorse == nil {
 				<-refDone

@@ -82,13 +82,9 @@ var _ = func() bool {
 	return true
 }()
 
-// realServices picks, from the cases `make conformance` runs (--services
-// real), those where one Veraison on the case's network is a passport
-// source or where both sides' endorsements go to it: the peer as passport
-// attester (server) and as relying party of the reference's passport
-// (server), and mutual models with the peer as client and as server,
-// which gate the connection until both endorsements are provisioned.
-func realServices() []Case {
+// realServices picks the cases with these IDs from those `make
+// conformance` runs (--services real); a missing one panics.
+func realServices(ids ...string) []Case {
 	b, err := os.ReadFile(filepath.Join("..", "..", "peers", "reference", "manifest.json"))
 	if err != nil {
 		panic(err)
@@ -97,12 +93,9 @@ func realServices() []Case {
 	if err != nil {
 		panic(err)
 	}
-	want := map[string]bool{
-		"ta-07/server-attests/passport+attestation-only@server":                     true,
-		"ta-07/client-attests/passport+x509@server":                                 true,
-		"ta-07/mutual/server=bg+x509,client=passport+x509@client":                   true,
-		"ea-07/mutual/server=passport+x509,client=bg+x509@server":                   true,
-		"ta-07/mutual/server=bg+attestation-only,client=bg+attestation-only@client": true,
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
 	}
 	var out []Case
 	for _, c := range Matrix(m, true) {
@@ -125,7 +118,19 @@ var _ = func() bool {
 	DeclarePairs(PairOptions{
 		Peers: []*PeerDir{ref},
 		Env:   func(context.Context, *PeerDir) (*Env, error) { return env, nil },
-		Cases: func(*PeerDir) []Case { return realServices() },
+		// Cases where the Veraison is a passport source or takes both
+		// sides' endorsements: the peer as passport attester and as relying
+		// party of the reference's passport, and mutual models with the
+		// peer as client and as server (the client waits at a gate until
+		// both endorsements are in).
+		Cases: func(*PeerDir) []Case {
+			return realServices(
+				"ta-07/server-attests/passport+attestation-only@server",
+				"ta-07/client-attests/passport+x509@server",
+				"ta-07/mutual/server=bg+x509,client=passport+x509@client",
+				"ea-07/mutual/server=passport+x509,client=bg+x509@server",
+				"ta-07/mutual/server=bg+attestation-only,client=bg+attestation-only@client")
+		},
 		After: func(c Case, r *Result) {
 			for _, role := range []contract.Role{contract.Server, contract.Client} {
 				fileWithContent(filepath.Join(r.Dirs[role], "veraison-trusted-verifiers.json"))
@@ -144,12 +149,7 @@ var _ = func() bool {
 
 var _ = Describe("A passport attester whose Veraison was never given its endorsement", Label("peers", "veraison"), func() {
 	It("gets a result that is not affirming: the relying party aborts with bad_certificate and no application data flows", func(ctx SpecContext) {
-		var c Case
-		for _, k := range realServices() {
-			if k.ID() == "ta-07/server-attests/passport+attestation-only@server" {
-				c = k
-			}
-		}
+		c := realServices("ta-07/server-attests/passport+attestation-only@server")[0]
 		c.TestCase = c.Model.ID() + "/unendorsed-passport"
 		c.Endorse = func(context.Context, parsectpm.Endorsement) error { return nil }
 		r := run(ctx, c)

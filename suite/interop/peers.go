@@ -174,7 +174,7 @@ const PairTimeout = 30 * time.Second
 func Matrix(m *contract.Manifest, real bool) []Case {
 	var out []Case
 	for _, model := range Models() {
-		if !slices.Contains(m.Profiles, model.Profile) || !supportsSide(m, model.Server) || !supportsSide(m, model.Client) {
+		if !claims(m, model) {
 			continue
 		}
 		for _, role := range []contract.Role{contract.Server, contract.Client} {
@@ -193,7 +193,7 @@ func Matrix(m *contract.Manifest, real bool) []Case {
 func Unclaimed(m *contract.Manifest) []Case {
 	var out []Case
 	for _, model := range Models() {
-		claimed := slices.Contains(m.Profiles, model.Profile) && supportsSide(m, model.Server) && supportsSide(m, model.Client)
+		claimed := claims(m, model)
 		for _, role := range []contract.Role{contract.Server, contract.Client} {
 			if !claimed || !slices.Contains(m.Roles, role) {
 				out = append(out, Case{Model: model, PeerRole: role, Timeout: PairTimeout, Unclaimed: true})
@@ -201,6 +201,12 @@ func Unclaimed(m *contract.Manifest) []Case {
 		}
 	}
 	return out
+}
+
+// claims reports whether the manifest lists the model's profile and each
+// attesting side's topology and credential.
+func claims(m *contract.Manifest, model harness.Model) bool {
+	return slices.Contains(m.Profiles, model.Profile) && supportsSide(m, model.Server) && supportsSide(m, model.Client)
 }
 
 func supportsSide(m *contract.Manifest, s harness.Side) bool {
@@ -290,11 +296,12 @@ func withServices(m *contract.Manifest, c Case, real bool) Case {
 		}
 		return nil
 	}
+	provision := func(ctx context.Context, e parsectpm.Endorsement) error { return v.Provision(ctx, e) }
 	if veraison && peerSide.Attests {
-		c.Endorse = func(ctx context.Context, e parsectpm.Endorsement) error { return v.Provision(ctx, e) }
+		c.Endorse = provision
 	}
 	if veraison && refSide.Attests {
-		c.ProvisionReference = func(ctx context.Context, e parsectpm.Endorsement) error { return v.Provision(ctx, e) }
+		c.ProvisionReference = provision
 	}
 	return c
 }

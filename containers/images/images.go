@@ -19,6 +19,7 @@ package images
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,10 +28,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/client"
 )
 
@@ -256,21 +259,33 @@ type Lister interface {
 	ImageRemove(ctx context.Context, ref string, opts client.ImageRemoveOptions) (client.ImageRemoveResult, error)
 }
 
-// Prune removes the images of r's repository other than keep, so tags of
-// earlier sources do not pile up. An image a container still uses stays:
-// nothing is forced.
+// spareTags is how many other tags of a repository Prune leaves besides the
+// one in use: another checkout sharing the engine may have just built one of
+// them and be about to start it, and a tag is cheap to keep but not to rebuild.
+const spareTags = 2
+
+// Prune removes the images of r's repository other than keep and the
+// spareTags newest others, so tags of earlier sources do not pile up. An
+// image a container still uses stays: nothing is forced.
 func Prune(ctx context.Context, l Lister, r Recipe, keep string) int {
 	res, err := l.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("label", Label+"="+r.Repository)})
 	if err != nil {
 		return 0
 	}
-	n := 0
-	for _, img := range res.Items {
+	items := slices.Clone(res.Items)
+	slices.SortStableFunc(items, func(a, b image.Summary) int { return cmp.Compare(b.Created, a.Created) })
+	n, spared := 0, 0
+	for _, img := range items {
 		for _, tag := range img.RepoTags {
-			if tag != keep && strings.HasPrefix(tag, r.Repository+":") {
-				if _, err := l.ImageRemove(ctx, tag, client.ImageRemoveOptions{}); err == nil {
-					n++
-				}
+			if tag == keep || !strings.HasPrefix(tag, r.Repository+":") {
+				continue
+			}
+			if spared < spareTags {
+				spared++
+				continue
+			}
+			if _, err := l.ImageRemove(ctx, tag, client.ImageRemoveOptions{}); err == nil {
+				n++
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,13 +162,18 @@ func TestReferencePeerFiles(t *testing.T) {
 	}
 }
 
+// listEngine holds one image per tag, created in the order of tags.
 type listEngine struct {
 	tags    []string
 	removed []string
 }
 
 func (l *listEngine) ImageList(context.Context, client.ImageListOptions) (client.ImageListResult, error) {
-	return client.ImageListResult{Items: []image.Summary{{RepoTags: l.tags}}}, nil
+	var res client.ImageListResult
+	for i, tag := range l.tags {
+		res.Items = append(res.Items, image.Summary{RepoTags: []string{tag}, Created: int64(1000 + i)})
+	}
+	return res, nil
 }
 
 func (l *listEngine) ImageRemove(_ context.Context, ref string, _ client.ImageRemoveOptions) (client.ImageRemoveResult, error) {
@@ -175,9 +181,18 @@ func (l *listEngine) ImageRemove(_ context.Context, ref string, _ client.ImageRe
 	return client.ImageRemoveResult{}, nil
 }
 
-func TestPruneKeepsCurrent(t *testing.T) {
-	l := &listEngine{tags: []string{"test/x:old", "test/x:new", "other/y:1"}}
-	if n := Prune(context.Background(), l, recipe(""), "test/x:new"); n != 1 || strings.Join(l.removed, ",") != "test/x:old" {
+func TestPruneKeepsCurrentAndNewestSpares(t *testing.T) {
+	l := &listEngine{tags: []string{"test/x:oldest", "test/x:old", "other/y:1", "test/x:newer", "test/x:current", "test/x:newest"}}
+	n := Prune(context.Background(), l, recipe(""), "test/x:current")
+	slices.Sort(l.removed)
+	if n != 2 || strings.Join(l.removed, ",") != "test/x:old,test/x:oldest" {
+		t.Fatalf("removed %d: %v", n, l.removed)
+	}
+}
+
+func TestPruneLeavesFewTags(t *testing.T) {
+	l := &listEngine{tags: []string{"test/x:a", "test/x:b", "test/x:c"}}
+	if n := Prune(context.Background(), l, recipe(""), "test/x:c"); n != 0 || len(l.removed) != 0 {
 		t.Fatalf("removed %d: %v", n, l.removed)
 	}
 }

@@ -14,6 +14,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -41,7 +42,7 @@ type Entry struct {
 	Target  Target
 	Seconds float64
 	Execs   int64
-	Outcome string // pass, crash, error or void
+	Outcome string // pass, crash, error, void or deadline
 }
 
 const ledgerHeader = "# when\tcommit\tpackage\ttarget\tseconds\texecs\toutcome"
@@ -144,7 +145,7 @@ func campaign(ctx context.Context, targets []Target, entries []Entry, ledger str
 				fatal(err)
 			}
 			fmt.Printf("fuzzcampaign:   %s: %.0f s, %d execs\n", e.Outcome, e.Seconds, e.Execs)
-			if e.Outcome != "pass" {
+			if e.Outcome != "pass" && e.Outcome != Deadline {
 				crashed++
 			}
 		}
@@ -169,22 +170,40 @@ func fuzz(ctx context.Context, t Target, d time.Duration, parallel int) Entry {
 	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-fuzz", "^"+t.Name+"$",
 		"-fuzztime", d.String(), "-parallel", strconv.Itoa(parallel), t.Pkg)
 	out, err := cmd.CombinedOutput()
-	e := Entry{When: time.Now().UTC().Truncate(time.Second), Target: t, Outcome: "pass"}
-	for _, m := range elapsedLine.FindAllSubmatch(out, -1) {
-		if d, err := time.ParseDuration(string(m[1])); err == nil {
-			e.Seconds = d.Seconds()
-		}
-		e.Execs, _ = strconv.ParseInt(string(m[2]), 10, 64)
-	}
+	e := Entry{When: time.Now().UTC().Truncate(time.Second), Target: t}
+	e.Seconds, e.Execs, e.Outcome = judge(out, err != nil, d)
 	if err != nil {
-		e.Outcome = "error"
-		if strings.Contains(string(out), "Failing input written to") {
-			e.Outcome = "crash"
-		}
 		os.Stdout.Write(tail(out, 30))
 	}
 	return e
 }
+
+// judge reads a run's output: the time and executions of its last
+// progress line, and its outcome. A run that failed is a crash when go
+// test wrote a failing input, and Deadline when all it reported, after
+// fuzzing its whole time, is the coordinator's own deadline (see
+// Deadline); any other failure is an error.
+func judge(out []byte, failed bool, d time.Duration) (seconds float64, execs int64, outcome string) {
+	for _, m := range elapsedLine.FindAllSubmatch(out, -1) {
+		if d, err := time.ParseDuration(string(m[1])); err == nil {
+			seconds = d.Seconds()
+		}
+		execs, _ = strconv.ParseInt(string(m[2]), 10, 64)
+	}
+	switch {
+	case !failed:
+		return seconds, execs, "pass"
+	case bytes.Contains(out, []byte("Failing input written to")):
+		return seconds, execs, "crash"
+	case seconds >= d.Seconds() && coordinatorDeadline.Match(out):
+		return seconds, execs, Deadline
+	}
+	return seconds, execs, "error"
+}
+
+// coordinatorDeadline is the whole failure report of golang/go#75804: the
+// target's FAIL line followed by nothing but the -fuzztime context's error.
+var coordinatorDeadline = regexp.MustCompile(`(?m)^--- FAIL: Fuzz\w+ \([0-9.]+s\)\n    context deadline exceeded\n(FAIL|exit status 1)\n`)
 
 func tail(b []byte, n int) []byte {
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
@@ -266,7 +285,7 @@ func parseEntry(line string) (Entry, error) {
 		return Entry{}, err
 	}
 	switch f[6] {
-	case "pass", "crash", "error", Void:
+	case "pass", "crash", "error", Void, Deadline:
 	default:
 		return Entry{}, fmt.Errorf("outcome %q", f[6])
 	}
@@ -308,6 +327,13 @@ type Total struct {
 // crash. The commit that voids a line says why.
 const Void = "void"
 
+// Deadline is the outcome of a run that fuzzed its whole time, wrote no
+// failing input, and failed only with "context deadline exceeded" at the
+// -fuzztime boundary: a race in Go's fuzzing coordinator between the
+// deadline and a worker's shutdown (golang/go#75804; fixed in Go 1.27, not
+// in 1.26). Its time counts; it is not a crash.
+const Deadline = "deadline"
+
 func totals(es []Entry) map[Target]Total {
 	m := map[Target]Total{}
 	for _, e := range es {
@@ -318,7 +344,7 @@ func totals(es []Entry) map[Target]Total {
 		t.Seconds += e.Seconds
 		t.Execs += e.Execs
 		t.Runs++
-		if e.Outcome == "pass" {
+		if e.Outcome == "pass" || e.Outcome == Deadline {
 			t.LastCrashCleared = true
 		} else {
 			t.Crashes++

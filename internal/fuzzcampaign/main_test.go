@@ -75,3 +75,43 @@ func TestElapsedLine(t *testing.T) {
 		t.Fatalf("matches %q", m)
 	}
 }
+
+func TestJudge(t *testing.T) {
+	const progress = "fuzz: elapsed: 9m57s, execs: 5921708 (9347/sec), new interesting: 123 (total: 130)\n" +
+		"fuzz: elapsed: 10m0s, execs: 5971357 (16562/sec), new interesting: 123 (total: 130)\n"
+	// The tail of a real run (peers/reference.FuzzParseTPM, Go 1.26.8).
+	const raced = "--- FAIL: FuzzParseTPM (600.04s)\n    context deadline exceeded\nFAIL\nexit status 1\n" +
+		"FAIL\tgithub.com/attested-tls/conformance/peers/reference\t600.075s\n"
+	const crashed = "--- FAIL: FuzzParseTPM (12.01s)\n    --- FAIL: FuzzParseTPM (0.00s)\n        testing.go:1591: panic: boom\n\n" +
+		"    Failing input written to testdata/fuzz/FuzzParseTPM/0123\n    To re-run:\n    go test -run=FuzzParseTPM/0123\nFAIL\n"
+	const hung = "--- FAIL: FuzzParseTPM (600.04s)\n    fuzzing process hung or terminated unexpectedly: exit status 2\nFAIL\n"
+	for _, c := range []struct {
+		name, out string
+		failed    bool
+		d         time.Duration
+		want      string
+	}{
+		{"pass", progress + "PASS\n", false, 10 * time.Minute, "pass"},
+		{"coordinator race after the whole time", progress + raced, true, 10 * time.Minute, Deadline},
+		{"deadline before the whole time", progress + raced, true, 11 * time.Minute, "error"},
+		{"failing input", progress + crashed, true, 10 * time.Minute, "crash"},
+		{"hung worker", progress + hung, true, 10 * time.Minute, "error"},
+		{"deadline among other failures", progress + strings.Replace(raced, "exceeded\n", "exceeded\n    panic: boom\n", 1), true, 10 * time.Minute, "error"},
+	} {
+		secs, execs, got := judge([]byte(c.out), c.failed, c.d)
+		if got != c.want || secs != 600 || execs != 5971357 {
+			t.Errorf("%s: %s, %.0f s, %d execs; want %s, 600 s, 5971357", c.name, got, secs, execs, c.want)
+		}
+	}
+}
+
+func TestDeadlineCountsAsFuzzingNotCrash(t *testing.T) {
+	a := Target{"p", "FuzzA"}
+	m := totals([]Entry{
+		{Target: a, Seconds: 300, Execs: 1000, Outcome: "pass"},
+		{Target: a, Seconds: 600, Execs: 2000, Outcome: Deadline},
+	})
+	if got := m[a]; got.Seconds != 900 || got.Execs != 3000 || got.Crashes != 0 || !got.LastCrashCleared {
+		t.Fatalf("totals %+v", got)
+	}
+}

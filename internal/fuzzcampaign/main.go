@@ -145,7 +145,7 @@ func campaign(ctx context.Context, targets []Target, entries []Entry, ledger str
 				fatal(err)
 			}
 			fmt.Printf("fuzzcampaign:   %s: %.0f s, %d execs\n", e.Outcome, e.Seconds, e.Execs)
-			if e.Outcome != "pass" && e.Outcome != Deadline {
+			if !e.foundNothing() {
 				crashed++
 			}
 		}
@@ -334,6 +334,9 @@ const Void = "void"
 // in 1.26). Its time counts; it is not a crash.
 const Deadline = "deadline"
 
+// foundNothing is whether the run fuzzed and failed on nothing of ours.
+func (e Entry) foundNothing() bool { return e.Outcome == "pass" || e.Outcome == Deadline }
+
 func totals(es []Entry) map[Target]Total {
 	m := map[Target]Total{}
 	for _, e := range es {
@@ -344,7 +347,7 @@ func totals(es []Entry) map[Target]Total {
 		t.Seconds += e.Seconds
 		t.Execs += e.Execs
 		t.Runs++
-		if e.Outcome == "pass" || e.Outcome == Deadline {
+		if e.foundNothing() {
 			t.LastCrashCleared = true
 		} else {
 			t.Crashes++

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,7 +25,6 @@ import (
 	"github.com/attested-tls/conformance/reports/baseline"
 	"github.com/attested-tls/conformance/reports/render"
 	"github.com/attested-tls/conformance/reports/results"
-	"github.com/attested-tls/conformance/suite/harness"
 	"github.com/attested-tls/conformance/suite/interop"
 	"github.com/attested-tls/conformance/suite/specs" // the spec tree
 )
@@ -328,12 +328,12 @@ func updateBaselines(res *results.Results, peers []*interop.PeerDir, base string
 // specReqs maps a model to the requirement IDs of its in-process case:
 // a pair spec checks the same statements, with the in-process reference
 // judging the peer's side.
-func specReqs() func(harness.Model) []string {
+func specReqs() func(endpoint.Model) []string {
 	byID := map[string][]string{}
 	for _, c := range specs.Cases() {
 		byID[c.Model.ID()] = c.Reqs
 	}
-	return func(m harness.Model) []string { return byID[m.ID()] }
+	return func(m endpoint.Model) []string { return byID[m.ID()] }
 }
 
 // peerEnvs sets up each peer on first use: one driver for the run (its

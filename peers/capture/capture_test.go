@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"net"
 	"os"
 	"os/exec"
@@ -79,7 +80,7 @@ func captured(t *testing.T) (pcap, keylog []byte, rec *tee) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := harness.Model{Profile: "ta-07", Server: harness.Side{Attests: true, Credential: party.X509}}
+	m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}}
 	cli, srv := f.Parties(m)
 	cc, sc, err := f.Configs(m, cli, srv)
 	if err != nil {

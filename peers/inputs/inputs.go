@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 // ServerName is the server's name in every case.
@@ -37,7 +37,7 @@ const (
 // Inputs are a run's input files, in Dir.
 type Inputs struct {
 	Dir string
-	CA  *harness.CA
+	CA  *endpoint.CA
 	// Verifier is the identity and key of the local verifier every peer
 	// with ATLS_VERIFIER=local runs with the key in VerifierKeyFile.
 	Verifier attest.TrustedVerifier
@@ -48,7 +48,7 @@ func Prepare(dir string) (*Inputs, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	ca, err := harness.NewCA()
+	ca, err := endpoint.NewCA()
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (in *Inputs) Path(name string) string { return filepath.Join(in.Dir, name) 
 type Pair struct {
 	// TestCase is the case ID; it begins with the model ID.
 	TestCase string
-	Model    harness.Model
+	Model    endpoint.Model
 	// Dirs are each role's output folder (created by Configs).
 	Dirs map[contract.Role]string
 	// Misbehave names a misbehaviour per role.
@@ -140,7 +140,7 @@ func (in *Inputs) Configs(p Pair) (server, client contract.Config, err error) {
 }
 
 // Attests is how a harness side reads in the contract.
-func Attests(s harness.Side) (contract.Attests, contract.Credential) {
+func Attests(s endpoint.Side) (contract.Attests, contract.Credential) {
 	if !s.Attests {
 		return contract.AttestsNone, ""
 	}

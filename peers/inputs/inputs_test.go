@@ -1,6 +1,7 @@
 package inputs
 
 import (
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,7 +9,6 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 func TestConfigsWireBothSides(t *testing.T) {
@@ -26,8 +26,8 @@ func TestConfigsWireBothSides(t *testing.T) {
 	if tv, err := contract.ParseTrustedVerifiers(b); err != nil || len(tv) != 1 || string(tv[0].ID) != string(in.Verifier.ID) {
 		t.Fatalf("trusted verifiers: %v", err)
 	}
-	m := harness.Model{Profile: "ta-07", Server: harness.Side{Attests: true, Credential: party.X509},
-		Client: harness.Side{Attests: true, Topology: party.Passport}}
+	m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509},
+		Client: endpoint.Side{Attests: true, Topology: party.Passport}}
 	dirs := map[contract.Role]string{contract.Server: filepath.Join(dir, "s"), contract.Client: filepath.Join(dir, "c")}
 	s, c, err := in.Configs(Pair{TestCase: m.ID(), Model: m, Dirs: dirs, Timeout: time.Second,
 		Misbehave: map[contract.Role]string{contract.Client: contract.Decline}})

@@ -23,6 +23,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"io"
 	"net"
 	"os"
@@ -41,7 +42,6 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/capture"
 	"github.com/attested-tls/conformance/peers/contract"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 // The application data of the contract.
@@ -114,8 +114,8 @@ func Run(ctx context.Context, cfg contract.Config, opt Options) (contract.Outcom
 	return ep.converse(ctx, cfg, raw, o, lg)
 }
 
-// endpoint is one side's configuration, ready for a connection.
-type endpoint struct {
+// ours is our side's configuration, ready for a connection.
+type ours struct {
 	isClient bool
 	tls      *tls13.Config
 	party    *party.Party
@@ -124,7 +124,7 @@ type endpoint struct {
 	closers  []func() error
 }
 
-func (ep *endpoint) close() {
+func (ep *ours) close() {
 	for _, c := range ep.closers {
 		c()
 	}
@@ -142,7 +142,7 @@ func exitForSetup(ctx context.Context, err error) int {
 
 // setup builds the endpoint; a non-nil endpoint must be closed, also
 // with an error.
-func setup(ctx context.Context, cfg contract.Config) (*endpoint, error) {
+func setup(ctx context.Context, cfg contract.Config) (*ours, error) {
 	if !strings.HasPrefix(cfg.TestCase, cfg.Profile+"/") {
 		return nil, contract.Unsupportedf("case %q is not a case of profile %s", cfg.TestCase, cfg.Profile)
 	}
@@ -169,13 +169,13 @@ func setup(ctx context.Context, cfg contract.Config) (*endpoint, error) {
 	if cfg.Verifier != "" && cfg.Verifier != "local" && verURL == "" {
 		return nil, contract.Unsupportedf("%s=%q (this peer has local and veraison:<URL>)", contract.EnvVerifier, cfg.Verifier)
 	}
-	ep := &endpoint{isClient: cfg.Role == contract.Client}
+	ep := &ours{isClient: cfg.Role == contract.Client}
 
 	pool, ca, err := loadCA(cfg)
 	if err != nil {
 		return nil, err
 	}
-	roles := harness.Roles{MediaTypes: []string{parsectpm.MediaType}}
+	roles := endpoint.Roles{MediaTypes: []string{parsectpm.MediaType}}
 	var vtrust *attest.TrustedVerifier
 	if verURL != "" {
 		// The suite (or whoever runs Veraison) provisions the attester's
@@ -244,9 +244,9 @@ func setup(ctx context.Context, cfg contract.Config) (*endpoint, error) {
 		}
 		plain = tls13.Credential{Chain: chain, Signer: key}
 	}
-	ep.party = harness.NewParty(self, peer, roles)
+	ep.party = endpoint.NewParty(self, peer, roles)
 	ep.party.Codepoints, ep.party.Bugs = &table, pbugs
-	base := harness.BaseConfig(ep.isClient, cfg.ServerName, pool, plain)
+	base := endpoint.BaseConfig(ep.isClient, cfg.ServerName, pool, plain)
 	base.Bugs = tbugs
 	if ep.tls, err = prof.Configure(base, ep.isClient, ep.party); err != nil {
 		if errors.Is(err, party.ErrUnsupported) {
@@ -258,8 +258,8 @@ func setup(ctx context.Context, cfg contract.Config) (*endpoint, error) {
 	return ep, nil
 }
 
-func side(a contract.Attests, c contract.Credential) harness.Side {
-	s := harness.Side{Attests: a != contract.AttestsNone}
+func side(a contract.Attests, c contract.Credential) endpoint.Side {
+	s := endpoint.Side{Attests: a != contract.AttestsNone}
 	if a == contract.AttestsPassport {
 		s.Topology = party.Passport
 	}
@@ -271,7 +271,7 @@ func side(a contract.Attests, c contract.Credential) harness.Side {
 
 // loadCA reads the run's CA: its certificate (trusted both ways) and, when
 // given, its key (to certify ours).
-func loadCA(cfg contract.Config) (*x509.CertPool, *harness.CA, error) {
+func loadCA(cfg contract.Config) (*x509.CertPool, *endpoint.CA, error) {
 	b, err := os.ReadFile(cfg.CACert)
 	if err != nil {
 		return nil, nil, &contract.VarError{Name: contract.EnvCACert, Err: err}
@@ -284,7 +284,7 @@ func loadCA(cfg contract.Config) (*x509.CertPool, *harness.CA, error) {
 	if err != nil {
 		return nil, nil, &contract.VarError{Name: contract.EnvCACert, Err: err}
 	}
-	ca := &harness.CA{Cert: cert}
+	ca := &endpoint.CA{Cert: cert}
 	if cfg.CAKey != "" {
 		b, err := os.ReadFile(cfg.CAKey)
 		if err != nil {
@@ -449,7 +449,7 @@ func (p *prefixed) Read(b []byte) (int, error) {
 }
 
 // converse runs the handshake and the ping/pong exchange on raw.
-func (ep *endpoint) converse(ctx context.Context, cfg contract.Config, raw net.Conn, o contract.Outcome, lg *logger) (contract.Outcome, int) {
+func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn, o contract.Outcome, lg *logger) (contract.Outcome, int) {
 	tcfg := *ep.tls
 	if cfg.KeyLog != "" {
 		f, err := os.OpenFile(cfg.KeyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

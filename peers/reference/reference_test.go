@@ -2,6 +2,7 @@ package reference
 
 import (
 	"context"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,7 +14,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/inputs"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 var (
@@ -51,7 +51,7 @@ type sideResult struct {
 }
 
 // pair runs two reference peers against each other over loopback.
-func pair(t *testing.T, m harness.Model, mis map[contract.Role]string, mod func(s, c *contract.Config)) (srv, cli sideResult, dirs map[contract.Role]string) {
+func pair(t *testing.T, m endpoint.Model, mis map[contract.Role]string, mod func(s, c *contract.Config)) (srv, cli sideResult, dirs map[contract.Role]string) {
 	t.Helper()
 	dir := t.TempDir()
 	dirs = map[contract.Role]string{contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}
@@ -84,14 +84,14 @@ func pair(t *testing.T, m harness.Model, mis map[contract.Role]string, mod func(
 }
 
 var (
-	bgX509       = harness.Side{Attests: true, Credential: party.X509}
-	bgOnly       = harness.Side{Attests: true}
-	passportX509 = harness.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
-	passportOnly = harness.Side{Attests: true, Topology: party.Passport}
+	bgX509       = endpoint.Side{Attests: true, Credential: party.X509}
+	bgOnly       = endpoint.Side{Attests: true}
+	passportX509 = endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
+	passportOnly = endpoint.Side{Attests: true, Topology: party.Passport}
 )
 
 func TestPositiveModels(t *testing.T) {
-	for _, m := range []harness.Model{
+	for _, m := range []endpoint.Model{
 		{Profile: "ta-07", Server: bgX509},
 		{Profile: "ta-07", Client: passportOnly},
 		{Profile: "ta-07", Server: bgOnly, Client: passportX509},
@@ -137,19 +137,19 @@ func TestPositiveModels(t *testing.T) {
 // an alert on the wire (except no-alert).
 func TestMisbehaviours(t *testing.T) {
 	for _, tc := range []struct {
-		m    harness.Model
+		m    endpoint.Model
 		who  contract.Role
 		name string
 	}{
-		{harness.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.WrongChallenge},
-		{harness.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.MalformedPayload},
-		{harness.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.SelectUnoffered},
-		{harness.Model{Profile: "ta-07", Server: bgX509}, contract.Client, contract.ShortNonce},
-		{harness.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.CorruptCertificateVerify},
-		{harness.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.Decline},
-		{harness.Model{Profile: "ta-07", Client: bgX509}, contract.Client, contract.OmitPayload},
-		{harness.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.CorruptFinished},
-		{harness.Model{Profile: "ta-07", Server: bgX509}, contract.Client, contract.AppDataAfterAlert},
+		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.WrongChallenge},
+		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.MalformedPayload},
+		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.SelectUnoffered},
+		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Client, contract.ShortNonce},
+		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.CorruptCertificateVerify},
+		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.Decline},
+		{endpoint.Model{Profile: "ta-07", Client: bgX509}, contract.Client, contract.OmitPayload},
+		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.CorruptFinished},
+		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Client, contract.AppDataAfterAlert},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mis := map[contract.Role]string{tc.who: tc.name}
@@ -171,7 +171,7 @@ func TestMisbehaviours(t *testing.T) {
 }
 
 func TestWrongChallengeVerdict(t *testing.T) {
-	srv, cli, _ := pair(t, harness.Model{Profile: "ta-07", Server: bgX509}, map[contract.Role]string{contract.Server: contract.WrongChallenge}, nil)
+	srv, cli, _ := pair(t, endpoint.Model{Profile: "ta-07", Server: bgX509}, map[contract.Role]string{contract.Server: contract.WrongChallenge}, nil)
 	if cli.o.Verdict == nil || cli.o.Verdict.Reason == "" || cli.o.AlertSent == nil || cli.o.AlertSent.Name != "bad_certificate" {
 		t.Fatalf("client: %+v", cli.o)
 	}
@@ -181,7 +181,7 @@ func TestWrongChallengeVerdict(t *testing.T) {
 }
 
 func TestUnsupported(t *testing.T) {
-	m := harness.Model{Profile: "ta-07", Server: bgX509}
+	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
 	for name, mod := range map[string]func(s, c *contract.Config){
 		"tpm":          func(s, c *contract.Config) { s.TPM = "device:/dev/tpmrm0" },
 		"verifier":     func(s, c *contract.Config) { c.Verifier = "ear-over-carrier-pigeon" },
@@ -233,7 +233,7 @@ func TestTimeout(t *testing.T) {
 			c.Close()
 		}
 	}()
-	m := harness.Model{Profile: "ta-07", Server: bgX509}
+	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
 	dir := t.TempDir()
 	_, ccfg, err := runInputs(t).Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 500 * time.Millisecond,
 		Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "s"), contract.Client: filepath.Join(dir, "c")}})
@@ -255,7 +255,7 @@ func TestTimeout(t *testing.T) {
 // A connection that closes before its first byte (a port check) is not
 // taken for the client.
 func TestServerIgnoresPortCheck(t *testing.T) {
-	m := harness.Model{Profile: "ta-07", Server: bgX509}
+	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
 	srv, cli, _ := pair(t, m, nil, func(s, c *contract.Config) {
 		conn, err := net.Dial("tcp", s.Listen)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,7 +23,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/inputs"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 func TestParseTPM(t *testing.T) {
@@ -52,7 +52,7 @@ func TestSimulatorWithoutCgo(t *testing.T) {
 	saved := haveSimulator
 	haveSimulator = false
 	defer func() { haveSimulator = saved }()
-	m := harness.Model{Profile: "ta-07", Server: bgX509}
+	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
 	dir := t.TempDir()
 	scfg, _, err := runInputs(t).Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 5 * time.Second,
 		Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "s"), contract.Client: filepath.Join(dir, "c")}})
@@ -144,7 +144,7 @@ func isVarError(err error, name string) bool {
 // An unreachable TPM or verifier fails the connection (exit 1) and names
 // the variable.
 func TestUnreachable(t *testing.T) {
-	m := harness.Model{Profile: "ta-07", Server: bgX509}
+	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
 	dir := t.TempDir()
 	scfg, ccfg, err := runInputs(t).Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 5 * time.Second,
 		Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "s"), contract.Client: filepath.Join(dir, "c")}})
@@ -213,7 +213,7 @@ func TestSwtpmAndVeraison(t *testing.T) {
 	}
 
 	for _, provision := range []bool{true, false} {
-		m := harness.Model{Profile: "ta-07", Server: bgX509}
+		m := endpoint.Model{Profile: "ta-07", Server: bgX509}
 		dir := t.TempDir()
 		dirs := map[contract.Role]string{contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}
 		scfg, ccfg, err := runInputs(t).Configs(inputs.Pair{TestCase: m.ID(), Model: m, Dirs: dirs, Timeout: 20 * time.Second})

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/reports/results"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 //go:embed templates/report.html.tmpl

@@ -13,8 +13,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/reports/results"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 // File names written by All.

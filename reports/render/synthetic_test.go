@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/reports/results"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/reports/results"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 // The view: groupings of a run's specs that every renderer shares, all

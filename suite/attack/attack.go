@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"slices"
 	"strings"
 
@@ -134,7 +135,7 @@ type Attack struct {
 	// and the attacker takes that side; the other side is the victim.
 	// The replayed-EAR scenarios want a passport model where the profile
 	// has one.
-	Model harness.Model
+	Model endpoint.Model
 }
 
 func (a Attack) String() string {
@@ -233,7 +234,7 @@ func (st *state) ownKey() (crypto.Signer, [][]byte, error) {
 // x509 reports whether the attacking side presents an X.509 chain.
 func (st *state) x509() bool { return side(st.a.Model, st.attesterIsClient).Credential == party.X509 }
 
-func side(m harness.Model, client bool) harness.Side {
+func side(m endpoint.Model, client bool) endpoint.Side {
 	if client {
 		return m.Client
 	}
@@ -280,7 +281,7 @@ func (st *state) leg(ctx context.Context, a attest.Attester, nonce []byte) (*Cap
 
 // capture reads the genuine attester's Certificate and CertificateVerify
 // from a run of m.
-func (st *state) capture(m harness.Model, r *harness.Result) (*Captured, error) {
+func (st *state) capture(m endpoint.Model, r *harness.Result) (*Captured, error) {
 	client := m.Client.Attests
 	flight := r.ServerSent
 	if client {
@@ -296,8 +297,8 @@ func (st *state) replay(ctx context.Context) (harness.Tweaks, error) {
 	if st.a.Scenario != ReplayEvidence && side(src, st.attesterIsClient).Topology != party.Passport {
 		// A profile without a passport model (poc): the result comes from
 		// a connection in which the same attester presented it, in ta-07.
-		s := harness.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
-		src = harness.Model{Profile: "ta-07"}
+		s := endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
+		src = endpoint.Model{Profile: "ta-07"}
 		if st.attesterIsClient {
 			src.Client = s
 		} else {
@@ -319,7 +320,7 @@ func (st *state) replay(ctx context.Context) (harness.Tweaks, error) {
 }
 
 // captureGenuine runs a genuine connection of m and captures the attester's flight.
-func (st *state) captureGenuine(ctx context.Context, m harness.Model, tw harness.Tweaks) (*Captured, error) {
+func (st *state) captureGenuine(ctx context.Context, m endpoint.Model, tw harness.Tweaks) (*Captured, error) {
 	r, err := st.f.Handshake(ctx, m, tw)
 	if err != nil {
 		return nil, err
@@ -400,7 +401,7 @@ func (st *state) reuseNonce(ctx context.Context) (harness.Tweaks, error) {
 // handshakes completed and application data flowed (or when any did after
 // a failure: failing open is success too), prevented when the victim sent
 // an alert and nothing flowed.
-func Judge(m harness.Model, r *harness.Result) (Verdict, Check, error) {
+func Judge(m endpoint.Model, r *harness.Result) (Verdict, Check, error) {
 	victimIsClient := m.Server.Attests
 	vErr := r.Failure(victimIsClient)
 	if r.ClientGot != "" || r.ServerGot != "" {
@@ -426,7 +427,7 @@ func Judge(m harness.Model, r *harness.Result) (Verdict, Check, error) {
 // checkOf names the check behind a rejection, whatever the verifier
 // (the in-process one reports evidence faults inside a contraindicated
 // result's problem, the Veraison adapter as a rejection of its own).
-func checkOf(m harness.Model, o party.Outcome, code tls13.AlertCode) Check {
+func checkOf(m endpoint.Model, o party.Outcome, code tls13.AlertCode) Check {
 	text := string(o.Reason) + " " + o.Err
 	has := func(reasons ...attest.Reason) bool {
 		return slices.ContainsFunc(reasons, func(r attest.Reason) bool { return strings.Contains(text, string(r)) })
@@ -456,7 +457,7 @@ func checkOf(m harness.Model, o party.Outcome, code tls13.AlertCode) Check {
 // usesBinder: the challenge is a channel binder (ta-07 X.509 plus
 // attestation, ea-07) rather than the bare nonce (poc, ta-07
 // attestation-only).
-func usesBinder(m harness.Model) bool {
+func usesBinder(m endpoint.Model) bool {
 	s := side(m, m.Client.Attests)
 	return m.Profile == "ea-07" || (m.Profile == "ta-07" && s.Credential == party.X509)
 }

@@ -3,6 +3,7 @@ package attack
 import (
 	"context"
 	"errors"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"strings"
 	"testing"
 	"time"
@@ -26,8 +27,8 @@ func fixture(t *testing.T) *harness.Fixture {
 }
 
 var (
-	taX509 = harness.Model{Profile: "ta-07", Server: harness.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}}
-	pocBG  = harness.Model{Profile: "poc", Client: harness.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}}
+	taX509 = endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}}
+	pocBG  = endpoint.Model{Profile: "poc", Client: endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}}
 )
 
 func TestRun(t *testing.T) {
@@ -77,7 +78,7 @@ func TestRunRefusesNonsense(t *testing.T) {
 		{Diversion, Replay, taX509},
 		{OtherKey, Relay, taX509},
 		{Diversion, Relay, mutual},
-		{Diversion, Relay, harness.Model{Profile: "ta-07"}},
+		{Diversion, Relay, endpoint.Model{Profile: "ta-07"}},
 	} {
 		if _, err := Run(context.Background(), f, a); err == nil {
 			t.Errorf("%s: Run accepted it", a)
@@ -129,7 +130,7 @@ func TestCheckOf(t *testing.T) {
 	taAO := taX509
 	taAO.Server.Credential = party.AttestationOnly
 	for _, tc := range []struct {
-		m    harness.Model
+		m    endpoint.Model
 		o    party.Outcome
 		code tls13.AlertCode
 		want Check
@@ -176,9 +177,9 @@ func TestTEE(t *testing.T) {
 
 func TestCaptureAndParse(t *testing.T) {
 	f := fixture(t)
-	for _, m := range []harness.Model{taX509, pocBG,
+	for _, m := range []endpoint.Model{taX509, pocBG,
 		{Profile: "ea-07", Server: taX509.Server},
-		{Profile: "ta-07", Client: harness.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}}} {
+		{Profile: "ta-07", Client: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}}} {
 		r, err := f.Handshake(context.Background(), m, harness.Tweaks{})
 		if err != nil {
 			t.Fatal(err)

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"slices"
 	"sync"
 	"testing"
@@ -32,13 +33,13 @@ func BenchmarkAttestationOverhead(b *testing.B) {
 		}
 		return time.Since(t0)
 	}
-	models := []Model{
-		{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}},
-		{Profile: "ta-07", Server: Side{Attests: true}},
-		{Profile: "ta-07", Server: Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
-		{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}, Client: Side{Attests: true, Credential: party.X509}},
-		{Profile: "ea-07", Server: Side{Attests: true, Credential: party.X509}},
-		{Profile: "poc", Client: Side{Attests: true}},
+	models := []endpoint.Model{
+		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ta-07", Server: endpoint.Side{Attests: true}},
+		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}, Client: endpoint.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ea-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
+		{Profile: "poc", Client: endpoint.Side{Attests: true}},
 	}
 	for _, m := range models {
 		cli, srv := f.Parties(m)
@@ -70,7 +71,7 @@ func BenchmarkVeraisonHandshake(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	m := Model{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}}
+	m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}}
 	once := func(b *testing.B) time.Duration {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"io"
 	"net"
 	"slices"
@@ -28,34 +29,6 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness/wire"
 )
-
-// Side says whether and how one endpoint attests.
-type Side struct {
-	Attests    bool
-	Topology   party.Topology
-	Credential party.Credential
-}
-
-func (s Side) String() string { return s.Topology.String() + "+" + s.Credential.String() }
-
-// Model is one interaction model of a profile.
-type Model struct {
-	Profile        string
-	Server, Client Side
-}
-
-// ID is the model's stable name, e.g. "ta-07/server-attests/bg+x509".
-func (m Model) ID() string {
-	switch {
-	case m.Server.Attests && m.Client.Attests:
-		return fmt.Sprintf("%s/mutual/server=%s,client=%s", m.Profile, m.Server, m.Client)
-	case m.Server.Attests:
-		return fmt.Sprintf("%s/server-attests/%s", m.Profile, m.Server)
-	case m.Client.Attests:
-		return fmt.Sprintf("%s/client-attests/%s", m.Profile, m.Client)
-	}
-	return m.Profile + "/no-attestation"
-}
 
 // Fixture is the root of trust of a run: a CA, an in-process verifier
 // with both attesters endorsed, and the attesters' certified TLS keys.
@@ -97,7 +70,7 @@ func NewFixtureOn(ctx context.Context, root, verifier string) (*Fixture, error) 
 			f.Close()
 		}
 	}()
-	ca, err := NewCA()
+	ca, err := endpoint.NewCA()
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +115,7 @@ func (f *Fixture) ChainWithCA(isClient bool) [][]byte {
 
 // Certify issues a leaf for key from the fixture's CA.
 func (f *Fixture) Certify(key crypto.Signer, isClient bool) ([][]byte, error) {
-	return (&CA{Cert: f.caCert, Key: f.caKey}).Issue(key, isClient, f.ServerName)
+	return (&endpoint.CA{Cert: f.caCert, Key: f.caKey}).Issue(key, isClient, f.ServerName)
 }
 
 // Policy is the strict relying-party policy trusting the fixture's verifier.
@@ -153,21 +126,23 @@ func (f *Fixture) Policy() *policy.Policy {
 // Parties builds the client's and the server's roles for m: whoever
 // attests uses its software attester; the other side requires and checks
 // that attestation with the fixture's verifier and policy.
-func (f *Fixture) Parties(m Model) (client, server *party.Party) {
-	mk := func(isClient bool, self, peer Side) *party.Party {
-		return NewParty(self, peer, Roles{Attester: f.Attester[isClient], Chain: f.Chain[isClient],
+func (f *Fixture) Parties(m endpoint.Model) (client, server *party.Party) {
+	mk := func(isClient bool, self, peer endpoint.Side) *party.Party {
+		return endpoint.NewParty(self, peer, endpoint.Roles{Attester: f.Attester[isClient], Chain: f.Chain[isClient],
 			Verifier: f.Verifier, MediaTypes: f.MediaTypes, Policy: f.Policy()})
 	}
 	return mk(true, m.Client, m.Server), mk(false, m.Server, m.Client)
 }
 
 // Configs turns the parties into engine configurations for m.Profile.
-func (f *Fixture) Configs(m Model, client, server *party.Party) (ccfg, scfg *tls13.Config, err error) {
+func (f *Fixture) Configs(m endpoint.Model, client, server *party.Party) (ccfg, scfg *tls13.Config, err error) {
 	prof, err := profile.ByName(m.Profile)
 	if err != nil {
 		return nil, nil, err
 	}
-	base := func(isClient bool) *tls13.Config { return BaseConfig(isClient, f.ServerName, f.Pool, f.Plain[false]) }
+	base := func(isClient bool) *tls13.Config {
+		return endpoint.BaseConfig(isClient, f.ServerName, f.Pool, f.Plain[false])
+	}
 	if ccfg, err = prof.Configure(base(true), true, client); err != nil {
 		return nil, nil, err
 	}
@@ -304,7 +279,7 @@ type Tweaks struct {
 // Handshake builds m's parties, applies t, configures both endpoints for
 // m.Profile and runs them against each other within the fixture's
 // HandshakeLimit.
-func (f *Fixture) Handshake(ctx context.Context, m Model, t Tweaks) (*Result, error) {
+func (f *Fixture) Handshake(ctx context.Context, m endpoint.Model, t Tweaks) (*Result, error) {
 	cli, srv := f.Parties(m)
 	if t.Parties != nil {
 		t.Parties(cli, srv)

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"errors"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,18 +17,18 @@ func TestTA07Smoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []Model{
-		{Profile: "ta-07", Server: Side{Attests: true}},
-		{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}},
-		{Profile: "ta-07", Client: Side{Attests: true}},
-		{Profile: "ta-07", Client: Side{Attests: true, Credential: party.X509}},
-		{Profile: "ta-07", Server: Side{Attests: true, Topology: party.Passport}},
-		{Profile: "ta-07", Client: Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
-		{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}, Client: Side{Attests: true, Topology: party.Passport}},
-		{Profile: "ea-07", Server: Side{Attests: true, Credential: party.X509}},
-		{Profile: "ea-07", Client: Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
-		{Profile: "ea-07", Server: Side{Attests: true, Credential: party.X509}, Client: Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
-		{Profile: "poc", Client: Side{Attests: true}},
+	for _, m := range []endpoint.Model{
+		{Profile: "ta-07", Server: endpoint.Side{Attests: true}},
+		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ta-07", Client: endpoint.Side{Attests: true}},
+		{Profile: "ta-07", Client: endpoint.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Topology: party.Passport}},
+		{Profile: "ta-07", Client: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}, Client: endpoint.Side{Attests: true, Topology: party.Passport}},
+		{Profile: "ea-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ea-07", Client: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "ea-07", Server: endpoint.Side{Attests: true, Credential: party.X509}, Client: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "poc", Client: endpoint.Side{Attests: true}},
 	} {
 		t.Run(m.ID(), func(t *testing.T) {
 			cli, srv := f.Parties(m)
@@ -60,7 +61,7 @@ func TestFixtureOnTPM(t *testing.T) {
 			if _, ok := f.Attester[false].(tpmAttester); !ok {
 				t.Fatalf("attester is %T, want a TPM attester", f.Attester[false])
 			}
-			m := Model{Profile: "ta-07", Server: Side{Attests: true, Credential: party.X509}, Client: Side{Attests: true}}
+			m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}, Client: endpoint.Side{Attests: true}}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			r, err := f.Handshake(ctx, m, Tweaks{})

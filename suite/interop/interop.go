@@ -15,6 +15,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,7 +29,6 @@ import (
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"
 	"github.com/attested-tls/conformance/peers/reference"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 // Env is one run: the driver, the peer it runs, the run's inputs and
@@ -92,7 +92,7 @@ func (e *Env) peerEnv(extra []string) []string {
 
 // Case is one connection between the peer under test and the reference.
 type Case struct {
-	Model harness.Model
+	Model endpoint.Model
 	// PeerRole is the role the peer under test plays; the in-process
 	// reference plays the other.
 	PeerRole contract.Role

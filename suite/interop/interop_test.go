@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,27 +22,26 @@ import (
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"
 	"github.com/attested-tls/conformance/peers/reference"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 var (
-	bgX509 = harness.Side{Attests: true, Credential: party.X509}
-	bgOnly = harness.Side{Attests: true}
-	ppX509 = harness.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
-	ppOnly = harness.Side{Attests: true, Topology: party.Passport}
+	bgX509 = endpoint.Side{Attests: true, Credential: party.X509}
+	bgOnly = endpoint.Side{Attests: true}
+	ppX509 = endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
+	ppOnly = endpoint.Side{Attests: true, Topology: party.Passport}
 )
 
 // positive is a representative subset of the interaction models: per
 // profile, the peer plays the server and the client at least once, as
 // attester and as relying party.
 var positive = []Case{
-	{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server},
-	{Model: harness.Model{Profile: "ta-07", Server: ppOnly}, PeerRole: contract.Client},
-	{Model: harness.Model{Profile: "ta-07", Server: bgOnly, Client: ppX509}, PeerRole: contract.Client},
-	{Model: harness.Model{Profile: "ea-07", Server: ppX509}, PeerRole: contract.Server},
-	{Model: harness.Model{Profile: "ea-07", Client: bgX509}, PeerRole: contract.Client},
-	{Model: harness.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Server},
-	{Model: harness.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client},
+	{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server},
+	{Model: endpoint.Model{Profile: "ta-07", Server: ppOnly}, PeerRole: contract.Client},
+	{Model: endpoint.Model{Profile: "ta-07", Server: bgOnly, Client: ppX509}, PeerRole: contract.Client},
+	{Model: endpoint.Model{Profile: "ea-07", Server: ppX509}, PeerRole: contract.Server},
+	{Model: endpoint.Model{Profile: "ea-07", Client: bgX509}, PeerRole: contract.Client},
+	{Model: endpoint.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Server},
+	{Model: endpoint.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client},
 }
 
 // run runs a case within its deadline plus setup time.
@@ -171,7 +171,7 @@ var _ = Describe("A passport attester whose Veraison was never given its endorse
 
 var _ = Describe("Two driven peers", Label("peers"), func() {
 	It("find each other on the case's network and complete a mutual attested handshake", func(ctx SpecContext) {
-		r, err := env.RunPeers(ctx, Case{Model: harness.Model{Profile: "ta-07", Server: ppX509, Client: bgOnly}})
+		r, err := env.RunPeers(ctx, Case{Model: endpoint.Model{Profile: "ta-07", Server: ppX509, Client: bgOnly}})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.Server).NotTo(BeNil())
 		Expect(r.Client).NotTo(BeNil(), r.Server.Describe())
@@ -187,7 +187,7 @@ var _ = Describe("Two driven peers", Label("peers"), func() {
 
 var _ = Describe("A failing handshake across the peer boundary", Label("peers"), func() {
 	It("fails closed on both sides when the peer binds its evidence to the wrong challenge", func(ctx SpecContext) {
-		c := Case{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server,
+		c := Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server,
 			TestCase:  "ta-07/server-attests/bg+x509/wrong-challenge",
 			Misbehave: map[contract.Role]string{contract.Server: contract.WrongChallenge}}
 		r := run(ctx, c)
@@ -201,7 +201,7 @@ var _ = Describe("A failing handshake across the peer boundary", Label("peers"),
 	})
 
 	It("fails closed when the peer's client attestation is not a CMW", func(ctx SpecContext) {
-		c := Case{Model: harness.Model{Profile: "ta-07", Client: bgX509}, PeerRole: contract.Client,
+		c := Case{Model: endpoint.Model{Profile: "ta-07", Client: bgX509}, PeerRole: contract.Client,
 			TestCase:  "ta-07/client-attests/bg+x509/malformed-payload",
 			Misbehave: map[contract.Role]string{contract.Client: contract.MalformedPayload}}
 		r := run(ctx, c)
@@ -216,7 +216,7 @@ var _ = Describe("A failing handshake across the peer boundary", Label("peers"),
 var _ = Describe("The compliance probe", Label("peers", "probe"), func() {
 	for _, role := range []contract.Role{contract.Server, contract.Client} {
 		It(fmt.Sprintf("makes the peer as %s exit 127 within 10 s, without opening a port or connecting", role), func(ctx SpecContext) {
-			m := harness.Model{Profile: "ta-07", Server: bgX509}
+			m := endpoint.Model{Profile: "ta-07", Server: bgX509}
 			dir := filepath.Join(outDir, "cases", "probe", string(role))
 			scfg, ccfg, err := env.Inputs.Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 10 * time.Second,
 				Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}})
@@ -244,7 +244,7 @@ var _ = Describe("The compliance probe", Label("peers", "probe"), func() {
 })
 
 var _ = Describe("The unsupported exit code", Label("peers"), func() {
-	m := harness.Model{Profile: "ta-07", Server: bgX509}
+	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
 	DescribeTable("is 127, promptly, for what the peer does not implement",
 		func(ctx SpecContext, c Case) {
 			r := run(ctx, c)
@@ -258,7 +258,7 @@ var _ = Describe("The unsupported exit code", Label("peers"), func() {
 			Tweak: func(c *contract.Config) { c.TPM = "device:/dev/tpmrm0" }}),
 		Entry("a misbehaviour it does not know", Case{Model: m, PeerRole: contract.Client, TestCase: m.ID() + "/dance",
 			Misbehave: map[contract.Role]string{contract.Client: "dance"}}),
-		Entry("a model the profile does not define", Case{Model: harness.Model{Profile: "poc", Server: bgOnly}, PeerRole: contract.Client}),
+		Entry("a model the profile does not define", Case{Model: endpoint.Model{Profile: "poc", Server: bgOnly}, PeerRole: contract.Client}),
 		Entry("a TPM its static build lacks (the simulator needs cgo)", Case{Model: m, PeerRole: contract.Server, TestCase: m.ID() + "/simulator",
 			Tweak: func(c *contract.Config) { c.TPM = "simulator" }}),
 	)
@@ -267,7 +267,7 @@ var _ = Describe("The unsupported exit code", Label("peers"), func() {
 var _ = Describe("Broken peers", Ordered, Label("peers", "faults"), func() {
 	const deadline = 4 * time.Second
 	fault := func(role contract.Role, f string) Case {
-		return Case{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role,
+		return Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role,
 			TestCase: "ta-07/server-attests/bg+x509/fault-" + f, PeerEnv: []string{reference.EnvFault + "=" + f},
 			Timeout: 3 * time.Second, Deadline: deadline}
 	}
@@ -406,6 +406,6 @@ var _ = Describe("The process driver", Label("peers", "processes"), func() {
 })
 
 func hangingPeer(role contract.Role) Case {
-	return Case{Model: harness.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role, TestCase: "ta-07/server-attests/bg+x509/fault-hang",
+	return Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role, TestCase: "ta-07/server-attests/bg+x509/fault-hang",
 		PeerEnv: []string{reference.EnvFault + "=" + reference.FaultHang}, Timeout: 2 * time.Second, Deadline: 2 * time.Second}
 }

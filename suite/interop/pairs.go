@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,9 +19,8 @@ import (
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"
 	"github.com/attested-tls/conformance/peers/reference"
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/reports/results"
-	"github.com/attested-tls/conformance/suite/harness"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 // InProcessPeer is the in-process reference's name in results: the "go"
@@ -35,7 +35,7 @@ const PairEntry = "pair"
 type Record struct {
 	Peer     string
 	PeerRole contract.Role
-	Model    harness.Model
+	Model    endpoint.Model
 	Reqs     []string
 	// Driver is the driver kind; "" if the spec never got as far.
 	Driver      string
@@ -70,7 +70,7 @@ type PairOptions struct {
 	Env func(ctx context.Context, p *PeerDir) (*Env, error)
 	// Reqs gives the requirement IDs a model's positive case checks (the
 	// spec tree's); nil gives none.
-	Reqs func(harness.Model) []string
+	Reqs func(endpoint.Model) []string
 	// Cases lists a peer's cases; nil is Matrix of its manifest.
 	Cases func(p *PeerDir) []Case
 	// After, if set, checks more of a case that completed.
@@ -96,8 +96,8 @@ type PairOptions struct {
 // peer, the pair and the role the peer plays.
 func PairLabels(peer string, c Case, reqs []string) Labels {
 	m := c.Model
-	var att []harness.Side
-	for _, s := range []harness.Side{m.Server, m.Client} {
+	var att []endpoint.Side
+	for _, s := range []endpoint.Side{m.Server, m.Client} {
 		if s.Attests {
 			att = append(att, s)
 		}
@@ -290,7 +290,7 @@ func ExpectCompletes(c Case, r *Result) {
 }
 
 // relyingParties are the roles that appraise the other's attestation.
-func relyingParties(m harness.Model) []contract.Role {
+func relyingParties(m endpoint.Model) []contract.Role {
 	var out []contract.Role
 	if m.Client.Attests {
 		out = append(out, contract.Server)
@@ -423,8 +423,8 @@ func recordOf(sr types.SpecReport) *Record {
 	return nil
 }
 
-func resultModel(m harness.Model) results.Model {
-	side := func(s harness.Side) results.Side {
+func resultModel(m endpoint.Model) results.Model {
+	side := func(s endpoint.Side) results.Side {
 		if !s.Attests {
 			return results.Side{}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +17,6 @@ import (
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 // PeerDir is a peer's folder: peers/<name>/ of this module or a vendor's
@@ -153,10 +153,10 @@ var profileModels = []struct {
 
 // Models lists every interaction model of every profile, in the order of
 // suite/specs' matrix.
-func Models() []harness.Model {
-	var out []harness.Model
+func Models() []endpoint.Model {
+	var out []endpoint.Model
 	for _, p := range profileModels {
-		out = append(out, harness.ModelsOf(p.profile, p.roles, p.topologies, p.credentials, p.mixed)...)
+		out = append(out, endpoint.ModelsOf(p.profile, p.roles, p.topologies, p.credentials, p.mixed)...)
 	}
 	return out
 }
@@ -205,11 +205,11 @@ func Unclaimed(m *contract.Manifest) []Case {
 
 // claims reports whether the manifest lists the model's profile and each
 // attesting side's topology and credential.
-func claims(m *contract.Manifest, model harness.Model) bool {
+func claims(m *contract.Manifest, model endpoint.Model) bool {
 	return slices.Contains(m.Profiles, model.Profile) && supportsSide(m, model.Server) && supportsSide(m, model.Client)
 }
 
-func supportsSide(m *contract.Manifest, s harness.Side) bool {
+func supportsSide(m *contract.Manifest, s endpoint.Side) bool {
 	return !s.Attests || slices.Contains(m.Topologies, s.Topology.String()) && slices.Contains(m.Credentials, s.Credential.String())
 }
 

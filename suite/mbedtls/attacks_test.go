@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"io"
 	"net"
 	"os"
@@ -268,8 +269,8 @@ func (at *attacker) captureGenuine() *attack.Captured {
 func (at *attacker) capturePassport() *attack.Captured {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s := harness.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
-	hm := harness.Model{Profile: "ta-07"}
+	s := endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
+	hm := endpoint.Model{Profile: "ta-07"}
 	if at.v.m.clientAttests {
 		hm.Client = s
 	} else {
@@ -305,7 +306,7 @@ func (at *attacker) handshake(ctx context.Context, att attest.Attester, nonce []
 	return at.handshakeOf(ctx, at.v.m.harness(), att, nonce)
 }
 
-func (at *attacker) handshakeOf(ctx context.Context, hm harness.Model, att attest.Attester, nonce []byte) (*attack.Captured, error) {
+func (at *attacker) handshakeOf(ctx context.Context, hm endpoint.Model, att attest.Attester, nonce []byte) (*attack.Captured, error) {
 	w := at.w
 	attesterIsClient := hm.Client.Attests
 	rec := &wire.Recorder{}
@@ -374,14 +375,14 @@ func (at *attacker) handshakeOf(ctx context.Context, hm harness.Model, att attes
 // legConfig is a Go endpoint of m for the attacker's own handshakes:
 // the attester side with att, the relying party with verifier v trusting
 // the run's Veraison.
-func legConfig(w *world, hm harness.Model, isClient bool, att attest.Attester, v attest.Verifier) (*tls13.Config, error) {
+func legConfig(w *world, hm endpoint.Model, isClient bool, att attest.Attester, v attest.Verifier) (*tls13.Config, error) {
 	self, peer := hm.Server, hm.Client
 	if isClient {
 		self, peer = hm.Client, hm.Server
 	}
-	roles := harness.Roles{MediaTypes: mediaTypes, Attester: att, Verifier: v,
+	roles := endpoint.Roles{MediaTypes: mediaTypes, Attester: att, Verifier: v,
 		Policy: &policy.Policy{Verifiers: []attest.TrustedVerifier{w.verifier.Trusted()}, RequireKeyBinding: true}}
-	p := harness.NewParty(self, peer, roles)
+	p := endpoint.NewParty(self, peer, roles)
 	return w.configure(hm.Profile, isClient, p)
 }
 
@@ -650,7 +651,7 @@ func attackerConfig(w *world, m model, isClient bool, att attest.Attester, paylo
 	if isClient {
 		self, peer = hm.Client, hm.Server
 	}
-	p := harness.NewParty(self, peer, harness.Roles{MediaTypes: mediaTypes, Attester: att})
+	p := endpoint.NewParty(self, peer, endpoint.Roles{MediaTypes: mediaTypes, Attester: att})
 	p.Bugs.ReplayPayload = payload
 	return w.configure(m.profile, isClient, p)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"net"
 	"testing"
 	"time"
@@ -16,7 +17,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 // model is one interaction model: the profile and who attests
@@ -28,9 +28,9 @@ type model struct {
 	plain         bool // neither attests: TLS 1.3 with the profile's code idle
 }
 
-func (m model) harness() harness.Model {
-	s := harness.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}
-	hm := harness.Model{Profile: m.profile}
+func (m model) harness() endpoint.Model {
+	s := endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}
+	hm := endpoint.Model{Profile: m.profile}
 	if m.plain {
 		return hm
 	}
@@ -75,7 +75,7 @@ func goConfig(t *testing.T, w *world, m model, isClient bool, endorsement string
 	if isClient {
 		self, peer = hm.Client, hm.Server
 	}
-	roles := harness.Roles{MediaTypes: mediaTypes,
+	roles := endpoint.Roles{MediaTypes: mediaTypes,
 		Policy: &policy.Policy{Verifiers: []attest.TrustedVerifier{w.verifier.Trusted()}, RequireKeyBinding: true}}
 	if self.Attests {
 		roles.Attester = w.attester
@@ -86,7 +86,7 @@ func goConfig(t *testing.T, w *world, m model, isClient bool, endorsement string
 	if peer.Attests {
 		roles.Verifier = &endorsing{Verifier: w.verifier, provisioning: w.svc.ProvisioningURL, path: endorsement}
 	}
-	p := harness.NewParty(self, peer, roles)
+	p := endpoint.NewParty(self, peer, roles)
 	p.Bugs = o.bugs
 	if o.verifierMediaTypes != nil {
 		p.VerifierMediaTypes = o.verifierMediaTypes
@@ -125,7 +125,7 @@ func (w *world) configure(profileName string, isClient bool, p *party.Party) (*t
 	if err != nil {
 		return nil, err
 	}
-	return prof.Configure(harness.BaseConfig(isClient, ServerName, w.ca.Pool(), plain), isClient, p)
+	return prof.Configure(endpoint.BaseConfig(isClient, ServerName, w.ca.Pool(), plain), isClient, p)
 }
 
 // startAllowance is how long starting the peers may take on top of

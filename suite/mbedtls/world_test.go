@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,7 +34,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 // ServerName is the name the server is certified for, both sides.
@@ -50,7 +50,7 @@ type world struct {
 	trusted  string      // ATLS_TRUSTED_VERIFIERS: Veraison's EAR key
 	svc      *service.Services
 	verifier *veraison.Verifier
-	ca       *harness.CA
+	ca       *endpoint.CA
 	caCert   string // PEM files the peer reads
 	caKey    string
 	swtpm    *tpm.Swtpm
@@ -152,7 +152,7 @@ func newWorld() (w *world, err error) {
 	if w.verifier, err = veraison.New(ctx, veraison.Config{VerificationURL: w.svc.VerificationURL}); err != nil {
 		return w, err
 	}
-	if w.ca, err = harness.NewCA(); err != nil {
+	if w.ca, err = endpoint.NewCA(); err != nil {
 		return w, err
 	}
 	w.caCert = filepath.Join(w.dir, "ca.pem")

@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,7 +12,6 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/reports/results"
 	"github.com/attested-tls/conformance/suite/attack"
-	"github.com/attested-tls/conformance/suite/harness"
 )
 
 // The attack specs: every scenario of package attack, with every
@@ -29,11 +29,11 @@ type attackVariant struct {
 	key, name string
 	// bg is the background-check model; passport the passport model
 	// where the profile has one (poc: bg again).
-	bg, passport harness.Model
+	bg, passport endpoint.Model
 }
 
-func attesterSide(topo party.Topology, cred party.Credential) harness.Side {
-	return harness.Side{Attests: true, Topology: topo, Credential: cred}
+func attesterSide(topo party.Topology, cred party.Credential) endpoint.Side {
+	return endpoint.Side{Attests: true, Topology: topo, Credential: cred}
 }
 
 // The attacked side is the server, the attester of confidential computing
@@ -41,20 +41,20 @@ func attesterSide(topo party.Topology, cred party.Credential) harness.Side {
 // where only the client attests.
 var attackVariants = []attackVariant{
 	{key: "poc", name: "poc (nonce-only binding)",
-		bg:       harness.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
-		passport: harness.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)}},
+		bg:       endpoint.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
+		passport: endpoint.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)}},
 	{key: "ta-07/ao", name: "ta-07 attestation-only (nonce binding)",
-		bg:       harness.Model{Profile: "ta-07", Server: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
-		passport: harness.Model{Profile: "ta-07", Server: attesterSide(party.Passport, party.AttestationOnly)}},
+		bg:       endpoint.Model{Profile: "ta-07", Server: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
+		passport: endpoint.Model{Profile: "ta-07", Server: attesterSide(party.Passport, party.AttestationOnly)}},
 	{key: "ta-07/x509", name: "ta-07 X.509 + attestation (handshake-exporter binder)",
-		bg:       harness.Model{Profile: "ta-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
-		passport: harness.Model{Profile: "ta-07", Server: attesterSide(party.Passport, party.X509)}},
+		bg:       endpoint.Model{Profile: "ta-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
+		passport: endpoint.Model{Profile: "ta-07", Server: attesterSide(party.Passport, party.X509)}},
 	{key: "ea-07", name: "ea-07 (hello-transcript and TIK binder)",
-		bg:       harness.Model{Profile: "ea-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
-		passport: harness.Model{Profile: "ea-07", Server: attesterSide(party.Passport, party.X509)}},
+		bg:       endpoint.Model{Profile: "ea-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
+		passport: endpoint.Model{Profile: "ea-07", Server: attesterSide(party.Passport, party.X509)}},
 }
 
-func (v attackVariant) model(s attack.Scenario) harness.Model {
+func (v attackVariant) model(s attack.Scenario) endpoint.Model {
 	if s == attack.ReplayFreshEAR || s == attack.ReplayStaleEAR {
 		return v.passport
 	}

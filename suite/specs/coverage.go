@@ -9,7 +9,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
-	"github.com/attested-tls/conformance/suite/requirements"
+	"github.com/attested-tls/conformance/reports/requirements"
 )
 
 // RequirementLabels returns the requirement IDs the specs of a suite

@@ -1,12 +1,13 @@
 package specs
 
 import (
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/suite/harness"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 // profileSpec is what the matrix needs to know of one profile: which
@@ -21,8 +22,8 @@ type profileSpec struct {
 	mixed bool
 	// wire checks a successful run of m on the wire; reqs lists the
 	// requirement IDs it checks for m.
-	wire func(m harness.Model, r *harness.Result)
-	reqs func(m harness.Model) []string
+	wire func(m endpoint.Model, r *harness.Result)
+	reqs func(m endpoint.Model) []string
 }
 
 // profileSpecs are the profiles the suite knows, in report order. The
@@ -32,7 +33,7 @@ var profileSpecs = []profileSpec{ta07Spec, ea07Spec, pocSpec}
 
 // Case is one positive entry of the matrix.
 type Case struct {
-	Model harness.Model
+	Model endpoint.Model
 	// Reqs are the IDs of the requirements the case checks.
 	Reqs []string
 }
@@ -47,7 +48,7 @@ func (c Case) Labels() Labels {
 	return ls
 }
 
-func roleLabel(m harness.Model) string {
+func roleLabel(m endpoint.Model) string {
 	switch {
 	case m.Server.Attests && m.Client.Attests:
 		return "mutual"
@@ -57,9 +58,9 @@ func roleLabel(m harness.Model) string {
 	return "client"
 }
 
-func attesting(m harness.Model) []harness.Side {
-	var out []harness.Side
-	for _, s := range []harness.Side{m.Server, m.Client} {
+func attesting(m endpoint.Model) []endpoint.Side {
+	var out []endpoint.Side
+	for _, s := range []endpoint.Side{m.Server, m.Client} {
 		if s.Attests {
 			out = append(out, s)
 		}
@@ -67,7 +68,7 @@ func attesting(m harness.Model) []harness.Side {
 	return out
 }
 
-func modelLabel(m harness.Model) string {
+func modelLabel(m endpoint.Model) string {
 	sides := attesting(m)
 	if len(sides) == 2 && sides[0].Topology != sides[1].Topology {
 		return "mixed"
@@ -75,7 +76,7 @@ func modelLabel(m harness.Model) string {
 	return sides[0].Topology.String()
 }
 
-func credentialLabel(m harness.Model) string { return attesting(m)[0].Credential.String() }
+func credentialLabel(m endpoint.Model) string { return attesting(m)[0].Credential.String() }
 
 // Cases is the generated matrix: per profile, every role × topology ×
 // credential it defines, plus mixed mutual cases.
@@ -88,7 +89,7 @@ func Cases() []Case {
 }
 
 func (p profileSpec) cases() []Case {
-	models := harness.ModelsOf(p.name, p.roles, p.topologies, p.credentials, p.mixed)
+	models := endpoint.ModelsOf(p.name, p.roles, p.topologies, p.credentials, p.mixed)
 	out := make([]Case, len(models))
 	for i, m := range models {
 		out[i] = Case{Model: m, Reqs: p.reqs(m)}

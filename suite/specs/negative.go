@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -10,8 +11,8 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/suite/harness"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 // violation is one negative spec: a model run with one party misbehaving,
@@ -33,7 +34,7 @@ type violation struct {
 // describeViolations registers the container of model m: one negative
 // spec per violation, then whatever more specs extra registers; labelled
 // like m's matrix entries (without their requirement labels).
-func describeViolations(m harness.Model, vs []violation, extra func()) {
+func describeViolations(m endpoint.Model, vs []violation, extra func()) {
 	Describe(describeModel(m), Case{Model: m}.Labels(), func() {
 		for _, v := range vs {
 			var labels Labels
@@ -63,7 +64,7 @@ func describeViolations(m harness.Model, vs []violation, extra func()) {
 
 // describeModel is a container sentence: "ta-07 background check, client
 // attests, X.509 plus attestation".
-func describeModel(m harness.Model) string {
+func describeModel(m endpoint.Model) string {
 	s := attesting(m)[0]
 	topo := map[party.Topology]string{party.BackgroundCheck: "background check", party.Passport: "passport"}[s.Topology]
 	cred := map[party.Credential]string{party.AttestationOnly: "attestation-only credential", party.X509: "X.509 plus attestation"}[s.Credential]
@@ -71,13 +72,13 @@ func describeModel(m harness.Model) string {
 }
 
 // attester is the endpoint that attests in a one-sided model.
-func attester(m harness.Model) Endpoint {
+func attester(m endpoint.Model) Endpoint {
 	return Endpoint(m.Client.Attests)
 }
 
 // oneSided lists the models in which exactly one side attests.
-func oneSided(p profileSpec) []harness.Model {
-	var out []harness.Model
+func oneSided(p profileSpec) []endpoint.Model {
+	var out []endpoint.Model
 	for _, c := range p.cases() {
 		if r := roleLabel(c.Model); r == "server" || r == "client" {
 			out = append(out, c.Model)

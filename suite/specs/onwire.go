@@ -3,6 +3,7 @@ package specs
 import (
 	"crypto"
 	"crypto/x509"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 
 	. "github.com/onsi/gomega"
 
@@ -72,7 +73,7 @@ func cmwMediaType(payload []byte) string {
 }
 
 // side returns the model's side for endpoint e.
-func side(m harness.Model, e Endpoint) harness.Side {
+func side(m endpoint.Model, e Endpoint) endpoint.Side {
 	if e == Client {
 		return m.Client
 	}

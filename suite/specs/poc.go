@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -9,9 +10,9 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/poc"
 	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/suite/harness"
 	"github.com/attested-tls/conformance/suite/harness/wire"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 // poc: the CCC attested-tls-poc wire (the patched mbedTLS it used). Only
@@ -22,12 +23,12 @@ var pocSpec = profileSpec{
 	topologies:  []party.Topology{party.BackgroundCheck},
 	credentials: []party.Credential{party.AttestationOnly},
 	wire:        pocWire,
-	reqs: func(harness.Model) []string {
+	reqs: func(endpoint.Model) []string {
 		return []string{"POC-ext-1", "POC-ch-1", "POC-ch-2", "POC-ee-1", "POC-cert-1", "POC-cert-2", "POC-cv-1"}
 	},
 }
 
-func pocWire(m harness.Model, r *harness.Result) {
+func pocWire(m endpoint.Model, r *harness.Result) {
 	t := codepoint.Default()
 	By("the ClientHello proposes EAT in extension 100, NUMERIC encoding")
 	var offered poc.EvidenceProposalCH
@@ -47,7 +48,7 @@ func pocWire(m harness.Model, r *harness.Result) {
 	Expect(cmwMediaType(c.Entries[0].Data)).To(Equal(parsectpm.MediaType))
 }
 
-func pocViolations(m harness.Model) []violation {
+func pocViolations(m endpoint.Model) []violation {
 	return []violation{
 		{it: "the client aborts with decode_error when the server answers a type other than EAT",
 			tweak: bug(Server, func(b *party.Bugs) { b.SelectUnoffered = true }), alert: tls13.AlertDecodeError, sender: Client, reqs: []string{"POC-ee-2"}},
@@ -77,7 +78,7 @@ var _ = Describe("poc: CCC attested-tls-poc", func() {
 // pocNoEAT: a ClientHello proposing only a type the PoC does not know (the
 // engine rewrites extension 100; our client proposes EAT alone) gets the
 // answer NONE, which the client refuses.
-func pocNoEAT(m harness.Model) {
+func pocNoEAT(m endpoint.Model) {
 	It("the server answers NONE to a proposal without EAT, and the client aborts with decode_error", Label(requirements.Label("POC-ch-2"), requirements.Label("POC-ee-2")), func() {
 		t := codepoint.Default()
 		other, err := poc.EvidenceProposalCH{ContentFormats: []uint16{poc.TypeEAT + 1}}.Marshal()

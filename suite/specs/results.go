@@ -3,6 +3,7 @@ package specs
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"runtime"
 	"slices"
@@ -37,14 +38,14 @@ type Summary struct {
 	Verdicts []results.Verdict `json:"verdicts,omitempty"`
 }
 
-func resultSide(s harness.Side) results.Side {
+func resultSide(s endpoint.Side) results.Side {
 	if !s.Attests {
 		return results.Side{}
 	}
 	return results.Side{Attests: true, Topology: s.Topology.String(), Credential: s.Credential.String()}
 }
 
-func summarize(m harness.Model, r *harness.Result) Summary {
+func summarize(m endpoint.Model, r *harness.Result) Summary {
 	s := Summary{Profile: m.Profile, Model: results.Model{Server: resultSide(m.Server), Client: resultSide(m.Client)}}
 	for _, e := range []struct {
 		err    error

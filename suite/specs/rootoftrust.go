@@ -2,6 +2,7 @@ package specs
 
 import (
 	"crypto/rand"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -35,7 +36,7 @@ var rotFaults = []rotFault{
 
 var _ = Describe("root of trust: the relying party rejects evidence", Label("rot"), func() {
 	for _, profileName := range []string{"ta-07", "ea-07"} {
-		m := harness.Model{Profile: profileName, Server: harness.Side{Attests: true, Credential: party.X509}}
+		m := endpoint.Model{Profile: profileName, Server: endpoint.Side{Attests: true, Credential: party.X509}}
 		Describe(profileName+" server attests, background check", Label("profile:"+profileName, "role:server", "model:bg"), func() {
 			for _, f := range rotFaults {
 				It("aborts with the profile's failure alert when "+f.it, func(ctx SpecContext) {

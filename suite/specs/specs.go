@@ -12,6 +12,7 @@ package specs
 
 import (
 	"context"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -63,7 +64,7 @@ func CloseFixture() error {
 }
 
 // run handshakes m between our client and server with tweaks applied.
-func run(m harness.Model, t harness.Tweaks) *harness.Result {
+func run(m endpoint.Model, t harness.Tweaks) *harness.Result {
 	r, err := fixture().Handshake(context.Background(), m, t)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "setting up %s", m.ID())
 	AddReportEntry(handshakeEntry, summarize(m, r), ReportEntryVisibilityNever)

@@ -9,8 +9,8 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/suite/harness"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 func TestCases(t *testing.T) {

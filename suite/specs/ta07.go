@@ -3,6 +3,7 @@ package specs
 import (
 	"bytes"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -12,9 +13,9 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/suite/harness"
 	"github.com/attested-tls/conformance/suite/harness/wire"
-	"github.com/attested-tls/conformance/suite/requirements"
 )
 
 // ta-07: draft-fossati-tls-attestation-07. Every interaction model, both
@@ -31,14 +32,14 @@ var ta07Spec = profileSpec{
 
 type ta07Roles struct{ srvBG, srvPP, cliBG, cliPP bool }
 
-func ta07RolesOf(m harness.Model) ta07Roles {
-	bg := func(s harness.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
-	pp := func(s harness.Side) bool { return s.Attests && s.Topology == party.Passport }
+func ta07RolesOf(m endpoint.Model) ta07Roles {
+	bg := func(s endpoint.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
+	pp := func(s endpoint.Side) bool { return s.Attests && s.Topology == party.Passport }
 	return ta07Roles{bg(m.Server), pp(m.Server), bg(m.Client), pp(m.Client)}
 }
 
 // ta07Reqs lists what ta07Wire and the acceptance checks verify for m.
-func ta07Reqs(m harness.Model) []string {
+func ta07Reqs(m endpoint.Model) []string {
 	r := ta07RolesOf(m)
 	var ids []string
 	add := func(cond bool, more ...string) {
@@ -60,7 +61,7 @@ func ta07Reqs(m harness.Model) []string {
 	return ids
 }
 
-func ta07Wire(m harness.Model, r *harness.Result) {
+func ta07Wire(m endpoint.Model, r *harness.Result) {
 	t := codepoint.Default()
 	roles := ta07RolesOf(m)
 	ch := sent(r, Client, wire.ClientHello)
@@ -136,7 +137,7 @@ func ta07Wire(m harness.Model, r *harness.Result) {
 	}
 }
 
-func ta07Violations(m harness.Model) []violation {
+func ta07Violations(m endpoint.Model) []violation {
 	t := codepoint.Default()
 	att := attester(m)
 	rp := att.Other()
@@ -222,7 +223,7 @@ func ta07Violations(m harness.Model) []violation {
 
 // ta07NotAsked: a server that does not want the client's attestation
 // leaves the proposal unanswered and the handshake goes on (§8.1.2, §8.2.2).
-func ta07NotAsked(m harness.Model) func() {
+func ta07NotAsked(m endpoint.Model) func() {
 	if attester(m) != Client {
 		return nil
 	}

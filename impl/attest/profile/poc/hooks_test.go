@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"errors"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func newFixture(t *testing.T) *harness.Fixture {
 	return fixture
 }
 
-var clientBG = harness.Model{Profile: poc.Name, Client: harness.Side{Attests: true}}
+var clientBG = endpoint.Model{Profile: poc.Name, Client: endpoint.Side{Attests: true}}
 
 func run(t *testing.T, edit func(cli, srv *party.Party), editCfg func(cc, sc *tls13.Config)) *harness.Result {
 	t.Helper()
@@ -101,11 +102,11 @@ func TestClientAttests(t *testing.T) {
 
 func TestUndefinedModels(t *testing.T) {
 	f := newFixture(t)
-	for _, m := range []harness.Model{
-		{Server: harness.Side{Attests: true}},
-		{Client: harness.Side{Attests: true, Topology: party.Passport}},
-		{Client: harness.Side{Attests: true, Credential: party.X509}},
-		{Server: harness.Side{Attests: true}, Client: harness.Side{Attests: true}},
+	for _, m := range []endpoint.Model{
+		{Server: endpoint.Side{Attests: true}},
+		{Client: endpoint.Side{Attests: true, Topology: party.Passport}},
+		{Client: endpoint.Side{Attests: true, Credential: party.X509}},
+		{Server: endpoint.Side{Attests: true}, Client: endpoint.Side{Attests: true}},
 	} {
 		m.Profile = poc.Name
 		cli, srv := f.Parties(m)

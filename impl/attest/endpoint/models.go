@@ -1,6 +1,38 @@
-package harness
+package endpoint
 
-import "github.com/attested-tls/conformance/impl/attest/party"
+import (
+	"fmt"
+
+	"github.com/attested-tls/conformance/impl/attest/party"
+)
+
+// Side says whether and how one endpoint attests.
+type Side struct {
+	Attests    bool
+	Topology   party.Topology
+	Credential party.Credential
+}
+
+func (s Side) String() string { return s.Topology.String() + "+" + s.Credential.String() }
+
+// Model is one interaction model of a profile.
+type Model struct {
+	Profile        string
+	Server, Client Side
+}
+
+// ID is the model's stable name, e.g. "ta-07/server-attests/bg+x509".
+func (m Model) ID() string {
+	switch {
+	case m.Server.Attests && m.Client.Attests:
+		return fmt.Sprintf("%s/mutual/server=%s,client=%s", m.Profile, m.Server, m.Client)
+	case m.Server.Attests:
+		return fmt.Sprintf("%s/server-attests/%s", m.Profile, m.Server)
+	case m.Client.Attests:
+		return fmt.Sprintf("%s/client-attests/%s", m.Profile, m.Client)
+	}
+	return m.Profile + "/no-attestation"
+}
 
 // ModelsOf enumerates one profile's interaction models: for each role
 // that attests ("server", "client", "mutual"), credential and topology,

@@ -1,4 +1,8 @@
-package harness
+// Package endpoint builds one attested-TLS endpoint: its interaction
+// model side, its party (what it attests and appraises with) and its base
+// engine configuration. The in-process fixture, the reference peer and
+// the suite all build endpoints this way.
+package endpoint
 
 import (
 	"crypto"

@@ -25,6 +25,8 @@ import (
 	"github.com/attested-tls/conformance/reports/baseline"
 	"github.com/attested-tls/conformance/reports/render"
 	"github.com/attested-tls/conformance/reports/results"
+	"github.com/attested-tls/conformance/suite/harness"
+	"github.com/attested-tls/conformance/suite/harness/wire"
 	"github.com/attested-tls/conformance/suite/interop"
 	"github.com/attested-tls/conformance/suite/specs" // the spec tree
 )
@@ -133,8 +135,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 
 	prog := newProgress(stdout, isTerminal(stdout))
 	envs := newPeerEnvs(dir, prog.logf)
-	interop.DeclarePairs(interop.PairOptions{Peers: peers, Env: envs.get, Reqs: specReqs(), Parallel: *parallel, Selected: selected,
-		RealServices: *services == "real"})
+	interop.DeclarePairs(interop.PairOptions{Peers: peers, Env: envs.get, Reqs: specReqs(), After: wireChecks, Parallel: *parallel,
+		Selected: selected, RealServices: *services == "real"})
 
 	suiteCfg, reporterCfg := ginkgo.GinkgoConfiguration()
 	suiteCfg.LabelFilter = filter
@@ -336,6 +338,25 @@ func specReqs() func(endpoint.Model) []string {
 	return func(m endpoint.Model) []string { return byID[m.ID()] }
 }
 
+// wireChecks runs the profile's wire checks (the in-process specs') on a
+// completed pair case, from the handshake messages the reference sent and
+// read.
+func wireChecks(c interop.Case, r *interop.Result) {
+	hr := &harness.Result{Client: r.Wire.State, Server: r.Wire.State, Foreign: true}
+	mine, theirs := wire.Flight{}, wire.Flight{}
+	for _, m := range r.Wire.Sent {
+		mine = append(mine, m)
+	}
+	for _, m := range r.Wire.Received {
+		theirs = append(theirs, m)
+	}
+	hr.ClientSent, hr.ServerSent = mine, theirs
+	if c.PeerRole == contract.Client {
+		hr.ClientSent, hr.ServerSent = theirs, mine
+	}
+	specs.CheckWire(c.Model, hr)
+}
+
 // peerEnvs sets up each peer on first use: one driver for the run (its
 // choice logged once), one Env per peer under out/peers/<name>.
 type peerEnvs struct {
@@ -377,6 +398,12 @@ func (pe *peerEnvs) setup(ctx context.Context, peers []*interop.PeerDir) {
 			continue
 		}
 		e, perr := interop.NewEnv(ctx, pe.drv, p, filepath.Join(pe.out, "peers", p.Name()), pe.logf)
+		if perr == nil {
+			// The peer must speak the contract its manifest names.
+			if perr = e.Probe(ctx); perr != nil {
+				e = nil
+			}
+		}
 		if perr != nil {
 			pe.logf("peers: %s: %v", p.Name(), perr)
 			pe.errs[p.Name()] = perr

@@ -95,7 +95,7 @@ func copyPeer(t *testing.T, name, expected string) string {
 // its manifest to bind its evidence to the wrong challenge), run as
 // processes: ta-07 background check with X.509, every role.
 var brokenArgs = []string{"run", "--in-process=false", "--driver", "processes",
-	"--label-filter", "profile:ta-07 && model:bg && credential:x509"}
+	"--label-filter", "profile:ta-07 && model:bg && credential:x509 && kind:positive"}
 
 // The broken peer fails where it attests; the failures it is known for
 // are the specs its manifest's misbehaviour breaks.
@@ -405,4 +405,58 @@ func peerManifest(t *testing.T, name string) *contract.Manifest {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// The broken fixtures under peers/: each is the reference peer told by
+// its manifest to commit one fault the suite must catch on the wire. Each
+// run (background check, X.509, the server attesting, every profile that
+// has it, processes) fails, and names the spec it must fail and every
+// failing spec with its requirement IDs.
+func TestRunBrokenFixturesFail(t *testing.T) {
+	for _, tc := range []struct {
+		peer, mustFail, why string
+	}{
+		{"broken-unsupported", "ta-07/server-attests/bg+x509/go→broken-unsupported", "answered 127"},
+		{"broken-accept-any", "ea-07/server-attests/bg+x509/rejects-wrong-challenge/broken-accept-any→go", "sent no alert"},
+		{"broken-no-alert", "ta-07/server-attests/bg+x509/rejects-malformed-payload/broken-no-alert→go", "sent no alert"},
+		{"broken-leaks", "ta-07/server-attests/bg+x509/rejects-malformed-payload/broken-leaks→go", "after its fatal alert"},
+		{"broken-liar", "ta-07/server-attests/bg+x509/go→broken-liar", "contradicts the wire"},
+	} {
+		t.Run(tc.peer, func(t *testing.T) {
+			out := t.TempDir()
+			r := conformance(t, "run", "--in-process=false", "--driver", "processes", "--peer", tc.peer, "--out", out,
+				"--label-filter", "model:bg && credential:x509 && role:server")
+			if r.code != 1 {
+				t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			res, err := results.Load(filepath.Join(out, "results.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			withReqs := 0
+			for _, s := range res.Specs {
+				if s.Outcome != results.Fail {
+					continue
+				}
+				line := "fail " + s.ID
+				if len(s.Requirements) > 0 {
+					line += " [" + strings.Join(s.Requirements, " ") + "]"
+					withReqs++
+				}
+				if !strings.Contains(r.stderr, line) {
+					t.Errorf("stderr does not name %q", line)
+				}
+				if s.ID == tc.mustFail && !strings.Contains(s.Message, tc.why) {
+					t.Errorf("%s fails with %q, want a message saying %q", s.ID, s.Message, tc.why)
+				}
+			}
+			i := slices.IndexFunc(res.Specs, func(s results.Spec) bool { return s.ID == tc.mustFail })
+			if i < 0 || res.Specs[i].Outcome != results.Fail {
+				t.Errorf("%s did not fail", tc.mustFail)
+			}
+			if withReqs == 0 {
+				t.Errorf("no failing spec names a requirement ID")
+			}
+		})
+	}
 }

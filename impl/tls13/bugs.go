@@ -49,6 +49,11 @@ type Bugs struct {
 	// our handshake: by a server right after its flight, before the
 	// client's Finished arrived; by a client before its Finished.
 	EarlyApplicationData []byte
+	// ApplicationDataAfterAlertReceived is sent as application data as
+	// soon as we receive a fatal alert, under whatever keys we write with:
+	// the side that did not abort keeps trying, so a check that no data
+	// crosses after a failure is not vacuous.
+	ApplicationDataAfterAlertReceived []byte
 
 	// ServerCipherSuite, on a server, is selected whatever the client offered.
 	ServerCipherSuite uint16

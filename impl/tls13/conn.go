@@ -212,6 +212,11 @@ func (c *Conn) readRecordInto(allowAppData bool) error {
 		case AlertUserCanceled:
 			return nil // a close_notify follows
 		}
+		if d := c.config.Bugs.ApplicationDataAfterAlertReceived; d != nil {
+			c.outMu.Lock()
+			c.writeRecords(recordApplicationData, d)
+			c.outMu.Unlock()
+		}
 		return &AlertError{Code: code, received: true}
 	case recordChangeCipherSpec:
 		// RFC 8446 §5: dropped between the first ClientHello and the peer's

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"io"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -647,4 +648,40 @@ func TestServerHalfRTTDataRejectedOnAuthFailure(t *testing.T) {
 	expectAlert(t, cerr, AlertDecryptError, true)
 	expectAlert(t, serr, AlertDecryptError, false)
 	noData(t, cli)
+}
+
+// recordCounter counts the records its endpoint sent.
+type recordCounter struct{ sent atomic.Int32 }
+
+func (r *recordCounter) Message(bool, []byte) {}
+func (r *recordCounter) Record(sent bool, _ []byte) {
+	if sent {
+		r.sent.Add(1)
+	}
+}
+func (r *recordCounter) Secret(string, []byte) {}
+
+// TestApplicationDataAfterAlertReceived: the side that receives a fatal
+// alert writes the knob's data once, as one more record; without the knob
+// it writes nothing more.
+func TestApplicationDataAfterAlertReceived(t *testing.T) {
+	p := getPKI(t)
+	for _, data := range [][]byte{nil, []byte("still sending")} {
+		cc, sc := p.clientConfig(), p.serverConfig()
+		cc.Bugs.CorruptFinished = true
+		cc.Bugs.ApplicationDataAfterAlertReceived = data
+		rc := &recordCounter{}
+		cc.Trace = rc
+		cli, _, _, serr := runPair(t, cc, sc)
+		expectAlert(t, serr, AlertDecryptError, true)
+		before := rc.sent.Load()
+		readAlert(t, cli, AlertDecryptError)
+		want := before
+		if data != nil {
+			want++
+		}
+		if got := rc.sent.Load(); got != want {
+			t.Errorf("knob %q: %d records sent after the alert arrived, want %d", data, got-before, want-before)
+		}
+	}
 }

@@ -136,8 +136,10 @@ const (
 	CorruptFinished          = "corrupt-finished"           // one bit of Finished flipped
 	AppDataAfterAlert        = "app-data-after-alert"       // application data sent after a fatal alert (fail open)
 	NoAlert                  = "no-alert"                   // connection closed without an alert on a fatal error
+	AcceptAny                = "accept-any"                 // relying party accepts any attestation unappraised (fail open)
+	LieInOutcome             = "lie-in-outcome"             // the outcome line reports the opposite of what happened
 )
 
 // Misbehaviours lists the names above.
 var Misbehaviours = []string{SelectUnoffered, ShortNonce, WrongChallenge, MalformedPayload, OmitPayload, Decline,
-	OmitCertificateRequest, CorruptCertificateVerify, CorruptFinished, AppDataAfterAlert, NoAlert}
+	OmitCertificateRequest, CorruptCertificateVerify, CorruptFinished, AppDataAfterAlert, NoAlert, AcceptAny, LieInOutcome}

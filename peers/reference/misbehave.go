@@ -43,6 +43,10 @@ func Misbehaviour(name string) (party.Bugs, tls13.Bugs, error) {
 		tb.ApplicationDataAfterAlert = []byte(LeakedData)
 	case contract.NoAlert:
 		tb.NoAlert = true
+	case contract.AcceptAny:
+		pb.AcceptAny = true
+	case contract.LieInOutcome:
+		// Run rewrites the outcome; the connection itself is correct.
 	default:
 		return pb, tb, contract.Unsupportedf("misbehaviour %q", name)
 	}

@@ -64,7 +64,25 @@ type Options struct {
 	Listener net.Listener
 	// Log also receives the progress lines written to peer.log.
 	Log io.Writer
+	// Wire, if set, is filled with what we saw on the connection.
+	Wire *Wire
+	// KeepSending makes us try to send application data whatever the
+	// other side does: a server sends 0.5-RTT data right after its
+	// flight, and either side sends more as soon as it receives a fatal
+	// alert. A suite sets it where the other side must abort, so that
+	// "no application data after a failure" is tested with data on offer.
+	KeepSending bool
+	// Tweak, if set, changes our party and engine configuration before
+	// the profile configures them: a suite's way to make the reference
+	// misbehave beyond the contract's misbehaviours.
+	Tweak func(p *party.Party, c *tls13.Config)
 }
+
+// The application data a KeepSending reference offers.
+const (
+	HalfRTTData    = "0.5-RTT data from the server\n"
+	AfterAlertData = "application data after your alert\n"
+)
 
 // Run plays one case and returns its outcome and exit code.
 func Run(ctx context.Context, cfg contract.Config, opt Options) (contract.Outcome, int) {
@@ -78,7 +96,7 @@ func Run(ctx context.Context, cfg contract.Config, opt Options) (contract.Outcom
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
-	ep, err := setup(ctx, cfg)
+	ep, err := setup(ctx, cfg, opt.Tweak)
 	if ep != nil {
 		defer ep.close()
 	}
@@ -111,7 +129,7 @@ func Run(ctx context.Context, cfg contract.Config, opt Options) (contract.Outcom
 	if d, ok := ctx.Deadline(); ok {
 		raw.SetDeadline(d)
 	}
-	return ep.converse(ctx, cfg, raw, o, lg)
+	return ep.converse(ctx, cfg, raw, o, lg, opt)
 }
 
 // ours is our side's configuration, ready for a connection.
@@ -142,7 +160,7 @@ func exitForSetup(ctx context.Context, err error) int {
 
 // setup builds the endpoint; a non-nil endpoint must be closed, also
 // with an error.
-func setup(ctx context.Context, cfg contract.Config) (*ours, error) {
+func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *tls13.Config)) (*ours, error) {
 	if !strings.HasPrefix(cfg.TestCase, cfg.Profile+"/") {
 		return nil, contract.Unsupportedf("case %q is not a case of profile %s", cfg.TestCase, cfg.Profile)
 	}
@@ -248,6 +266,9 @@ func setup(ctx context.Context, cfg contract.Config) (*ours, error) {
 	ep.party.Codepoints, ep.party.Bugs = &table, pbugs
 	base := endpoint.BaseConfig(ep.isClient, cfg.ServerName, pool, plain)
 	base.Bugs = tbugs
+	if tweak != nil {
+		tweak(ep.party, base)
+	}
 	if ep.tls, err = prof.Configure(base, ep.isClient, ep.party); err != nil {
 		if errors.Is(err, party.ErrUnsupported) {
 			return ep, contract.Unsupportedf("%v", err)
@@ -449,7 +470,7 @@ func (p *prefixed) Read(b []byte) (int, error) {
 }
 
 // converse runs the handshake and the ping/pong exchange on raw.
-func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn, o contract.Outcome, lg *logger) (contract.Outcome, int) {
+func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn, o contract.Outcome, lg *logger, opt Options) (contract.Outcome, int) {
 	tcfg := *ep.tls
 	if cfg.KeyLog != "" {
 		f, err := os.OpenFile(cfg.KeyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -469,6 +490,16 @@ func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn,
 			}
 		}
 	}
+	pcap := tcfg.Trace
+	if opt.Wire != nil {
+		tcfg.Trace = &recorder{w: opt.Wire, next: tcfg.Trace}
+	}
+	if opt.KeepSending {
+		if !ep.isClient {
+			tcfg.Bugs.EarlyApplicationData = []byte(HalfRTTData)
+		}
+		tcfg.Bugs.ApplicationDataAfterAlertReceived = []byte(AfterAlertData)
+	}
 	var c *tls13.Conn
 	if ep.isClient {
 		c = tls13.Client(raw, &tcfg)
@@ -477,17 +508,40 @@ func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn,
 	}
 	hsErr := c.HandshakeContext(ctx)
 	var appErr error
+	var got []byte
 	appOK := false
 	if hsErr == nil {
 		lg.printf("handshake complete")
-		appOK, appErr = exchange(c, ep.isClient)
-		// close_notify, then drain the peer's until EOF: a clean close on the wire.
-		c.CloseWrite()
-		drain(c)
+		appOK, got, appErr = exchange(c, ep.isClient)
+		if !fatal(appErr) {
+			// close_notify, then drain the peer's until EOF: a clean close on the wire.
+			c.CloseWrite()
+			drain(c)
+		}
+	}
+	if w := opt.Wire; w != nil {
+		w.Completed, w.AppData = hsErr == nil, got
+		for _, err := range []error{hsErr, appErr} {
+			if ae, ok := tls13.AsAlert(err); ok && ae.Code != tls13.AlertCloseNotify {
+				if ae.Sent {
+					w.AlertSent = ae.Code
+				} else {
+					w.AlertReceived = ae.Code
+				}
+			}
+		}
+		if hsErr != nil || fatal(appErr) {
+			// What the peer still sends after the failure, straight off
+			// the socket: our engine stopped reading at the alert.
+			trailing(raw, TrailingWait, w, pcap)
+		}
 	}
 	c.Close()
 
 	cs := c.ConnectionState()
+	if opt.Wire != nil {
+		opt.Wire.State = cs
+	}
 	o.Handshake = contract.HandshakeFailed
 	if hsErr == nil && !fatal(appErr) {
 		o.Handshake = contract.HandshakeOK
@@ -520,7 +574,31 @@ func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn,
 	}
 	lg.printf("handshake %s, application data %s, exit %d (%s)%s", o.Handshake, o.AppData, code,
 		contract.ExitName(code), errSuffix(err))
+	if cfg.Misbehave == contract.LieInOutcome {
+		o, code = lie(o)
+		lg.printf("misbehaving: reporting handshake %s, exit %d instead", o.Handshake, code)
+	}
 	return o, code
+}
+
+// lie turns an outcome into its opposite, consistently with itself: a
+// success becomes a rejection we claim to have sent, a failure a clean
+// success with an affirming verdict. Only the wire tells.
+func lie(o contract.Outcome) (contract.Outcome, int) {
+	if o.Handshake == contract.HandshakeOK {
+		o.Handshake, o.AppData = contract.HandshakeFailed, contract.AppDataNone
+		o.AlertSent = &contract.Alert{Code: int(tls13.AlertBadCertificate), Name: tls13.AlertBadCertificate.String()}
+		o.Error = "rejected the peer's attestation"
+		if o.Verdict != nil {
+			o.Verdict = &contract.Verdict{Status: "contraindicated", Reason: "evidence.rejected"}
+		}
+		return o, contract.ExitFailed
+	}
+	o.Handshake, o.AppData, o.AlertSent, o.AlertReceived, o.Error = contract.HandshakeOK, contract.AppDataOK, nil, nil, ""
+	if o.Verdict != nil {
+		o.Verdict = &contract.Verdict{Status: "affirming"}
+	}
+	return o, contract.ExitOK
 }
 
 func errSuffix(err error) string {
@@ -530,28 +608,30 @@ func errSuffix(err error) string {
 	return ": " + err.Error()
 }
 
-// exchange sends ping and expects pong (client) or the other way round.
-func exchange(c *tls13.Conn, isClient bool) (bool, error) {
+// exchange sends ping and expects pong (client) or the other way round;
+// it returns what it read.
+func exchange(c *tls13.Conn, isClient bool) (bool, []byte, error) {
 	want, reply := Ping, Pong
 	if isClient {
 		if _, err := c.Write([]byte(Ping)); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		want, reply = Pong, ""
 	}
 	buf := make([]byte, len(want))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return false, err
+	n, err := io.ReadFull(c, buf)
+	if err != nil {
+		return false, buf[:n], err
 	}
 	if string(buf) != want {
-		return false, fmt.Errorf("got %q, want %q", buf, want)
+		return false, buf, fmt.Errorf("got %q, want %q", buf, want)
 	}
 	if reply != "" {
 		if _, err := c.Write([]byte(reply)); err != nil {
-			return false, err
+			return false, buf, err
 		}
 	}
-	return true, nil
+	return true, buf, nil
 }
 
 // drain reads until the peer's close_notify or EOF, for at most a second.

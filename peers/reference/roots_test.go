@@ -21,6 +21,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
+	"github.com/attested-tls/conformance/internal/needs"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/inputs"
 )
@@ -180,9 +181,7 @@ func TestSwtpmAndVeraison(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts swtpm and Veraison")
 	}
-	if err := tpm.HaveSwtpm(); err != nil {
-		t.Skipf("no swtpm: %v", err)
-	}
+	needs.Tool(t, tpm.SwtpmBinary)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sw, err := tpm.StartSwtpm(ctx, t.TempDir())
@@ -192,7 +191,7 @@ func TestSwtpmAndVeraison(t *testing.T) {
 	defer sw.Close()
 	bin, err := service.Binaries(ctx)
 	if err != nil {
-		t.Skipf("no Veraison binaries: %v", err)
+		needs.VeraisonBinaries(t, err)
 	}
 	svc, err := service.Start(ctx, service.Config{BinDir: bin})
 	if err != nil {

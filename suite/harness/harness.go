@@ -167,6 +167,10 @@ type Result struct {
 	ClientReadErr, ServerReadErr error
 	// ClientSent and ServerSent are the handshake messages each side sent.
 	ClientSent, ServerSent wire.Flight
+	// Foreign says one side was a peer under test, seen only through the
+	// in-process reference: its keys are not the fixture's, and both
+	// connection states are the reference's.
+	Foreign bool
 }
 
 // Failure is the first error the client (client=true) or the server saw:

@@ -25,6 +25,7 @@ import (
 
 	"github.com/attested-tls/conformance/containers/images"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"
@@ -132,15 +133,43 @@ type Case struct {
 	// Unclaimed marks a case outside the peer's manifest: the contract
 	// wants it to exit 127, and its spec records it as unsupported.
 	Unclaimed bool
+	// Variant names a negative case of the model ("rejects-…"): it
+	// extends the case's folder and spec ID, not the peer's ATLS_TESTCASE,
+	// since the peer plays the model correctly and only the in-process
+	// reference misbehaves.
+	Variant string
+	// Negative, if set, is what the peer must do instead of completing.
+	Negative *Negative
+	// Reference adjusts the in-process reference beyond the contract's
+	// misbehaviours (KeepSending is set for every negative case).
+	Reference reference.Options
 }
 
-// ID is the case's ID: the test case, and the peer's role.
+// Negative is a case the peer must abort: the reference misbehaves and
+// the peer sends Alert (by the profile's codepoints) and nothing more.
+type Negative struct {
+	// It is the spec's sentence after the role and model, in the
+	// draft's words.
+	It    string
+	Alert tls13.AlertCode
+	Reqs  []string
+}
+
+// ID is the case's ID: the test case (with its variant), and the peer's role.
 func (c Case) ID() string {
+	return c.name() + "@" + string(c.PeerRole)
+}
+
+// name is the test case and its variant.
+func (c Case) name() string {
 	tc := c.TestCase
 	if tc == "" {
 		tc = c.Model.ID()
 	}
-	return tc + "@" + string(c.PeerRole)
+	if c.Variant != "" {
+		tc += "/" + c.Variant
+	}
+	return tc
 }
 
 // Result is what both sides did.
@@ -149,6 +178,8 @@ type Result struct {
 	// Reference is the in-process side's outcome and exit code.
 	Reference     contract.Outcome
 	ReferenceExit int
+	// Wire is what the in-process reference saw on the connection.
+	Wire reference.Wire
 	// Dir is the case's folder; Dirs each role's.
 	Dir  string
 	Dirs map[contract.Role]string
@@ -179,9 +210,14 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	if tc == "" {
 		tc = c.Model.ID()
 	}
-	dir := filepath.Join(e.Out, "cases", unsafeChars.ReplaceAllString(tc, "_"), string(c.PeerRole)+"-peer")
+	dir := filepath.Join(e.Out, "cases", unsafeChars.ReplaceAllString(c.name(), "_"), string(c.PeerRole)+"-peer")
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, err
+	}
+	refOpt := c.Reference
+	refOpt.Wire = nil
+	if c.Negative != nil {
+		refOpt.KeepSending = true
 	}
 	res := &Result{Dir: dir, Dirs: map[contract.Role]string{
 		contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}}
@@ -230,6 +266,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 		return nil, err
 	}
 	defer refLog.Close()
+	refOpt.Log, refOpt.Wire = refLog, &res.Wire
 
 	if c.PeerRole == contract.Server {
 		r, err := k.Start(ctx, spec)
@@ -263,7 +300,7 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 			defer gate.Close()
 			refCfg.Connect = gate.Addr().String()
 		}
-		res.Reference, res.ReferenceExit = reference.Run(ctx, refCfg, reference.Options{Log: refLog})
+		res.Reference, res.ReferenceExit = reference.Run(ctx, refCfg, refOpt)
 		res.Peer = r.Wait(ctx)
 		res.Took = time.Since(start)
 		return res, nil
@@ -298,7 +335,9 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	refDone := make(chan side, 1)
 	runRef := func() {
 		go func() {
-			o, code := reference.Run(refCtx, refCfg, reference.Options{Listener: ln, Log: refLog})
+			opt := refOpt
+			opt.Listener = ln
+			o, code := reference.Run(refCtx, refCfg, opt)
 			refDone <- side{o, code}
 		}()
 	}

@@ -132,6 +132,39 @@ func NewEnv(ctx context.Context, drv driver.Driver, p *PeerDir, out string, logf
 	return e, nil
 }
 
+// Probe runs the contract's compliance probe against the peer and checks
+// its answer agrees with the manifest: exit 127 with an outcome line of
+// the manifest's contract version, and nothing else.
+func (e *Env) Probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	k, err := e.Driver.NewCase(ctx, "probe")
+	if err != nil {
+		return err
+	}
+	defer k.Close(context.WithoutCancel(ctx))
+	dir := filepath.Join(e.Out, "cases", "probe")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cfg := contract.Config{Role: contract.Client, Profile: "ta-07", Connect: "127.0.0.1:9", ServerName: "server.attested.test",
+		ClientAttests: contract.AttestsNone, ServerAttests: contract.AttestsNone, Out: dir, Timeout: 5 * time.Second}
+	res, err := driver.Probe(ctx, k, driver.Spec{Peer: e.Peer, Config: cfg, In: e.Inputs.Dir, Env: e.peerEnv(nil)})
+	if err != nil {
+		if res != nil {
+			return fmt.Errorf("peer %s: %w\n%s", e.Manifest.Name, err, res.Describe())
+		}
+		return fmt.Errorf("peer %s: the compliance probe: %w", e.Manifest.Name, err)
+	}
+	switch {
+	case res.Outcome == nil:
+		return fmt.Errorf("peer %s: the compliance probe: exit 127 but no outcome line (%v)", e.Manifest.Name, res.OutcomeErr)
+	case res.Outcome.Contract != e.Manifest.Contract:
+		return fmt.Errorf("peer %s: the compliance probe answers contract %d, its manifest claims contract %d", e.Manifest.Name, res.Outcome.Contract, e.Manifest.Contract)
+	}
+	return nil
+}
+
 // profileModels says which interaction models each profile defines: who
 // attests, with which topologies and credentials, and whether mutual
 // models mix topologies. It is suite/specs' matrix (a test in

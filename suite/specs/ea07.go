@@ -95,7 +95,7 @@ func ea07Wire(m endpoint.Model, r *harness.Result) {
 			continue
 		}
 		c := certificate(r, e)
-		leafKeyIs(c, e)
+		leafKeyIs(r, c, e)
 		Expect(c.EntriesWith(t.EA07RemoteAttestation)).To(Equal([]int{0}), "the %s's remoteAttestation entries", e)
 		data, _ := tls13.FindExtension(c.Entries[0].Extensions, t.EA07RemoteAttestation)
 		var x ea07.RemoteAttestationCertificate

@@ -121,7 +121,7 @@ func ta07Wire(m endpoint.Model, r *harness.Result) {
 		}
 		c := certificate(r, e)
 		if s.Credential == party.X509 {
-			leafKeyIs(c, e)
+			leafKeyIs(r, c, e)
 			Expect(c.EntriesWith(t.TA07AttestationEvidence)).To(Equal([]int{0}), "attestation_evidence must be on the end-entity's entry only")
 			payload, _ := tls13.FindExtension(c.Entries[0].Extensions, t.TA07AttestationEvidence)
 			Expect(cmwMediaType(payload)).To(Equal(want))

@@ -19,6 +19,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/veraison/ear"
 )
 
 // Topology says how an attestation is appraised (RFC 9334 §5).
@@ -138,6 +139,12 @@ type Bugs struct {
 	// OmitCertificateRequest makes a server that asks the client to attest
 	// not send a CertificateRequest.
 	OmitCertificateRequest bool
+	// AcceptAny makes a relying party accept whatever attestation the peer
+	// presents, unappraised, as affirming and attesting the key it was
+	// meant to (the challenge's; none for an attestation-only credential,
+	// which the profile then refuses): the fail-open relying party a
+	// conformance suite must catch.
+	AcceptAny bool
 }
 
 // Table returns the codepoints in force.
@@ -271,6 +278,9 @@ func wrongChallenge(ch attest.Challenge) attest.Challenge {
 // under the topology we offered for the peer, and returns the accepted
 // result. Errors are *attest.Rejection.
 func (p *Party) Appraise(ctx context.Context, payload []byte, ch attest.Challenge) (*attest.Result, error) {
+	if p.Bugs.AcceptAny {
+		return &attest.Result{Status: ear.TrustTierAffirming, AttestedKey: ch.TIK}, nil
+	}
 	if len(payload) == 0 {
 		return nil, attest.Reject(ReasonMissingPayload, "no attestation in the peer's Certificate")
 	}

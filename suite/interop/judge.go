@@ -1,0 +1,102 @@
+package interop
+
+import (
+	"fmt"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/reference"
+)
+
+// The verdict on a peer comes from what the in-process reference saw on
+// the wire: its engine's alerts, the handshake messages, the application
+// data the peer's records carried, and whatever the peer still sent after
+// a failure. The peer's outcome line is only cross-checked against that:
+// a line that contradicts the wire fails the spec.
+
+// ExpectCompletes asserts a positive case from the wire: the reference's
+// handshake completed, it read the peer's half of the exchange (ping or
+// pong), no fatal alert crossed either way; the peer's exit and outcome
+// line agree with that.
+func ExpectCompletes(c Case, r *Result) {
+	GinkgoHelper()
+	w := r.Wire
+	Expect(r.Peer).NotTo(BeNil())
+	Expect(r.ReferenceExit).To(Equal(contract.ExitOK), "the reference did not complete\n%s", r.Describe())
+	Expect(w.Completed).To(BeTrue(), "the handshake did not complete on the wire\n%s", r.Describe())
+	Expect(w.AlertReceived).To(BeZero(), "the peer sent %s\n%s", w.AlertReceived, r.Describe())
+	Expect(w.AlertSent).To(BeZero(), "the reference sent %s\n%s", w.AlertSent, r.Describe())
+	want := reference.Ping
+	if c.PeerRole == contract.Server {
+		want = reference.Pong
+	}
+	Expect(string(w.AppData)).To(Equal(want), "the peer's application data\n%s", r.Describe())
+	Expect(r.Peer.Exit).To(Equal(contract.ExitOK), "the peer's exit code contradicts the wire (the connection completed)\n%s", r.Describe())
+	expectHonest(r)
+}
+
+// ExpectAborts asserts a negative case from the wire: the peer sent the
+// profile's fatal alert (the reference's engine read it), sent nothing
+// after it, and released no application data although the reference
+// kept offering it; the peer's exit and outcome line agree.
+func ExpectAborts(c Case, r *Result) {
+	GinkgoHelper()
+	n, w := c.Negative, r.Wire
+	Expect(r.Peer).NotTo(BeNil())
+	Expect(r.Peer.Exit).NotTo(Equal(contract.ExitUnsupported), "the peer does not run this case\n%s", r.Describe())
+	Expect(w.AlertReceived).NotTo(BeZero(), "the peer sent no alert (want %s): it must abort with the alert the profile prescribes\n%s",
+		alertName(n.Alert), r.Describe())
+	Expect(w.AlertReceived).To(Equal(n.Alert), "the peer's alert on the wire is %s, want %s\n%s",
+		alertName(w.AlertReceived), alertName(n.Alert), r.Describe())
+	Expect(w.AppData).To(BeEmpty(), "the peer sent application data after the failure: %q\n%s", w.AppData, r.Describe())
+	Expect(w.Trailing).To(BeZero(), "the peer sent %d record(s) (%d bytes) after its fatal alert: nothing may follow it\n%s",
+		w.Trailing, w.TrailingRecordBytes, r.Describe())
+	Expect(r.ReferenceExit).NotTo(Equal(contract.ExitOK), "the reference completed the exchange\n%s", r.Describe())
+	Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), "the peer's exit code contradicts the wire (it aborted)\n%s", r.Describe())
+	expectHonest(r)
+}
+
+// expectHonest fails when the peer's outcome line says something the
+// wire contradicts: another handshake or exchange result, or an alert it
+// did not send (or none where it sent one).
+func expectHonest(r *Result) {
+	w, res := r.Wire, r.Peer
+	Expect(res.Outcome).NotTo(BeNil(), "the peer printed no outcome line\n%s", r.Describe())
+	o := *res.Outcome
+	var lies []string
+	completed := w.Completed && w.AlertReceived == 0 && w.AlertSent == 0
+	switch {
+	case completed && o.Handshake != contract.HandshakeOK:
+		lies = append(lies, fmt.Sprintf("handshake %q, but it completed", o.Handshake))
+	case !completed && o.Handshake == contract.HandshakeOK:
+		lies = append(lies, "handshake \"ok\", but it failed")
+	}
+	if o.AppData == contract.AppDataOK && (len(w.AppData) == 0 || !completed) {
+		lies = append(lies, "app_data \"ok\", but no application data crossed")
+	}
+	sent := 0
+	if o.AlertSent != nil {
+		sent = o.AlertSent.Code
+	}
+	if sent != int(w.AlertReceived) {
+		lies = append(lies, fmt.Sprintf("alert_sent %s, but the wire carried %s from it", alertName(tls13.AlertCode(sent)), alertName(w.AlertReceived)))
+	}
+	if w.AlertSent != 0 && o.AlertReceived != nil && o.AlertReceived.Code != int(w.AlertSent) {
+		lies = append(lies, fmt.Sprintf("alert_received %d, but the reference sent %s", o.AlertReceived.Code, alertName(w.AlertSent)))
+	}
+	if v := o.Verdict; v != nil && completed && v.Status != "affirming" && v.Status != "warning" {
+		lies = append(lies, fmt.Sprintf("verdict %q, but it went on with the connection", v.Status))
+	}
+	Expect(lies).To(BeEmpty(), "the peer's outcome line contradicts the wire: %s\n%s", strings.Join(lies, "; "), r.Describe())
+}
+
+func alertName(a tls13.AlertCode) string {
+	if a == 0 {
+		return "no alert"
+	}
+	return fmt.Sprintf("%s (%d)", a, uint8(a))
+}

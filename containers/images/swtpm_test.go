@@ -15,6 +15,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+	"github.com/attested-tls/conformance/internal/needs"
 )
 
 func TestLddPaths(t *testing.T) {
@@ -38,9 +39,7 @@ func TestSwtpmImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs an image")
 	}
-	if err := tpm.HaveSwtpm(); err != nil {
-		t.Skipf("no swtpm on the host: %v", err)
-	}
+	needs.Tool(t, tpm.SwtpmBinary) // the image is built from the host's
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
@@ -48,11 +47,11 @@ func TestSwtpmImage(t *testing.T) {
 	}
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
-		t.Skipf("no Docker engine: %v", err)
+		needs.DockerEngine(t, err)
 	}
 	defer cli.Close()
 	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
-		t.Skipf("no Docker engine: %v", err)
+		needs.DockerEngine(t, err)
 	}
 	first, err := Ensure(ctx, cli, Swtpm, "amd64")
 	if err != nil {

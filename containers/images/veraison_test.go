@@ -11,6 +11,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
+	"github.com/attested-tls/conformance/internal/needs"
 )
 
 // The Veraison layer holds the services, their libraries, the static
@@ -23,7 +24,7 @@ func TestVeraisonFiles(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if _, err := service.Binaries(ctx); err != nil {
-		t.Skipf("no Veraison binaries: %v", err)
+		needs.VeraisonBinaries(t, err)
 	}
 	defer RemoveBinaries()
 	files, err := Veraison.Files(ctx, "amd64")
@@ -81,22 +82,13 @@ func TestVeraisonImage(t *testing.T) {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
-	noEngine := func(err error) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true needs a Docker engine: %v", err)
-		}
-		t.Skipf("no Docker engine: %v", err)
-	}
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		noEngine(err)
-	}
+	needs.DockerEngine(t, err)
 	defer cli.Close()
-	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
-		noEngine(err)
-	}
+	_, err = cli.Ping(ctx, client.PingOptions{})
+	needs.DockerEngine(t, err)
 	if _, err := service.Binaries(ctx); err != nil {
-		t.Skipf("no Veraison binaries: %v", err)
+		needs.VeraisonBinaries(t, err)
 	}
 	defer RemoveBinaries()
 	first, err := Ensure(ctx, cli, Veraison, "amd64")

@@ -18,6 +18,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/internal/needs"
 	"github.com/attested-tls/conformance/suite/harness"
 )
 
@@ -163,16 +164,14 @@ func TestCaptureIPv6(t *testing.T) {
 // Tshark decrypts the capture with the key log and shows the ta-07
 // attestation extension in the (encrypted) server Certificate.
 func TestTsharkDecrypts(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed (apt-get install tshark)")
-	}
+	tshark := needs.Tool(t, "tshark")
 	pcap, keylog, _ := captured(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "c.pcap"), pcap, 0o644)
 	os.WriteFile(filepath.Join(dir, "keys.txt"), keylog, 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "tshark", "-n", "-r", filepath.Join(dir, "c.pcap"),
+	out, err := exec.CommandContext(ctx, tshark, "-n", "-r", filepath.Join(dir, "c.pcap"),
 		"-o", "tls.keylog_file:"+filepath.Join(dir, "keys.txt"), "-d", "tcp.port==4433,tls",
 		"-Y", "tls.handshake.type == 11", "-T", "fields", "-e", "tls.handshake.extension.type").CombinedOutput()
 	if err != nil {

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/internal/needs"
 	"github.com/attested-tls/conformance/peers/contract"
 )
 
@@ -95,7 +97,7 @@ func shSpec(t *testing.T, role contract.Role, script string, deadline time.Durat
 
 func TestProcessFaults(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("no /bin/sh")
+		needs.Missing(t, "/bin/sh", "install it with `apt-get install dash`", err)
 	}
 	d := NewProcesses("")
 	defer d.Close(context.Background())
@@ -127,8 +129,8 @@ print("{\"contract\":1,\"role\":\"server\",\"handshake\":\"failed\",\"app_data\"
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "server" {
-				if _, err := os.Stat("/usr/bin/python3"); err != nil {
-					t.Skip("no python3")
+				if _, err := exec.LookPath("python3"); err != nil {
+					needs.Missing(t, "python3", "install it with `apt-get install python3`", err)
 				}
 			}
 			deadline := cmp.Or(tc.deadline, 2*time.Second)

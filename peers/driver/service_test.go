@@ -3,7 +3,6 @@ package driver
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
+	"github.com/attested-tls/conformance/internal/needs"
 )
 
 // containers is the container driver, or a skip when there is no engine
@@ -25,10 +25,7 @@ func containers(t *testing.T, ctx context.Context) *ContainerDriver {
 	}
 	d, err := NewContainers(ctx, t.Logf)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true needs a Docker engine: %v", err)
-		}
-		t.Skipf("no Docker engine: %v", err)
+		needs.DockerEngine(t, err)
 	}
 	t.Cleanup(func() {
 		if err := d.Close(context.Background()); err != nil {
@@ -49,9 +46,7 @@ func TestVeraisonAndSwtpmContainers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	d := containers(t, ctx)
-	if err := tpm.HaveSwtpm(); err != nil {
-		t.Skipf("no swtpm on the host for its image: %v", err)
-	}
+	needs.Tool(t, tpm.SwtpmBinary) // its image is built from the host's
 	for _, r := range []images.Recipe{images.Veraison, images.Swtpm} {
 		start := time.Now()
 		ref, err := ServiceImage(ctx, d, r)
@@ -179,7 +174,7 @@ func TestVeraisonProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if _, err := service.Binaries(ctx); err != nil {
-		t.Skipf("no Veraison binaries: %v", err)
+		needs.VeraisonBinaries(t, err)
 	}
 	k, err := NewProcesses("").NewCase(ctx, "services")
 	if err != nil {
@@ -211,9 +206,7 @@ func TestServiceNeverReadyFailsAtLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	d := containers(t, ctx)
-	if err := tpm.HaveSwtpm(); err != nil {
-		t.Skipf("no swtpm on the host for its image: %v", err)
-	}
+	needs.Tool(t, tpm.SwtpmBinary) // its image is built from the host's
 	img, err := ServiceImage(ctx, d, images.Swtpm)
 	if err != nil {
 		t.Fatal(err)

@@ -3,10 +3,13 @@ package specs
 import (
 	"crypto"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/onsi/gomega/types"
 	"github.com/veraison/ear"
 
+	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness"
@@ -150,4 +153,95 @@ func (m outcomeMatcher) FailureMessage(actual any) string {
 
 func (m outcomeMatcher) NegatedFailureMessage(any) string {
 	return "expected no accepted attestation of the attester's key"
+}
+
+// Verdict is why a relying party rejected its peer's attestation.
+type Verdict struct {
+	// Reason is the relying party's reason code (party.Outcome.Reason).
+	Reason attest.Reason
+	// Problem is, when Reason is attest.ReasonStatus, what the verifier's
+	// result says is wrong: the reason code the in-process verifier's
+	// problem starts with, or a problem without one (Veraison's) whole;
+	// "" when the rejection carries no problem.
+	Problem string
+	// Detail, if set, must appear in the rejection's message (a verifier
+	// failure names no reason code, only its error).
+	Detail string
+}
+
+func (v Verdict) String() string {
+	s := string(v.Reason)
+	if v.Problem != "" {
+		s += fmt.Sprintf(" (problem %q)", v.Problem)
+	}
+	if v.Detail != "" {
+		s += fmt.Sprintf(" mentioning %q", v.Detail)
+	}
+	return s
+}
+
+// RejectAttestationFor matches the tls13.ConnectionState of a relying
+// party that rejected its peer's attestation for exactly the verdict want:
+// the same reason code and, for a result it rejected, the same problem.
+func RejectAttestationFor(want Verdict) types.GomegaMatcher {
+	return verdictMatcher{want: want}
+}
+
+type verdictMatcher struct{ want Verdict }
+
+func (m verdictMatcher) why(cs tls13.ConnectionState) string {
+	o, ok := party.PeerOutcome(cs)
+	switch {
+	case !ok:
+		return "no appraisal was recorded"
+	case o.Reason == "":
+		return "the attestation was accepted"
+	}
+	got := Verdict{Reason: o.Reason, Problem: problemOf(o)}
+	if got.Reason != m.want.Reason || got.Problem != m.want.Problem {
+		return fmt.Sprintf("it was rejected for %s: %s", got, o.Err)
+	}
+	if !strings.Contains(o.Err, m.want.Detail) {
+		return fmt.Sprintf("its rejection does not mention %q: %s", m.want.Detail, o.Err)
+	}
+	return ""
+}
+
+// problemOf is the problem of the result a relying party rejected for its
+// status, as the policy's rejection quotes it, cut to its reason code when
+// it starts with one ("parsec-tpm.pcr-digest: ..."); "" for other reasons.
+func problemOf(o party.Outcome) string {
+	if o.Reason != attest.ReasonStatus {
+		return ""
+	}
+	const marker = "(problem "
+	i := strings.Index(o.Err, marker)
+	if i < 0 {
+		return ""
+	}
+	quoted, err := strconv.QuotedPrefix(o.Err[i+len(marker):])
+	if err != nil {
+		return ""
+	}
+	p, _ := strconv.Unquote(quoted)
+	if code, _, ok := strings.Cut(p, ": "); ok && !strings.ContainsAny(code, " \t") {
+		return code
+	}
+	return p
+}
+
+func (m verdictMatcher) Match(actual any) (bool, error) {
+	cs, ok := actual.(tls13.ConnectionState)
+	if !ok {
+		return false, fmt.Errorf("expected a tls13.ConnectionState, got %T", actual)
+	}
+	return m.why(cs) == "", nil
+}
+
+func (m verdictMatcher) FailureMessage(actual any) string {
+	return fmt.Sprintf("expected the attestation to be rejected for %s, but %s", m.want, m.why(actual.(tls13.ConnectionState)))
+}
+
+func (m verdictMatcher) NegatedFailureMessage(any) string {
+	return fmt.Sprintf("expected the attestation not to be rejected for %s", m.want)
 }

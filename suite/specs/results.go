@@ -164,12 +164,24 @@ func roleOf(roles []string) results.Role {
 	return results.RoleServer
 }
 
+// notSelected is the message of a spec the run did not select (a label or
+// focus filter left it out) or that is pending.
+const notSelected = "not selected"
+
+// outcomeOf is a spec's outcome and message. A spec that skipped itself
+// (Skip) keeps its reason, which Ginkgo reports as the failure message;
+// one the run did not select has none.
 func outcomeOf(sr types.SpecReport) (results.Outcome, string) {
 	switch {
 	case sr.State.Is(types.SpecStatePassed):
 		return results.Pass, ""
-	case sr.State.Is(types.SpecStateSkipped | types.SpecStatePending):
-		return results.Skipped, "not selected"
+	case sr.State.Is(types.SpecStateSkipped):
+		if msg := strings.TrimSpace(sr.Failure.Message); msg != "" {
+			return results.Skipped, msg
+		}
+		return results.Skipped, notSelected
+	case sr.State.Is(types.SpecStatePending):
+		return results.Skipped, notSelected
 	}
 	return results.Fail, sr.Failure.Message
 }

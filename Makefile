@@ -14,7 +14,7 @@ TESTFLAGS  ?=
 # Debian packages the tests use; add here, never install from a test.
 APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools tshark \
               cmake dpkg-dev pkg-config libtss2-dev libcurl4-openssl-dev libjansson-dev \
-              clang-14 libclang-rt-14-dev
+              clang-14 libclang-rt-14-dev python3
 
 .PHONY: all deps test vet veraison conformance fuzz fuzz-campaign bench clean
 
@@ -54,15 +54,17 @@ test: deps vet veraison
 	ATLS_ROOT_OF_TRUST=swtpm ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	@for m in $(SUBMODULES_TESTED); do (cd $$m && $(GO) test -timeout 15m $(TESTFLAGS) ./...) || exit 1; done
 
-# In-process specs plus the reference peer (its image built here, cached by
-# content) against the in-process reference in every profile × model × role,
-# as containers (processes when no Docker engine answers, outside CI), the
-# peer attesting from a swtpm and appraising through Veraison, both
-# containers on each case's network.
-# CONFORMANCE_FLAGS adds flags, e.g. --peer mbedtls or --parallel 2.
+# In-process specs plus every in-tree peer (the reference peer and the
+# patched mbedTLS, their images built here, cached by content) against the
+# in-process reference: every profile × model × role with the negative
+# battery, as containers (processes when no Docker engine answers, outside
+# CI), each attesting side on a swtpm and every relying party appraising
+# through Veraison, all containers on each case's network.
+# CONFORMANCE_FLAGS adds flags, e.g. --parallel 1.
+CONFORMANCE_PEERS ?= --peer reference --peer mbedtls
 conformance: deps veraison
 	$(GO) build -o bin/conformance ./cmd/conformance
-	@rc=0; bin/conformance run --peer reference --services real --out $(OUT) $(CONFORMANCE_FLAGS) || rc=$$?; \
+	@rc=0; bin/conformance run $(CONFORMANCE_PEERS) --services real --parallel 2 --out $(OUT) $(CONFORMANCE_FLAGS) || rc=$$?; \
 	echo "conformance: results $(OUT)/results.json, JUnit $(OUT)/junit.xml, report $(OUT)/report.html, summary $(OUT)/summary.md"; \
 	echo "conformance: per-case logs, key logs and captures under $(OUT)/peers/"; exit $$rc
 

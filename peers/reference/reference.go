@@ -75,8 +75,12 @@ type Options struct {
 	// Tweak, if set, changes our party and engine configuration before
 	// the profile configures them: a suite's way to make the reference
 	// misbehave beyond the contract's misbehaviours.
-	Tweak func(p *party.Party, c *tls13.Config)
+	Tweak func(p *party.Party, c *tls13.Config) error
 }
+
+// AlertRoom is how long before its deadline the peer stops waiting on its
+// TPM or verifier, to send its alert in time.
+const AlertRoom = time.Second
 
 // The application data a KeepSending reference offers.
 const (
@@ -160,7 +164,7 @@ func exitForSetup(ctx context.Context, err error) int {
 
 // setup builds the endpoint; a non-nil endpoint must be closed, also
 // with an error.
-func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *tls13.Config)) (*ours, error) {
+func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *tls13.Config) error) (*ours, error) {
 	if !strings.HasPrefix(cfg.TestCase, cfg.Profile+"/") {
 		return nil, contract.Unsupportedf("case %q is not a case of profile %s", cfg.TestCase, cfg.Profile)
 	}
@@ -264,10 +268,14 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 	}
 	ep.party = endpoint.NewParty(self, peer, roles)
 	ep.party.Codepoints, ep.party.Bugs = &table, pbugs
+	// A verifier that never answers is cut off with time left to say so.
+	ep.party.AlertRoom = AlertRoom
 	base := endpoint.BaseConfig(ep.isClient, cfg.ServerName, pool, plain)
 	base.Bugs = tbugs
 	if tweak != nil {
-		tweak(ep.party, base)
+		if err := tweak(ep.party, base); err != nil {
+			return ep, err
+		}
 	}
 	if ep.tls, err = prof.Configure(base, ep.isClient, ep.party); err != nil {
 		if errors.Is(err, party.ErrUnsupported) {

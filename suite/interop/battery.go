@@ -148,10 +148,17 @@ var battery = []negative{
 	},
 }
 
-// Negatives is the battery for one positive case: one case per
-// misbehaviour of the reference that applies, each the positive case
-// with the reference misbehaving and the peer's expected abort.
-func Negatives(c Case) []Case {
+// generators derive a claimed case's further cases, in this order; each
+// file of the battery adds its own. The positive case they get has the
+// services the run gives positive cases; m is the peer's manifest.
+var generators = []func(m *contract.Manifest, c Case) []Case{Negatives}
+
+// Negatives is the battery for one claimed case: one case per
+// misbehaviour of the reference that applies, each the model with the
+// reference misbehaving and the peer's expected abort. They run with the
+// services the peer's manifest needs (not --services real): what they
+// judge is the peer's answer to the reference, and a run stays short.
+func Negatives(m *contract.Manifest, c Case) []Case {
 	refRole := c.PeerRole.Other()
 	ref, peer := c.Model.Server, c.Model.Client
 	if refRole == contract.Client {
@@ -166,11 +173,20 @@ func Negatives(c Case) []Case {
 		if !ok {
 			continue
 		}
-		k := c
-		k.Variant = "rejects-" + n.misbehave
-		k.Misbehave = map[contract.Role]string{refRole: n.misbehave}
-		k.Negative = &Negative{It: it, Alert: alert, Reqs: reqs}
-		out = append(out, k)
+		out = append(out, variant(m, c, "rejects-"+n.misbehave, it, alert, reqs, func(k *Case) {
+			k.Misbehave = map[contract.Role]string{refRole: n.misbehave}
+		}))
 	}
 	return out
+}
+
+// variant is a negative case of c's model: the needed services only, the
+// reference adjusted by set, the peer to abort with alert.
+func variant(m *contract.Manifest, c Case, name, it string, alert tls13.AlertCode, reqs []string, set func(*Case)) Case {
+	k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, false)
+	k.Variant, k.It, k.Reqs, k.Negative = name, it, reqs, &Negative{Alert: alert}
+	if set != nil {
+		set(&k)
+	}
+	return k
 }

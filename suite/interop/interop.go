@@ -133,26 +133,33 @@ type Case struct {
 	// Unclaimed marks a case outside the peer's manifest: the contract
 	// wants it to exit 127, and its spec records it as unsupported.
 	Unclaimed bool
-	// Variant names a negative case of the model ("rejects-…"): it
-	// extends the case's folder and spec ID, not the peer's ATLS_TESTCASE,
-	// since the peer plays the model correctly and only the in-process
-	// reference misbehaves.
+	// Variant names a case derived from the model's (a negative
+	// "rejects-…"): it extends the case's folder and spec ID, not the
+	// peer's ATLS_TESTCASE, since the peer plays the model as usual and
+	// only the in-process reference departs from it.
 	Variant string
-	// Negative, if set, is what the peer must do instead of completing.
+	// It says what the peer does in a variant, in the drafts' words; Reqs
+	// are the requirement IDs the variant checks (a model's own case takes
+	// the spec tree's).
+	It   string
+	Reqs []string
+	// Negative, if set, says the peer must abort instead of completing.
 	Negative *Negative
+	// Check, if set, checks more of what the case did once it is judged.
+	Check func(c Case, r *Result)
+	// Kind is the variant's kind label (kind:<Kind>): positive, negative,
+	// fail-open, vector, attack; "" derives it.
+	Kind string
 	// Reference adjusts the in-process reference beyond the contract's
 	// misbehaviours (KeepSending is set for every negative case).
 	Reference reference.Options
 }
 
 // Negative is a case the peer must abort: the reference misbehaves and
-// the peer sends Alert (by the profile's codepoints) and nothing more.
+// the peer sends Alert (by the profile's default codepoints) and nothing
+// more.
 type Negative struct {
-	// It is the spec's sentence after the role and model, in the
-	// draft's words.
-	It    string
 	Alert tls13.AlertCode
-	Reqs  []string
 }
 
 // ID is the case's ID: the test case (with its variant), and the peer's role.

@@ -155,8 +155,8 @@ func DeclarePairs(o PairOptions) {
 			for _, c := range cases(p) {
 				var reqs []string
 				switch {
-				case c.Negative != nil:
-					reqs = c.Negative.Reqs
+				case c.Variant != "":
+					reqs = c.Reqs
 				case o.Reqs != nil && !c.Unclaimed:
 					reqs = o.Reqs(c.Model)
 				}
@@ -168,8 +168,13 @@ func DeclarePairs(o PairOptions) {
 					text, kind = fmt.Sprintf("as %s in %s, a case its manifest does not claim, exits 127 (unsupported)", c.PeerRole, c.ID()), "kind:unclaimed"
 				case c.Negative != nil:
 					text = fmt.Sprintf("as %s in %s %s: it aborts with %s, sends nothing after it, and no application data crosses while the reference keeps sending",
-						c.PeerRole, c.ID(), c.Negative.It, alertName(c.Negative.Alert))
+						c.PeerRole, c.ID(), c.It, alertName(c.Negative.Alert))
 					kind = "kind:negative"
+				case c.Variant != "":
+					text = fmt.Sprintf("as %s in %s %s", c.PeerRole, c.ID(), c.It)
+				}
+				if c.Kind != "" {
+					kind = "kind:" + c.Kind
 				}
 				labels := append(PairLabels(p.Name(), c, reqs), kind)
 				selected := c.Unrunnable == "" && (o.Selected == nil || o.Selected(container+" "+text, append(Labels{"peers"}, labels...)))
@@ -211,11 +216,14 @@ func DeclarePairs(o PairOptions) {
 					}
 					if c.Negative != nil {
 						ExpectAborts(c, r)
-						return
+					} else {
+						ExpectCompletes(c, r)
+						if o.After != nil && c.Variant == "" {
+							o.After(c, r)
+						}
 					}
-					ExpectCompletes(c, r)
-					if o.After != nil {
-						o.After(c, r)
+					if c.Check != nil {
+						c.Check(c, r)
 					}
 				})
 			}
@@ -229,7 +237,9 @@ func Battery(m *contract.Manifest, real bool) []Case {
 	var out []Case
 	for _, c := range Matrix(m, real) {
 		out = append(out, c)
-		out = append(out, Negatives(c)...)
+		for _, g := range generators {
+			out = append(out, g(m, c)...)
+		}
 	}
 	return append(out, Unclaimed(m)...)
 }

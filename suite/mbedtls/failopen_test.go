@@ -2,6 +2,7 @@ package mbedtls_test
 
 import (
 	"fmt"
+	"github.com/attested-tls/conformance/suite/interop"
 	"net"
 	"strings"
 	"testing"
@@ -51,18 +52,18 @@ type rpFailure struct {
 	// status and reasons are the verdict it must record ("" any status).
 	status  string
 	reasons []string
-	fault   verifierFault
+	fault   interop.VerifierFault
 	// attester builds the Go side's options.
 	attester func(t *testing.T, w *world) goOptions
 }
 
 var rpFailures = []rpFailure{
 	{name: "verifier-error", when: "its verifier answers the evidence with HTTP 500",
-		reasons: []string{"verifier.failed"}, fault: faultError},
+		reasons: []string{"verifier.failed"}, fault: interop.FaultError},
 	{name: "verifier-down", when: "its verifier dies after discovery (the session request is reset unanswered)",
-		reasons: []string{"verifier.failed"}, fault: faultDown},
+		reasons: []string{"verifier.failed"}, fault: interop.FaultDown},
 	{name: "verifier-timeout", when: "its verifier accepts the evidence and never answers",
-		reasons: []string{"verifier.failed"}, fault: faultHang},
+		reasons: []string{"verifier.failed"}, fault: interop.FaultHang},
 	{name: "contraindicated", when: "Veraison returns a contraindicated result (the key that signed the evidence is not endorsed)",
 		status: "contraindicated", reasons: []string{"result.status"}, attester: unendorsedAttester},
 	{name: "reference-value-mismatch", when: "the quoted PCRs are not the reference values (Veraison v0.0.2501 answers HTTP 500)",
@@ -80,7 +81,7 @@ var rpFailures = []rpFailure{
 			return goOptions{bugs: party.Bugs{WrongChallenge: true}}
 		}},
 	{name: "untrusted-verifier", when: "the result is signed by a verifier it was not configured to trust (ATLS_TRUSTED_VERIFIERS names another)",
-		reasons: []string{"result.untrusted-verifier"}, fault: faultResign},
+		reasons: []string{"result.untrusted-verifier"}, fault: interop.FaultResign},
 }
 
 // rpBehaviour is how the Go attester keeps talking.
@@ -132,20 +133,20 @@ func failOpen(t *testing.T, rp rpModel, f rpFailure, b rpBehaviour) (cut string)
 		o.goOptions = f.attester(t, w)
 	}
 	b.set(&o)
-	var fake *fakeVeraison
-	if f.fault != faultNone {
+	var fake *interop.FaultyVeraison
+	if f.fault != interop.FaultNone {
 		fake = startFakeVeraison(t, w.svc.VerificationURL, f.fault)
 	}
 	o.peer = func(c *contract.Config) {
 		if fake != nil {
 			c.Verifier = "veraison:" + fake.URL
 		}
-		if f.fault == faultHang {
+		if f.fault == interop.FaultHang {
 			c.Timeout = verifierDeadline
 		}
 	}
 	x := runExchange(t, rp.m, rp.mbRole, o)
-	if f.fault == faultHang {
+	if f.fault == interop.FaultHang {
 		// Measured before the verdict, so a failing spec still reports it.
 		cut = hangCut(t, fake, x)
 	}
@@ -161,13 +162,13 @@ func failOpen(t *testing.T, rp rpModel, f rpFailure, b rpBehaviour) (cut string)
 // answers before its own deadline (so it can still send its alert), and
 // reports when. The peer's run time includes starting it (a container),
 // so the cut is read at the verifier: how long it held the request.
-func hangCut(t *testing.T, fake *fakeVeraison, x *exchange) string {
+func hangCut(t *testing.T, fake *interop.FaultyVeraison, x *exchange) string {
 	t.Helper()
-	hs := fake.held()
+	hs := fake.Held()
 	if len(hs) != 1 {
 		t.Fatalf("the verifier held %d evidence submissions, want 1\n%s", len(hs), x.describe())
 	}
-	held := hs[0].end.Sub(hs[0].start)
+	held := hs[0].End.Sub(hs[0].Start)
 	cut := fmt.Sprintf("peer deadline %s: the peer gave up on the verifier after %s (exit %d, alert_sent %v)",
 		verifierDeadline, held.Round(time.Millisecond), x.exit, x.outcome.AlertSent)
 	t.Log(cut)

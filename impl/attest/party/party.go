@@ -104,6 +104,11 @@ type Party struct {
 	Codepoints *codepoint.Table
 	// Timeout bounds each attester and verifier call; zero means DefaultTimeout.
 	Timeout time.Duration
+	// AlertRoom ends each attester and verifier call that long before the
+	// handshake's own deadline, so that a call that never returns still
+	// leaves time to send the alert (fail closed, with the alert on the
+	// wire, rather than a silent timeout).
+	AlertRoom time.Duration
 	// Now is the relying party's clock; nil means time.Now.
 	Now func() time.Time
 	// Bugs make the profile misbehave for negative tests.
@@ -169,6 +174,17 @@ func (p *Party) timeout() time.Duration {
 	return DefaultTimeout
 }
 
+// callContext bounds one attester or verifier call: Timeout, and AlertRoom
+// before ctx's deadline.
+func (p *Party) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && p.AlertRoom > 0 {
+		ctx, cancel := context.WithDeadline(ctx, d.Add(-p.AlertRoom))
+		ctx2, cancel2 := context.WithTimeout(ctx, p.timeout())
+		return ctx2, func() { cancel2(); cancel() }
+	}
+	return context.WithTimeout(ctx, p.timeout())
+}
+
 // Attests reports whether this endpoint attests.
 func (p *Party) Attests() bool { return p.Attester != nil }
 
@@ -209,7 +225,7 @@ func (p *Party) Nonce(ctx context.Context) ([]byte, error) {
 	if p.Verifier == nil {
 		return nil, errors.New("background check without a verifier")
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout())
+	ctx, cancel := p.callContext(ctx)
 	defer cancel()
 	n, err := p.Verifier.NewNonce(ctx)
 	if err != nil {
@@ -230,7 +246,7 @@ func (p *Party) Present(ctx context.Context, ch attest.Challenge) ([]byte, error
 	if p.Bugs.WrongChallenge {
 		ch = wrongChallenge(ch)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout())
+	ctx, cancel := p.callContext(ctx)
 	defer cancel()
 	var mediaType string
 	var value []byte
@@ -298,7 +314,7 @@ func (p *Party) Appraise(ctx context.Context, payload []byte, ch attest.Challeng
 	if p.Policy == nil {
 		return nil, attest.Reject(ReasonVerifierFailed, "no relying-party policy configured")
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout())
+	ctx, cancel := p.callContext(ctx)
 	defer cancel()
 	// A background check's result must carry this challenge; a passport is
 	// fresh by its age alone. With no key to compare (an attestation-only

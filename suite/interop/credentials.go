@@ -1,0 +1,177 @@
+package interop
+
+import (
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/software"
+	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/verify/local"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/peers/contract"
+)
+
+// Bad credentials: where the peer is the relying party, the reference
+// presents each kind of credential a relying party must refuse, made by
+// its own attester and verifier (beyond the contract's misbehaviours):
+// evidence for another key, from an unendorsed attestation key, of a
+// type the peer does not take, and passports from a verifier the peer
+// does not trust or with a contraindicated status.
+
+func init() { generators = append(generators, BadCredentials) }
+
+// badCredential is one kind of bad credential: when it applies (the
+// reference attests with side ref, playing refRole), what the peer must
+// do, and how the reference's party makes it.
+type badCredential struct {
+	name    string
+	applies func(profile string, refRole contract.Role, ref party.Topology) bool
+	want    func(profile string, ref party.Credential) (it string, alert tls13.AlertCode, reqs []string, ok bool)
+	tweak   func(p *party.Party) error
+}
+
+// rejected is the alert a relying party sends for a credential it
+// appraised and refused, by profile.
+func rejected(profile string) (tls13.AlertCode, bool) {
+	return byProfile(profile, tls13.AlertBadCertificate, defaults.EA07AttestationFailed, tls13.AlertDecodeError)
+}
+
+func bg(_ string, _ contract.Role, t party.Topology) bool       { return t == party.BackgroundCheck }
+func passport(_ string, _ contract.Role, t party.Topology) bool { return t == party.Passport }
+
+var badCredentials = []badCredential{
+	{
+		name:    "other-key",
+		applies: bg,
+		want: func(profile string, cred party.Credential) (string, tls13.AlertCode, []string, bool) {
+			if cred == party.AttestationOnly {
+				// Only CertificateVerify by the attested key ties the
+				// evidence to the connection.
+				return "rejects evidence that attests another key than the one signing CertificateVerify", tls13.AlertDecryptError,
+					map[string][]string{"poc": {"POC-cv-1"}}[profile], true
+			}
+			a, ok := rejected(profile)
+			reqs := map[string][]string{"ea-07": {"EA07-2-1", "EA07-5.1.2-7", "EA07-5.2-2", "EA07-5.2-4"}}[profile]
+			return "rejects evidence that attests another key than the end-entity certificate's", a, reqs, ok
+		},
+		tweak: func(p *party.Party) error {
+			return withFaults(p, software.Faults{CertifyOtherKey: true}, tpm.Faults{CertifyOtherKey: true})
+		},
+	},
+	{
+		name:    "unendorsed-key",
+		applies: bg,
+		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
+			a, ok := rejected(profile)
+			return "rejects evidence signed by an attestation key nobody endorsed", a, nil, ok
+		},
+		tweak: func(p *party.Party) error {
+			return withFaults(p, software.Faults{UnendorsedKey: true}, tpm.Faults{UnendorsedKey: true})
+		},
+	},
+	{
+		name: "unsupported-evidence-type",
+		applies: func(profile string, refRole contract.Role, t party.Topology) bool {
+			// The server judges the client's proposal; poc has no types.
+			return t == party.BackgroundCheck && refRole == contract.Client && profile != "poc"
+		},
+		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
+			if profile == "ea-07" {
+				return "aborts with unsupported_attestation_schemes when no evidence type is shared", defaults.EA07UnsupportedAttestationSchemes, []string{"EA07-7.2-1"}, true
+			}
+			return "aborts with unsupported_evidence when no evidence type is shared", defaults.TA07UnsupportedEvidence, []string{"TA07-8.1.2-1"}, true
+		},
+		tweak: func(p *party.Party) error {
+			p.Attester = otherType{p.Attester}
+			return nil
+		},
+	},
+	{
+		name:    "untrusted-verifier",
+		applies: passport,
+		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
+			a, ok := rejected(profile)
+			reqs := map[string][]string{"ea-07": {"EA07-5.1.2-7"}}[profile]
+			return "rejects results signed by a verifier it does not trust", a, reqs, ok
+		},
+		tweak: func(p *party.Party) error {
+			// Another verifier appraises our evidence; we still offer the
+			// trusted one's identity.
+			v, err := local.New(local.Config{Build: "untrusted-verifier"})
+			if err != nil {
+				return err
+			}
+			if e, ok := p.Attester.(interface{ Endorsement() parsectpm.Endorsement }); ok {
+				if err := v.AddEndorsement(e.Endorsement()); err != nil {
+					return err
+				}
+			}
+			p.Results = party.PassportSource{Attester: p.Attester, Verifier: v}
+			return nil
+		},
+	},
+	{
+		name:    "contraindicated-result",
+		applies: passport,
+		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
+			a, ok := rejected(profile)
+			return "rejects a passport whose status is contraindicated", a, nil, ok
+		},
+		tweak: func(p *party.Party) error {
+			// A duplicable identity key: the verifier contraindicates it.
+			return withFaults(p, software.Faults{ClearFixedTPM: true}, tpm.Faults{NotFixedTPM: true})
+		},
+	},
+}
+
+// BadCredentials is the battery of bad credentials for one claimed case
+// in which the reference attests and the peer appraises.
+func BadCredentials(m *contract.Manifest, c Case) []Case {
+	refRole := c.PeerRole.Other()
+	ref := c.Model.Server
+	if refRole == contract.Client {
+		ref = c.Model.Client
+	}
+	if !ref.Attests {
+		return nil
+	}
+	var out []Case
+	for _, b := range badCredentials {
+		if !b.applies(c.Model.Profile, refRole, ref.Topology) {
+			continue
+		}
+		it, alert, reqs, ok := b.want(c.Model.Profile, ref.Credential)
+		if !ok {
+			continue
+		}
+		tweak := b.tweak
+		out = append(out, variant(m, c, "rejects-"+b.name, it, alert, reqs, func(k *Case) {
+			k.Reference.Tweak = func(p *party.Party, _ *tls13.Config) error {
+				if p.Attester == nil {
+					return nil
+				}
+				return tweak(p)
+			}
+		}))
+	}
+	return out
+}
+
+// withFaults sets the faults on the party's attester, whichever root of
+// trust it is.
+func withFaults(p *party.Party, sf software.Faults, tf tpm.Faults) error {
+	switch a := p.Attester.(type) {
+	case *software.Attester:
+		a.SetFaults(sf)
+	case *tpm.Attester:
+		a.SetFaults(tf)
+	default:
+		return contract.Unsupportedf("faults on a %T attester", p.Attester)
+	}
+	return nil
+}
+
+// otherType offers only an evidence type no relying party takes.
+type otherType struct{ attest.Attester }
+
+func (otherType) MediaTypes() []string { return []string{"application/x-no-such-evidence"} }

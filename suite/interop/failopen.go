@@ -1,0 +1,102 @@
+package interop
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/attested-tls/conformance/impl/attest/cmw"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/driver"
+)
+
+// The fail-open sweep for peers (inclavare-containers#769: a handshake
+// that went on after verification failed): where the peer appraises the
+// reference's background-check evidence through Veraison, its verifier
+// fails in each way a real one can — an error, a dead service, no answer,
+// results signed by a key it does not trust — or the evidence is of a type
+// no verifier takes. The peer must abort with its profile's alert while
+// the reference keeps offering application data. One-sided models only,
+// as the in-process sweep: a mutual model adds no new path to the
+// relying party's verifier.
+
+func init() { generators = append(generators, FailOpen) }
+
+// failOpenTimeout is the peer's ATLS_TIMEOUT when its verifier never
+// answers: it must give up within it and still send its alert.
+const failOpenTimeout = 8 * time.Second
+
+type verifierFailure struct {
+	name, when string
+	fault      VerifierFault
+	tweak      func(p *party.Party, c *tls13.Config) error
+}
+
+var verifierFailures = []verifierFailure{
+	{name: "verifier-error", when: "its verifier answers the evidence with HTTP 500", fault: FaultError},
+	{name: "verifier-down", when: "its verifier dies after discovery", fault: FaultDown},
+	{name: "verifier-timeout", when: "its verifier takes the evidence and never answers", fault: FaultHang},
+	{name: "verifier-untrusted", when: "its verifier's results are signed by a key it was not told to trust", fault: FaultResign},
+	{name: "unsupported-media-type", when: "the attestation is a CMW of a media type no verifier takes",
+		tweak: func(p *party.Party, _ *tls13.Config) error {
+			b, err := cmw.NewRecord(cmw.CBORRecord, cmw.MediaType("application/vnd.example.unsupported-evidence"), []byte("opaque"), 0).Marshal()
+			p.Bugs.ReplayPayload = b
+			return err
+		}},
+}
+
+// FailOpen is the sweep for one claimed case: a one-sided background
+// check in which the peer is the relying party and appraises through
+// Veraison (the case's own, behind a FaultyVeraison).
+func FailOpen(m *contract.Manifest, c Case) []Case {
+	refRole := c.PeerRole.Other()
+	ref, peer := c.Model.Server, c.Model.Client
+	if refRole == contract.Client {
+		ref, peer = peer, ref
+	}
+	if !ref.Attests || ref.Topology != party.BackgroundCheck || peer.Attests || !slices.Contains(m.Verifiers, "veraison") {
+		return nil
+	}
+	alert, ok := rejected(c.Model.Profile)
+	if !ok {
+		return nil
+	}
+	var out []Case
+	for _, f := range verifierFailures {
+		k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, true)
+		k.Variant, k.Kind, k.Negative = "fail-open-"+f.name, "fail-open", &Negative{Alert: alert}
+		k.It = "aborts when " + f.when
+		k.Reqs = map[string][]string{"poc": {"POC-cert-2"}}[c.Model.Profile]
+		k.Reference.Tweak = f.tweak
+		if f.fault != FaultNone {
+			k.Services = faulty(k.Services, f.fault)
+		}
+		if f.fault == FaultHang {
+			k.Tweak = func(cfg *contract.Config) { cfg.Timeout = failOpenTimeout }
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// faulty wraps a case's services: once they run, the peer's Veraison is
+// reached through a FaultyVeraison on the host, listening where the
+// case's peers reach the host.
+func faulty(services func(context.Context, driver.Case, *contract.Config, *contract.Config) error, fault VerifierFault) func(context.Context, driver.Case, *contract.Config, *contract.Config) error {
+	return func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
+		if err := services(ctx, k, peer, ref); err != nil {
+			return err
+		}
+		// The reference reaches the case's Veraison from the host.
+		f, err := StartFaultyVeraison(k.HostAddress(), strings.TrimPrefix(ref.Verifier, "veraison:"), fault)
+		if err != nil {
+			return err
+		}
+		context.AfterFunc(ctx, f.Close)
+		peer.Verifier = "veraison:" + f.URL
+		return nil
+	}
+}

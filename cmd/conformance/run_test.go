@@ -460,3 +460,51 @@ func TestRunBrokenFixturesFail(t *testing.T) {
 		})
 	}
 }
+
+// The battery a manifest gets: unique case IDs; every variant says what
+// the peer does; every negative names a real alert; the kinds are there
+// for both in-tree peers; the mbedTLS peer's unclaimed cases complete the
+// matrix.
+func TestBattery(t *testing.T) {
+	models := len(interop.Models())
+	for _, name := range []string{"reference", "mbedtls"} {
+		m := peerManifest(t, name)
+		cases := interop.Battery(m, true)
+		seen := map[string]bool{}
+		kinds := map[string]int{}
+		for _, c := range cases {
+			id := c.ID()
+			if seen[id] {
+				t.Errorf("%s: case %s twice", name, id)
+			}
+			seen[id] = true
+			switch {
+			case c.Unclaimed:
+				kinds["unclaimed"]++
+			case c.Variant == "":
+				kinds["positive"]++
+			default:
+				if c.It == "" {
+					t.Errorf("%s: %s says nothing of what the peer does", name, id)
+				}
+				if c.Negative != nil && c.Negative.Alert == 0 {
+					t.Errorf("%s: %s expects close_notify as its alert", name, id)
+				}
+				k := c.Kind
+				if k == "" {
+					k = "negative"
+				}
+				kinds[k]++
+			}
+		}
+		if kinds["positive"]+kinds["unclaimed"] != 2*models {
+			t.Errorf("%s: %d positive and %d unclaimed cases, want the %d-case matrix", name, kinds["positive"], kinds["unclaimed"], 2*models)
+		}
+		for _, k := range []string{"positive", "negative", "fail-open"} {
+			if kinds[k] == 0 {
+				t.Errorf("%s: no %s cases", name, k)
+			}
+		}
+		t.Logf("%s: %v", name, kinds)
+	}
+}

@@ -280,7 +280,7 @@ type Spec struct {
 	Profile     string `json:"profile"`
 	Model       Model  `json:"model"`
 	Role        Role   `json:"role"`
-	// Requirements are catalog IDs (suite/requirements) the spec checks.
+	// Requirements are catalog IDs (reports/requirements) the spec checks.
 	Requirements []string `json:"requirements,omitempty"`
 	Outcome      Outcome  `json:"outcome"`
 	// Message explains a failure, an unsupported or a skipped spec.

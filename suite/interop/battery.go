@@ -158,7 +158,13 @@ var generators = []func(m *contract.Manifest, c Case) []Case{Negatives}
 // reference misbehaving and the peer's expected abort. They run with the
 // services the peer's manifest needs (not --services real): what they
 // judge is the peer's answer to the reference, and a run stays short.
+// Like the in-process negative specs they take the one-sided models: a
+// mutual model's failure paths are its two directions', which the
+// one-sided models of the same profile already drive.
 func Negatives(m *contract.Manifest, c Case) []Case {
+	if mutual(c) {
+		return nil
+	}
 	refRole := c.PeerRole.Other()
 	ref, peer := c.Model.Server, c.Model.Client
 	if refRole == contract.Client {
@@ -179,6 +185,9 @@ func Negatives(m *contract.Manifest, c Case) []Case {
 	}
 	return out
 }
+
+// mutual reports whether both sides of c's model attest.
+func mutual(c Case) bool { return c.Model.Server.Attests && c.Model.Client.Attests }
 
 // variant is a negative case of c's model: the needed services only, the
 // reference adjusted by set, the peer to abort with alert.

@@ -124,15 +124,15 @@ var badCredentials = []badCredential{
 	},
 }
 
-// BadCredentials is the battery of bad credentials for one claimed case
-// in which the reference attests and the peer appraises.
+// BadCredentials is the battery of bad credentials for one claimed,
+// one-sided case in which the reference attests and the peer appraises.
 func BadCredentials(m *contract.Manifest, c Case) []Case {
 	refRole := c.PeerRole.Other()
 	ref := c.Model.Server
 	if refRole == contract.Client {
 		ref = c.Model.Client
 	}
-	if !ref.Attests {
+	if !ref.Attests || mutual(c) {
 		return nil
 	}
 	var out []Case
@@ -175,3 +175,71 @@ func withFaults(p *party.Party, sf software.Faults, tf tpm.Faults) error {
 type otherType struct{ attest.Attester }
 
 func (otherType) MediaTypes() []string { return []string{"application/x-no-such-evidence"} }
+
+// Malformed or unanswerable requests: the reference's own extensions cut
+// short, a relying party that can appraise no evidence type the attester
+// offers, and a poc nonce over the fork's 32 bytes.
+
+func init() { generators = append(generators, BadRequests) }
+
+// BadRequests is the battery of malformed or unanswerable messages for
+// one claimed, one-sided case.
+func BadRequests(m *contract.Manifest, c Case) []Case {
+	if mutual(c) {
+		return nil
+	}
+	refRole := c.PeerRole.Other()
+	peer := c.Model.Client
+	if refRole == contract.Client {
+		peer = c.Model.Server
+	}
+	profile := c.Model.Profile
+	var out []Case
+	// Every attestation extension of the profile, truncated in whatever
+	// message the reference sends it.
+	if exts := profileExtensions(profile); len(exts) > 0 {
+		out = append(out, variant(m, c, "rejects-malformed-extension", "rejects an attestation extension whose length fields do not add up",
+			tls13.AlertDecodeError, nil, func(k *Case) {
+				k.Reference.Tweak = func(_ *party.Party, cfg *tls13.Config) error {
+					cfg.Bugs.TruncateExtensions = exts
+					return nil
+				}
+			}))
+	}
+	// The reference appraises, but no evidence type the peer offers.
+	if peer.Attests && peer.Topology == party.BackgroundCheck && refRole == contract.Client && profile != "poc" {
+		it, alert, reqs := "aborts with unsupported_evidence when no evidence type is shared", defaults.TA07UnsupportedEvidence, []string{"TA07-8.1.2-1"}
+		if profile == "ea-07" {
+			it, alert, reqs = "aborts with unsupported_attestation_schemes when no evidence type is shared", defaults.EA07UnsupportedAttestationSchemes, []string{"EA07-7.2-1"}
+		}
+		out = append(out, variant(m, c, "rejects-no-common-type", it, alert, reqs, func(k *Case) {
+			k.Reference.Tweak = func(p *party.Party, _ *tls13.Config) error {
+				p.VerifierMediaTypes = []string{"application/x-no-such-evidence"}
+				return nil
+			}
+		}))
+	}
+	if profile == "poc" && peer.Attests && refRole == contract.Server {
+		out = append(out, variant(m, c, "rejects-long-nonce", "rejects a nonce longer than 32 bytes", tls13.AlertDecodeError, []string{"POC-ee-2"},
+			func(k *Case) {
+				k.Reference.Tweak = func(p *party.Party, _ *tls13.Config) error {
+					p.Bugs.NonceLength = 33
+					return nil
+				}
+			}))
+	}
+	return out
+}
+
+// profileExtensions are a profile's extension codepoints (defaults).
+func profileExtensions(profile string) []uint16 {
+	switch profile {
+	case "ta-07":
+		return []uint16{defaults.TA07EvidenceRequest, defaults.TA07EvidenceProposal, defaults.TA07ResultsRequest, defaults.TA07ResultsProposal}
+	case "ea-07":
+		return []uint16{defaults.EA07RemoteAttestation}
+	case "poc":
+		return []uint16{defaults.PoCEvidenceProposal}
+	}
+	return nil
+}

@@ -1,7 +1,9 @@
 package mbedtls_test
 
 import (
+	"context"
 	"fmt"
+	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/suite/interop"
 	"net"
 	"strings"
@@ -267,4 +269,13 @@ func TestFailOpenVerifierUnreachable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// provisionEndorsement gives the run's Veraison a's endorsement.
+func provisionEndorsement(t *testing.T, w *world, a *software.Attester) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := veraison.ProvisionEndorsement(ctx, w.svc.ProvisioningURL, a.Endorsement(), nil)
+	return err
 }

@@ -6,7 +6,7 @@
 // Labels select specs: profile:<name>, model:bg|passport|mixed,
 // role:server|client|mutual, credential:attestation-only|x509, and
 // req:<ID> for every catalogued requirement a spec checks
-// (suite/requirements); the coverage report after the suite fails when a
+// (reports/requirements); the coverage report after the suite fails when a
 // testable MUST is checked by no spec.
 package specs
 

@@ -40,11 +40,21 @@ func Missing(t testing.TB, what, how string, err error) {
 	if err == nil {
 		return
 	}
-	msg := fmt.Sprintf("%s is not available (%v): %s", what, err, how)
-	if CI() {
-		t.Fatalf("%s=true runs every test, but %s", CIEnv, msg)
+	msg, fail := Explain(what, how, err)
+	if fail {
+		t.Fatalf("%s", msg)
 	}
 	t.Skip(msg)
+}
+
+// Explain is Missing for a test framework of its own (a Ginkgo spec):
+// the message, and whether the spec must fail (CI=true) rather than skip.
+func Explain(what, how string, err error) (msg string, fail bool) {
+	msg = fmt.Sprintf("%s is not available (%v): %s", what, err, how)
+	if CI() {
+		return fmt.Sprintf("%s=true runs every test, but %s", CIEnv, msg), true
+	}
+	return msg, false
 }
 
 // DockerEngine is Missing for a Docker engine that did not answer (err).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/attested-tls/conformance/impl/attest/endpoint"
+	"github.com/attested-tls/conformance/internal/needs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -343,7 +344,7 @@ var _ = Describe("Broken peers", Ordered, Label("peers", "faults"), func() {
 var _ = Describe("Captures", Label("peers", "tshark"), func() {
 	It("decrypt with the key log in tshark, showing ta-07's evidence_request in EncryptedExtensions and attestation_evidence in Certificate", func(ctx SpecContext) {
 		if _, err := exec.LookPath("tshark"); err != nil {
-			Skip("tshark is not installed (apt-get install tshark)")
+			missing("tshark", "install it with `make deps`", err)
 		}
 		r := run(ctx, positive[0]) // ta-07/server-attests/bg+x509, the peer serving
 		Expect(r.Peer.Exit).To(Equal(contract.ExitOK), r.Describe())
@@ -408,4 +409,15 @@ var _ = Describe("The process driver", Label("peers", "processes"), func() {
 func hangingPeer(role contract.Role) Case {
 	return Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role, TestCase: "ta-07/server-attests/bg+x509/fault-hang",
 		PeerEnv: []string{reference.EnvFault + "=" + reference.FaultHang}, Timeout: 2 * time.Second, Deadline: 2 * time.Second}
+}
+
+// missing ends a spec that cannot run without what: a skip, or under
+// CI=true a failure (internal/needs).
+func missing(what, how string, err error) {
+	GinkgoHelper()
+	msg, fail := needs.Explain(what, how, err)
+	if fail {
+		Fail(msg)
+	}
+	Skip(msg)
 }

@@ -42,7 +42,7 @@ var _ = Describe("The reference peer on swtpm, appraised through Veraison", Orde
 	)
 	BeforeAll(func(ctx SpecContext) {
 		if err := tpm.HaveSwtpm(); err != nil {
-			Skip("no swtpm: " + err.Error())
+			missing("swtpm", "install it with `make deps`", err)
 		}
 		var err error
 		sw, err = tpm.StartSwtpm(ctx, GinkgoT().TempDir())
@@ -159,7 +159,7 @@ var _ = Describe("The reference peer on its case's swtpm service, appraised thro
 	)
 	BeforeAll(func(ctx SpecContext) {
 		if err := tpm.HaveSwtpm(); err != nil {
-			Skip("no swtpm on the host for the image: " + err.Error())
+			missing("swtpm (on the host, for its image)", "install it with `make deps`", err)
 		}
 		Expect(driver.EnsureServiceImages(ctx, env.Driver)).To(Succeed())
 		k, err := env.Driver.NewCase(ctx, "veraison-for-the-reference")
@@ -248,7 +248,7 @@ var _ = Describe("Two reference peers with the case's own swtpm and Veraison", L
 	// the relying party dials).
 	runOnServices := func(ctx context.Context, m endpoint.Model, endorsed bool) (sides, string) {
 		if err := tpm.HaveSwtpm(); err != nil {
-			Skip("no swtpm: " + err.Error())
+			missing("swtpm", "install it with `make deps`", err)
 		}
 		tc := m.ID() + "/case-services"
 		if !endorsed {

@@ -195,8 +195,8 @@ type Result struct {
 
 // Describe is a failure message with both sides and where the logs are.
 func (r *Result) Describe() string {
-	return fmt.Sprintf("reference: exit %d (%s) handshake=%s app_data=%s error=%q\n%s\ncase folder %s",
-		r.ReferenceExit, contract.ExitName(r.ReferenceExit), r.Reference.Handshake, r.Reference.AppData,
+	return fmt.Sprintf("wire, as the reference saw it: %s\nreference: exit %d (%s) handshake=%s app_data=%s error=%q\n%s\ncase folder %s",
+		wireSummary(r.Wire), r.ReferenceExit, contract.ExitName(r.ReferenceExit), r.Reference.Handshake, r.Reference.AppData,
 		r.Reference.Error, r.Peer.Describe(), r.Dir)
 }
 

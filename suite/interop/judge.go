@@ -10,6 +10,7 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/reference"
+	"github.com/attested-tls/conformance/suite/harness/wire"
 )
 
 // The verdict on a peer comes from what the in-process reference saw on
@@ -99,4 +100,42 @@ func alertName(a tls13.AlertCode) string {
 		return "no alert"
 	}
 	return fmt.Sprintf("%s (%d)", a, uint8(a))
+}
+
+// messageNames name handshake message types (RFC 8446 §4).
+var messageNames = map[uint8]string{
+	wire.ClientHello: "ClientHello", wire.ServerHello: "ServerHello", wire.EncryptedExtensions: "EncryptedExtensions",
+	wire.Certificate: "Certificate", wire.CertificateRequest: "CertificateRequest",
+	wire.CertificateVerify: "CertificateVerify", wire.Finished: "Finished",
+}
+
+// wireSummary says what crossed: the handshake messages each way, the
+// alerts, the peer's application data and anything after a failure.
+func wireSummary(w reference.Wire) string {
+	names := func(ms [][]byte) string {
+		var out []string
+		for _, m := range ms {
+			n, ok := messageNames[wire.Message(m).Type()]
+			if !ok {
+				n = fmt.Sprintf("type %d", wire.Message(m).Type())
+			}
+			out = append(out, n)
+		}
+		if len(out) == 0 {
+			return "nothing"
+		}
+		return strings.Join(out, ", ")
+	}
+	s := fmt.Sprintf("the reference sent %s; the peer sent %s", names(w.Sent), names(w.Received))
+	if w.AlertReceived != 0 {
+		s += "; then the peer's alert " + alertName(w.AlertReceived)
+	}
+	if w.AlertSent != 0 {
+		s += "; the reference's alert " + alertName(w.AlertSent)
+	}
+	s += fmt.Sprintf("; handshake completed: %v; application data from the peer: %q", w.Completed, w.AppData)
+	if w.Trailing+w.TrailingBytes > 0 {
+		s += fmt.Sprintf("; after the failure the peer sent %d record(s), %d bytes, and %d stray bytes", w.Trailing, w.TrailingRecordBytes, w.TrailingBytes)
+	}
+	return s
 }

@@ -1,0 +1,884 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
+	"github.com/attested-tls/conformance/impl/attest/profile/poc"
+	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
+	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/suite/harness/wire"
+	"github.com/attested-tls/conformance/vectors/parser"
+)
+
+// The parser vectors on the wire: every published parser vector
+// (vectors/parsers/<profile>/<structure>.json) that the peer's manifest
+// lets the reference send is played against the peer in one case of the
+// vector's profile. The in-process reference puts the vector's bytes
+// where the vector says they belong — an extension's extension_data
+// (tls13.Bugs DropExtensions plus ExtraExtensions, in the message the
+// vector names), the certificate type extensions of a whole message
+// (HandshakeMessage groups: the same, for both RFC 7250 extensions), the
+// extension of the leaf CertificateEntry (party.Bugs.OmitPayload plus
+// tls13.Bugs.ExtraEntryExtensions) or the CMW where its attestation goes
+// (party.Bugs.ReplayPayload) — and the peer must react as the verdict
+// says:
+//
+//   - invalid: the peer aborts with the vector's alert (ExpectAborts).
+//   - valid: the peer acts on what the input decodes to, per structure
+//     (vectorRules): the handshake completes with the decoded value in
+//     force (its answer in the next flight is checked, and a nonce is
+//     bound: the reference's verifier hands out the vector's nonce, so
+//     its appraisal holds the peer's evidence to it), or the peer sends
+//     the alert the draft prescribes for a well-formed value it cannot
+//     meet (nothing in common, a selection it did not offer, a nonce no
+//     TPM can bind, a CMW whose evidence does not appraise).
+//   - acceptable: either is conformant. A case judges one outcome, so
+//     only the CMW inputs are played: accepted or not, the CMW holds no
+//     evidence that appraises, and the peer sends the vector's alert.
+//
+// What a peer offers and selects is predicted from the contract: its
+// evidence is Parsec TPM evidence (parsectpm.MediaType), named by media
+// type, with the credential kind of its side's credential. Every case
+// also checks that the reference put the vector's bytes on the wire
+// (placeVector's check). An input equal to what the reference sends
+// anyway (vectorRule.own) is left in place: DropExtensions drops an
+// extension from every message, and ea-07's remoteAttestation also
+// travels in the Certificate of an attesting reference.
+//
+// Which case carries a vector: the first claimed case, in the manifest's
+// matrix order (Matrix), whose model and peer role fit the vector's
+// structure (vectorRule.fits: the peer reads the message the vector is
+// about, from the side that sends it in that model). The order lists
+// one-sided models before mutual ones, attestation-only before X.509 and
+// background check before passport, so a vector runs once per profile,
+// message and peer role, in the simplest model that has the message,
+// rather than in every model: each case costs seconds in containers.
+// The CMW vectors (and ea-07's Certificate extension) run once per
+// profile, where the reference attests by background check and the peer
+// only appraises: a CMW parser does not depend on the direction. Where
+// a structure's placement depends on the input (certificate_type's
+// extensions, ea-07's ClientHello lists: who attests), fits reads it,
+// with alternatives in order of preference.
+//
+// Vectors no case can carry are left out with a reason (VectorsLeftOut):
+// a model the manifest does not claim, an input that cannot reach the
+// parser it is about, or an outcome a case cannot judge (the reference,
+// not the peer, would abort).
+
+func init() { generators = append(generators, Vectors) }
+
+// maxQualifyingData is what a TPM takes as TPM2_Certify/TPM2_Quote
+// qualifyingData (TPMU_HA with SHA-512): a well-formed ta-07 nonce
+// (nonce<8..2^8-1>) or channel binder longer than that cannot be bound.
+const maxQualifyingData = 64
+
+// RFC 7250's certificate type extensions.
+const (
+	extClientCertType uint16 = 19
+	extServerCertType uint16 = 20
+)
+
+// parserVectors are the published parser vector files, sorted by path:
+// what `conformance vectors generate` writes to vectors/parsers, which
+// `conformance vectors check` (and make test) keeps byte-identical to the
+// committed files. Taking them from the generator spares a run the path
+// to the checkout.
+var parserVectors = sync.OnceValues(func() ([]vectorFile, error) {
+	files, err := parser.Generate()
+	if err != nil {
+		return nil, err
+	}
+	var out []vectorFile
+	for path, f := range files {
+		out = append(out, vectorFile{name: strings.TrimPrefix(path, "parsers/"), File: f})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
+})
+
+// vectorFile is one parser vector file; name is <profile>/<structure>.json.
+type vectorFile struct {
+	name string
+	parser.File
+}
+
+// caseFit says whether a case (its model and the peer's role) can carry
+// a vector.
+type caseFit func(m endpoint.Model, peerRole contract.Role) bool
+
+// vectorRule places one structure's inputs and says what a valid one
+// makes the peer do.
+type vectorRule struct {
+	// fits lists, in order of preference, the cases that can carry tc,
+	// and says what they are (for VectorsLeftOut).
+	fits func(g parser.Group, tc parser.Test) (fits []caseFit, what string)
+	// valid says what the peer does with a valid input in case k.
+	valid func(k Case, g parser.Group, tc parser.Test) vectorWant
+	// own, if set, is the body the reference sends itself in case k: an
+	// input equal to it is left in place instead of replaced.
+	own func(k Case) []byte
+}
+
+// vectorWant is what the peer must do with a vector.
+type vectorWant struct {
+	// alert, if set, is the alert the peer aborts with; otherwise the
+	// handshake completes.
+	alert tls13.AlertCode
+	// it says why the peer sends alert, or what it does when the
+	// handshake completes.
+	it string
+	// check, if set, checks the peer acted on the decoded value.
+	check func(k Case, r *Result)
+	// nonce, if set, is the nonce the reference's verifier issues, so
+	// that its appraisal holds the peer's evidence to the vector's.
+	nonce []byte
+	// skip, if set, says why no case can judge the vector.
+	skip string
+}
+
+// sides are the reference's and the peer's sides of a model.
+func sides(m endpoint.Model, peerRole contract.Role) (ref, peer endpoint.Side) {
+	if peerRole == contract.Server {
+		return m.Client, m.Server
+	}
+	return m.Server, m.Client
+}
+
+func bgSide(s endpoint.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
+func ppSide(s endpoint.Side) bool { return s.Attests && s.Topology == party.Passport }
+func aoSide(s endpoint.Side) bool { return s.Attests && s.Credential == party.AttestationOnly }
+
+// fit is a caseFit: the peer plays role and ok holds for the sides.
+func fit(role contract.Role, ok func(server, client endpoint.Side) bool) caseFit {
+	return func(m endpoint.Model, r contract.Role) bool { return r == role && ok(m.Server, m.Client) }
+}
+
+// one is a structure every input of which goes to the same kind of case.
+func one(f caseFit, what string) func(parser.Group, parser.Test) ([]caseFit, string) {
+	return func(parser.Group, parser.Test) ([]caseFit, string) { return []caseFit{f}, what }
+}
+
+// refAppraised: the reference attests by background check and the peer
+// only appraises it; where the CMW vectors (and ea-07's Certificate
+// extension) go.
+var refAppraised = one(func(m endpoint.Model, r contract.Role) bool {
+	ref, peer := sides(m, r)
+	return bgSide(ref) && !peer.Attests
+}, "the reference attesting by background check to a peer that only appraises")
+
+// ta07Ours is the one EvidenceType of the contract's evidence (Parsec
+// TPM) for a side with credential c.
+func ta07Ours(c party.Credential) ta07.EvidenceType {
+	kind := ta07.Attestation
+	if c == party.X509 {
+		kind = ta07.CertAttestation
+	}
+	return ta07.EvidenceType{CredentialKind: kind, Encoding: ta07.MediaType, MediaType: parsectpm.MediaType}
+}
+
+// ea07Ours is ea-07's scheme for the contract's evidence.
+var ea07Ours = ea07.AttestationScheme{Mechanism: ea07.MechanismEvidence,
+	Evidence: ea07.EvidenceType{Encoding: ea07.MediaType, MediaType: parsectpm.MediaType}}
+
+func tpmLimit(nonce []byte) vectorWant {
+	return vectorWant{alert: tls13.AlertInternalError,
+		it: fmt.Sprintf("its TPM cannot bind a %d-byte nonce: qualifyingData holds at most %d bytes", len(nonce), maxQualifyingData)}
+}
+
+// cmwRejected is a CMW the peer parses (or may reject as a whole): the
+// evidence in it does not appraise, so the peer sends its profile's
+// rejection alert either way.
+func cmwRejected(k Case, g parser.Group, tc parser.Test) vectorWant {
+	a, _ := rejected(k.Model.Profile)
+	return vectorWant{alert: a, it: "the CMW parses, but the evidence in it does not appraise",
+		// The verdict is the peer's own report, not wire evidence; a
+		// peer using the reference's reason for a CMW it cannot parse
+		// contradicts the vector.
+		check: func(_ Case, r *Result) {
+			GinkgoHelper()
+			if o := r.Peer.Outcome; o != nil && o.Verdict != nil {
+				Expect(o.Verdict.Reason).NotTo(Equal(string(party.ReasonMalformedPayload)),
+					"the peer's verdict says its CMW parser refused a valid CMW\n%s", r.Describe())
+			}
+		}}
+}
+
+var vectorRules = map[string]vectorRule{
+	// The server attests: its ClientHello parser reads evidence_request.
+	// Offered its type, it answers in EncryptedExtensions and attests,
+	// bound to the vector's nonce; not offered, unsupported_evidence
+	// (§8.1.2).
+	"ta-07/evidence_request.client_hello.json": {
+		fits: one(fit(contract.Server, func(s, _ endpoint.Side) bool { return bgSide(s) }), "the peer as a server attesting by background check"),
+		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
+			var x ta07.EvidenceRequestCH
+			if err := x.Unmarshal(tc.Input); err != nil {
+				return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
+			}
+			ours := ta07Ours(k.Model.Server.Credential)
+			if !slices.ContainsFunc(x.SupportedEvidenceTypes, ours.Equal) {
+				return vectorWant{alert: defaults.TA07UnsupportedEvidence, it: fmt.Sprintf("none of the offered types is its own, %v", ours)}
+			}
+			if len(x.Nonce) > maxQualifyingData {
+				return tpmLimit(x.Nonce)
+			}
+			return vectorWant{it: fmt.Sprintf("selects %v in EncryptedExtensions and attests bound to the vector's nonce", ours), nonce: x.Nonce,
+				check: peerSelects(tls13.MsgEncryptedExtensions, defaults.TA07EvidenceRequest, "evidence_request", func(b []byte) (string, bool) {
+					var ee ta07.EvidenceRequestEE
+					err := ee.Unmarshal(b)
+					return fmt.Sprint(ee.SelectedEvidenceType), err == nil && ee.SelectedEvidenceType.Equal(ours)
+				})}
+		},
+	},
+	// The client appraises the server: the server's selection in
+	// EncryptedExtensions. Its own type: the handshake completes; any
+	// other was not offered: illegal_parameter.
+	"ta-07/evidence_request.encrypted_extensions.json": {
+		fits: one(fit(contract.Client, func(s, _ endpoint.Side) bool { return bgSide(s) }), "the peer as a client appraising a server's background check"),
+		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
+			var x ta07.EvidenceRequestEE
+			if err := x.Unmarshal(tc.Input); err != nil {
+				return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
+			}
+			if ours := ta07Ours(k.Model.Server.Credential); !x.SelectedEvidenceType.Equal(ours) {
+				return vectorWant{alert: tls13.AlertIllegalParameter, it: fmt.Sprintf("it offered only %v", ours)}
+			}
+			return vectorWant{it: "takes the selection and appraises the server's evidence of that type"}
+		},
+	},
+	// The server appraises the client: evidence_proposal in ClientHello.
+	// Its type offered: it selects it, with its own nonce, and the
+	// handshake completes; not offered: unsupported_evidence.
+	"ta-07/evidence_proposal.client_hello.json": {
+		fits: one(fit(contract.Server, func(_, c endpoint.Side) bool { return bgSide(c) }), "the peer as a server appraising a client's background check"),
+		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
+			var x ta07.EvidenceProposalCH
+			if err := x.Unmarshal(tc.Input); err != nil {
+				return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
+			}
+			ours := ta07Ours(k.Model.Client.Credential)
+			if !slices.ContainsFunc(x.SupportedEvidenceTypes, ours.Equal) {
+				return vectorWant{alert: defaults.TA07UnsupportedEvidence, it: fmt.Sprintf("none of the proposed types is one it appraises, %v", ours)}
+			}
+			return vectorWant{it: fmt.Sprintf("selects %v in EncryptedExtensions with its nonce and appraises the client", ours),
+				check: peerSelects(tls13.MsgEncryptedExtensions, defaults.TA07EvidenceProposal, "evidence_proposal", func(b []byte) (string, bool) {
+					var ee ta07.EvidenceProposalEE
+					err := ee.Unmarshal(b)
+					return fmt.Sprint(ee.SelectedEvidenceType), err == nil && ee.SelectedEvidenceType.Equal(ours)
+				})}
+		},
+	},
+	// The client attests: the server's selection and nonce. Its type: it
+	// attests bound to the vector's nonce; another: illegal_parameter.
+	"ta-07/evidence_proposal.encrypted_extensions.json": {
+		fits: one(fit(contract.Client, func(_, c endpoint.Side) bool { return bgSide(c) }), "the peer as a client attesting by background check"),
+		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
+			var x ta07.EvidenceProposalEE
+			if err := x.Unmarshal(tc.Input); err != nil {
+				return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
+			}
+			if ours := ta07Ours(k.Model.Client.Credential); !x.SelectedEvidenceType.Equal(ours) {
+				return vectorWant{alert: tls13.AlertIllegalParameter, it: fmt.Sprintf("it proposed only %v", ours)}
+			}
+			if len(x.Nonce) > maxQualifyingData {
+				return tpmLimit(x.Nonce)
+			}
+			return vectorWant{it: "attests bound to the vector's nonce", nonce: x.Nonce}
+		},
+	},
+	// A passport server: results_request in ClientHello. The vectors'
+	// identities are no verifier a peer gets results from:
+	// unsupported_verifiers (§8.2.2).
+	"ta-07/results.client_hello.json": {
+		fits: one(fit(contract.Server, func(s, _ endpoint.Side) bool { return ppSide(s) }), "the peer as a server attesting with a passport"),
+		valid: func(Case, parser.Group, parser.Test) vectorWant {
+			return vectorWant{alert: defaults.TA07UnsupportedVerifiers, it: "none of the verifiers is one it gets results from"}
+		},
+	},
+	// A client relying on a passport: the server's selected verifier,
+	// which it never offered: illegal_parameter.
+	"ta-07/results.encrypted_extensions.json": {
+		fits: one(fit(contract.Client, func(s, _ endpoint.Side) bool { return ppSide(s) }), "the peer as a client appraising a server's passport"),
+		valid: func(Case, parser.Group, parser.Test) vectorWant {
+			return vectorWant{alert: tls13.AlertIllegalParameter, it: "it did not offer that verifier"}
+		},
+	},
+	// RFC 7250 certificate types with "attestation": each message goes
+	// where the types it names are negotiated (certTypeFits); a valid one
+	// completes the handshake, the server's answer naming the types.
+	"ta-07/certificate_type.json": {
+		fits:  certTypeFits,
+		valid: certTypeValid,
+	},
+	"ta-07/cmw.json": {fits: refAppraised, valid: cmwRejected},
+
+	// ea-07's ClientHello goes to the server (certTypeFits' way: the lists
+	// it fills say who attests); a scheme of the contract's evidence in
+	// the list that counts completes, none: unsupported_attestation_schemes.
+	"ea-07/remote_attestation.client_hello.json": {
+		fits: func(_ parser.Group, tc parser.Test) ([]caseFit, string) {
+			server := fit(contract.Server, func(s, c endpoint.Side) bool { return bgSide(s) && !c.Attests })
+			var x ea07.RemoteAttestationCH
+			if tc.Result == parser.Valid && x.Unmarshal(tc.Input) == nil && len(x.ServerAttesterSchemes) == 0 && len(x.ClientAttesterSchemes) > 0 {
+				return []caseFit{fit(contract.Server, func(s, c endpoint.Side) bool { return bgSide(c) && !s.Attests })},
+					"the peer as a server appraising a client's background check"
+			}
+			return []caseFit{server}, "the peer as a server attesting by background check"
+		},
+		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
+			var x ea07.RemoteAttestationCH
+			if err := x.Unmarshal(tc.Input); err != nil {
+				return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
+			}
+			list, msg, what := x.ServerAttesterSchemes, tls13.MsgEncryptedExtensions, "chosen_server_scheme"
+			if k.Model.Client.Attests {
+				list, msg, what = x.ClientAttesterSchemes, tls13.MsgCertificateRequest, "chosen_client_scheme"
+			}
+			if !ea07Ours.In(list) {
+				return vectorWant{alert: defaults.EA07UnsupportedAttestationSchemes,
+					it: fmt.Sprintf("the list holds no scheme it takes, %v", ea07Ours)}
+			}
+			return vectorWant{it: fmt.Sprintf("answers with %s %v and the attestation follows", what, ea07Ours),
+				check: peerSelects(msg, defaults.EA07RemoteAttestation, what, func(b []byte) (string, bool) {
+					if msg == tls13.MsgCertificateRequest {
+						var cr ea07.RemoteAttestationCR
+						err := cr.Unmarshal(b)
+						return fmt.Sprint(cr.ChosenClientScheme), err == nil && cr.ChosenClientScheme.Equal(ea07Ours)
+					}
+					var ee ea07.RemoteAttestationEE
+					err := ee.Unmarshal(b)
+					return fmt.Sprint(ee.ChosenServerScheme), err == nil && ee.ChosenServerScheme.Equal(ea07Ours)
+				})}
+		},
+		own: func(k Case) []byte {
+			var x ea07.RemoteAttestationCH
+			if bgSide(k.Model.Server) {
+				x.ServerAttesterSchemes = []ea07.AttestationScheme{ea07Ours}
+			}
+			if bgSide(k.Model.Client) {
+				x.ClientAttesterSchemes = []ea07.AttestationScheme{ea07Ours}
+			}
+			b, _ := x.Marshal()
+			return b
+		},
+	},
+	// The client appraises: chosen_server_scheme. Its own scheme
+	// completes; any other was not offered: illegal_parameter (§7.4
+	// names no alert).
+	"ea-07/remote_attestation.encrypted_extensions.json": {
+		fits: one(fit(contract.Client, func(s, _ endpoint.Side) bool { return bgSide(s) }), "the peer as a client appraising a server's background check"),
+		valid: ea07Chosen(func(b []byte) (ea07.AttestationScheme, error) {
+			var x ea07.RemoteAttestationEE
+			err := x.Unmarshal(b)
+			return x.ChosenServerScheme, err
+		}),
+		own: func(Case) []byte {
+			b, _ := ea07.RemoteAttestationEE{ChosenServerScheme: ea07Ours}.Marshal()
+			return b
+		},
+	},
+	// The client attests: chosen_client_scheme in CertificateRequest.
+	"ea-07/remote_attestation.certificate_request.json": {
+		fits: one(fit(contract.Client, func(_, c endpoint.Side) bool { return bgSide(c) }), "the peer as a client attesting by background check"),
+		valid: ea07Chosen(func(b []byte) (ea07.AttestationScheme, error) {
+			var x ea07.RemoteAttestationCR
+			err := x.Unmarshal(b)
+			return x.ChosenClientScheme, err
+		}),
+	},
+	// The leaf's remoteAttestation extension: a well-formed one hands its
+	// CMW to the CMW parser, and that CMW holds no evidence that
+	// appraises: attestation_failed (§5.1.2).
+	"ea-07/remote_attestation.certificate.json": {
+		fits: refAppraised,
+		valid: func(Case, parser.Group, parser.Test) vectorWant {
+			return vectorWant{alert: defaults.EA07AttestationFailed, it: "cmw_payload parses, but the attestation in it does not appraise"}
+		},
+	},
+	"ea-07/cmw.json": {fits: refAppraised, valid: cmwRejected},
+
+	// The poc server appraises: extension 100 in ClientHello. EAT offered:
+	// it answers EAT with its nonce and the handshake completes.
+	"poc/evidence_proposal.client_hello.json": {
+		fits: one(fit(contract.Server, func(_, c endpoint.Side) bool { return c.Attests }), "the peer as a server appraising a client"),
+		valid: func(_ Case, _ parser.Group, tc parser.Test) vectorWant {
+			var x poc.EvidenceProposalCH
+			if err := x.Unmarshal(tc.Input); err != nil {
+				return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
+			}
+			if _, ok := x.SelectPoC(); !ok {
+				return vectorWant{skip: "without EAT the PoC server answers NONE(0) and the reference client, which takes only EAT, aborts: " +
+					"an abort by the reference, which no case judges (suite/mbedtls checks the answer)"}
+			}
+			return vectorWant{it: "answers EAT with its nonce and appraises the client",
+				check: peerSelects(tls13.MsgEncryptedExtensions, defaults.PoCEvidenceProposal, "evidence_proposal", func(b []byte) (string, bool) {
+					var ee poc.EvidenceProposalEE
+					err := ee.Unmarshal(b)
+					return ee.String(), err == nil && ee.ContentFormat == poc.TypeEAT
+				})}
+		},
+	},
+	// The poc client attests: EAT and a nonce of at most 32 bytes.
+	"poc/evidence_proposal.encrypted_extensions.json": {
+		fits: one(fit(contract.Client, func(_, c endpoint.Side) bool { return c.Attests }), "the peer as a client attesting"),
+		valid: func(_ Case, _ parser.Group, tc parser.Test) vectorWant {
+			var x poc.EvidenceProposalEE
+			if err := x.Unmarshal(tc.Input); err != nil {
+				return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
+			}
+			return vectorWant{it: "attests bound to the vector's nonce", nonce: x.Nonce}
+		},
+	},
+	"poc/cmw.json": {fits: refAppraised, valid: cmwRejected},
+}
+
+// ea07Chosen judges a chosen scheme: the contract's evidence scheme (what
+// the peer offered) completes, any other was not offered.
+func ea07Chosen(read func([]byte) (ea07.AttestationScheme, error)) func(Case, parser.Group, parser.Test) vectorWant {
+	return func(_ Case, _ parser.Group, tc parser.Test) vectorWant {
+		sc, err := read(tc.Input)
+		if err != nil {
+			return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
+		}
+		if !sc.Equal(ea07Ours) {
+			return vectorWant{alert: tls13.AlertIllegalParameter, it: fmt.Sprintf("it offered only %v", ea07Ours)}
+		}
+		return vectorWant{it: "takes the chosen scheme and the attestation follows"}
+	}
+}
+
+// certTypeFits places a certificate_type message: where the types it
+// names are the attesting sides' (attestation-only), the peer reading it
+// (a ClientHello: the server; EncryptedExtensions: the client). A
+// ClientHello naming both goes to a mutual model or else to a server-
+// attests one, whose server asks for no client certificate and so
+// ignores client_certificate_type (RFC 7250 §4.2); EncryptedExtensions
+// naming both needs a client that offered both: mutual only.
+func certTypeFits(g parser.Group, tc parser.Test) ([]caseFit, string) {
+	role := contract.Server
+	if g.Message == "encrypted_extensions" {
+		role = contract.Client
+	}
+	_, exts, err := certTypeExtensions(tc.Input)
+	if err != nil {
+		return nil, err.Error()
+	}
+	var srv, cli bool
+	for _, e := range exts {
+		srv = srv || e.Type == extServerCertType
+		cli = cli || e.Type == extClientCertType
+	}
+	serverOnly := fit(role, func(s, c endpoint.Side) bool { return aoSide(s) && !c.Attests })
+	switch {
+	case srv && cli && role == contract.Server:
+		return []caseFit{fit(role, func(s, c endpoint.Side) bool { return aoSide(s) && aoSide(c) }), serverOnly},
+			"the peer as a server where the server attests with an attestation-only credential"
+	case srv && cli:
+		return []caseFit{fit(role, func(s, c endpoint.Side) bool { return aoSide(s) && aoSide(c) })},
+			"the peer as a client in a mutual model, both attestation-only (a client that offered both types)"
+	case cli:
+		return []caseFit{fit(role, func(s, c endpoint.Side) bool { return aoSide(c) && !s.Attests })},
+			fmt.Sprintf("the peer as %s where the client attests with an attestation-only credential", role)
+	}
+	return []caseFit{serverOnly}, fmt.Sprintf("the peer as %s where the server attests with an attestation-only credential", role)
+}
+
+// certTypeValid: the handshake completes; a server's EncryptedExtensions
+// names "attestation" for each side that attests and omits
+// client_certificate_type where it asks for no client certificate.
+func certTypeValid(k Case, g parser.Group, tc parser.Test) vectorWant {
+	if g.Message != "client_hello" {
+		return vectorWant{it: "takes the certificate types and the attestation credentials follow"}
+	}
+	att := defaults.TA07AttestationCertType
+	return vectorWant{it: "negotiates the attestation certificate type for each side that attests", check: func(_ Case, r *Result) {
+		GinkgoHelper()
+		ee := peerMessage(r, tls13.MsgEncryptedExtensions)
+		for _, t := range []struct {
+			ext     uint16
+			attests bool
+		}{{extServerCertType, k.Model.Server.Attests}, {extClientCertType, k.Model.Client.Attests}} {
+			data, ok := ee.Extension(t.ext)
+			switch {
+			case t.attests:
+				Expect(ok && bytes.Equal(data, []byte{att})).To(BeTrue(),
+					"the peer's EncryptedExtensions carries extension %d = %x (present %v), want the attestation type %d\n%s", t.ext, data, ok, att, r.Describe())
+			case t.ext == extClientCertType:
+				Expect(ok).To(BeFalse(), "the peer's EncryptedExtensions carries client_certificate_type although it asks for no client certificate (RFC 7250 §4.2)\n%s", r.Describe())
+			}
+		}
+	}}
+}
+
+// certTypeExtensions returns a vector message's type and its certificate
+// type extensions, in order.
+func certTypeExtensions(msg []byte) (uint8, []tls13.Extension, error) {
+	all, err := wire.Message(msg).Extensions()
+	if err != nil {
+		return 0, nil, fmt.Errorf("the vector's message does not parse: %v", err)
+	}
+	var out []tls13.Extension
+	for _, e := range all {
+		if e.Type == extClientCertType || e.Type == extServerCertType {
+			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		return 0, nil, errors.New("the vector's message carries no certificate type extension")
+	}
+	return wire.Message(msg).Type(), out, nil
+}
+
+// peerMessage is the first handshake message of type typ the peer sent.
+func peerMessage(r *Result, typ uint8) wire.Message {
+	GinkgoHelper()
+	for _, m := range r.Wire.Received {
+		if wire.Message(m).Type() == typ {
+			return wire.Message(m)
+		}
+	}
+	Fail(fmt.Sprintf("the peer sent no handshake message of type %d\n%s", typ, r.Describe()))
+	return nil
+}
+
+// peerSelects checks the peer's message typ carries extension ext (name)
+// and that ok accepts it; ok also describes it.
+func peerSelects(typ uint8, ext uint16, name string, ok func([]byte) (string, bool)) func(Case, *Result) {
+	return func(_ Case, r *Result) {
+		GinkgoHelper()
+		data, present := peerMessage(r, typ).Extension(ext)
+		Expect(present).To(BeTrue(), "the peer's message %d carries no %s\n%s", typ, name, r.Describe())
+		got, good := ok(data)
+		Expect(good).To(BeTrue(), "the peer's %s is %s (%x), not the value the vector offered it\n%s", name, got, data, r.Describe())
+	}
+}
+
+// vectorMessage is a vector group's handshake message type.
+func vectorMessage(name string) (uint8, bool) {
+	switch name {
+	case "client_hello":
+		return tls13.MsgClientHello, true
+	case "encrypted_extensions":
+		return tls13.MsgEncryptedExtensions, true
+	case "certificate_request":
+		return tls13.MsgCertificateRequest, true
+	case "certificate":
+		return tls13.MsgCertificate, true
+	}
+	return 0, false
+}
+
+// vectorPlan is where one parser vector goes for a manifest: its case,
+// or why there is none.
+type vectorPlan struct {
+	id string // <profile>/<structure>.json#<tcId>
+	// carrier is the claimed case the vector's case derives from.
+	carrier Case
+	k       Case
+	skip    string
+}
+
+// vectorPlans places every vector of the profiles m claims.
+func vectorPlans(m *contract.Manifest) ([]vectorPlan, error) {
+	files, err := parserVectors()
+	if err != nil {
+		return nil, fmt.Errorf("parser vectors: %w", err)
+	}
+	matrix := Matrix(m, false)
+	var out []vectorPlan
+	for _, f := range files {
+		if !slices.Contains(m.Profiles, f.Profile) {
+			continue
+		}
+		rule, ok := vectorRules[f.name]
+		for _, g := range f.TestGroups {
+			for _, tc := range g.Tests {
+				p := vectorPlan{id: f.name + "#" + strconv.Itoa(tc.TcID)}
+				if !ok {
+					p.skip = "no placement for this structure"
+				} else {
+					p.carrier, p.k, p.skip = planVector(m, matrix, f, rule, g, tc)
+				}
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// planVector finds the case that carries tc and builds its variant.
+func planVector(m *contract.Manifest, matrix []Case, f vectorFile, rule vectorRule, g parser.Group, tc parser.Test) (carrier, k Case, skip string) {
+	if g.Type == "CMW" && len(tc.Input) == 0 {
+		return carrier, k, "an empty CMW cannot reach a CMW parser: its carrier's syntax (cert_data<1..2^24-1>, cmw_payload<1..2^24-1>) rejects it first"
+	}
+	if tc.Result == parser.Acceptable && g.Type != "CMW" {
+		return carrier, k, "acceptable: the peer may accept it or reject it with " + tc.Alert.Name + ", and a case judges one outcome"
+	}
+	fits, what := rule.fits(g, tc)
+	found := false
+	for _, fit := range fits {
+		for _, c := range matrix {
+			if c.Model.Profile == f.Profile && fit(c.Model, c.PeerRole) {
+				carrier, found = c, true
+				break
+			}
+		}
+		if found {
+			break
+		}
+	}
+	if !found {
+		return carrier, k, "no claimed case has " + what
+	}
+	var want vectorWant
+	switch tc.Result {
+	case parser.Valid:
+		want = rule.valid(carrier, g, tc)
+	case parser.Acceptable: // a CMW: accepted or not, the evidence fails
+		want = vectorWant{alert: tls13.AlertCode(tc.Alert.Code), it: "whether it accepts the CMW or not: the evidence in it would not appraise"}
+	default:
+		want = vectorWant{alert: tls13.AlertCode(tc.Alert.Code)}
+	}
+	if want.skip != "" {
+		return carrier, k, want.skip
+	}
+	k = withServices(m, Case{Model: carrier.Model, PeerRole: carrier.PeerRole, Timeout: carrier.Timeout}, false)
+	structure := strings.TrimSuffix(f.Structure, ".json")
+	k.Variant, k.Kind = fmt.Sprintf("vector-%s-%d", structure, tc.TcID), "vector"
+	desc := fmt.Sprintf("the parser vector %s #%d, %s %q", f.name, tc.TcID, where(g), tc.Comment)
+	if want.alert != 0 {
+		k.Negative = &Negative{Alert: want.alert}
+		k.It = fmt.Sprintf("rejects %s with %s", desc, want.alert)
+		if want.it != "" {
+			k.It += " (" + want.it + ")"
+		}
+	} else {
+		k.It = fmt.Sprintf("accepts %s and completes the handshake: it %s", desc, want.it)
+	}
+	tweak, sent, err := placeVector(carrier, rule, g, tc, want)
+	if err != nil {
+		return carrier, Case{}, err.Error()
+	}
+	k.Reference.Tweak = tweak
+	check := want.check
+	k.Check = func(c Case, r *Result) {
+		GinkgoHelper()
+		sent(r)
+		if check != nil {
+			check(c, r)
+		}
+	}
+	return carrier, k, ""
+}
+
+// where names the place of a group's inputs.
+func where(g parser.Group) string {
+	msg := map[string]string{"client_hello": "ClientHello", "encrypted_extensions": "EncryptedExtensions",
+		"certificate_request": "CertificateRequest", "certificate": "Certificate"}[g.Message]
+	switch {
+	case g.Type == "CMW":
+		return "a CMW in the " + msg
+	case g.Type == "HandshakeMessage":
+		return "certificate types in the " + msg
+	case g.Extension != nil:
+		return g.Extension.Name + " in the " + msg
+	}
+	return msg
+}
+
+// placeVector is how the reference puts tc on the wire in carrier, and a
+// check that it did.
+func placeVector(carrier Case, rule vectorRule, g parser.Group, tc parser.Test, want vectorWant) (func(*party.Party, *tls13.Config) error, func(*Result), error) {
+	input := bytes.Clone([]byte(tc.Input))
+	var pbugs func(*party.Party)
+	var tbugs func(*tls13.Bugs)
+	var sent func(*Result)
+	ref, _ := sides(carrier.Model, carrier.PeerRole)
+	msg, _ := vectorMessage(g.Message)
+	switch {
+	case g.Type == "ExtensionData" && msg == tls13.MsgCertificate:
+		cp := uint16(g.Extension.Codepoint)
+		pbugs = func(p *party.Party) { p.Bugs.OmitPayload = true }
+		tbugs = func(b *tls13.Bugs) {
+			b.ExtraEntryExtensions = map[int][]tls13.Extension{0: {{Type: cp, Data: bytes.Clone(input)}}}
+		}
+		sent = func(r *Result) {
+			GinkgoHelper()
+			c := sentCertificate(r)
+			data, ok := tls13.FindExtension(c.Entries[0].Extensions, cp)
+			Expect(ok && bytes.Equal(data, input)).To(BeTrue(), "the reference's leaf CertificateEntry carries extension %#x = %x, not the vector's %x\n%s", cp, data, input, r.Describe())
+		}
+	case g.Type == "ExtensionData" && msg != 0:
+		cp := uint16(g.Extension.Codepoint)
+		if rule.own == nil || !bytes.Equal(rule.own(carrier), input) {
+			// DropExtensions drops the extension from every message,
+			// also the reference's Certificate entries: ea-07's
+			// remoteAttestation goes there too when it attests.
+			if carrier.Model.Profile == "ea-07" && ref.Attests && want.alert == 0 {
+				return nil, nil, errors.New("replacing remoteAttestation would drop it from the reference's own Certificate too, and the vector needs that attestation")
+			}
+			tbugs = func(b *tls13.Bugs) {
+				b.DropExtensions = append(b.DropExtensions, cp)
+				if b.ExtraExtensions == nil {
+					b.ExtraExtensions = map[uint8][]tls13.Extension{}
+				}
+				b.ExtraExtensions[msg] = append(b.ExtraExtensions[msg], tls13.Extension{Type: cp, Data: bytes.Clone(input)})
+			}
+		}
+		sent = func(r *Result) {
+			GinkgoHelper()
+			data, ok := sentMessage(r, msg).Extension(cp)
+			Expect(ok && bytes.Equal(data, input)).To(BeTrue(), "the reference's message %d carries extension %#x = %x (present %v), not the vector's %x\n%s", msg, cp, data, ok, input, r.Describe())
+		}
+	case g.Type == "HandshakeMessage":
+		typ, exts, err := certTypeExtensions(input)
+		if err != nil {
+			return nil, nil, err
+		}
+		tbugs = func(b *tls13.Bugs) {
+			b.DropExtensions = append(b.DropExtensions, extClientCertType, extServerCertType)
+			if b.ExtraExtensions == nil {
+				b.ExtraExtensions = map[uint8][]tls13.Extension{}
+			}
+			for _, e := range exts {
+				b.ExtraExtensions[typ] = append(b.ExtraExtensions[typ], tls13.Extension{Type: e.Type, Data: bytes.Clone(e.Data)})
+			}
+		}
+		sent = func(r *Result) {
+			GinkgoHelper()
+			got, err := sentMessage(r, typ).Extensions()
+			Expect(err).NotTo(HaveOccurred())
+			var ours []tls13.Extension
+			for _, e := range got {
+				if e.Type == extClientCertType || e.Type == extServerCertType {
+					ours = append(ours, e)
+				}
+			}
+			Expect(ours).To(Equal(exts), "the reference's certificate type extensions are not the vector's\n%s", r.Describe())
+		}
+	case g.Type == "CMW":
+		pbugs = func(p *party.Party) { p.Bugs.ReplayPayload = bytes.Clone(input) }
+		sent = func(r *Result) {
+			GinkgoHelper()
+			e := sentCertificate(r).Entries[0]
+			found := bytes.Equal(e.Data, input)
+			for _, x := range e.Extensions {
+				// The CMW itself (ta-07's attestation_evidence) or ea-07's
+				// cmw_payload<1..2^24-1> around it.
+				found = found || bytes.Equal(x.Data, input) || len(x.Data) == len(input)+3 && bytes.Equal(x.Data[3:], input)
+			}
+			Expect(found).To(BeTrue(), "the reference's leaf CertificateEntry does not carry the vector's CMW %x\n%s", input, r.Describe())
+		}
+	default:
+		return nil, nil, fmt.Errorf("no placement for a %s group in %s", g.Type, g.Message)
+	}
+	nonce := bytes.Clone(want.nonce)
+	return func(p *party.Party, c *tls13.Config) error {
+		if pbugs != nil {
+			pbugs(p)
+		}
+		if tbugs != nil {
+			tbugs(&c.Bugs)
+		}
+		if nonce != nil {
+			if p.Verifier == nil {
+				return errors.New("interop: the vector's nonce needs the reference to appraise with a verifier")
+			}
+			p.Verifier = vectorNonce{Verifier: p.Verifier, nonce: nonce}
+		}
+		return nil
+	}, sent, nil
+}
+
+// sentMessage is the first handshake message of type typ the reference sent.
+func sentMessage(r *Result, typ uint8) wire.Message {
+	GinkgoHelper()
+	for _, m := range r.Wire.Sent {
+		if wire.Message(m).Type() == typ {
+			return wire.Message(m)
+		}
+	}
+	Fail(fmt.Sprintf("the reference sent no handshake message of type %d\n%s", typ, r.Describe()))
+	return nil
+}
+
+// sentCertificate is the reference's Certificate, with at least one entry.
+func sentCertificate(r *Result) *wire.CertificateMsg {
+	GinkgoHelper()
+	c, err := sentMessage(r, tls13.MsgCertificate).Certificate()
+	Expect(err).NotTo(HaveOccurred(), "the reference's Certificate\n%s", r.Describe())
+	Expect(c.Entries).NotTo(BeEmpty(), "the reference's Certificate is empty\n%s", r.Describe())
+	return c
+}
+
+// vectorNonce is the reference's verifier issuing the vector's nonce:
+// its relying party then appraises the peer's evidence against it (the
+// local verifier takes any nonce unless told to track them; Veraison
+// takes the caller's).
+type vectorNonce struct {
+	attest.Verifier
+	nonce []byte
+}
+
+func (v vectorNonce) NewNonce(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(v.nonce), nil
+}
+
+// Vectors is the parser vectors' cases carried by claimed case c (see
+// the rule above: each vector goes to one claimed case).
+func Vectors(m *contract.Manifest, c Case) []Case {
+	plans, err := vectorPlans(m)
+	if err != nil {
+		// Only when the parsers disagree with their own vectors (make
+		// test fails then): one spec says so, on the first claimed case.
+		if mx := Matrix(m, false); len(mx) > 0 && mx[0].Model == c.Model && mx[0].PeerRole == c.PeerRole {
+			k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, false)
+			k.Variant, k.Kind, k.It, k.Unrunnable = "vectors", "vector", "plays the parser vectors", err.Error()
+			return []Case{k}
+		}
+		return nil
+	}
+	var out []Case
+	for _, p := range plans {
+		if p.skip == "" && p.carrier.Model == c.Model && p.carrier.PeerRole == c.PeerRole {
+			out = append(out, p.k)
+		}
+	}
+	return out
+}
+
+// VectorsLeftOut says, for each parser vector of a profile m claims that
+// no case carries, why (by <profile>/<structure>.json#<tcId>).
+func VectorsLeftOut(m *contract.Manifest) (map[string]string, error) {
+	plans, err := vectorPlans(m)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, p := range plans {
+		if p.skip != "" {
+			out[p.id] = p.skip
+		}
+	}
+	return out, nil
+}

@@ -45,13 +45,20 @@ const runSynopsis = `run [--peer NAME|DIR]... [--in-process=false] [--driver aut
                  [--profile NAME]... [--label-filter EXPR] [--focus REGEXP] [-v]
 
 Runs the in-process specs (our client against our server) and, for each
---peer, the peer against the in-process reference in every profile, model
-and role its manifest (peers/NAME/manifest.json) claims: as a container when
-a Docker engine answers, as local processes otherwise. Each peer's
-expected.json is its baseline: a listed failure is expected-fail (with its
-reason in the reports), a listed spec that passes is an unexpected pass.
-The exit status is 1 only for unexpected results (named on stderr with
-their requirement IDs), 2 for bad usage.
+--peer, its battery against the in-process reference, derived from its
+manifest (peers/NAME/manifest.json): every profile, model and role it
+claims (kind:positive), the reference misbehaving or presenting bad
+credentials where the peer must abort (kind:negative), its verifier failing
+where it appraises through Veraison (kind:fail-open), the published parser
+vectors on the wire (kind:vector), and the cases it does not claim, which
+must exit 127 (kind:unclaimed). Verdicts come from what the reference saw
+on the wire; the peer's outcome line is only cross-checked. Peers run as
+containers when a Docker engine answers, as local processes otherwise.
+Each peer's expected.json is its baseline: a listed failure is
+expected-fail (with its reason in the reports), a listed spec that passes
+is an unexpected pass. The exit status is 1 only for unexpected results
+(named on stderr with their requirement IDs), 2 for bad usage.
+A quick run: --label-filter 'kind:positive || kind:negative'.
 
 Writes results.json, junit.xml, report.html and summary.md to --out, and
 each pair spec's logs, key logs and captures under --out/peers/NAME/cases.`

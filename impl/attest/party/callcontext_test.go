@@ -19,6 +19,8 @@ func TestCallContextLeavesAlertRoom(t *testing.T) {
 		{Party{AlertRoom: time.Second}, outer.Add(-time.Second)},
 		{Party{AlertRoom: time.Second, Timeout: time.Second}, time.Now().Add(time.Second)},
 		{Party{}, outer},
+		// A second of room on a 5-second deadline is within the quarter;
+		// on a short deadline the quarter wins.
 	} {
 		c, done := tc.p.callContext(ctx)
 		d, _ := c.Deadline()
@@ -26,5 +28,17 @@ func TestCallContextLeavesAlertRoom(t *testing.T) {
 		if diff := d.Sub(tc.want); diff < -100*time.Millisecond || diff > 100*time.Millisecond {
 			t.Errorf("%+v: call deadline %v from the handshake's, want %v", tc.p, outer.Sub(d), outer.Sub(tc.want))
 		}
+	}
+}
+
+func TestCallContextShortDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	outer, _ := ctx.Deadline()
+	c, done := (&Party{AlertRoom: time.Second}).callContext(ctx)
+	defer done()
+	d, _ := c.Deadline()
+	if room := outer.Sub(d); room > 150*time.Millisecond || room < 50*time.Millisecond {
+		t.Errorf("room %v before a 400 ms deadline, want about a quarter", room)
 	}
 }

@@ -104,10 +104,11 @@ type Party struct {
 	Codepoints *codepoint.Table
 	// Timeout bounds each attester and verifier call; zero means DefaultTimeout.
 	Timeout time.Duration
-	// AlertRoom ends each attester and verifier call that long before the
-	// handshake's own deadline, so that a call that never returns still
-	// leaves time to send the alert (fail closed, with the alert on the
-	// wire, rather than a silent timeout).
+	// AlertRoom ends each attester and verifier call that long (at most a
+	// quarter of the time left) before the handshake's own deadline, so
+	// that a call that never returns still leaves time to send the alert
+	// (fail closed, with the alert on the wire, rather than a silent
+	// timeout).
 	AlertRoom time.Duration
 	// Now is the relying party's clock; nil means time.Now.
 	Now func() time.Time
@@ -178,7 +179,10 @@ func (p *Party) timeout() time.Duration {
 // before ctx's deadline.
 func (p *Party) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if d, ok := ctx.Deadline(); ok && p.AlertRoom > 0 {
-		ctx, cancel := context.WithDeadline(ctx, d.Add(-p.AlertRoom))
+		// Never more than a quarter of the time left: a short deadline
+		// still leaves its calls most of it.
+		room := min(p.AlertRoom, time.Until(d)/4)
+		ctx, cancel := context.WithDeadline(ctx, d.Add(-room))
 		ctx2, cancel2 := context.WithTimeout(ctx, p.timeout())
 		return ctx2, func() { cancel2(); cancel() }
 	}

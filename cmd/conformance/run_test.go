@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -397,15 +398,11 @@ func TestUnclaimedCases(t *testing.T) {
 // peerManifest reads the manifest of one of this module's peers.
 func peerManifest(t *testing.T, name string) *contract.Manifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "peers", name, "manifest.json"))
+	p, err := interop.LoadPeer(context.Background(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := contract.ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return p.Manifest
 }
 
 // The broken fixtures under peers/: each is the reference peer told by

@@ -1,8 +1,7 @@
 package interop
 
 import (
-	"os"
-	"path/filepath"
+	"context"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,15 +13,11 @@ import (
 
 func loadManifest(t *testing.T, peer string) *contract.Manifest {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "peers", peer, "manifest.json"))
+	p, err := LoadPeer(context.Background(), peer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := contract.ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return p.Manifest
 }
 
 // TestVectorsPlacement checks the generator's rule (vectors.go): every

@@ -2,8 +2,7 @@ package mbedtls_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
+	"github.com/attested-tls/conformance/suite/interop"
 	"strings"
 	"testing"
 	"time"
@@ -203,25 +202,11 @@ func runContract(t *testing.T, w *world, k *mcase, cfg contract.Config, env []st
 // TestManifest: the peer's manifest and expected results parse, and the
 // manifest admits exactly the models the specs run.
 func TestManifest(t *testing.T) {
-	root, err := moduleRoot()
+	p, err := interop.LoadPeer(context.Background(), "mbedtls")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(root, "peers", "mbedtls", "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := contract.ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b, err = os.ReadFile(filepath.Join(root, "peers", "mbedtls", "expected.json")); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := contract.ParseExpected(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, exp := p.Manifest, p.Expected
 	// The models the specs pass are not in the baseline; what the
 	// manifest leaves out is, each as unsupported.
 	for _, m := range []model{pocClient, ta07Client, ta07Server, ta07Mutual, {profile: "ta-07", plain: true}, {profile: "poc", plain: true}} {

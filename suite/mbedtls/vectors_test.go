@@ -2,6 +2,7 @@ package mbedtls_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -104,19 +105,11 @@ func TestParserVectorsLeftOut(t *testing.T) {
 
 func mbedtlsManifest(t *testing.T) *contract.Manifest {
 	t.Helper()
-	root, err := moduleRoot()
+	p, err := interop.LoadPeer(context.Background(), "mbedtls")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(root, "peers", "mbedtls", "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := contract.ParseManifest(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return p.Manifest
 }
 
 // vectorTest reads test <file>#<tcId> of vectors/parsers.

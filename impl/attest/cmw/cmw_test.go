@@ -40,7 +40,7 @@ func TestTN(t *testing.T) {
 		if err != nil || got != tc.tn {
 			t.Errorf("TN(%d) = %d, %v; want %d", tc.cf, got, err, tc.tn)
 		}
-		// The brief's 1668546368+cf does not give the draft's tags.
+		// 1668546368+cf, a formula that looks plausible, does not give the draft's tags.
 		if tc.cf == 273 && got == 1668546368+273 {
 			t.Errorf("TN(273) matches the wrong formula")
 		}

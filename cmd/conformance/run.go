@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,13 +19,13 @@ import (
 	"golang.org/x/term"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/reports/baseline"
 	"github.com/attested-tls/conformance/reports/render"
 	"github.com/attested-tls/conformance/reports/results"
 	"github.com/attested-tls/conformance/suite/harness"
-	"github.com/attested-tls/conformance/suite/harness/wire"
 	"github.com/attested-tls/conformance/suite/interop"
 	"github.com/attested-tls/conformance/suite/specs" // the spec tree
 )
@@ -350,16 +349,10 @@ func specReqs() func(endpoint.Model) []string {
 // read.
 func wireChecks(c interop.Case, r *interop.Result) {
 	hr := &harness.Result{Client: r.Wire.State, Server: r.Wire.State, Foreign: true}
-	mine, theirs := wire.Flight{}, wire.Flight{}
-	for _, m := range r.Wire.Sent {
-		mine = append(mine, m)
-	}
-	for _, m := range r.Wire.Received {
-		theirs = append(theirs, m)
-	}
-	hr.ClientSent, hr.ServerSent = mine, theirs
+	ours, theirs := r.Flights()
+	hr.ClientSent, hr.ServerSent = ours, theirs
 	if c.PeerRole == contract.Client {
-		hr.ClientSent, hr.ServerSent = theirs, mine
+		hr.ClientSent, hr.ServerSent = theirs, ours
 	}
 	specs.CheckWire(c.Model, hr)
 }

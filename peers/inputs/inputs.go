@@ -11,12 +11,12 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 )

@@ -1,12 +1,12 @@
 package inputs
 
 import (
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 )

@@ -23,7 +23,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"io"
 	"net"
 	"os"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
@@ -527,29 +527,14 @@ func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn,
 			drain(c)
 		}
 	}
-	if w := opt.Wire; w != nil {
-		w.Completed, w.AppData = hsErr == nil, got
-		for _, err := range []error{hsErr, appErr} {
-			if ae, ok := tls13.AsAlert(err); ok && ae.Code != tls13.AlertCloseNotify {
-				if ae.Sent {
-					w.AlertSent = ae.Code
-				} else {
-					w.AlertReceived = ae.Code
-				}
-			}
-		}
-		if hsErr != nil || fatal(appErr) {
-			// What the peer still sends after the failure, straight off
-			// the socket: our engine stopped reading at the alert.
-			trailing(raw, TrailingWait, w, pcap)
-		}
+	if opt.Wire != nil && (hsErr != nil || fatal(appErr)) {
+		// What the peer still sends after the failure, straight off the
+		// socket: our engine stopped reading at the alert.
+		trailing(raw, TrailingWait, opt.Wire, pcap)
 	}
 	c.Close()
 
 	cs := c.ConnectionState()
-	if opt.Wire != nil {
-		opt.Wire.State = cs
-	}
 	o.Handshake = contract.HandshakeFailed
 	if hsErr == nil && !fatal(appErr) {
 		o.Handshake = contract.HandshakeOK
@@ -565,6 +550,15 @@ func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn,
 			} else {
 				o.AlertReceived = a
 			}
+		}
+	}
+	if w := opt.Wire; w != nil {
+		w.Completed, w.AppData, w.State = hsErr == nil, got, cs
+		if o.AlertSent != nil {
+			w.AlertSent = tls13.AlertCode(o.AlertSent.Code)
+		}
+		if o.AlertReceived != nil {
+			w.AlertReceived = tls13.AlertCode(o.AlertReceived.Code)
 		}
 	}
 	o.Negotiated = negotiated(cs, ep.isClient)

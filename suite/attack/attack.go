@@ -21,11 +21,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"slices"
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"

@@ -3,12 +3,12 @@ package attack
 import (
 	"context"
 	"errors"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/tls13"

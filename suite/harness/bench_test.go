@@ -2,12 +2,12 @@ package harness
 
 import (
 	"context"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 )

@@ -3,12 +3,12 @@ package harness
 import (
 	"context"
 	"errors"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 )
 

@@ -42,6 +42,12 @@ func byProfile(profile string, ta07, ea07, poc tls13.AlertCode) (tls13.AlertCode
 	return 0, false
 }
 
+// rejected is the alert a relying party sends for a credential it
+// appraised and refused, by profile.
+func rejected(profile string) (tls13.AlertCode, bool) {
+	return byProfile(profile, tls13.AlertBadCertificate, defaults.EA07AttestationFailed, tls13.AlertDecodeError)
+}
+
 func refAttests(_ endpoint.Model, _ contract.Role, ref, _ endpoint.Side) bool { return ref.Attests }
 
 func refAttestsBG(_ endpoint.Model, _ contract.Role, ref, _ endpoint.Side) bool {
@@ -53,7 +59,7 @@ var battery = []negative{
 		misbehave: contract.WrongChallenge,
 		applies:   refAttestsBG,
 		want: func(m endpoint.Model, _ contract.Role, ref endpoint.Side) (string, tls13.AlertCode, []string, bool) {
-			a, ok := byProfile(m.Profile, tls13.AlertBadCertificate, defaults.EA07AttestationFailed, tls13.AlertDecodeError)
+			a, ok := rejected(m.Profile)
 			reqs := map[string][]string{"ea-07": {"EA07-5.1.2-1", "EA07-5.1.2-2", "EA07-5.1.2-3", "EA07-5.1.2-4"}, "poc": {"POC-cert-2"}}[m.Profile]
 			return "rejects evidence bound to another challenge", a, reqs, ok
 		},
@@ -62,7 +68,7 @@ var battery = []negative{
 		misbehave: contract.MalformedPayload,
 		applies:   refAttests,
 		want: func(m endpoint.Model, _ contract.Role, _ endpoint.Side) (string, tls13.AlertCode, []string, bool) {
-			a, ok := byProfile(m.Profile, tls13.AlertBadCertificate, defaults.EA07AttestationFailed, tls13.AlertDecodeError)
+			a, ok := rejected(m.Profile)
 			reqs := map[string][]string{"ea-07": {"EA07-5.1.2-2"}, "poc": {"POC-cert-2"}}[m.Profile]
 			return "rejects an attestation that is not a CMW", a, reqs, ok
 		},
@@ -165,11 +171,7 @@ func Negatives(m *contract.Manifest, c Case) []Case {
 	if mutual(c) {
 		return nil
 	}
-	refRole := c.PeerRole.Other()
-	ref, peer := c.Model.Server, c.Model.Client
-	if refRole == contract.Client {
-		ref, peer = peer, ref
-	}
+	refRole, ref, peer := c.sides()
 	var out []Case
 	for _, n := range battery {
 		if !n.applies(c.Model, refRole, ref, peer) {
@@ -184,6 +186,16 @@ func Negatives(m *contract.Manifest, c Case) []Case {
 		}))
 	}
 	return out
+}
+
+// sides are the role the reference plays and the reference's and the
+// peer's sides of c's model.
+func (c Case) sides() (refRole contract.Role, ref, peer endpoint.Side) {
+	refRole, ref, peer = c.PeerRole.Other(), c.Model.Server, c.Model.Client
+	if refRole == contract.Client {
+		ref, peer = peer, ref
+	}
+	return refRole, ref, peer
 }
 
 // mutual reports whether both sides of c's model attest.

@@ -30,12 +30,6 @@ type badCredential struct {
 	tweak   func(p *party.Party) error
 }
 
-// rejected is the alert a relying party sends for a credential it
-// appraised and refused, by profile.
-func rejected(profile string) (tls13.AlertCode, bool) {
-	return byProfile(profile, tls13.AlertBadCertificate, defaults.EA07AttestationFailed, tls13.AlertDecodeError)
-}
-
 func bg(_ string, _ contract.Role, t party.Topology) bool       { return t == party.BackgroundCheck }
 func passport(_ string, _ contract.Role, t party.Topology) bool { return t == party.Passport }
 
@@ -76,10 +70,8 @@ var badCredentials = []badCredential{
 			return t == party.BackgroundCheck && refRole == contract.Client && profile != "poc"
 		},
 		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
-			if profile == "ea-07" {
-				return "aborts with unsupported_attestation_schemes when no evidence type is shared", defaults.EA07UnsupportedAttestationSchemes, []string{"EA07-7.2-1"}, true
-			}
-			return "aborts with unsupported_evidence when no evidence type is shared", defaults.TA07UnsupportedEvidence, []string{"TA07-8.1.2-1"}, true
+			it, alert, reqs := noCommonType(profile)
+			return it, alert, reqs, true
 		},
 		tweak: func(p *party.Party) error {
 			p.Attester = otherType{p.Attester}
@@ -127,11 +119,7 @@ var badCredentials = []badCredential{
 // BadCredentials is the battery of bad credentials for one claimed,
 // one-sided case in which the reference attests and the peer appraises.
 func BadCredentials(m *contract.Manifest, c Case) []Case {
-	refRole := c.PeerRole.Other()
-	ref := c.Model.Server
-	if refRole == contract.Client {
-		ref = c.Model.Client
-	}
+	refRole, ref, _ := c.sides()
 	if !ref.Attests || mutual(c) {
 		return nil
 	}
@@ -188,11 +176,7 @@ func BadRequests(m *contract.Manifest, c Case) []Case {
 	if mutual(c) {
 		return nil
 	}
-	refRole := c.PeerRole.Other()
-	peer := c.Model.Client
-	if refRole == contract.Client {
-		peer = c.Model.Server
-	}
+	refRole, _, peer := c.sides()
 	profile := c.Model.Profile
 	var out []Case
 	// Every attestation extension of the profile, truncated in whatever
@@ -208,10 +192,7 @@ func BadRequests(m *contract.Manifest, c Case) []Case {
 	}
 	// The reference appraises, but no evidence type the peer offers.
 	if peer.Attests && peer.Topology == party.BackgroundCheck && refRole == contract.Client && profile != "poc" {
-		it, alert, reqs := "aborts with unsupported_evidence when no evidence type is shared", defaults.TA07UnsupportedEvidence, []string{"TA07-8.1.2-1"}
-		if profile == "ea-07" {
-			it, alert, reqs = "aborts with unsupported_attestation_schemes when no evidence type is shared", defaults.EA07UnsupportedAttestationSchemes, []string{"EA07-7.2-1"}
-		}
+		it, alert, reqs := noCommonType(profile)
 		out = append(out, variant(m, c, "rejects-no-common-type", it, alert, reqs, func(k *Case) {
 			k.Reference.Tweak = func(p *party.Party, _ *tls13.Config) error {
 				p.VerifierMediaTypes = []string{"application/x-no-such-evidence"}
@@ -229,6 +210,15 @@ func BadRequests(m *contract.Manifest, c Case) []Case {
 			}))
 	}
 	return out
+}
+
+// noCommonType is what a server of ta-07 or ea-07 does when it shares no
+// evidence type with the client, whichever side would attest.
+func noCommonType(profile string) (it string, alert tls13.AlertCode, reqs []string) {
+	if profile == "ea-07" {
+		return "aborts with unsupported_attestation_schemes when no evidence type is shared", defaults.EA07UnsupportedAttestationSchemes, []string{"EA07-7.2-1"}
+	}
+	return "aborts with unsupported_evidence when no evidence type is shared", defaults.TA07UnsupportedEvidence, []string{"TA07-8.1.2-1"}
 }
 
 // profileExtensions are a profile's extension codepoints (defaults).

@@ -52,11 +52,7 @@ var verifierFailures = []verifierFailure{
 // check in which the peer is the relying party and appraises through
 // Veraison (the case's own, behind a FaultyVeraison).
 func FailOpen(m *contract.Manifest, c Case) []Case {
-	refRole := c.PeerRole.Other()
-	ref, peer := c.Model.Server, c.Model.Client
-	if refRole == contract.Client {
-		ref, peer = peer, ref
-	}
+	_, ref, peer := c.sides()
 	if !ref.Attests || ref.Topology != party.BackgroundCheck || peer.Attests || !slices.Contains(m.Verifiers, "veraison") {
 		return nil
 	}

@@ -15,7 +15,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
@@ -196,7 +196,7 @@ type Result struct {
 // Describe is a failure message with both sides and where the logs are.
 func (r *Result) Describe() string {
 	return fmt.Sprintf("wire, as the reference saw it: %s\nreference: exit %d (%s) handshake=%s app_data=%s error=%q\n%s\ncase folder %s",
-		wireSummary(r.Wire), r.ReferenceExit, contract.ExitName(r.ReferenceExit), r.Reference.Handshake, r.Reference.AppData,
+		wireSummary(r), r.ReferenceExit, contract.ExitName(r.ReferenceExit), r.Reference.Handshake, r.Reference.AppData,
 		r.Reference.Error, r.Peer.Describe(), r.Dir)
 }
 

@@ -3,8 +3,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
-	"github.com/attested-tls/conformance/internal/needs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +15,10 @@ import (
 
 	"github.com/attested-tls/conformance/containers/images"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/internal/needs"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"

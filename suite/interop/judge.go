@@ -102,31 +102,35 @@ func alertName(a tls13.AlertCode) string {
 	return fmt.Sprintf("%s (%d)", a, uint8(a))
 }
 
-// messageNames name handshake message types (RFC 8446 §4).
-var messageNames = map[uint8]string{
-	wire.ClientHello: "ClientHello", wire.ServerHello: "ServerHello", wire.EncryptedExtensions: "EncryptedExtensions",
-	wire.Certificate: "Certificate", wire.CertificateRequest: "CertificateRequest",
-	wire.CertificateVerify: "CertificateVerify", wire.Finished: "Finished",
+// Flights are the handshake messages the reference sent and those the
+// peer sent, as the reference read them.
+func (r *Result) Flights() (reference, peer wire.Flight) {
+	flight := func(ms [][]byte) wire.Flight {
+		f := make(wire.Flight, len(ms))
+		for i, m := range ms {
+			f[i] = m
+		}
+		return f
+	}
+	return flight(r.Wire.Sent), flight(r.Wire.Received)
 }
 
 // wireSummary says what crossed: the handshake messages each way, the
 // alerts, the peer's application data and anything after a failure.
-func wireSummary(w reference.Wire) string {
-	names := func(ms [][]byte) string {
+func wireSummary(r *Result) string {
+	w := r.Wire
+	names := func(f wire.Flight) string {
 		var out []string
-		for _, m := range ms {
-			n, ok := messageNames[wire.Message(m).Type()]
-			if !ok {
-				n = fmt.Sprintf("type %d", wire.Message(m).Type())
-			}
-			out = append(out, n)
+		for _, m := range f {
+			out = append(out, wire.Name(m.Type()))
 		}
 		if len(out) == 0 {
 			return "nothing"
 		}
 		return strings.Join(out, ", ")
 	}
-	s := fmt.Sprintf("the reference sent %s; the peer sent %s", names(w.Sent), names(w.Received))
+	ours, theirs := r.Flights()
+	s := fmt.Sprintf("the reference sent %s; the peer sent %s", names(ours), names(theirs))
 	if w.AlertReceived != 0 {
 		s += "; then the peer's alert " + alertName(w.AlertReceived)
 	}

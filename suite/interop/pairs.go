@@ -3,7 +3,6 @@ package interop
 import (
 	"context"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
@@ -199,14 +199,12 @@ func DeclarePairs(o PairOptions) {
 						if !c.Unclaimed {
 							// Claimed means tested: only the baseline can
 							// excuse a claimed case the peer refuses.
-							why, listed := p.Expected.Lookup(c.name())
-							if !listed {
-								why, listed = p.Expected.Lookup(c.ID())
-							}
-							if !listed {
+							// The IDs baseline.Apply matches: case, case@role, spec.
+							i := p.Expected.Match(c.name(), c.ID(), rec.SpecID())
+							if i < 0 {
 								Fail(fmt.Sprintf("the peer answered 127 (unsupported: %s) for a case its manifest claims: implement it, claim less in manifest.json, or list it in expected.json with a reason", reason))
 							}
-							reason = why
+							reason = p.Expected.Failures[i].Reason
 						}
 						rec.Unsupported = true
 						Skip("unsupported: the peer exits 127 (" + reason + ")")

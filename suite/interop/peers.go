@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
@@ -147,7 +147,7 @@ func (e *Env) Probe(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	cfg := contract.Config{Role: contract.Client, Profile: "ta-07", Connect: "127.0.0.1:9", ServerName: "server.attested.test",
+	cfg := contract.Config{Role: contract.Client, Profile: "ta-07", Connect: "127.0.0.1:9", ServerName: inputs.ServerName,
 		ClientAttests: contract.AttestsNone, ServerAttests: contract.AttestsNone, Out: dir, Timeout: 5 * time.Second}
 	res, err := driver.Probe(ctx, k, driver.Spec{Peer: e.Peer, Config: cfg, In: e.Inputs.Dir, Env: e.peerEnv(nil)})
 	if err != nil {

@@ -549,10 +549,9 @@ func certTypeExtensions(msg []byte) (uint8, []tls13.Extension, error) {
 // peerMessage is the first handshake message of type typ the peer sent.
 func peerMessage(r *Result, typ uint8) wire.Message {
 	GinkgoHelper()
-	for _, m := range r.Wire.Received {
-		if wire.Message(m).Type() == typ {
-			return wire.Message(m)
-		}
+	_, theirs := r.Flights()
+	if m, ok := theirs.Find(typ); ok {
+		return m
 	}
 	Fail(fmt.Sprintf("the peer sent no handshake message of type %d\n%s", typ, r.Describe()))
 	return nil
@@ -810,10 +809,9 @@ func placeVector(carrier Case, rule vectorRule, g parser.Group, tc parser.Test, 
 // sentMessage is the first handshake message of type typ the reference sent.
 func sentMessage(r *Result, typ uint8) wire.Message {
 	GinkgoHelper()
-	for _, m := range r.Wire.Sent {
-		if wire.Message(m).Type() == typ {
-			return wire.Message(m)
-		}
+	ours, _ := r.Flights()
+	if m, ok := ours.Find(typ); ok {
+		return m
 	}
 	Fail(fmt.Sprintf("the reference sent no handshake message of type %d\n%s", typ, r.Describe()))
 	return nil

@@ -3,8 +3,6 @@ package mbedtls_test
 import (
 	"context"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
-	"github.com/attested-tls/conformance/suite/interop"
 	"net"
 	"strings"
 	"testing"
@@ -13,8 +11,10 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/cmw"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/suite/interop"
 )
 
 // The fail-open sweep against the mbedTLS peer as relying party

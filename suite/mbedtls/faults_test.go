@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/attested-tls/conformance/suite/interop"
 	"io"
 	"net"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/suite/harness/wire"
+	"github.com/attested-tls/conformance/suite/interop"
 )
 
 // What the fail-open and attack specs share: a verifier that fails the

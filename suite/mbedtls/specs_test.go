@@ -2,7 +2,6 @@ package mbedtls_test
 
 import (
 	"context"
-	"github.com/attested-tls/conformance/suite/interop"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
+	"github.com/attested-tls/conformance/suite/interop"
 )
 
 // The positive specs: each model where it is defined, the mbedTLS peer

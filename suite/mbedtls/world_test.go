@@ -17,7 +17,6 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"net"
 	"os"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/attested-tls/conformance/containers/images"
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"

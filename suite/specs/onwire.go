@@ -3,21 +3,15 @@ package specs
 import (
 	"crypto"
 	"crypto/x509"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/cmw"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness"
 	"github.com/attested-tls/conformance/suite/harness/wire"
 )
-
-var messageNames = map[uint8]string{
-	wire.ClientHello: "ClientHello", wire.ServerHello: "ServerHello", wire.EncryptedExtensions: "EncryptedExtensions",
-	wire.Certificate: "Certificate", wire.CertificateRequest: "CertificateRequest",
-	wire.CertificateVerify: "CertificateVerify", wire.Finished: "Finished",
-}
 
 // sent returns the first message of type t that endpoint e sent.
 func sent(r *harness.Result, e Endpoint, t uint8) wire.Message {
@@ -26,14 +20,14 @@ func sent(r *harness.Result, e Endpoint, t uint8) wire.Message {
 		f = r.ClientSent
 	}
 	m, ok := f.Find(t)
-	ExpectWithOffset(1, ok).To(BeTrue(), "the %s sent no %s", e, messageNames[t])
+	ExpectWithOffset(1, ok).To(BeTrue(), "the %s sent no %s", e, wire.Name(t))
 	return m
 }
 
 // extension returns extension typ of m and whether it is there; m must parse.
 func extension(m wire.Message, typ uint16) ([]byte, bool) {
 	exts, err := m.Extensions()
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading %s", messageNames[m.Type()])
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading %s", wire.Name(m.Type()))
 	return tls13.FindExtension(exts, typ)
 }
 
@@ -42,9 +36,9 @@ func extension(m wire.Message, typ uint16) ([]byte, bool) {
 func expectExtension(m wire.Message, typ uint16, present bool, what string) []byte {
 	d, ok := extension(m, typ)
 	if present {
-		ExpectWithOffset(1, ok).To(BeTrue(), "%s carries no %s", messageNames[m.Type()], what)
+		ExpectWithOffset(1, ok).To(BeTrue(), "%s carries no %s", wire.Name(m.Type()), what)
 	} else {
-		ExpectWithOffset(1, ok).To(BeFalse(), "%s carries %s", messageNames[m.Type()], what)
+		ExpectWithOffset(1, ok).To(BeFalse(), "%s carries %s", wire.Name(m.Type()), what)
 	}
 	return d
 }

@@ -12,12 +12,12 @@ package specs
 
 import (
 	"context"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/suite/harness"
 )
 

@@ -178,15 +178,15 @@ func (p *Party) timeout() time.Duration {
 // callContext bounds one attester or verifier call: Timeout, and AlertRoom
 // before ctx's deadline.
 func (p *Party) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(p.timeout())
 	if d, ok := ctx.Deadline(); ok && p.AlertRoom > 0 {
 		// Never more than a quarter of the time left: a short deadline
 		// still leaves its calls most of it.
-		room := min(p.AlertRoom, time.Until(d)/4)
-		ctx, cancel := context.WithDeadline(ctx, d.Add(-room))
-		ctx2, cancel2 := context.WithTimeout(ctx, p.timeout())
-		return ctx2, func() { cancel2(); cancel() }
+		if cut := d.Add(-min(p.AlertRoom, time.Until(d)/4)); cut.Before(end) {
+			end = cut
+		}
 	}
-	return context.WithTimeout(ctx, p.timeout())
+	return context.WithDeadline(ctx, end)
 }
 
 // Attests reports whether this endpoint attests.

@@ -27,6 +27,21 @@ const (
 	Finished            uint8 = 20
 )
 
+// names are the message types' names in RFC 8446.
+var names = map[uint8]string{
+	ClientHello: "ClientHello", ServerHello: "ServerHello", EncryptedExtensions: "EncryptedExtensions",
+	Certificate: "Certificate", CertificateRequest: "CertificateRequest",
+	CertificateVerify: "CertificateVerify", Finished: "Finished",
+}
+
+// Name is a handshake message type's name, or "type N" for one not above.
+func Name(t uint8) string {
+	if n, ok := names[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("type %d", t)
+}
+
 // Message is one complete handshake message, header included.
 type Message []byte
 

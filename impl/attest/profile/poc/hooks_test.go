@@ -5,11 +5,11 @@ import (
 	"context"
 	"crypto"
 	"errors"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/poc"
 	"github.com/attested-tls/conformance/impl/tls13"

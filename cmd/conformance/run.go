@@ -49,7 +49,9 @@ manifest (peers/NAME/manifest.json): every profile, model and role it
 claims (kind:positive), the reference misbehaving or presenting bad
 credentials where the peer must abort (kind:negative), its verifier failing
 where it appraises through Veraison (kind:fail-open), the published parser
-vectors on the wire (kind:vector), and the cases it does not claim, which
+vectors on the wire (kind:vector), attacks on the binding of attestation to
+the connection with the peer as victim or as genuine attester (kind:attack,
+each with its documented verdict), and the cases it does not claim, which
 must exit 127 (kind:unclaimed). Verdicts come from what the reference saw
 on the wire; the peer's outcome line is only cross-checked. Peers run as
 containers when a Docker engine answers, as local processes otherwise.

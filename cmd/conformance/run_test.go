@@ -510,7 +510,7 @@ func TestBattery(t *testing.T) {
 		if kinds["positive"]+kinds["unclaimed"] != 2*models {
 			t.Errorf("%s: %d positive and %d unclaimed cases, want the %d-case matrix", name, kinds["positive"], kinds["unclaimed"], 2*models)
 		}
-		for _, k := range []string{"positive", "negative", "fail-open"} {
+		for _, k := range []string{"positive", "negative", "fail-open", "attack"} {
 			if kinds[k] == 0 {
 				t.Errorf("%s: no %s cases", name, k)
 			}

@@ -16,9 +16,6 @@ package reference
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -256,15 +253,9 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 	}
 	var plain tls13.Credential
 	if !ep.isClient {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
+		if plain, err = ca.Plain(cfg.ServerName); err != nil {
 			return ep, err
 		}
-		chain, err := ca.Issue(key, false, cfg.ServerName)
-		if err != nil {
-			return ep, err
-		}
-		plain = tls13.Credential{Chain: chain, Signer: key}
 	}
 	ep.party = endpoint.NewParty(self, peer, roles)
 	ep.party.Codepoints, ep.party.Bugs = &table, pbugs

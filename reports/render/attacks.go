@@ -9,18 +9,42 @@ import (
 	"github.com/attested-tls/conformance/reports/results"
 )
 
-// The attack verdict matrix: for each client→server pair, one row per
-// scenario × attacker capability and one column per profile variant (the
-// profile and the credential its attester presents), each cell the
+// The attack verdict matrix: for each client→server pair and each part
+// the pair's peer played (the victim, or the genuine attester), one row
+// per scenario × attacker capability and one column per profile variant
+// (the profile and the credential its attester presents), each cell the
 // observed verdict and the check that decided it. The reasoning lives in
 // each attack spec's description.
 
-// attackMatrix is the verdict matrix of one pair.
+// attackMatrix is the verdict matrix of one pair and part.
 type attackMatrix struct {
 	Client, Server string
-	Columns        []string
-	Rows           []attackRow
+	// Part is the part the pair's peer under test played
+	// (results.PartVictim, results.PartAttester; "" between in-process
+	// endpoints).
+	Part    string
+	Columns []string
+	Rows    []attackRow
 }
+
+// Title names the matrix: the pair and, for a peer, its part.
+func (m *attackMatrix) Title() string {
+	t := m.Client + " → " + m.Server
+	peer := m.Server
+	if m.Server == inProcess {
+		peer = m.Client
+	}
+	switch m.Part {
+	case results.PartVictim:
+		t += ", " + peer + " as the victim relying party"
+	case results.PartAttester:
+		t += ", " + peer + " as the genuine attester (its attestation relayed or replayed to an in-process victim)"
+	}
+	return t
+}
+
+// inProcess is the in-process reference's name in a pair.
+const inProcess = "go"
 
 // attackRow is one scenario × capability; Cells line up with Columns (nil
 // where no spec ran).
@@ -45,17 +69,17 @@ func attackColumn(s *results.Spec) string {
 // attackMatrices groups the attack specs by pair, sorted by client, server,
 // scenario, capability and column.
 func (v *view) attackMatrices() []*attackMatrix {
-	byPair := map[[2]string]*attackMatrix{}
-	cells := map[[2]string]map[[3]string]*results.Spec{}
+	byPair := map[[3]string]*attackMatrix{}
+	cells := map[[3]string]map[[3]string]*results.Spec{}
 	var out []*attackMatrix
 	for _, s := range v.specs {
 		if s.Attack == nil {
 			continue
 		}
-		k := [2]string{s.Pair.Client, s.Pair.Server}
+		k := [3]string{s.Pair.Client, s.Pair.Server, s.Attack.Part}
 		m := byPair[k]
 		if m == nil {
-			m = &attackMatrix{Client: k[0], Server: k[1]}
+			m = &attackMatrix{Client: k[0], Server: k[1], Part: k[2]}
 			byPair[k] = m
 			cells[k] = map[[3]string]*results.Spec{}
 			out = append(out, m)
@@ -69,7 +93,7 @@ func (v *view) attackMatrices() []*attackMatrix {
 		}
 	}
 	slices.SortFunc(out, func(a, b *attackMatrix) int {
-		return cmp.Or(strings.Compare(a.Client, b.Client), strings.Compare(a.Server, b.Server))
+		return cmp.Or(strings.Compare(a.Client, b.Client), strings.Compare(a.Server, b.Server), strings.Compare(a.Part, b.Part))
 	})
 	for _, m := range out {
 		slices.SortFunc(m.Rows, func(a, b attackRow) int {
@@ -78,7 +102,7 @@ func (v *view) attackMatrices() []*attackMatrix {
 		for i := range m.Rows {
 			r := &m.Rows[i]
 			for _, col := range m.Columns {
-				r.Cells = append(r.Cells, cells[[2]string{m.Client, m.Server}][[3]string{r.Scenario, r.Capability, col}])
+				r.Cells = append(r.Cells, cells[[3]string{m.Client, m.Server, m.Part}][[3]string{r.Scenario, r.Capability, col}])
 			}
 		}
 	}

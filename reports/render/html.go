@@ -226,7 +226,7 @@ func HTML(w io.Writer, r *results.Results, cat *requirements.Catalog) error {
 func htmlAttacks(v *view) []htmlAttackMatrix {
 	var out []htmlAttackMatrix
 	for _, m := range v.attackMatrices() {
-		hm := htmlAttackMatrix{Pair: m.Client + " → " + m.Server, Columns: m.Columns}
+		hm := htmlAttackMatrix{Pair: m.Title(), Columns: m.Columns}
 		for _, r := range m.Rows {
 			hr := htmlAttackRow{Scenario: r.Scenario, Capability: r.Capability}
 			for i, s := range r.Cells {

@@ -177,7 +177,7 @@ func mdAttacks(b *strings.Builder, v *view) {
 	b.WriteString("Observed verdict of each attack against the relying party, and the check that stopped it; " +
 		"❌ marks a verdict that differs from the one documented for the profile. Reasoning per cell: report.html.\n\n")
 	for _, m := range ms {
-		fmt.Fprintf(b, "### %s → %s\n\n| scenario | capability |", mdText(m.Client), mdText(m.Server))
+		fmt.Fprintf(b, "### %s\n\n| scenario | capability |", mdText(m.Title()))
 		for _, c := range m.Columns {
 			fmt.Fprintf(b, " %s |", mdText(c))
 		}

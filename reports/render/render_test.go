@@ -273,6 +273,19 @@ func TestAttackMatrices(t *testing.T) {
 	if c := m.Rows[0].Cells; c[0] != nil || c[1] == nil || c[1].Attack.Scenario != "relay" {
 		t.Errorf("relay/oracle cells %v", c)
 	}
+	if got, want := ms[1].Title(), "mbedtls → go, mbedtls as the genuine attester"; !strings.HasPrefix(got, want) {
+		t.Errorf("title %q, want %q…", got, want)
+	}
+	// The same pair with the peer in the other part is a matrix of its own.
+	r0 := synthetic()
+	victim := r0.Specs[len(r0.Specs)-1]
+	victim.ID, victim.Attack = victim.ID+"/victim", &results.Attack{Scenario: "relay", Capability: "relay", Verdict: results.AttackPrevented,
+		Check: "certificate-verify", Part: results.PartVictim}
+	r0.Specs = append(r0.Specs, victim)
+	if ms := newView(r0).attackMatrices(); len(ms) != 3 || ms[1].Part != results.PartAttester || ms[2].Part != results.PartVictim ||
+		!strings.Contains(ms[2].Title(), "mbedtls as the victim") {
+		t.Errorf("parts not split: %d matrices", len(ms))
+	}
 	// A run without attack specs has no matrix (and no section).
 	r := synthetic()
 	r.Specs = r.Specs[:len(r.Specs)-5]
@@ -325,7 +338,7 @@ func TestMarkdown(t *testing.T) {
 		"### go → go\n\n| scenario | capability | ea-07 x509 | ta-07 x509 |",
 		"| replay-ear-stale | replay | ❌ **succeeds** | — |",
 		"| splice | oracle | — | prevented: binder |",
-		"### mbedtls → go\n\n| scenario | capability | poc attestation-only |\n|---|---|---|\n| splice | oracle | **succeeds** |",
+		"### mbedtls → go, mbedtls as the genuine attester (its attestation relayed or replayed to an in-process victim)\n\n| scenario | capability | poc attestation-only |\n|---|---|---|\n| splice | oracle | **succeeds** |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q", want)

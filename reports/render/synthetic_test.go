@@ -101,7 +101,7 @@ func synthetic() *results.Results {
 				Attack:  &results.Attack{Scenario: "replay-ear-stale", Capability: "replay", Verdict: results.AttackSucceeds}},
 			{ID: "poc/client-attests/bg+attestation-only/attack/splice/oracle/mbedtls→go", Pair: mg, Profile: "poc", Model: results.Model{Client: bgA}, Role: results.RoleServer,
 				Outcome: results.Pass, Duration: ms(6), Description: "splice against the PoC's nonce-only binding: the attack succeeds",
-				Attack: &results.Attack{Scenario: "splice", Capability: "oracle", Verdict: results.AttackSucceeds}},
+				Attack: &results.Attack{Scenario: "splice", Capability: "oracle", Verdict: results.AttackSucceeds, Part: results.PartAttester}},
 		},
 	}
 }

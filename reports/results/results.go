@@ -309,6 +309,12 @@ const (
 	AttackPrevented AttackVerdict = "prevented"
 )
 
+// The parts a pair spec's peer plays in an attack.
+const (
+	PartVictim   = "victim"
+	PartAttester = "attester"
+)
+
 // Attack is the observed verdict of one attack spec: scenario ×
 // attacker capability against the spec's profile and model.
 type Attack struct {
@@ -318,6 +324,11 @@ type Attack struct {
 	// Check names the relying-party check that stopped the attack (e.g.
 	// "binder", "certificate-verify"); empty when it succeeded.
 	Check string `json:"check,omitempty"`
+	// Part is the part a pair spec's peer played: "victim" (the relying
+	// party attacked) or "attester" (the genuine attester whose
+	// attestation the attacker relayed or replayed to an in-process
+	// victim); empty for specs between in-process endpoints.
+	Part string `json:"part,omitempty"`
 }
 
 func (a *Attack) validate() error {
@@ -330,6 +341,8 @@ func (a *Attack) validate() error {
 		return fmt.Errorf("a successful attack names a check (%q)", a.Check)
 	case a.Verdict != AttackPrevented && a.Verdict != AttackSucceeds:
 		return fmt.Errorf("attack verdict %q, want succeeds or prevented", a.Verdict)
+	case a.Part != "" && a.Part != PartVictim && a.Part != PartAttester:
+		return fmt.Errorf("attack part %q, want %s or %s", a.Part, PartVictim, PartAttester)
 	}
 	return nil
 }

@@ -153,6 +153,8 @@ type Case struct {
 	// Reference adjusts the in-process reference beyond the contract's
 	// misbehaviours (KeepSending is set for every negative case).
 	Reference reference.Options
+	// attack is an attack case's attacker (attacks.go).
+	attack *peerAttack
 }
 
 // Negative is a case the peer must abort: the reference misbehaves and
@@ -209,6 +211,17 @@ const grace = time.Second
 // Run runs one case. It fails only when the case could not be set up;
 // a peer that fails to start is reported in Result.Peer with its logs.
 func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
+	if c.attack != nil {
+		c.attack.in = e.Inputs
+	}
+	r, err := e.run(ctx, c)
+	if c.attack != nil && r != nil {
+		c.attack.ran(r)
+	}
+	return r, err
+}
+
+func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 	start := time.Now()
 	if c.Timeout == 0 {
 		c.Timeout = 15 * time.Second

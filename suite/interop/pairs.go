@@ -48,6 +48,8 @@ type Record struct {
 	Logs        []string
 	KeyLog      string
 	Pcap        string
+	// Attack is an attack spec's verdict, as the suite saw it.
+	Attack *results.Attack
 }
 
 // Pair is the spec's pair: the in-process reference on the other side.
@@ -182,6 +184,10 @@ func DeclarePairs(o PairOptions) {
 				It(text, labels, SpecTimeout(o.Timeout), func(ctx SpecContext) {
 					rec := &Record{Peer: p.Name(), PeerRole: c.PeerRole, Model: c.Model, Variant: c.Variant, Reqs: reqs}
 					AddReportEntry(PairEntry, rec, ReportEntryVisibilityNever)
+					if c.attack != nil {
+						// Whatever failed, the verdict the suite saw is kept.
+						defer func() { rec.Attack = c.attack.Observed() }()
+					}
 					if c.Unrunnable != "" {
 						Fail("the suite cannot run this case yet: " + c.Unrunnable)
 					}
@@ -385,7 +391,7 @@ func PairResults(rep types.Report, base string) (specs []results.Spec, rest type
 			ID: rec.SpecID(), Description: strings.Join(append(sr.ContainerHierarchyTexts, sr.LeafNodeText), " "),
 			Pair: rec.Pair(), Profile: rec.Model.Profile, Model: resultModel(rec.Model), Role: results.Role(rec.PeerRole),
 			Requirements: slices.Compact(slices.Sorted(slices.Values(rec.Reqs))), Duration: results.Duration(sr.RunTime.Round(time.Microsecond)),
-			Alerts: rec.Alerts, Verdicts: rec.Verdicts,
+			Alerts: rec.Alerts, Verdicts: rec.Verdicts, Attack: rec.Attack,
 		}
 		rel := func(p string) string {
 			if p == "" {

@@ -17,32 +17,32 @@ import (
 func TestAttackExpectations(t *testing.T) {
 	cells := 0
 	for _, s := range attack.Scenarios {
-		if scenarioText[s] == "" {
+		if attack.ScenarioText[s] == "" {
 			t.Errorf("%s: no description", s)
 		}
 		for _, c := range attack.Capabilities(s) {
-			if capabilityText[c] == "" {
+			if attack.CapabilityText[c] == "" {
 				t.Errorf("%s: no description", c)
 			}
 			for _, v := range attackVariants {
 				cells++
-				e, ok := attackExpectations[attackCell{s, c, v.key}]
+				e, ok := attack.Documented(attack.Cell{Scenario: s, Capability: c, Variant: v.key})
 				switch {
 				case !ok:
 					t.Errorf("%s/%s/%s: no documented verdict", s, c, v.key)
-				case strings.TrimSpace(e.why) == "":
+				case strings.TrimSpace(e.Why) == "":
 					t.Errorf("%s/%s/%s: no reasoning", s, c, v.key)
-				case (e.verdict == attack.Prevented) != (e.check != ""):
-					t.Errorf("%s/%s/%s: verdict %s with check %q", s, c, v.key, e.verdict, e.check)
+				case (e.Verdict == attack.Prevented) != (e.Check != ""):
+					t.Errorf("%s/%s/%s: verdict %s with check %q", s, c, v.key, e.Verdict, e.Check)
 				}
 			}
 		}
 	}
-	if cells != len(attackExpectations) || cells != 44 {
-		t.Errorf("%d cells run, %d documented, want 44", cells, len(attackExpectations))
+	if cells != len(attack.Cells()) || cells != 44 {
+		t.Errorf("%d cells run, %d documented, want 44", cells, len(attack.Cells()))
 	}
 	// poc's nonce-only binding is documented relayable.
-	if e := attackExpectations[attackCell{attack.Splice, attack.Oracle, "poc"}]; e.verdict != attack.Succeeds {
+	if e, _ := attack.Documented(attack.Cell{Scenario: attack.Splice, Capability: attack.Oracle, Variant: "poc"}); e.Verdict != attack.Succeeds {
 		t.Error("poc splice/oracle is not documented as succeeding")
 	}
 }

@@ -82,6 +82,20 @@ func (ca *CA) Issue(key crypto.Signer, isClient bool, serverName string) ([][]by
 	return [][]byte{der}, nil
 }
 
+// Plain is a fresh server credential for serverName without attestation:
+// what every profile's server may present.
+func (ca *CA) Plain(serverName string) (tls13.Credential, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls13.Credential{}, err
+	}
+	chain, err := ca.Issue(key, false, serverName)
+	if err != nil {
+		return tls13.Credential{}, err
+	}
+	return tls13.Credential{Chain: chain, Signer: key}, nil
+}
+
 // Roles are what one endpoint attests and appraises with.
 type Roles struct {
 	// Attester and Chain (certifying its identity key) are used when the

@@ -7,9 +7,11 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 const (
@@ -134,4 +136,73 @@ func verifySignature(pub crypto.PublicKey, s SignatureScheme, msg, sig []byte) e
 		return Alertf(AlertDecryptError, "CertificateVerify: %v", err)
 	}
 	return nil
+}
+
+// certSignatureScheme is the RFC 8446 §4.2.3 code point of the algorithm
+// that signed a certificate, 0 if it has none. ECDSA maps by its hash
+// alone: in a certificate the curve is the issuer's, and holding a P-384
+// CA that signs with SHA-256 to "ecdsa_secp256r1_sha256" would reject
+// chains no stack treats as unusual. RSA-PSS maps to the rsae code points:
+// crypto/x509 parses only rsaEncryption issuer keys.
+func certSignatureScheme(a x509.SignatureAlgorithm) SignatureScheme {
+	switch a {
+	case x509.SHA1WithRSA:
+		return PKCS1WithSHA1
+	case x509.SHA256WithRSA:
+		return PKCS1WithSHA256
+	case x509.SHA384WithRSA:
+		return PKCS1WithSHA384
+	case x509.SHA512WithRSA:
+		return PKCS1WithSHA512
+	case x509.ECDSAWithSHA1:
+		return ECDSAWithSHA1
+	case x509.ECDSAWithSHA256:
+		return ECDSAWithP256AndSHA256
+	case x509.ECDSAWithSHA384:
+		return ECDSAWithP384AndSHA384
+	case x509.ECDSAWithSHA512:
+		return ECDSAWithP521AndSHA512
+	case x509.SHA256WithRSAPSS:
+		return PSSWithSHA256
+	case x509.SHA384WithRSAPSS:
+		return PSSWithSHA384
+	case x509.SHA512WithRSAPSS:
+		return PSSWithSHA512
+	case x509.PureEd25519:
+		return Ed25519
+	}
+	return 0
+}
+
+// unacceptableSignature returns the first certificate of chain signed with
+// a scheme outside schemes, or nil. Self-signed certificates are skipped:
+// RFC 8446 §4.4.2.2 lets them, and trust anchors, be signed with any
+// algorithm, since they begin a certification path.
+func unacceptableSignature(chain []*x509.Certificate, schemes []SignatureScheme) *x509.Certificate {
+	for _, cert := range chain {
+		s := certSignatureScheme(cert.SignatureAlgorithm)
+		if s != 0 && slices.Contains(schemes, s) {
+			continue
+		}
+		if bytes.Equal(cert.RawIssuer, cert.RawSubject) &&
+			cert.CheckSignature(cert.SignatureAlgorithm, cert.RawTBSCertificate, cert.Signature) == nil {
+			continue
+		}
+		return cert
+	}
+	return nil
+}
+
+// chainSignedWith reports whether a DER chain of ours satisfies the peer's
+// schemes; a chain we cannot parse does not.
+func chainSignedWith(chain [][]byte, schemes []SignatureScheme) bool {
+	certs := make([]*x509.Certificate, 0, len(chain))
+	for _, der := range chain {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return false
+		}
+		certs = append(certs, cert)
+	}
+	return unacceptableSignature(certs, schemes) == nil
 }

@@ -55,6 +55,20 @@ type Bugs struct {
 	// crosses after a failure is not vacuous.
 	ApplicationDataAfterAlertReceived []byte
 
+	// SkipChangeCipherSpec leaves out the RFC 8446 D.4 change_cipher_spec
+	// where compatibility mode sends it.
+	SkipChangeCipherSpec bool
+	// DuplicateChangeCipherSpec sends that change_cipher_spec twice.
+	DuplicateChangeCipherSpec bool
+	// ChangeCipherSpecValue, if set, is the byte it carries instead of 1.
+	ChangeCipherSpecValue uint8
+	// ProtectedChangeCipherSpec sends a change_cipher_spec under the
+	// handshake keys, as the first record of our encrypted flight.
+	ProtectedChangeCipherSpec bool
+	// ChangeCipherSpecAfterFinished sends a change_cipher_spec in the clear
+	// right after our Finished.
+	ChangeCipherSpecAfterFinished bool
+
 	// ServerCipherSuite, on a server, is selected whatever the client offered.
 	ServerCipherSuite uint16
 	// AlwaysHelloRetry, on a server, sends a HelloRetryRequest even when the

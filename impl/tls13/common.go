@@ -89,6 +89,7 @@ const (
 	ExtPSKModes            = extPSKModes
 	ExtPostHandshakeAuth   = extPostHandshakeAuth
 	ExtKeyShare            = extKeyShare
+	ExtSignatureAlgsCert   = extSignatureAlgsCert
 )
 
 // CertificateType is an RFC 7250 certificate type. Types other than X509 and
@@ -120,6 +121,15 @@ const (
 	PSSWithSHA384          SignatureScheme = 0x0805
 	PSSWithSHA512          SignatureScheme = 0x0806
 	Ed25519                SignatureScheme = 0x0807
+
+	// Only for signatures in certificates (signature_algorithms_cert);
+	// the engine never signs or verifies CertificateVerify with them.
+	PKCS1WithSHA1          SignatureScheme = 0x0201
+	PKCS1WithSHA256        SignatureScheme = 0x0401
+	PKCS1WithSHA384        SignatureScheme = 0x0501
+	PKCS1WithSHA512        SignatureScheme = 0x0601
+	ECDSAWithSHA1          SignatureScheme = 0x0203
+	ECDSAWithP521AndSHA512 SignatureScheme = 0x0603
 )
 
 // Cipher suites (RFC 8446 §B.4).

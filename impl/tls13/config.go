@@ -60,6 +60,25 @@ type Config struct {
 	// SignatureSchemes are advertised and accepted, in preference order.
 	// Nil means the schemes the engine implements.
 	SignatureSchemes []SignatureScheme
+	// SignatureSchemesCert, if set, is sent as signature_algorithms_cert
+	// (RFC 8446 §4.2.3): the schemes accepted for the signatures inside the
+	// peer's certificate chain, which may include schemes valid only there
+	// (PKCS1WithSHA256 and the like). Nil omits the extension, and then
+	// SignatureSchemes applies to the chain too, as §4.2.3 says. A chain
+	// outside the list is refused with unsupported_certificate where the
+	// engine verifies chains (not with InsecureSkipVerify, nor for client
+	// certificates ClientAuth does not verify, nor when a hook verifies).
+	SignatureSchemesCert []SignatureScheme
+	// CompatibilityMode is RFC 8446 Appendix D.4 middlebox compatibility
+	// mode. A client sends a random 32-byte legacy_session_id and a dummy
+	// change_cipher_spec right before its second flight. A server sends its
+	// change_cipher_spec after its first handshake message whenever the
+	// client's legacy_session_id is non-empty (D.4: "the server MUST"), so
+	// there the option only adds one for clients that did not ask, which
+	// D.4 allows ("Either side can send change_cipher_spec at any time").
+	// Off by default: it changes the ClientHello and the records of
+	// deterministic runs and the RFC 8448 traces.
+	CompatibilityMode bool
 
 	Certificates []Credential // the first one whose key suits the peer is used
 	ServerName   string
@@ -147,6 +166,31 @@ func (c *Config) signatureSchemes() []SignatureScheme {
 		return c.SignatureSchemes
 	}
 	return defaultSignatureSchemes
+}
+
+// signatureAlgorithmsExtensions are signature_algorithms and, if
+// configured, signature_algorithms_cert, for a ClientHello or a
+// CertificateRequest.
+func (c *Config) signatureAlgorithmsExtensions() []Extension {
+	exts := []Extension{{extSignatureAlgorithms, encodeSchemes(c.signatureSchemes())}}
+	if c.SignatureSchemesCert != nil {
+		exts = append(exts, Extension{extSignatureAlgsCert, encodeSchemes(c.SignatureSchemesCert)})
+	}
+	return exts
+}
+
+// certSignatureSchemes are the schemes we accept in the peer's chain.
+func (c *Config) certSignatureSchemes() []SignatureScheme {
+	return certSchemesOf(c.signatureSchemes(), c.SignatureSchemesCert)
+}
+
+// certSchemesOf is what applies to a chain when signature_algorithms
+// carried sigAlgs and signature_algorithms_cert sigAlgsCert (nil if absent).
+func certSchemesOf(sigAlgs, sigAlgsCert []SignatureScheme) []SignatureScheme {
+	if sigAlgsCert != nil {
+		return sigAlgsCert
+	}
+	return sigAlgs
 }
 
 func certTypesOrX509(t []CertificateType) []CertificateType {

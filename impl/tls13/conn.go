@@ -219,10 +219,19 @@ func (c *Conn) readRecordInto(allowAppData bool) error {
 		}
 		return &AlertError{Code: code, received: true}
 	case recordChangeCipherSpec:
-		// RFC 8446 §5: dropped between the first ClientHello and the peer's
-		// Finished, forbidden elsewhere and inside a fragmented message.
-		if !c.helloSeen || c.handshakeDone.Load() || len(c.hsIn) > 0 || len(data) != 1 || data[0] != 1 {
-			return Alertf(AlertUnexpectedMessage, "change_cipher_spec outside the handshake")
+		// RFC 8446 §5: a plaintext 0x01 is dropped between the first
+		// ClientHello and the peer's Finished (the handshake is done once
+		// that Finished is read); anything else is unexpected_message.
+		// §5.1 forbids it inside a fragmented handshake message.
+		switch {
+		case len(data) != 1 || data[0] != 1:
+			return Alertf(AlertUnexpectedMessage, "change_cipher_spec of value %x", data)
+		case !c.helloSeen:
+			return Alertf(AlertUnexpectedMessage, "change_cipher_spec before the first ClientHello")
+		case c.handshakeDone.Load():
+			return Alertf(AlertUnexpectedMessage, "change_cipher_spec after the peer's Finished")
+		case len(c.hsIn) > 0:
+			return Alertf(AlertUnexpectedMessage, "change_cipher_spec inside a fragmented handshake message")
 		}
 		return nil
 	case recordHandshake:

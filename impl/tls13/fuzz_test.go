@@ -145,6 +145,13 @@ func engineMessages(tb testing.TB) [][]byte {
 				sc.Groups, sc.HelloRetryCookie = []CurveID{CurveP256}, []byte("cookie!")
 				return cc, sc
 			}},
+			{"compatibility mode, signature_algorithms_cert both ways", func() (*Config, *Config) {
+				cc, sc := p.clientConfig(), p.serverConfig()
+				cc.CompatibilityMode, cc.Certificates = true, []Credential{p.client}
+				cc.SignatureSchemesCert = []SignatureScheme{ECDSAWithP256AndSHA256, PKCS1WithSHA256}
+				sc.ClientAuth, sc.SignatureSchemesCert = RequireAndVerifyClientCert, []SignatureScheme{ECDSAWithP256AndSHA256, Ed25519}
+				return cc, sc
+			}},
 			{"X25519MLKEM768, Ed25519, AES-256", func() (*Config, *Config) {
 				cc, sc := p.clientConfig(), p.serverConfig()
 				cc.Groups, cc.CipherSuites = []CurveID{X25519MLKEM768}, []uint16{TLS_AES_256_GCM_SHA384}
@@ -218,7 +225,8 @@ func builtMessages() [][]byte {
 		noExts(sh(random, nil)),
 		(&encryptedExtensionsMsg{}).marshal(),
 		(&encryptedExtensionsMsg{exts: []Extension{{extALPN, encodeALPN([]string{"h2"})}, {extClientCertType, []byte{2}}, {extServerCertType, []byte{0}}, {extServerName, nil}}}).marshal(),
-		(&certificateRequestMsg{context: []byte("12345678"), exts: []Extension{{extSignatureAlgorithms, encodeUint16List([]uint16{0x0807}, false)}, {extCertAuthorities, []byte{0, 0}}}}).marshal(),
+		(&certificateRequestMsg{context: []byte("12345678"), exts: []Extension{{extSignatureAlgorithms, encodeUint16List([]uint16{0x0807}, false)},
+			{extSignatureAlgsCert, encodeUint16List([]uint16{0x0401, 0x0807}, false)}, {extCertAuthorities, []byte{0, 0}}}}).marshal(),
 		(&certificateMsg{}).marshal(),
 		(&certificateMsg{context: []byte{7}, entries: []CertificateEntry{{Data: []byte{0x30, 0}, Extensions: []Extension{{5, []byte{1}}, {18, nil}}}, {Data: []byte{1}}}}).marshal(),
 		(&certificateVerifyMsg{scheme: Ed25519}).marshal(),
@@ -431,6 +439,11 @@ func FuzzExtensionBodies(f *testing.F) {
 			}
 		case typeEncryptedExtensions:
 			var m encryptedExtensionsMsg
+			if m.unmarshal(raw) == nil {
+				exts = m.exts
+			}
+		case typeCertificateRequest:
+			var m certificateRequestMsg
 			if m.unmarshal(raw) == nil {
 				exts = m.exts
 			}

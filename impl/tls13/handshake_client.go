@@ -35,12 +35,21 @@ func (c *Conn) clientHandshake(ctx context.Context) (err error) {
 		return err
 	}
 	c.clientRandom = random
+	var sessionID []byte
+	if cfg.CompatibilityMode {
+		// RFC 8446 §4.1.2: "a client not offering a pre-TLS 1.3 session
+		// MUST generate a new 32-byte value".
+		sessionID = make([]byte, 32)
+		if _, err := io.ReadFull(cfg.rand(), sessionID); err != nil {
+			return err
+		}
+	}
 	for _, g := range cfg.keyShareGroups() {
 		if err := st.addKeyShare(g); err != nil {
 			return err
 		}
 	}
-	st.hello = &clientHelloMsg{vers: versionTLS12, random: random, cipherSuites: cfg.cipherSuites(), compressionMethods: []uint8{0}}
+	st.hello = &clientHelloMsg{vers: versionTLS12, random: random, sessionID: sessionID, cipherSuites: cfg.cipherSuites(), compressionMethods: []uint8{0}}
 	if err := st.sendClientHello(nil); err != nil {
 		return err
 	}
@@ -85,7 +94,14 @@ func (c *Conn) clientHandshake(ctx context.Context) (err error) {
 	}
 	c.in.setTrafficSecret(c, c.suite, apServer, "server_application")
 
-	// Our Certificate, CertificateVerify and Finished.
+	// Our Certificate, CertificateVerify and Finished, preceded by the D.4
+	// change_cipher_spec unless it preceded a second ClientHello.
+	if err := st.compatCCS(cfg.CompatibilityMode); err != nil {
+		return err
+	}
+	if err := c.protectedCCSBug(); err != nil {
+		return err
+	}
 	if st.certReq != nil {
 		if err := st.sendClientCertificate(st.certReq); err != nil {
 			return err
@@ -96,6 +112,9 @@ func (c *Conn) clientHandshake(ctx context.Context) (err error) {
 	}
 	st.sendFinished(st.hsClient)
 	if err := c.flush(); err != nil {
+		return err
+	}
+	if err := c.lateCCSBug(); err != nil {
 		return err
 	}
 	c.out.setTrafficSecret(c, c.suite, apClient, "client_application")
@@ -142,11 +161,7 @@ func (st *clientHandshakeState) sendClientHello(cookie []byte) error {
 		exts = append(exts, Extension{extCookie, encodeOpaque16(cookie)})
 	}
 	exts = append(exts, Extension{extSupportedVersions, encodeUint16List([]uint16{versionTLS13}, true)})
-	schemes := make([]uint16, 0, len(cfg.signatureSchemes()))
-	for _, s := range cfg.signatureSchemes() {
-		schemes = append(schemes, uint16(s))
-	}
-	exts = append(exts, Extension{extSignatureAlgorithms, encodeUint16List(schemes, false)})
+	exts = append(exts, cfg.signatureAlgorithmsExtensions()...)
 	if cfg.ClientCertificateTypes != nil {
 		exts = append(exts, Extension{extClientCertType, encodeUint8List(certTypeBytes(cfg.ClientCertificateTypes))})
 	}
@@ -184,11 +199,7 @@ func (c *Conn) flushClientHello() error {
 		c.hsOut = nil
 		rec := c.out.seal(recordHandshake, data)
 		rec[2] = 0x01
-		if c.config.Trace != nil {
-			c.config.Trace.Record(true, rec)
-		}
-		_, err := c.conn.Write(rec)
-		return err
+		return c.writeRecord(rec)
 	}
 	return c.flush()
 }
@@ -272,6 +283,10 @@ func (st *clientHandshakeState) processHelloRetryRequest(hrr *serverHelloMsg) er
 		if err := st.addKeyShare(g); err != nil {
 			return err
 		}
+	}
+	// RFC 8446 D.4: the change_cipher_spec may go "before its second ClientHello".
+	if err := st.compatCCS(c.config.CompatibilityMode); err != nil {
+		return err
 	}
 	return st.sendClientHello(hrr.cookie)
 }
@@ -387,7 +402,7 @@ func (st *clientHandshakeState) readServerCertificate() error {
 // sendClientCertificate answers a CertificateRequest (in the handshake,
 // or after it with a fresh transcript).
 func (st *handshakeState) sendClientCertificate(cr *certificateRequestMsg) error {
-	cm, signer, err := st.makeCertificate(cr.context, st.c.clientCertType, cr.sigAlgs)
+	cm, signer, err := st.makeCertificate(cr.context, st.c.clientCertType, cr.sigAlgs, certSchemesOf(cr.sigAlgs, cr.sigAlgsCert))
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,17 @@ type handshakeState struct {
 	// next, when set, replaces reading from the handshake (post-handshake
 	// exchanges read with application data allowed).
 	next func(want uint8) (handshakeMessage, error)
+	// sentCCS: the RFC 8446 D.4 change_cipher_spec went out (it goes once).
+	sentCCS bool
+}
+
+// compatCCS sends the D.4 change_cipher_spec if want and it has not gone.
+func (st *handshakeState) compatCCS(want bool) error {
+	if !want || st.sentCCS {
+		return nil
+	}
+	st.sentCCS = true
+	return st.c.writeCompatCCS()
 }
 
 func (c *Conn) newHandshakeState(ctx context.Context) *handshakeState {
@@ -112,14 +123,15 @@ func hookError(err error) error {
 }
 
 // makeCertificate builds our Certificate message for the negotiated type
-// and returns the key that signs CertificateVerify.
-func (st *handshakeState) makeCertificate(context []byte, certType CertificateType, peerSchemes []SignatureScheme) (*certificateMsg, crypto.Signer, error) {
+// and returns the key that signs CertificateVerify; peerCertSchemes are
+// what the peer accepts in our chain (RFC 8446 §4.2.3).
+func (st *handshakeState) makeCertificate(context []byte, certType CertificateType, peerSchemes, peerCertSchemes []SignatureScheme) (*certificateMsg, crypto.Signer, error) {
 	out, err := st.hooks.Credential(st.hs)
 	if err != nil {
 		return nil, nil, hookError(err)
 	}
 	if out == nil {
-		out = st.c.config.defaultCredential(certType, peerSchemes)
+		out = st.c.config.defaultCredential(certType, peerSchemes, peerCertSchemes)
 	}
 	if out == nil {
 		if certType != CertTypeX509 && certType != CertTypeRawPublicKey {
@@ -140,32 +152,56 @@ func (st *handshakeState) makeCertificate(context []byte, certType CertificateTy
 }
 
 // defaultCredential picks the first configured credential whose key fits
-// a scheme the peer accepts, shaped for the certificate type.
-func (c *Config) defaultCredential(certType CertificateType, peerSchemes []SignatureScheme) *OutgoingCertificate {
+// a scheme the peer accepts, shaped for the certificate type. Of X.509
+// chains it prefers the first signed only with peerCertSchemes, and
+// otherwise sends the first that fits anyway: RFC 8446 §4.4.2.2 says a
+// server that has no such chain "SHOULD continue the handshake by sending
+// the client a certificate chain of its choice", and the same suits a
+// client answering a CertificateRequest.
+func (c *Config) defaultCredential(certType CertificateType, peerSchemes, peerCertSchemes []SignatureScheme) *OutgoingCertificate {
+	var fallback *OutgoingCertificate
 	for _, cred := range c.Certificates {
-		if cred.Signer == nil {
+		out := c.shapeCredential(cred, certType, peerSchemes)
+		if out == nil {
 			continue
 		}
-		if _, err := chooseScheme(c.signatureSchemes(), peerSchemes, cred.Signer.Public()); err != nil {
-			continue
+		// With a single credential there is no choice to make, and no
+		// chain to parse on every handshake.
+		if certType != CertTypeX509 || len(c.Certificates) == 1 || chainSignedWith(cred.Chain, peerCertSchemes) {
+			return out
 		}
-		switch certType {
-		case CertTypeX509:
-			if len(cred.Chain) == 0 {
-				continue
-			}
-			var entries []CertificateEntry
-			for _, der := range cred.Chain {
-				entries = append(entries, CertificateEntry{Data: der})
-			}
-			return &OutgoingCertificate{Entries: entries, Signer: cred.Signer}
-		case CertTypeRawPublicKey:
-			spki, err := x509.MarshalPKIXPublicKey(cred.Signer.Public())
-			if err != nil {
-				continue
-			}
-			return &OutgoingCertificate{Entries: []CertificateEntry{{Data: spki}}, Signer: cred.Signer}
+		if fallback == nil {
+			fallback = out
 		}
+	}
+	return fallback
+}
+
+// shapeCredential is cred for the certificate type, or nil if it does not
+// suit it or no scheme the peer accepts fits its key.
+func (c *Config) shapeCredential(cred Credential, certType CertificateType, peerSchemes []SignatureScheme) *OutgoingCertificate {
+	if cred.Signer == nil {
+		return nil
+	}
+	if _, err := chooseScheme(c.signatureSchemes(), peerSchemes, cred.Signer.Public()); err != nil {
+		return nil
+	}
+	switch certType {
+	case CertTypeX509:
+		if len(cred.Chain) == 0 {
+			return nil
+		}
+		var entries []CertificateEntry
+		for _, der := range cred.Chain {
+			entries = append(entries, CertificateEntry{Data: der})
+		}
+		return &OutgoingCertificate{Entries: entries, Signer: cred.Signer}
+	case CertTypeRawPublicKey:
+		spki, err := x509.MarshalPKIXPublicKey(cred.Signer.Public())
+		if err != nil {
+			return nil
+		}
+		return &OutgoingCertificate{Entries: []CertificateEntry{{Data: spki}}, Signer: cred.Signer}
 	}
 	return nil
 }
@@ -263,7 +299,8 @@ func (c *Conn) verifyX509(entries []CertificateEntry, verify bool) ([]*x509.Cert
 		opts.Roots = c.config.ClientCAs
 		opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	if _, err := chain[0].Verify(opts); err != nil {
+	paths, err := chain[0].Verify(opts)
+	if err != nil {
 		var unknown x509.UnknownAuthorityError
 		var invalid x509.CertificateInvalidError
 		switch {
@@ -274,7 +311,19 @@ func (c *Conn) verifyX509(entries []CertificateEntry, verify bool) ([]*x509.Cert
 		}
 		return nil, Alertf(AlertBadCertificate, "%v", err)
 	}
-	return chain, nil
+	// RFC 8446 §4.2.3: the chain's signatures must use schemes we
+	// advertised for certificates. Any verified path will do, less its
+	// trust anchor (§4.4.2.2); with none, §4.4.2.2 names the alert: "by
+	// default, unsupported_certificate".
+	schemes := c.config.certSignatureSchemes()
+	var bad *x509.Certificate
+	for _, p := range paths {
+		if bad = unacceptableSignature(p[:len(p)-1], schemes); bad == nil {
+			return chain, nil
+		}
+	}
+	return nil, Alertf(AlertUnsupportedCertificate, "certificate %q is signed with %v, which we did not advertise for certificates",
+		bad.Subject.CommonName, bad.SignatureAlgorithm)
 }
 
 // readCertificateVerify checks the peer's signature over the transcript.

@@ -47,6 +47,9 @@ func (c *Conn) serverHandshake(ctx context.Context) (err error) {
 	if err := st.sendServerHello(); err != nil {
 		return err
 	}
+	if err := c.protectedCCSBug(); err != nil {
+		return err
+	}
 
 	// EncryptedExtensions, CertificateRequest, Certificate, CertificateVerify, Finished.
 	if err := st.sendEncryptedExtensions(); err != nil {
@@ -58,7 +61,7 @@ func (c *Conn) serverHandshake(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	cm, signer, err := st.makeCertificate(nil, c.serverCertType, st.hello.sigAlgs)
+	cm, signer, err := st.makeCertificate(nil, c.serverCertType, st.hello.sigAlgs, certSchemesOf(st.hello.sigAlgs, st.hello.sigAlgsCert))
 	if err != nil {
 		return err
 	}
@@ -71,6 +74,9 @@ func (c *Conn) serverHandshake(ctx context.Context) (err error) {
 	}
 	st.sendFinished(st.hsServer)
 	if err := c.flush(); err != nil {
+		return err
+	}
+	if err := c.lateCCSBug(); err != nil {
 		return err
 	}
 	apClient, apServer, exporter := c.ks.applicationTraffic(st.transcript.sum())
@@ -208,6 +214,9 @@ func (st *serverHandshakeState) helloRetry(ch1 *clientHelloMsg, g CurveID) error
 	if err := c.flush(); err != nil {
 		return err
 	}
+	if err := st.sendCompatCCS(ch1); err != nil {
+		return err
+	}
 	m, err := c.readMessage(typeClientHello)
 	if err != nil {
 		return err
@@ -294,6 +303,9 @@ func (st *serverHandshakeState) sendServerHello() error {
 	if err := c.flush(); err != nil {
 		return err
 	}
+	if err := st.sendCompatCCS(st.hello); err != nil {
+		return err
+	}
 	c.ks.setHandshake(shared)
 	helloHash := st.transcript.sum()
 	st.hsClient, st.hsServer = c.ks.handshakeTraffic(helloHash)
@@ -301,6 +313,16 @@ func (st *serverHandshakeState) sendServerHello() error {
 	c.out.setTrafficSecret(c, c.suite, st.hsServer, "server_handshake")
 	c.in.setTrafficSecret(c, c.suite, st.hsClient, "client_handshake")
 	return nil
+}
+
+// sendCompatCCS sends the change_cipher_spec of RFC 8446 D.4 after our
+// first handshake message, the HelloRetryRequest or the ServerHello. D.4:
+// "if the client sends a non-empty session ID, the server MUST send the
+// change_cipher_spec"; the client's session ID is its request for
+// compatibility mode (§4.1.2), so our own option only adds the record for
+// clients that did not ask, which "must" ignore it (D.4, §5).
+func (st *serverHandshakeState) sendCompatCCS(ch *clientHelloMsg) error {
+	return st.compatCCS(len(ch.sessionID) > 0 || st.c.config.CompatibilityMode)
 }
 
 func (st *serverHandshakeState) sendEncryptedExtensions() error {
@@ -340,11 +362,7 @@ func (st *serverHandshakeState) sendEncryptedExtensions() error {
 // certificateRequest builds a CertificateRequest with the given context.
 func (st *handshakeState) certificateRequest(context []byte) (*certificateRequestMsg, error) {
 	c := st.c
-	schemes := make([]uint16, 0, len(c.config.signatureSchemes()))
-	for _, s := range c.config.signatureSchemes() {
-		schemes = append(schemes, uint16(s))
-	}
-	exts := []Extension{{extSignatureAlgorithms, encodeUint16List(schemes, false)}}
+	exts := c.config.signatureAlgorithmsExtensions()
 	st.hs.sentCertificateRequest = true
 	extra, err := st.hooks.WriteCertificateRequest(st.hs)
 	if err != nil {

@@ -35,6 +35,7 @@ type interopCase struct {
 	group      CurveID
 	clientAuth bool
 	hrr        bool
+	compat     bool // our client in RFC 8446 D.4 compatibility mode
 }
 
 func interopCases() []interopCase {
@@ -48,6 +49,8 @@ func interopCases() []interopCase {
 		interopCase{name: "client-auth", suite: TLS_AES_128_GCM_SHA256, group: X25519, clientAuth: true},
 		interopCase{name: "hello-retry", suite: TLS_AES_256_GCM_SHA384, group: CurveP256, hrr: true},
 		interopCase{name: "client-auth+hello-retry", suite: TLS_CHACHA20_POLY1305_SHA256, group: CurveP256, clientAuth: true, hrr: true},
+		interopCase{name: "compat", suite: TLS_AES_128_GCM_SHA256, group: X25519, compat: true},
+		interopCase{name: "compat+hello-retry", suite: TLS_AES_256_GCM_SHA384, group: CurveP256, hrr: true, compat: true},
 	)
 }
 
@@ -61,6 +64,7 @@ func (p *testPKI) stdCert(c Credential) tls.Certificate {
 // for X25519 only while the peer insists on the case's group.
 func (p *testPKI) ourClient(tc interopCase) *Config {
 	cfg := p.clientConfig()
+	cfg.CompatibilityMode = tc.compat
 	cfg.CipherSuites = []uint16{tc.suite}
 	cfg.Groups = []CurveID{tc.group}
 	if tc.hrr {
@@ -91,6 +95,38 @@ func checkOurState(t *testing.T, c *Conn, tc interopCase) {
 	}
 }
 
+// checkClientCompat checks what our client sent and received in the
+// change_cipher_spec of RFC 8446 D.4: ours only in compatibility mode, and
+// then the peer's, which D.4 says it MUST send.
+func checkClientCompat(t *testing.T, rec *recorder, tc interopCase) {
+	t.Helper()
+	if !tc.compat {
+		expectNoCCS(t, rec.records(true))
+		return
+	}
+	expectCompatCCS(t, rec.records(true), tc.hrr)
+	if n := countCCS(rec.records(false)); n != 1 {
+		t.Fatalf("the server sent %d change_cipher_spec records, want 1", n)
+	}
+}
+
+// checkServerCompat checks our server against a client in compatibility
+// mode, as crypto/tls and OpenSSL clients are by default: the client sent
+// a session ID and one change_cipher_spec, which we dropped, and ours went
+// right after our first handshake message (D.4).
+func checkServerCompat(t *testing.T, rec *recorder, tc interopCase) {
+	t.Helper()
+	var ch clientHelloMsg
+	lastMessage(t, rec.received, typeClientHello, &ch)
+	if len(ch.sessionID) != 32 {
+		t.Fatalf("the client's legacy_session_id is %x: not in compatibility mode, the checks below would prove nothing", ch.sessionID)
+	}
+	expectCompatCCS(t, rec.records(true), tc.hrr)
+	if n := countCCS(rec.records(false)); n != 1 {
+		t.Fatalf("the client sent %d change_cipher_spec records, want 1", n)
+	}
+}
+
 func TestInteropOurClientGoServer(t *testing.T) {
 	p := getPKI(t)
 	for _, tc := range interopCases() {
@@ -107,13 +143,16 @@ func TestInteropOurClientGoServer(t *testing.T) {
 					io.Copy(srv, srv) // echo
 				}
 			}()
-			cli := Client(a, p.ourClient(tc))
+			cfg, rec := p.ourClient(tc), newRecorder()
+			cfg.Trace = rec
+			cli := Client(a, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := cli.HandshakeContext(ctx); err != nil {
 				t.Fatal(err)
 			}
 			checkOurState(t, cli, tc)
+			checkClientCompat(t, rec, tc)
 			roundTrip(t, cli)
 			ours, _ := cli.ExportKeyingMaterial(exporterLabel, []byte("ctx"), 32)
 			st := srv.ConnectionState()
@@ -142,7 +181,9 @@ func TestInteropGoClientOurServer(t *testing.T) {
 			if tc.clientAuth {
 				ccfg.Certificates = []tls.Certificate{p.stdCert(p.client)}
 			}
-			srv := Server(b, p.ourServer(tc))
+			cfg, rec := p.ourServer(tc), newRecorder()
+			cfg.Trace = rec
+			srv := Server(b, cfg)
 			errc := make(chan error, 1)
 			go func() {
 				err := srv.Handshake()
@@ -157,6 +198,7 @@ func TestInteropGoClientOurServer(t *testing.T) {
 				t.Fatal(err, <-errc)
 			}
 			checkOurState(t, srv, tc)
+			checkServerCompat(t, rec, tc)
 			roundTrip(t, cli)
 			ours, _ := srv.ExportKeyingMaterial(exporterLabel, []byte("ctx"), 32)
 			st := cli.ConnectionState()
@@ -312,13 +354,16 @@ func TestInteropOurClientOpenSSLServer(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			cli := Client(conn, p.ourClient(tc))
+			cfg, rec := p.ourClient(tc), newRecorder()
+			cfg.Trace = rec
+			cli := Client(conn, cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := cli.HandshakeContext(ctx); err != nil {
 				t.Fatalf("%v; openssl said:\n%s", err, srv.output())
 			}
 			checkOurState(t, cli, tc)
+			checkClientCompat(t, rec, tc)
 			// s_server prints what it reads and sends what it is given on stdin.
 			theirs := srv.waitFor(t, `Keying material: ([0-9A-F]+)`)[1]
 			if _, err := cli.Write([]byte("from-conformance\n")); err != nil {
@@ -343,6 +388,8 @@ func TestInteropOpenSSLClientOurServer(t *testing.T) {
 	p := getPKI(t)
 	for _, tc := range interopCases() {
 		t.Run(tc.name, func(t *testing.T) {
+			cfg, rec := p.ourServer(tc), newRecorder()
+			cfg.Trace = rec
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -356,7 +403,7 @@ func TestInteropOpenSSLClientOurServer(t *testing.T) {
 					errc <- err
 					return
 				}
-				s := Server(c, p.ourServer(tc))
+				s := Server(c, cfg)
 				err = s.Handshake()
 				srvConn <- s
 				if err == nil {
@@ -391,6 +438,7 @@ func TestInteropOpenSSLClientOurServer(t *testing.T) {
 			}
 			s := <-srvConn
 			checkOurState(t, s, tc)
+			checkServerCompat(t, rec, tc)
 			ours, _ := s.ExportKeyingMaterial(exporterLabel, nil, 32)
 			if !strings.EqualFold(hex.EncodeToString(ours), theirs) {
 				t.Fatalf("exporters differ: %x vs %s", ours, theirs)

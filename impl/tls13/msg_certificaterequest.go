@@ -8,7 +8,8 @@ type certificateRequestMsg struct {
 	exts    []Extension
 
 	// Decoded by unmarshal.
-	sigAlgs []SignatureScheme
+	sigAlgs     []SignatureScheme
+	sigAlgsCert []SignatureScheme // nil if signature_algorithms_cert is absent
 }
 
 func (m *certificateRequestMsg) marshal() []byte {
@@ -36,14 +37,14 @@ func (m *certificateRequestMsg) unmarshal(data []byte) error {
 		return errDecode("CertificateRequest trailing data")
 	}
 	for _, e := range m.exts {
-		if e.Type == extSignatureAlgorithms {
-			v, err := decodeUint16List(e.Data, false, "signature_algorithms")
-			if err != nil {
-				return err
-			}
-			for _, x := range v {
-				m.sigAlgs = append(m.sigAlgs, SignatureScheme(x))
-			}
+		switch e.Type {
+		case extSignatureAlgorithms:
+			m.sigAlgs, err = decodeSchemes(e.Data, e.Type)
+		case extSignatureAlgsCert: // RFC 8446 §4.3.2: MAY be present
+			m.sigAlgsCert, err = decodeSchemes(e.Data, e.Type)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	// RFC 8446 §4.3.2: signature_algorithms MUST be specified.

@@ -96,18 +96,10 @@ func (m *clientHelloMsg) decodeExtension(e Extension) error {
 		for _, g := range v {
 			m.supportedGroups = append(m.supportedGroups, CurveID(g))
 		}
-	case extSignatureAlgorithms, extSignatureAlgsCert:
-		var v []uint16
-		v, err = decodeUint16List(e.Data, false, "signature_algorithms")
-		var out []SignatureScheme
-		for _, x := range v {
-			out = append(out, SignatureScheme(x))
-		}
-		if e.Type == extSignatureAlgorithms {
-			m.sigAlgs = out
-		} else {
-			m.sigAlgsCert = out
-		}
+	case extSignatureAlgorithms:
+		m.sigAlgs, err = decodeSchemes(e.Data, e.Type)
+	case extSignatureAlgsCert:
+		m.sigAlgsCert, err = decodeSchemes(e.Data, e.Type)
 	case extSupportedVersions:
 		m.supportedVersions, err = decodeUint16List(e.Data, true, "supported_versions")
 	case extKeyShare:

@@ -87,6 +87,32 @@ func decodeUint16List(data []byte, u8prefix bool, what string) ([]uint16, error)
 	return out, nil
 }
 
+func encodeSchemes(schemes []SignatureScheme) []byte {
+	v := make([]uint16, len(schemes))
+	for i, s := range schemes {
+		v[i] = uint16(s)
+	}
+	return encodeUint16List(v, false)
+}
+
+// decodeSchemes reads a signature_algorithms or signature_algorithms_cert
+// body (extension type typ).
+func decodeSchemes(data []byte, typ uint16) ([]SignatureScheme, error) {
+	what := "signature_algorithms"
+	if typ == extSignatureAlgsCert {
+		what = "signature_algorithms_cert"
+	}
+	v, err := decodeUint16List(data, false, what)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SignatureScheme, len(v))
+	for i, x := range v {
+		out[i] = SignatureScheme(x)
+	}
+	return out, nil
+}
+
 func encodeServerName(name string) []byte {
 	return build(func(b *cryptobyte.Builder) {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {

@@ -110,6 +110,9 @@ func TestParserRejects(t *testing.T) {
 		{"ClientHello: empty signature_algorithms list", helloWith(t, func(m *clientHelloMsg) {
 			m.exts = setExt(m.exts, extSignatureAlgorithms, []byte{0, 0})
 		}), AlertDecodeError},
+		{"ClientHello: empty signature_algorithms_cert list", helloWith(t, func(m *clientHelloMsg) {
+			m.exts = append(m.exts, Extension{extSignatureAlgsCert, []byte{0, 0}})
+		}), AlertDecodeError},
 		{"ClientHello: empty cookie", helloWith(t, func(m *clientHelloMsg) {
 			m.exts = setExt(m.exts, extCookie, []byte{0, 0})
 		}), AlertDecodeError},
@@ -149,6 +152,8 @@ func TestParserRejects(t *testing.T) {
 		{"CertificateRequest: no signature_algorithms", (&certificateRequestMsg{exts: []Extension{{extCertAuthorities, []byte{0, 0}}}}).marshal(), AlertMissingExtension},
 		{"CertificateRequest: no extensions at all", (&certificateRequestMsg{}).marshal(), AlertMissingExtension},
 		{"CertificateRequest: empty signature_algorithms list", (&certificateRequestMsg{exts: []Extension{{extSignatureAlgorithms, []byte{0, 0}}}}).marshal(), AlertDecodeError},
+		{"CertificateRequest: signature_algorithms_cert of odd length", (&certificateRequestMsg{exts: []Extension{sigAlgs,
+			{extSignatureAlgsCert, []byte{0, 3, 4, 3, 8}}}}).marshal(), AlertDecodeError},
 		{"CertificateRequest: duplicate signature_algorithms", (&certificateRequestMsg{exts: []Extension{sigAlgs, sigAlgs}}).marshal(), AlertIllegalParameter},
 
 		// Certificate.
@@ -342,6 +347,8 @@ func TestClientRecordLayerRejects(t *testing.T) {
 		{"empty handshake record", plainRecord(recordHandshake, nil), AlertUnexpectedMessage},
 		{"alert of 3 bytes", plainRecord(recordAlert, []byte{2, 40, 0}), AlertDecodeError},
 		{"change_cipher_spec of value 2", plainRecord(recordChangeCipherSpec, []byte{2}), AlertUnexpectedMessage},
+		{"change_cipher_spec of two bytes", plainRecord(recordChangeCipherSpec, []byte{1, 1}), AlertUnexpectedMessage},
+		{"empty change_cipher_spec", plainRecord(recordChangeCipherSpec, nil), AlertUnexpectedMessage},
 		{"truncated record", plainRecord(recordHandshake, fin)[:10], AlertDecodeError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -443,31 +450,6 @@ func TestServerReceivesPlaintextAlert(t *testing.T) {
 }
 
 // --- Negative handshakes: our client against our server with Bugs.
-
-// readAlert reads from c and requires the peer's alert code, and no data
-// (fail-closed), twice: the error must stick.
-func readAlert(t *testing.T, c *Conn, code AlertCode) {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for range 2 {
-		buf := make([]byte, 64)
-		n, err := c.Read(buf)
-		if n > 0 {
-			t.Fatalf("Read returned data %q, want alert %s", buf[:n], code)
-		}
-		expectAlert(t, err, code, false)
-	}
-}
-
-// noData requires that c's Read fails without returning any data.
-func noData(t *testing.T, c *Conn) {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 64)
-	if n, err := c.Read(buf); n > 0 || err == nil {
-		t.Fatalf("Read returned %q, %v after a failed handshake", buf[:n], err)
-	}
-}
 
 func TestBugsNegativeHandshakes(t *testing.T) {
 	p := getPKI(t)

@@ -141,3 +141,58 @@ func (c *Conn) writeRecords(typ uint8, data []byte) error {
 	_, err := c.conn.Write(out)
 	return err
 }
+
+// writeRecord sends one record built by the caller, as it is.
+func (c *Conn) writeRecord(rec []byte) error {
+	if c.config.Trace != nil {
+		c.config.Trace.Record(true, rec)
+	}
+	_, err := c.conn.Write(rec)
+	return err
+}
+
+// plainCCS is a change_cipher_spec record carrying v, in the clear: RFC
+// 8446 §5 has it never protected, whatever keys are installed.
+func plainCCS(v uint8) []byte {
+	return (&halfConn{}).seal(recordChangeCipherSpec, []byte{v})
+}
+
+// writeCompatCCS sends the dummy change_cipher_spec of RFC 8446 D.4 after
+// what is queued, as Bugs allow.
+func (c *Conn) writeCompatCCS() error {
+	b := &c.config.Bugs
+	if b.SkipChangeCipherSpec {
+		return nil
+	}
+	if err := c.flush(); err != nil {
+		return err
+	}
+	v := uint8(1)
+	if b.ChangeCipherSpecValue != 0 {
+		v = b.ChangeCipherSpecValue
+	}
+	if b.DuplicateChangeCipherSpec {
+		if err := c.writeRecord(plainCCS(v)); err != nil {
+			return err
+		}
+	}
+	return c.writeRecord(plainCCS(v))
+}
+
+// protectedCCSBug sends, if Bugs ask, a change_cipher_spec under the keys
+// of our encrypted flight, which it must start.
+func (c *Conn) protectedCCSBug() error {
+	if !c.config.Bugs.ProtectedChangeCipherSpec {
+		return nil
+	}
+	return c.writeRecords(recordChangeCipherSpec, []byte{1})
+}
+
+// lateCCSBug sends, if Bugs ask, a change_cipher_spec in the clear after
+// our Finished, which must have been flushed.
+func (c *Conn) lateCCSBug() error {
+	if !c.config.Bugs.ChangeCipherSpecAfterFinished {
+		return nil
+	}
+	return c.writeRecord(plainCCS(1))
+}

@@ -78,22 +78,27 @@ func (tr *rfcTrace) file(t *testing.T, key string) []byte {
 type recorder struct {
 	mu       sync.Mutex
 	secrets  map[string][]byte
-	sent     [][]byte
+	sent     [][]byte // handshake messages
 	received [][]byte
+	// Records as on the wire, in order.
+	sentRecords     [][]byte
+	receivedRecords [][]byte
 }
 
 func newRecorder() *recorder { return &recorder{secrets: map[string][]byte{}} }
 
-func (r *recorder) Message(sent bool, raw []byte) {
+func (r *recorder) Message(sent bool, raw []byte) { r.keep(sent, raw, &r.sent, &r.received) }
+func (r *recorder) Record(sent bool, raw []byte) {
+	r.keep(sent, raw, &r.sentRecords, &r.receivedRecords)
+}
+func (r *recorder) keep(sent bool, raw []byte, out, in *[][]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if sent {
-		r.sent = append(r.sent, clone(raw))
-	} else {
-		r.received = append(r.received, clone(raw))
+	if !sent {
+		out = in
 	}
+	*out = append(*out, clone(raw))
 }
-func (r *recorder) Record(bool, []byte) {}
 func (r *recorder) Secret(name string, v []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/cmw"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -18,10 +20,12 @@ import (
 // reference's background-check evidence through Veraison, its verifier
 // fails in each way a real one can — an error, a dead service, no answer,
 // results signed by a key it does not trust — or the evidence is of a type
-// no verifier takes. The peer must abort with its profile's alert while
-// the reference keeps offering application data. One-sided models only,
-// as the in-process sweep: a mutual model adds no new path to the
-// relying party's verifier.
+// no verifier takes, or quotes measurements that are not the endorsed
+// ones. The peer must abort with its profile's alert while the reference
+// keeps offering application data after the alert, and, in a second
+// pass, also sends application data in the middle of its handshake. One-sided
+// models only, as the in-process sweep: a mutual model adds no new path
+// to the relying party's verifier.
 
 func init() { generators = append(generators, FailOpen) }
 
@@ -46,6 +50,44 @@ var verifierFailures = []verifierFailure{
 			p.Bugs.ReplayPayload = b
 			return err
 		}},
+	{name: "reference-value-mismatch", when: "the quoted PCRs are not the endorsed reference values (the attester measured something else after its endorsement)",
+		tweak: func(p *party.Party, _ *tls13.Config) error {
+			p.Attester = &drifting{Attester: p.Attester}
+			return nil
+		}},
+}
+
+// drifting is an attester that, once its endorsement is out, measures an
+// unexpected boot stage into PCR 0 before its first evidence.
+type drifting struct {
+	attest.Attester
+	once sync.Once
+	err  error
+}
+
+func (d *drifting) Evidence(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
+	d.once.Do(func() {
+		x, ok := d.Attester.(interface {
+			Extend(pcr int, data []byte) error
+		})
+		if !ok {
+			d.err = contract.Unsupportedf("measuring into a %T attester", d.Attester)
+			return
+		}
+		d.err = x.Extend(0, []byte("unexpected bootloader"))
+	})
+	if d.err != nil {
+		return attest.Evidence{}, d.err
+	}
+	return d.Attester.Evidence(ctx, ch)
+}
+
+// failOpenBehaviours are how the reference keeps talking: after the
+// peer's alert (every negative case), and also in the middle of its
+// handshake, before its Finished.
+var failOpenBehaviours = []struct{ name, what string }{
+	{"", ""},
+	{"early-data", ", though the reference also sends application data before its Finished"},
 }
 
 // FailOpen is the sweep for one claimed case: a one-sided background
@@ -61,21 +103,39 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 		return nil
 	}
 	var out []Case
-	for _, f := range verifierFailures {
-		k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, true)
-		k.Variant, k.Kind, k.Negative = "fail-open-"+f.name, "fail-open", &Negative{Alert: alert}
-		k.It = "aborts when " + f.when
-		k.Reqs = map[string][]string{"poc": {"POC-cert-2"}}[c.Model.Profile]
-		k.Reference.Tweak = f.tweak
-		if f.fault != FaultNone {
-			k.Services = faulty(k.Services, f.fault)
+	for _, b := range failOpenBehaviours {
+		for _, f := range verifierFailures {
+			k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, true)
+			k.Variant, k.Kind, k.Negative = "fail-open-"+f.name, "fail-open", &Negative{Alert: alert}
+			k.It = "aborts when " + f.when + b.what
+			k.Reqs = map[string][]string{"poc": {"POC-cert-2"}}[c.Model.Profile]
+			k.Reference.Tweak = f.tweak
+			if b.name != "" {
+				k.Variant += "+" + b.name
+				k.Reference.Tweak = earlyData(f.tweak)
+			}
+			if f.fault != FaultNone {
+				k.Services = faulty(k.Services, f.fault)
+			}
+			if f.fault == FaultHang {
+				k.Tweak = func(cfg *contract.Config) { cfg.Timeout = failOpenTimeout }
+			}
+			out = append(out, k)
 		}
-		if f.fault == FaultHang {
-			k.Tweak = func(cfg *contract.Config) { cfg.Timeout = failOpenTimeout }
-		}
-		out = append(out, k)
 	}
 	return out
+}
+
+// earlyData is tweak, and the reference sending application data before
+// its Finished.
+func earlyData(tweak func(*party.Party, *tls13.Config) error) func(*party.Party, *tls13.Config) error {
+	return func(p *party.Party, c *tls13.Config) error {
+		c.Bugs.EarlyApplicationData = []byte("application data before the reference's Finished")
+		if tweak == nil {
+			return nil
+		}
+		return tweak(p, c)
+	}
 }
 
 // faulty wraps a case's services: once they run, the peer's Veraison is

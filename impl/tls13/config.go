@@ -102,6 +102,14 @@ type Config struct {
 
 	// NewHooks returns the extension hooks for one connection; nil means none.
 	NewHooks func() Hooks
+	// HookExtensions declares the extensions the hooks define and where
+	// each may appear. One received anywhere else aborts the handshake with
+	// illegal_parameter (RFC 8446 §4.2: an extension "which it recognizes
+	// and which is not specified for the message in which it appears"),
+	// before the engine's other checks and the hooks see the message, so a
+	// misplaced extension is never mistaken for an unsolicited one. List
+	// only types the engine does not itself define.
+	HookExtensions map[uint16]ExtensionContext
 
 	// HelloRetryCookie, on a server, is sent in every HelloRetryRequest and
 	// must come back in the second ClientHello (RFC 8446 §4.2.2).

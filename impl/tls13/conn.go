@@ -288,8 +288,20 @@ func (c *Conn) readMessage(want ...uint8) (handshakeMessage, error) {
 	if !containsUint8(want, raw[0]) {
 		return nil, Alertf(AlertUnexpectedMessage, "got handshake message type %d, want %v", raw[0], want)
 	}
+	return c.parseMessage(raw)
+}
+
+// parseMessage decodes a received handshake message and checks where its
+// extensions may appear (Config.HookExtensions).
+func (c *Conn) parseMessage(raw []byte) (handshakeMessage, error) {
 	m := newHandshakeMessage(raw[0])
+	if m == nil {
+		return nil, Alertf(AlertUnexpectedMessage, "unknown handshake message type %d", raw[0])
+	}
 	if err := m.unmarshal(raw); err != nil {
+		return nil, err
+	}
+	if err := c.config.checkReceivedExtensions(m); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -12,7 +12,10 @@ import (
 //
 // A hook that returns an error aborts the handshake. If the error is (or
 // wraps) an *AlertError, that alert is sent; otherwise internal_error.
-// Embed NoHooks to implement only some methods.
+// Embed NoHooks to implement only some methods. Declare the extensions the
+// hooks define in Config.HookExtensions: the engine then refuses them in
+// messages they are not defined for, so the Read hooks see only the ones
+// in their place.
 type Hooks interface {
 	// WriteClientHello (client) returns extensions to add to a ClientHello;
 	// called again for the second ClientHello after a HelloRetryRequest.

@@ -29,7 +29,7 @@ func (c *Conn) handlePostHandshake() error {
 				return Alertf(AlertUnexpectedMessage, "NewSessionTicket from a client")
 			}
 			// The engine does not resume sessions: a valid ticket is dropped.
-			err = new(newSessionTicketMsg).unmarshal(raw)
+			_, err = c.parseMessage(raw)
 		case typeKeyUpdate:
 			err = c.handleKeyUpdate(raw)
 		case typeCertificateRequest:
@@ -114,10 +114,11 @@ func (c *Conn) postHandshakeState(ctx context.Context) *handshakeState {
 // CertificateVerify and Finished for a post-handshake CertificateRequest.
 // Called with inMu held, from Read.
 func (c *Conn) answerPostHandshakeCertificateRequest(raw []byte) error {
-	var cr certificateRequestMsg
-	if err := cr.unmarshal(raw); err != nil {
+	m, err := c.parseMessage(raw)
+	if err != nil {
 		return err
 	}
+	cr := m.(*certificateRequestMsg)
 	st := c.postHandshakeState(context.Background())
 	st.transcript.write(raw)
 	st.hs.peerRequestedCert = true
@@ -126,7 +127,7 @@ func (c *Conn) answerPostHandshakeCertificateRequest(raw []byte) error {
 	}
 	c.outMu.Lock()
 	defer c.outMu.Unlock()
-	if err := st.sendClientCertificate(&cr); err != nil {
+	if err := st.sendClientCertificate(cr); err != nil {
 		return err
 	}
 	st.sendFinished(c.out.secret)
@@ -186,8 +187,8 @@ func (c *Conn) readPostHandshakeAuth(st *handshakeState, context []byte) error {
 		if raw[0] != want {
 			return nil, Alertf(AlertUnexpectedMessage, "got handshake message type %d, want %d", raw[0], want)
 		}
-		m := newHandshakeMessage(raw[0])
-		if err := m.unmarshal(raw); err != nil {
+		m, err := c.parseMessage(raw)
+		if err != nil {
 			return nil, err
 		}
 		st.transcript.write(raw)

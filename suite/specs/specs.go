@@ -7,7 +7,9 @@
 // role:server|client|mutual, credential:attestation-only|x509, and
 // req:<ID> for every catalogued requirement a spec checks
 // (reports/requirements); the coverage report after the suite fails when a
-// testable MUST is checked by no spec.
+// testable MUST is checked by no spec. misplaced-extension selects the
+// specs of profile extensions sent in messages they are not defined for
+// (misplaced.go).
 package specs
 
 import (

@@ -11,6 +11,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/cmw"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
 
@@ -33,7 +34,9 @@ const Name = "ea-07"
 // from the Certificate, a payload not of the chosen scheme, or an attested
 // key that is not the end-entity key (the draft lists only the first three;
 // the others are the same "Evidence rejected" case); illegal_parameter
-// (§4.1) for the extension outside the first CertificateEntry.
+// (§4.1) for the extension outside the first CertificateEntry, and (RFC
+// 8446 §4.2) in any message §4.1 does not define it for, which the engine
+// enforces from Extensions.
 //
 // Our choices where the draft names no alert:
 //   - a chosen_server_scheme or chosen_client_scheme the client did not
@@ -97,6 +100,7 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 	tls13.RegisterAlertName(t.EA07UnsupportedAttestationSchemes, "unsupported_attestation_schemes")
 	tls13.RegisterAlertName(t.EA07AttestationRequired, "attestation_required")
 	tls13.RegisterAlertName(t.EA07AttestationFailed, "attestation_failed")
+	cfg.HookExtensions = codec.Declare(cfg.HookExtensions, Extensions(t))
 	cfg.NewHooks = func() tls13.Hooks { return &hooks{p: p, client: isClient} }
 	return &cfg, nil
 }
@@ -445,10 +449,7 @@ func (h *hooks) VerifyPeerCertificate(hs *tls13.HookState, pc *tls13.PeerCertifi
 		party.RecordPeer(hs, out)
 		return nil
 	}
-	if i := h.entryWithExtension(pc.Entries[1:]); i >= 0 {
-		return party.Fail(hs, out, tls13.AlertIllegalParameter,
-			attest.Reject(party.ReasonPayloadType, "ea-07: remoteAttestation in CertificateEntry %d, not the first (§4.1)", i+1))
-	}
+	// The engine has refused remoteAttestation in any other entry (Extensions).
 	data, ok := tls13.FindExtension(pc.Entries[0].Extensions, h.extType())
 	if !ok {
 		return party.Fail(hs, out, failed, attest.Reject(party.ReasonMissingPayload, "ea-07: scheme %v chosen, no remoteAttestation in the Certificate", d.scheme))

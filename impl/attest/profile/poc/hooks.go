@@ -7,6 +7,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
 
@@ -27,7 +28,9 @@ const Name = "poc"
 // CertificateVerify.
 //
 // Alerts follow the fork (catalog entries POC-*):
-//   - malformed extension 100, in either message: decode_error;
+//   - malformed extension 100, in either message: decode_error; in any
+//     other message: illegal_parameter (RFC 8446 §4.2), from the engine
+//     (Extensions);
 //   - client: EncryptedExtensions choosing a type other than EAT or a nonce
 //     over 32 bytes: decode_error (POC-ee-2);
 //   - server: any failure to appraise the client's Certificate (bad CMW,
@@ -58,6 +61,7 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 		return nil, fmt.Errorf("poc: only a server appraises, a client's evidence in cert_data: %w", party.ErrUnsupported)
 	}
 	cfg := *base
+	cfg.HookExtensions = codec.Declare(cfg.HookExtensions, Extensions(p.Table()))
 	cfg.NewHooks = func() tls13.Hooks { return &hooks{p: p, client: isClient} }
 	return &cfg, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
 
@@ -23,7 +24,9 @@ const Name = "ta-07"
 // that agreed to attest sends no credential. A client whose required
 // server attestation is declined sends unsupported_evidence (or
 // unsupported_verifiers for a passport), the draft's "nothing in common"
-// alerts, since no offered type found a taker.
+// alerts, since no offered type found a taker. An extension in a message
+// it is not defined for (Extensions) is illegal_parameter, from the engine
+// (RFC 8446 §4.2).
 type Profile struct{}
 
 func (Profile) Name() string { return Name }
@@ -83,6 +86,7 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 	}
 	tls13.RegisterAlertName(t.TA07UnsupportedEvidence, "unsupported_evidence")
 	tls13.RegisterAlertName(t.TA07UnsupportedVerifiers, "unsupported_verifiers")
+	cfg.HookExtensions = codec.Declare(cfg.HookExtensions, Extensions(t))
 	cfg.NewHooks = func() tls13.Hooks { return &hooks{p: p, client: isClient} }
 	return &cfg, nil
 }
@@ -508,11 +512,7 @@ func (h *hooks) VerifyPeerCertificate(hs *tls13.HookState, pc *tls13.PeerCertifi
 	if p.PeerCredential == party.AttestationOnly {
 		return party.Fail(hs, out, tls13.AlertUnsupportedCertificate, attest.Reject(party.ReasonPayloadType, "attestation-only credential expected, got certificate type %d", pc.Type))
 	}
-	for i, e := range pc.Entries[1:] {
-		if _, ok := tls13.FindExtension(e.Extensions, ext.attEv); ok {
-			return party.Fail(hs, out, tls13.AlertIllegalParameter, attest.Reject(party.ReasonPayloadType, "attestation_evidence in CertificateEntry %d, not the end-entity's", i+1))
-		}
-	}
+	// The engine has refused attestation_evidence in any other entry (Extensions).
 	payload, _ := tls13.FindExtension(pc.Entries[0].Extensions, ext.attEv)
 	leaf, err := x509.ParseCertificate(pc.Entries[0].Data)
 	if err != nil {

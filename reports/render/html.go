@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ type htmlPage struct {
 	Attacks                                         []htmlAttackMatrix
 	Coverage                                        []htmlCoverage
 	Unknown                                         []string
+	Interpretations                                 []requirements.Interpretation
 	Groups                                          []htmlGroup
 }
 
@@ -210,6 +212,11 @@ func HTML(w io.Writer, r *results.Results, cat *requirements.Catalog) error {
 	p.Attacks = htmlAttacks(v)
 	rowIDs := map[string]bool{}
 	p.Coverage, p.Unknown = coverageTables(v, cat, rowIDs)
+	for _, in := range cat.Interpretations {
+		if slices.ContainsFunc(r.Profiles, func(pr results.Profile) bool { return pr.Name == in.Profile }) {
+			p.Interpretations = append(p.Interpretations, in)
+		}
+	}
 	for _, g := range v.groups {
 		hg := htmlGroup{Anchor: groupAnchor(g), Title: fmt.Sprintf("%s · %s · %s → %s", g.Profile, g.Model, g.Client, g.Server)}
 		for _, s := range g.Specs {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/reports/results"
 )
 
@@ -404,5 +405,33 @@ func TestAnchor(t *testing.T) {
 	}
 	if anchor("spec", "a→b") == anchor("spec", "a/b") {
 		t.Error("anchors of different names collide")
+	}
+}
+
+// The interpretations of the run's profiles are listed with the reading
+// the run used; a profile the run did not test brings none.
+func TestInterpretations(t *testing.T) {
+	cat, err := requirements.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := synthetic()
+	var b bytes.Buffer
+	if err := HTML(&b, r, cat); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{`id="interpretations"`, `id="TA07-I-4"`, "<strong>used</strong> — abort:", "not used — omit:"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	r.Profiles = slices.DeleteFunc(r.Profiles, func(p results.Profile) bool { return p.Name == "ta-07" })
+	b.Reset()
+	if err := HTML(&b, r, cat); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), `id="TA07-I-4"`) {
+		t.Error("a ta-07 interpretation in a run without ta-07")
 	}
 }

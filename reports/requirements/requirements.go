@@ -105,11 +105,42 @@ type Requirement struct {
 	Implicit bool `json:"implicit,omitempty"`
 }
 
+// Interpretation is a place where a profile's text contradicts itself or
+// is silent: the passages in question, the ways to read them, and the
+// reading the reference implements (Default).
+type Interpretation struct {
+	// ID is <prefix>-I-<n>, e.g. TA07-I-2.
+	ID      string    `json:"id"`
+	Profile string    `json:"profile"`
+	Topic   string    `json:"topic"`
+	Text    []Passage `json:"text"`
+	// Readings has at least two entries with distinct names.
+	Readings []Reading `json:"readings"`
+	Default  string    `json:"default"`
+	// Selectable says how a run picks another reading; empty when only
+	// the default is implemented.
+	Selectable string `json:"selectable,omitempty"`
+	Note       string `json:"note,omitempty"`
+}
+
+// Passage is an exact excerpt of a section, as Requirement.Quote.
+type Passage struct {
+	Section string `json:"section"`
+	Quote   string `json:"quote"`
+}
+
+// Reading is one way to read an Interpretation's passages.
+type Reading struct {
+	Name string `json:"name"`
+	Says string `json:"says"`
+}
+
 // Catalog is the decoded catalog.json.
 type Catalog struct {
-	Schema       int           `json:"schema"`
-	Documents    []Document    `json:"documents"`
-	Requirements []Requirement `json:"requirements"`
+	Schema          int              `json:"schema"`
+	Documents       []Document       `json:"documents"`
+	Requirements    []Requirement    `json:"requirements"`
+	Interpretations []Interpretation `json:"interpretations,omitempty"`
 
 	byID map[string]int
 }
@@ -221,7 +252,56 @@ func (c *Catalog) Validate() error {
 			bad("%s: quote has %d characters, max %d", where, n, MaxQuoteLen)
 		}
 	}
+	ids := map[string]bool{}
+	for i, in := range c.Interpretations {
+		where := in.ID
+		if where == "" {
+			where = "interpretation #" + strconv.Itoa(i)
+		}
+		n, ok := strings.CutPrefix(in.ID, Prefix(in.Profile)+"-I-")
+		if _, err := strconv.Atoi(n); !ok || err != nil || n[0] == '0' {
+			bad("%s: id must be %s-I-<n>", where, Prefix(in.Profile))
+		}
+		if ids[in.ID] {
+			bad("%s: duplicate id", where)
+		}
+		ids[in.ID] = true
+		if !profiles[in.Profile] {
+			bad("%s: unknown profile %q", where, in.Profile)
+		}
+		if strings.TrimSpace(in.Topic) == "" || len(in.Text) == 0 {
+			bad("%s: a topic and at least one passage are required", where)
+		}
+		for _, p := range in.Text {
+			if !sectionRE.MatchString(p.Section) || strings.TrimSpace(p.Quote) == "" || utf8.RuneCountInString(p.Quote) > MaxQuoteLen {
+				bad("%s: passage §%s: a section and a quote of at most %d characters are required", where, p.Section, MaxQuoteLen)
+			}
+		}
+		names := map[string]bool{}
+		for _, r := range in.Readings {
+			if r.Name == "" || names[r.Name] || strings.TrimSpace(r.Says) == "" {
+				bad("%s: reading %q: a unique name and what it says are required", where, r.Name)
+			}
+			names[r.Name] = true
+		}
+		if len(in.Readings) < 2 {
+			bad("%s: %d readings, want at least two", where, len(in.Readings))
+		}
+		if !names[in.Default] {
+			bad("%s: default %q is not one of its readings", where, in.Default)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// DefaultReading is the reading the reference implements.
+func (in Interpretation) DefaultReading() Reading {
+	for _, r := range in.Readings {
+		if r.Name == in.Default {
+			return r
+		}
+	}
+	return Reading{}
 }
 
 // idMatches checks ID == Prefix(profile) "-" section "-" n with n a positive

@@ -15,6 +15,9 @@ func TestLoadCommittedCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatalf("committed catalog does not validate: %v", err)
 	}
+	if len(c.Interpretations) == 0 {
+		t.Error("the committed catalog records no interpretation")
+	}
 	counts := map[string]map[Level]int{}
 	implicit := map[string]int{}
 	for _, r := range c.Requirements {
@@ -107,6 +110,10 @@ func good() *Catalog {
 			{ID: "TA07-A.1-1", Profile: "ta-07", Section: "A.1", Level: May, Role: Any, Quote: "It MAY.", Testable: false},
 			{ID: "POC-ee-1", Profile: "poc", Section: "ee", Level: Must, Role: Client, Quote: "nonce", Testable: true},
 		},
+		Interpretations: []Interpretation{
+			{ID: "TA07-I-1", Profile: "ta-07", Topic: "where it goes", Text: []Passage{{Section: "12.1", Quote: "in the ClientHello"}},
+				Readings: []Reading{{Name: "here", Says: "here"}, {Name: "there", Says: "there"}}, Default: "here"},
+		},
 	}
 }
 
@@ -149,6 +156,13 @@ func TestValidateRejects(t *testing.T) {
 			c.Requirements[0].ID = "TA07-8.1/2-1"
 		}, "bad section"},
 		{"empty section", func(c *Catalog) { c.Requirements[0].Section = "" }, "bad section"},
+		{"interpretation id", func(c *Catalog) { c.Interpretations[0].ID = "TA07-1" }, "id must be TA07-I-<n>"},
+		{"interpretation duplicate", func(c *Catalog) { c.Interpretations = append(c.Interpretations, c.Interpretations[0]) }, "duplicate id"},
+		{"interpretation profile", func(c *Catalog) { c.Interpretations[0].Profile = "ea-09" }, "unknown profile"},
+		{"interpretation passage", func(c *Catalog) { c.Interpretations[0].Text[0].Quote = "" }, "passage"},
+		{"interpretation one reading", func(c *Catalog) { c.Interpretations[0].Readings = c.Interpretations[0].Readings[:1] }, "at least two"},
+		{"interpretation same names", func(c *Catalog) { c.Interpretations[0].Readings[1].Name = "here" }, "unique name"},
+		{"interpretation default", func(c *Catalog) { c.Interpretations[0].Default = "elsewhere" }, "not one of its readings"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good()

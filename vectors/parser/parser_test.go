@@ -185,3 +185,20 @@ func FuzzCheck(f *testing.F) {
 		Check(file)
 	})
 }
+
+// TestInputsDistinct: within a file no two tests share an input, so each
+// tcId checks something the others do not.
+func TestInputsDistinct(t *testing.T) {
+	for path, f := range generate(t) {
+		seen := map[string]int{}
+		for _, g := range f.TestGroups {
+			for _, tc := range g.Tests {
+				k := string(tc.Input)
+				if id, dup := seen[k]; dup {
+					t.Errorf("%s: tcId %d has the input of tcId %d", path, tc.TcID, id)
+				}
+				seen[k] = tc.TcID
+			}
+		}
+	}
+}

@@ -117,6 +117,10 @@ func ta07Structures(t codepoint.Table) []structure {
 		invalid("credential_kind 2 in the list", reqCH(etCF(2, cfCBOR), nonce32), illegalParameter, "UnknownCredentialKind"),
 		invalid("one byte after the nonce", cat(reqCH(etMT(kindAttestation, tpmMT), nonce32), u8(0)), decodeError, "TrailingData"),
 		invalid("empty extension_data", nil, decodeError, "Truncated"),
+		// Nonce lengths around a TPM's 64-byte qualifying data (TA07-I-6):
+		// the wire allows them all.
+		valid("nonce of 64 bytes, the most TPM qualifying data holds", reqCH(etMT(kindAttestation, tpmMT), seq(64)), "NonceBounds"),
+		valid("nonce of 65 bytes, one more than TPM qualifying data holds", reqCH(etMT(kindAttestation, tpmMT), seq(65)), "NonceBounds"),
 	}
 
 	// evidence_proposal in EncryptedExtensions: selected type and nonce.
@@ -135,6 +139,7 @@ func ta07Structures(t codepoint.Table) []structure {
 		invalid("credential_kind 2", propEE(etCF(2, cfCBOR), nonce32), illegalParameter, "UnknownCredentialKind"),
 		invalid("one byte after the nonce", cat(propEE(etMT(kindAttestation, tpmMT), nonce32), u8(0)), decodeError, "TrailingData"),
 		invalid("empty extension_data", nil, decodeError, "Truncated"),
+		valid("nonce of 65 bytes, one more than TPM qualifying data holds (TA07-I-6)", propEE(etMT(kindAttestation, tpmMT), seq(65)), "NonceBounds"),
 	}
 
 	propCH := func(types []byte) []byte { return v8(types) }
@@ -160,7 +165,7 @@ func ta07Structures(t codepoint.Table) []structure {
 		valid("an empty verifier identity: verifier_identity<0..2^16-1> allows it", v8(vid(nil)), "VerifierIdentity", "EmptyValue"),
 		valid("one identity of 253 bytes, filling the 255-byte list", v8(vid(rep(0x5a, 253))), "VerifierIdentity", "ListBounds"),
 		invalid("empty trusted_verifiers", v8(), decodeError, "EmptyList"),
-		invalid("identity length 32, 31 bytes follow", cat(u8(34), u16(32), seq(31)), decodeError, "Truncated"),
+		invalid("identity length 32, 31 bytes follow (the list length counts the 33 bytes there are)", cat(u8(33), u16(32), seq(31)), decodeError, "Truncated"),
 		invalid("list length beyond the data", drop(v8(vid(id32)), 1), decodeError, "Truncated"),
 		invalid("a one-byte identity length", v8(u8(0)), decodeError, "Truncated"),
 		invalid("one byte after the list", cat(v8(vid(id32)), u8(0)), decodeError, "TrailingData"),

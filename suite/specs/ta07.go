@@ -231,12 +231,38 @@ func ta07NotAsked(m endpoint.Model) func() {
 	if m.Client.Topology == party.Passport {
 		ext, typ, req = "results_proposal", codepoint.Default().TA07ResultsProposal, "TA07-8.2.2-5"
 	}
+	// What matches nothing: a type (a verifier) the server cannot take.
+	nothing, alert, alertName := noCommonType(Server), codepoint.Default().TA07UnsupportedEvidence, "unsupported_evidence"
+	if m.Client.Topology == party.Passport {
+		nothing, alert, alertName = noCommonVerifier(Server), codepoint.Default().TA07UnsupportedVerifiers, "unsupported_verifiers"
+	}
+	// wanting is a server that would take the client's attestation but
+	// does not require it, under reading omit or not (TA07-I-4).
+	wanting := func(omit bool) harness.Tweaks {
+		return harness.Tweaks{Parties: func(c, srv *party.Party) {
+			nothing.Parties(c, srv)
+			srv.VerifyPeer, srv.RequirePeer, srv.OmitUnmatchedProposal = true, false, omit
+		}}
+	}
 	return func() {
 		It(fmt.Sprintf("the server that does not ask for the client's attestation omits %s and CertificateRequest, and the connection proceeds", ext),
 			Label(requirements.Label(req)), func() {
 				r := run(m, on(Server, func(p *party.Party) { p.VerifyPeer, p.RequirePeer = false, false }))
 				Expect(r).To(ExchangeApplicationData())
 				expectExtension(sent(r, Client, wire.ClientHello), typ, true, ext)
+				expectExtension(sent(r, Server, wire.EncryptedExtensions), typ, false, ext)
+				Expect(r.ServerSent.Has(wire.CertificateRequest)).To(BeFalse(), "a CertificateRequest was sent")
+			})
+		It(fmt.Sprintf("reading TA07-I-4 as abort (the default): the server that matches nothing in the client's %s aborts with %s, though it does not require the client's attestation",
+			ext, alertName), Label(requirements.Label(req), "interpretation:TA07-I-4"), func() {
+			r := run(m, wanting(false))
+			Expect(r).To(AbortWith(alert, SentBy(Server)))
+			Expect(r).To(FailClosed())
+		})
+		It(fmt.Sprintf("reading TA07-I-4 as omit: the server that matches nothing in the client's %s omits it and CertificateRequest, and the connection proceeds", ext),
+			Label(requirements.Label(req), "interpretation:TA07-I-4"), func() {
+				r := run(m, wanting(true))
+				Expect(r).To(ExchangeApplicationData())
 				expectExtension(sent(r, Server, wire.EncryptedExtensions), typ, false, ext)
 				Expect(r.ServerSent.Has(wire.CertificateRequest)).To(BeFalse(), "a CertificateRequest was sent")
 			})

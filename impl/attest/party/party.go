@@ -112,6 +112,13 @@ type Party struct {
 	AlertRoom time.Duration
 	// Now is the relying party's clock; nil means time.Now.
 	Now func() time.Time
+	// OmitUnmatchedProposal is ta-07's other reading of a client proposal
+	// that matches none of our evidence types or trusted verifiers
+	// (catalog TA07-I-4: §8.1.2 and §8.2.2 say both "MUST be omitted" and
+	// "terminates the session"): the server leaves it unanswered and goes
+	// on, unless it requires the client's attestation. False, the default,
+	// aborts with unsupported_evidence or unsupported_verifiers.
+	OmitUnmatchedProposal bool
 	// Bugs make the profile misbehave for negative tests.
 	Bugs Bugs
 }

@@ -288,14 +288,16 @@ func (h *hooks) ReadClientHello(hs *tls13.HookState, exts []tls13.Extension) err
 			return err
 		}
 		t, ok := h.selectType(evidenceTypes(p.VerifierMediaTypes, p.PeerCredential), ch.SupportedEvidenceTypes)
-		if !ok {
+		switch {
+		case ok:
+			nonce, err := h.newNonce(hs.Context())
+			if err != nil {
+				return err
+			}
+			h.cli = direction{negotiated: true, topology: party.BackgroundCheck, evType: t, nonce: nonce}
+		case !p.OmitUnmatchedProposal:
 			return tls13.Alertf(unsupEv, "ta-07: no evidence type in common with the client's proposal")
 		}
-		nonce, err := h.newNonce(hs.Context())
-		if err != nil {
-			return err
-		}
-		h.cli = direction{negotiated: true, topology: party.BackgroundCheck, evType: t, nonce: nonce}
 	}
 	if d, ok := tls13.FindExtension(exts, ext.resProp); ok && p.PeerTopology == party.Passport {
 		var ch ResultsCH
@@ -303,10 +305,12 @@ func (h *hooks) ReadClientHello(hs *tls13.HookState, exts []tls13.Extension) err
 			return err
 		}
 		v, ok := h.selectVerifier(p.TrustedVerifierIDs(), ch.TrustedVerifiers)
-		if !ok {
+		switch {
+		case ok:
+			h.cli = direction{negotiated: true, topology: party.Passport, verifier: v}
+		case !p.OmitUnmatchedProposal:
 			return tls13.Alertf(unsupVer, "ta-07: no trusted verifier in the client's proposal")
 		}
-		h.cli = direction{negotiated: true, topology: party.Passport, verifier: v}
 	}
 	if h.cli.negotiated && !p.Bugs.OmitCertificateRequest {
 		hs.RequestClientCertificate() // §8.1.2: "MUST also send a CertificateRequest"

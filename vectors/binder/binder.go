@@ -93,6 +93,17 @@ var (
 	rfc8448ServerSPKI      = mustHex("30819f300d06092a864886f70d010101050003818d0030818902818100b4bb498f8279303d980836399b36c6988c0c68de55e1bdb826d3901a2461eafd2de49a91d015abbc9a95137ace6c1af19eaa6af98c7ced43120998e187a80ee0ccb0524b1b018c3e0b63264d449a6d38e22a5fda430846748030530ef0461c8ca9d9efbfae8ea6d1d03e2bd193eff0ab9a8002c47428a6d35a8d88d79f7f1e3f0203010001")
 )
 
+// RFC 8448 §6 (Client Authentication) values, as in
+// impl/tls13/testdata/rfc8448/client_auth.json: the Handshake Secret,
+// Transcript-Hash(ClientHello, ServerHello), and the SubjectPublicKeyInfo
+// of the client's RSA certificate (the server's is §3's). Both sides
+// present a certificate here, so both ea-07 binders have RFC inputs.
+var (
+	rfc8448ClientAuthHandshakeSecret = mustHex("d995243674fb6400d7d37bc0e9861bdbd9ed095601dcf2994874f2803de22e39")
+	rfc8448ClientAuthHelloHash       = mustHex("88ebc042bd0d5a643b22fca7a47defd4007dfe184949a6261c596c4e002a74a2")
+	rfc8448ClientSPKI                = mustHex("30819f300d06092a864886f70d010101050003818d0030818902818100c38175e004a68d093f823b9c379d201fbc0bb7a1c791905e3fbf76847e44e751ebbcd360bd945c81e5222bcc8846d3a8a0f93e9bf5bebabd92edf1de1ff19021703e7ab6c0901513f97e39b111f09c9348971c7b211984a754cd45fe095af0ea4236829bccf7a7fe9b2888e78ab477690a5b9e1ccbe91c6a4a0f97a7e02842010203010001")
+)
+
 func mustHex(s string) []byte {
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -137,6 +148,8 @@ func TA07() File {
 				fixture.Bytes(fmt.Sprintf("binder/ta-07/%s/nonce/%d", hh.name, n.len), n.len), n.size)
 		}
 	}
+	add("RFC 8448 §6 (client authentication) Handshake Secret and ClientHello...ServerHello transcript, a 32-byte nonce", crypto.SHA256, "SHA-256",
+		rfc8448ClientAuthHandshakeSecret, rfc8448ClientAuthHelloHash, fixture.Bytes("binder/ta-07/rfc8448-6/nonce", 32), 32)
 	return f
 }
 
@@ -200,6 +213,8 @@ func EA07() (File, error) {
 		hello := fixture.Bytes("binder/ea-07/"+hh.name+"/hello_hash", hh.h.Size())
 		add(hh.name+": the P-256 server and client identity keys of the handshake traces", hh.name, hh.h, hello, spkis)
 	}
+	add("RFC 8448 §6 (client authentication) ClientHello...ServerHello transcript, server and client certificates (RSA-1024)", "SHA-256", crypto.SHA256,
+		rfc8448ClientAuthHelloHash, []Value{{"server_spki", rfc8448ServerSPKI}, {"client_spki", rfc8448ClientSPKI}})
 	return f, nil
 }
 

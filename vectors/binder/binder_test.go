@@ -109,45 +109,65 @@ func TestIndependentRecomputation(t *testing.T) {
 	}
 }
 
-// TestRFC8448Values: the RFC 8448 inputs are those of the repository's
-// RFC 8448 test data, and the hello hash is the hash of its messages.
+// TestRFC8448Values: the RFC 8448 inputs (§3 and §6) are those of the
+// repository's RFC 8448 test data, the hello hash is the hash of its
+// messages, and the first and last tests of each file use them.
 func TestRFC8448Values(t *testing.T) {
 	dir := filepath.Join("..", "..", "impl", "tls13", "testdata", "rfc8448")
-	b, err := os.ReadFile(filepath.Join(dir, "simple_1rtt.json"))
-	if err != nil {
-		t.Fatal(err)
+	spki := func(file string) []byte {
+		der, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert.RawSubjectPublicKeyInfo
 	}
-	var tr struct {
-		Messages         map[string]string `json:"messages"`
-		Secrets          map[string]string `json:"secrets"`
-		TranscriptHashes map[string]string `json:"transcript_hashes"`
+	for _, sec := range []struct {
+		name, file    string
+		secret, hello []byte
+		spkis         map[string][]byte
+	}{
+		{"§3", "simple_1rtt.json", rfc8448HandshakeSecret, rfc8448HelloHash, map[string][]byte{"server_cert_rsa.der": rfc8448ServerSPKI}},
+		{"§6", "client_auth.json", rfc8448ClientAuthHandshakeSecret, rfc8448ClientAuthHelloHash,
+			map[string][]byte{"server_cert_rsa.der": rfc8448ServerSPKI, "client_cert_rsa.der": rfc8448ClientSPKI}},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, sec.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tr struct {
+			Inputs           map[string]any    `json:"inputs"`
+			Messages         map[string]string `json:"messages"`
+			Secrets          map[string]string `json:"secrets"`
+			TranscriptHashes map[string]string `json:"transcript_hashes"`
+		}
+		if err := json.Unmarshal(b, &tr); err != nil {
+			t.Fatal(err)
+		}
+		if hex.EncodeToString(sec.secret) != tr.Secrets["handshake_secret"] {
+			t.Errorf("handshake_secret is not RFC 8448 %s's", sec.name)
+		}
+		ch, _ := hex.DecodeString(tr.Messages["client_hello"])
+		sh, _ := hex.DecodeString(tr.Messages["server_hello"])
+		if h := sha256.Sum256(append(ch, sh...)); !bytes.Equal(h[:], sec.hello) || hex.EncodeToString(h[:]) != tr.TranscriptHashes["client_hello..server_hello"] {
+			t.Errorf("the hello transcript hash is not RFC 8448 %s's", sec.name)
+		}
+		for file, want := range sec.spkis {
+			if !bytes.Equal(spki(file), want) {
+				t.Errorf("the SPKI of %s is not RFC 8448 %s's", file, sec.name)
+			}
+		}
 	}
-	if err := json.Unmarshal(b, &tr); err != nil {
-		t.Fatal(err)
-	}
-	if hex.EncodeToString(rfc8448HandshakeSecret) != tr.Secrets["handshake_secret"] {
-		t.Error("handshake_secret is not RFC 8448 §3's")
-	}
-	ch, _ := hex.DecodeString(tr.Messages["client_hello"])
-	sh, _ := hex.DecodeString(tr.Messages["server_hello"])
-	if h := sha256.Sum256(append(ch, sh...)); !bytes.Equal(h[:], rfc8448HelloHash) || hex.EncodeToString(h[:]) != tr.TranscriptHashes["client_hello..server_hello"] {
-		t.Error("the hello transcript hash is not RFC 8448 §3's")
-	}
-	der, err := os.ReadFile(filepath.Join(dir, "server_cert_rsa.der"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(cert.RawSubjectPublicKeyInfo, rfc8448ServerSPKI) {
-		t.Error("the server SPKI is not RFC 8448 §3's certificate's")
-	}
-	// And the first test of each file uses them.
 	for _, f := range files(t) {
 		if !bytes.Equal(val(f.Tests[0].Inputs, "hello_transcript_hash"), rfc8448HelloHash) {
 			t.Errorf("%s: test 1 is not over RFC 8448 §3", f.Binder)
+		}
+		last := f.Tests[len(f.Tests)-1]
+		if !bytes.Equal(val(last.Inputs, "hello_transcript_hash"), rfc8448ClientAuthHelloHash) {
+			t.Errorf("%s: the last test is not over RFC 8448 §6", f.Binder)
 		}
 	}
 }

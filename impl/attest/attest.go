@@ -34,6 +34,13 @@ type Challenge struct {
 	TIK crypto.PublicKey
 }
 
+// Bounded is an attester whose evidence binds at most MaxQualifyingData
+// bytes of nonce or binder (a TPM's qualifyingData): a profile refuses a
+// longer one when it is negotiated rather than failing to attest.
+type Bounded interface {
+	MaxQualifyingData() int
+}
+
 // QualifyingData is the value the evidence carries as its freshness and
 // channel binding claim: the binder when there is one, else the nonce.
 func (c Challenge) QualifyingData() []byte {

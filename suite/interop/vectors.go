@@ -87,7 +87,7 @@ func init() { generators = append(generators, Vectors) }
 // maxQualifyingData is what a TPM takes as TPM2_Certify/TPM2_Quote
 // qualifyingData (TPMU_HA with SHA-512): a well-formed ta-07 nonce
 // (nonce<8..2^8-1>) or channel binder longer than that cannot be bound.
-const maxQualifyingData = 64
+const maxQualifyingData = parsectpm.MaxQualifyingData
 
 // RFC 7250's certificate type extensions.
 const (
@@ -197,9 +197,11 @@ func ta07Ours(c party.Credential) ta07.EvidenceType {
 var ea07Ours = ea07.AttestationScheme{Mechanism: ea07.MechanismEvidence,
 	Evidence: ea07.EvidenceType{Encoding: ea07.MediaType, MediaType: parsectpm.MediaType}}
 
+// tpmLimit is a nonce longer than TPM evidence binds: refused when it is
+// negotiated with unsupported_evidence (catalog TA07-I-6).
 func tpmLimit(nonce []byte) vectorWant {
-	return vectorWant{alert: tls13.AlertInternalError,
-		it: fmt.Sprintf("its TPM cannot bind a %d-byte nonce: qualifyingData holds at most %d bytes", len(nonce), maxQualifyingData)}
+	return vectorWant{alert: defaults.TA07UnsupportedEvidence,
+		it: fmt.Sprintf("refuses a %d-byte nonce its TPM cannot bind (qualifyingData holds at most %d bytes) with unsupported_evidence", len(nonce), maxQualifyingData)}
 }
 
 // cmwRejected is a CMW the peer parses (or may reject as a whole): the

@@ -23,6 +23,11 @@ const MediaType = "application/vnd.parallaxsecond.key-attestation.tpm"
 // TPMVersion is the only tpmVer value producers emit.
 const TPMVersion = "2.0"
 
+// MaxQualifyingData is the most qualifyingData TPM2_Quote and TPM2_Certify
+// take (TPMU_HA with SHA-512): a nonce or binder longer than this cannot
+// be bound into Parsec TPM evidence.
+const MaxQualifyingData = 64
+
 // Evidence is the decoded CBOR collection. The TPM structures stay as the
 // bytes that were signed; Verify parses them.
 type Evidence struct {

@@ -84,9 +84,7 @@ var DefaultPCRs = []int{0, 1, 7}
 
 const (
 	numPCRs = parsectpm.NumPCRs
-	// maxQualifyingData is the size of TPMU_HA with SHA-512: a TPM refuses
-	// longer qualifyingData.
-	maxQualifyingData = 64
+	maxQualifyingData = parsectpm.MaxQualifyingData
 	firmwareVersion   = 0x2026_0001_0000_0000
 )
 
@@ -213,6 +211,9 @@ func (a *Attester) PCR(index int) []byte {
 // Endorsement is what a verifier must be given to accept this attester: its
 // kid, attestation key, and the current PCR values as reference values.
 // Extending a PCR afterwards makes later quotes disagree with it.
+// MaxQualifyingData is what TPM2_Quote and TPM2_Certify bind (attest.Bounded).
+func (a *Attester) MaxQualifyingData() int { return maxQualifyingData }
+
 func (a *Attester) Endorsement() parsectpm.Endorsement {
 	a.mu.Lock()
 	defer a.mu.Unlock()

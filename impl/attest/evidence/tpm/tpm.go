@@ -99,9 +99,7 @@ type Config struct {
 
 const (
 	numPCRs = parsectpm.NumPCRs
-	// maxQualifyingData is the size of TPMU_HA with SHA-512: a TPM refuses
-	// longer qualifyingData.
-	maxQualifyingData = 64
+	maxQualifyingData = parsectpm.MaxQualifyingData
 	// maxEventData is TPM2B_EVENT's limit for TPM2_PCR_Event.
 	maxEventData = 1024
 )
@@ -432,6 +430,9 @@ func selected(l tpm2.TPMLPCRSelection) []int {
 // (at Open or after Extend) as reference values. It does not talk to the
 // TPM: ReadEndorsement re-reads the PCRs first, which matters when
 // something else extends them (another Attester on the same TPM).
+// MaxQualifyingData is what TPM2_Quote and TPM2_Certify bind (attest.Bounded).
+func (a *Attester) MaxQualifyingData() int { return maxQualifyingData }
+
 func (a *Attester) Endorsement() parsectpm.Endorsement {
 	a.mu.Lock()
 	defer a.mu.Unlock()

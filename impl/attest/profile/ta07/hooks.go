@@ -265,6 +265,9 @@ func (h *hooks) ReadClientHello(hs *tls13.HookState, exts []tls13.Extension) err
 		if !ok {
 			return tls13.Alertf(unsupEv, "ta-07: no evidence type in common with %v", ch.SupportedEvidenceTypes)
 		}
+		if err := unbindable(p.Attester, ch.Nonce, unsupEv); err != nil {
+			return err
+		}
 		h.srv = direction{negotiated: true, topology: party.BackgroundCheck, evType: t, nonce: ch.Nonce}
 	}
 	if d, ok := tls13.FindExtension(exts, ext.resReq); ok && p.Attests() && p.Topology == party.Passport && !p.Bugs.Decline {
@@ -388,6 +391,11 @@ func (h *hooks) ReadEncryptedExtensions(hs *tls13.HookState, exts []tls13.Extens
 		if !slices.ContainsFunc(h.cli.offeredTypes, ee.SelectedEvidenceType.Equal) {
 			return tls13.Alertf(tls13.AlertIllegalParameter, "ta-07: server selected evidence type %v that was not offered", ee.SelectedEvidenceType)
 		}
+		if h.p.Attests() {
+			if err := unbindable(h.p.Attester, ee.Nonce, unsupEv); err != nil {
+				return err
+			}
+		}
 		h.cli.negotiated, h.cli.evType, h.cli.nonce = true, ee.SelectedEvidenceType, ee.Nonce
 	}
 	if d, ok := tls13.FindExtension(exts, ext.resProp); ok {
@@ -406,6 +414,18 @@ func (h *hooks) ReadEncryptedExtensions(hs *tls13.HookState, exts []tls13.Extens
 			code = unsupVer
 		}
 		return tls13.Alertf(code, "ta-07: server attestation required, the server declined")
+	}
+	return nil
+}
+
+// unbindable refuses a nonce our attester's evidence cannot carry
+// (catalog TA07-I-6): a TPM binds at most 64 bytes of qualifying data, and
+// the channel binder of an X.509 credential is as long as the nonce. No
+// evidence type of ours answers such a request, so it is the draft's
+// unsupported_evidence, not a failure to attest later.
+func unbindable(a attest.Attester, nonce []byte, unsupEv tls13.AlertCode) error {
+	if b, ok := a.(attest.Bounded); ok && len(nonce) > b.MaxQualifyingData() {
+		return tls13.Alertf(unsupEv, "ta-07: a %d-byte nonce: our evidence binds at most %d bytes", len(nonce), b.MaxQualifyingData())
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ type ClockInfo struct {
 var DefaultPCRs = []int{0, 1, 7}
 
 const (
-	numPCRs = parsectpm.NumPCRs
+	numPCRs           = parsectpm.NumPCRs
 	maxQualifyingData = parsectpm.MaxQualifyingData
 	firmwareVersion   = 0x2026_0001_0000_0000
 )

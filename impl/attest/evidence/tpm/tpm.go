@@ -98,7 +98,7 @@ type Config struct {
 }
 
 const (
-	numPCRs = parsectpm.NumPCRs
+	numPCRs           = parsectpm.NumPCRs
 	maxQualifyingData = parsectpm.MaxQualifyingData
 	// maxEventData is TPM2B_EVENT's limit for TPM2_PCR_Event.
 	maxEventData = 1024

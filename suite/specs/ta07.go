@@ -276,3 +276,20 @@ var _ = Describe("ta-07: draft-fossati-tls-attestation-07", func() {
 		describeViolations(m, ta07Violations(m), ta07NotAsked(m))
 	}
 })
+
+// An attestation_evidence nobody asked for: the server's plain X.509
+// certificate carries one although the client negotiated no evidence
+// from the server (RFC 8446 §4.4.2: extensions in Certificate answer the
+// ClientHello's).
+var _ = Describe("ta-07: unsolicited attestation_evidence", func() {
+	m := endpoint.Model{Profile: "ta-07", Client: endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}}
+	Describe(describeModel(m), Case{Model: m}.Labels(), func() {
+		It("the client aborts with unsupported_extension when the server's certificate carries attestation_evidence it did not negotiate", func() {
+			r := run(m, harness.Tweaks{Configs: func(_, s *tls13.Config) {
+				s.Bugs.ExtraEntryExtensions = map[int][]tls13.Extension{0: {{Type: codepoint.Default().TA07AttestationEvidence, Data: []byte{0xa0}}}}
+			}})
+			Expect(r).To(AbortWith(tls13.AlertUnsupportedExtension, SentBy(Client)))
+			Expect(r).To(FailClosed())
+		})
+	})
+})

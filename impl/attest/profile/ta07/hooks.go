@@ -511,6 +511,13 @@ func (h *hooks) VerifyPeerCertificate(hs *tls13.HookState, pc *tls13.PeerCertifi
 		return tls13.Alertf(tls13.AlertIllegalParameter, "ta-07: evidence_proposal accepted without a CertificateRequest")
 	}
 	if !d.negotiated {
+		// RFC 8446 §4.4.2: a Certificate's extensions answer ones we sent;
+		// attestation_evidence answers an evidence type we negotiated.
+		if len(pc.Entries) > 0 {
+			if _, ok := tls13.FindExtension(pc.Entries[0].Extensions, ext.attEv); ok {
+				return tls13.Alertf(tls13.AlertUnsupportedExtension, "ta-07: attestation_evidence without a negotiated evidence type")
+			}
+		}
 		return nil
 	}
 	out := party.Outcome{Profile: Name, Direction: side(h.client), Topology: d.topology, Selected: d.selected()}

@@ -217,7 +217,7 @@ func TestManifest(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"ea-07/client-attests/bg+x509", "ea-07/server-attests/bg+attestation-only",
-		"ta-07/server-attests/passport+attestation-only", "ta-07/client-attests/bg+x509", "poc/server-attests/bg+attestation-only"} {
+		"ta-07/server-attests/passport+attestation-only", "ta-07/client-attests/bg+x509"} {
 		i := exp.Match(id)
 		if i < 0 || exp.Failures[i].Expects() != contract.ExpectUnsupported {
 			t.Errorf("expected.json does not list %s as unsupported", id)

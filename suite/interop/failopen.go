@@ -2,10 +2,14 @@ package interop
 
 import (
 	"context"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/cmw"
@@ -103,6 +107,13 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 		return nil
 	}
 	var out []Case
+	// No verifier at all: nothing listens where its ATLS_VERIFIER points.
+	k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, false)
+	k.Variant, k.Kind, k.Judge = "fail-open-verifier-unreachable", "fail-open", expectNoConnection
+	k.It = "whose verifier cannot be reached at all exits 1 (failed) without a handshake, and no application data crosses"
+	k.Reqs = map[string][]string{"poc": {"POC-cert-2"}}[c.Model.Profile]
+	k.Services = unreachable(k.Services)
+	out = append(out, k)
 	for _, b := range failOpenBehaviours {
 		for _, f := range verifierFailures {
 			k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, true)
@@ -135,6 +146,41 @@ func earlyData(tweak func(*party.Party, *tls13.Config) error) func(*party.Party,
 			return nil
 		}
 		return tweak(p, c)
+	}
+}
+
+// unreachable wraps a case's services (if any): once they run, the
+// peer's verifier is a port on the host where nothing listens.
+func unreachable(services func(context.Context, driver.Case, *contract.Config, *contract.Config) error) func(context.Context, driver.Case, *contract.Config, *contract.Config) error {
+	return func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
+		if services != nil {
+			if err := services(ctx, k, peer, ref); err != nil {
+				return err
+			}
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(k.HostAddress(), "0"))
+		if err != nil {
+			return err
+		}
+		addr := ln.Addr().String()
+		ln.Close() // refused from now on
+		peer.Verifier = "veraison:http://" + addr
+		return nil
+	}
+}
+
+// expectNoConnection judges a peer that must fail before its handshake:
+// exit 1 (the contract's "a verifier could not be reached"), no handshake
+// completed on the wire, no application data either way.
+func expectNoConnection(_ Case, r *Result) {
+	GinkgoHelper()
+	Expect(r.Peer).NotTo(BeNil())
+	Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), "the peer's exit, want 1 (failed): its verifier cannot be reached\n%s", r.Describe())
+	Expect(r.Wire.Completed).To(BeFalse(), "a handshake completed without a verifier\n%s", r.Describe())
+	Expect(r.Wire.AppData).To(BeEmpty(), "the peer sent application data\n%s", r.Describe())
+	if o := r.Peer.Outcome; o != nil {
+		Expect(o.Handshake).NotTo(Equal(contract.HandshakeOK), "the peer's outcome line says the handshake completed\n%s", r.Describe())
+		Expect(o.AppData).NotTo(Equal(contract.AppDataOK), "the peer's outcome line says application data crossed\n%s", r.Describe())
 	}
 }
 

@@ -147,6 +147,9 @@ type Case struct {
 	Negative *Negative
 	// Check, if set, checks more of what the case did once it is judged.
 	Check func(c Case, r *Result)
+	// Judge, if set, replaces the judgement of a case that neither
+	// completes nor aborts with an alert (ExpectCompletes, ExpectAborts).
+	Judge func(c Case, r *Result)
 	// Kind is the variant's kind label (kind:<Kind>): positive, negative,
 	// fail-open, vector, attack; "" derives it.
 	Kind string

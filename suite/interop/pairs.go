@@ -218,9 +218,12 @@ func DeclarePairs(o PairOptions) {
 					if c.Unclaimed {
 						Fail("the peer ran a case its manifest does not claim (want exit 127): claim it in manifest.json, or make the peer refuse it\n" + r.Describe())
 					}
-					if c.Negative != nil {
+					switch {
+					case c.Judge != nil:
+						c.Judge(c, r)
+					case c.Negative != nil:
 						ExpectAborts(c, r)
-					} else {
+					default:
 						ExpectCompletes(c, r)
 						if o.After != nil && c.Variant == "" {
 							o.After(c, r)

@@ -38,6 +38,9 @@ SUBMODULES_TESTED := containers/parsec-xcheck
 vet:
 	$(GO) vet ./...
 	@for m in $(SUBMODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@# go.mod and go.sum of every module are what `go mod tidy` makes them.
+	$(GO) mod tidy -diff
+	@for m in $(SUBMODULES); do (cd $$m && $(GO) mod tidy -diff) || { echo "$$m: go.mod is not tidy (run go mod tidy there)"; exit 1; }; done
 
 # Veraison v0.0.2501's services, built from the module proxy into a cache
 # keyed by containers/veraison/go.sum (seconds when nothing changed).

@@ -3,6 +3,11 @@ module github.com/attested-tls/conformance/containers/veraison
 go 1.26.0
 
 require (
+	github.com/mattn/go-sqlite3 v1.14.14
+	github.com/veraison/services v0.0.2501
+)
+
+require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/Masterminds/squirrel v1.5.4 // indirect
 	github.com/OneOfOne/xxhash v1.2.8 // indirect
@@ -55,7 +60,6 @@ require (
 	github.com/magiconair/properties v1.8.6 // indirect
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.19 // indirect
-	github.com/mattn/go-sqlite3 v1.14.14 // indirect
 	github.com/mitchellh/go-testing-interface v1.0.0 // indirect
 	github.com/mitchellh/mapstructure v1.5.0 // indirect
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
@@ -91,7 +95,6 @@ require (
 	github.com/veraison/go-cose v1.3.0-rc.1 // indirect
 	github.com/veraison/parsec v0.2.1-0.20240912163334-0368b9c16228 // indirect
 	github.com/veraison/psatoken v1.2.1-0.20240912124429-aec3ece7886e // indirect
-	github.com/veraison/services v0.0.2501 // indirect
 	github.com/veraison/swid v1.1.1-0.20230911094910-8ffdd07a22ca // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/xeipuuv/gojsonpointer v0.0.0-20190905194746-02993c407bfb // indirect

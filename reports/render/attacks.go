@@ -31,7 +31,7 @@ type attackMatrix struct {
 func (m *attackMatrix) Title() string {
 	t := m.Client + " → " + m.Server
 	peer := m.Server
-	if m.Server == inProcess {
+	if m.Server == results.InProcessPeer {
 		peer = m.Client
 	}
 	switch m.Part {
@@ -42,9 +42,6 @@ func (m *attackMatrix) Title() string {
 	}
 	return t
 }
-
-// inProcess is the in-process reference's name in a pair.
-const inProcess = "go"
 
 // attackRow is one scenario × capability; Cells line up with Columns (nil
 // where no spec ran).

@@ -149,6 +149,10 @@ func (r Role) valid() bool { return r == RoleClient || r == RoleServer || r == R
 // Checks reports whether the spec checks the behaviour of side e.
 func (r Role) Checks(e Endpoint) bool { return r == RoleBoth || string(r) == string(e) }
 
+// InProcessPeer is the in-process reference's name in pairs and peers:
+// the "go" of go→go and of every pair spec's other side.
+const InProcessPeer = "go"
+
 // Pair names the two peers of a spec.
 type Pair struct {
 	Client string `json:"client"`

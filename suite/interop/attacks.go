@@ -18,12 +18,10 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
-	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
@@ -254,35 +252,14 @@ func (a *peerAttack) sides() (att, rp endpoint.Side) {
 	return a.model.Server, a.model.Client
 }
 
-// configure is an in-process endpoint of profile name for party p,
-// trusting the run's CA.
-func (a *peerAttack) configure(name string, isClient bool, p *party.Party) (*tls13.Config, error) {
-	if p.Codepoints == nil {
-		t := codepoint.Default()
-		p.Codepoints = &t
-	}
-	var plain tls13.Credential
-	if !isClient {
-		var err error
-		if plain, err = a.in.CA.Plain(inputs.ServerName); err != nil {
-			return nil, err
-		}
-	}
-	prof, err := profile.ByName(name)
-	if err != nil {
-		return nil, err
-	}
-	return prof.Configure(endpoint.BaseConfig(isClient, inputs.ServerName, a.in.CA.Pool(), plain), isClient, p)
-}
-
 // pair runs one in-process connection of m between the attester party
 // ap and the relying party rp.
 func (a *peerAttack) pair(ctx context.Context, profileName string, attIsClient bool, ap, rp *party.Party) (*harness.Result, error) {
-	acfg, err := a.configure(profileName, attIsClient, ap)
+	acfg, err := a.in.CA.Configure(profileName, attIsClient, inputs.ServerName, ap)
 	if err != nil {
 		return nil, err
 	}
-	rcfg, err := a.configure(profileName, !attIsClient, rp)
+	rcfg, err := a.in.CA.Configure(profileName, !attIsClient, inputs.ServerName, rp)
 	if err != nil {
 		return nil, err
 	}

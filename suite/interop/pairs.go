@@ -24,10 +24,6 @@ import (
 	"github.com/attested-tls/conformance/reports/results"
 )
 
-// InProcessPeer is the in-process reference's name in results: the "go"
-// of a go→go spec, and the other side of every pair spec.
-const InProcessPeer = "go"
-
 // PairEntry names the report entry each pair spec leaves: a *Record.
 const PairEntry = "pair"
 
@@ -55,9 +51,9 @@ type Record struct {
 // Pair is the spec's pair: the in-process reference on the other side.
 func (r *Record) Pair() results.Pair {
 	if r.PeerRole == contract.Server {
-		return results.Pair{Client: InProcessPeer, Server: r.Peer}
+		return results.Pair{Client: results.InProcessPeer, Server: r.Peer}
 	}
-	return results.Pair{Client: r.Peer, Server: InProcessPeer}
+	return results.Pair{Client: r.Peer, Server: results.InProcessPeer}
 }
 
 // SpecID is the spec's ID in results: the model ID and the pair, like the

@@ -11,7 +11,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
-	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 )
@@ -100,24 +99,10 @@ func goConfig(t *testing.T, w *world, m model, isClient bool, endorsement string
 	return cfg
 }
 
-// configure gives p the default codepoints and makes the Go endpoint's
-// TLS configuration for profile: a server also holds a plain X.509
-// credential from the world's CA, as every profile's server may need one.
+// configure makes the Go endpoint's TLS configuration for profile, with
+// the world's CA.
 func (w *world) configure(profileName string, isClient bool, p *party.Party) (*tls13.Config, error) {
-	table := codepoint.Default()
-	p.Codepoints = &table
-	var plain tls13.Credential
-	if !isClient {
-		var err error
-		if plain, err = w.ca.Plain(ServerName); err != nil {
-			return nil, err
-		}
-	}
-	prof, err := profile.ByName(profileName)
-	if err != nil {
-		return nil, err
-	}
-	return prof.Configure(endpoint.BaseConfig(isClient, ServerName, w.ca.Pool(), plain), isClient, p)
+	return w.ca.Configure(profileName, isClient, ServerName, p)
 }
 
 // startAllowance is how long starting the peers may take on top of

@@ -97,7 +97,7 @@ func Results(r types.Report, runID string) *results.Results {
 			{Name: "poc", Draft: "CCC attested-tls-poc", Revision: "731ca82"},
 			{Name: "ta-07", Draft: "draft-fossati-tls-attestation", Revision: "07"},
 		},
-		Peers: []results.Peer{{Name: "go", Kind: results.InProcess, Version: SuiteVersion}},
+		Peers: []results.Peer{{Name: results.InProcessPeer, Kind: results.InProcess, Version: SuiteVersion}},
 	}
 	seen := map[string]int{}
 	for _, sr := range r.SpecReports {
@@ -106,7 +106,7 @@ func Results(r types.Report, runID string) *results.Results {
 		}
 		spec := results.Spec{
 			Description: strings.Join(append(sr.ContainerHierarchyTexts, sr.LeafNodeText), " "),
-			Pair:        results.Pair{Client: "go", Server: "go"},
+			Pair:        results.Pair{Client: results.InProcessPeer, Server: results.InProcessPeer},
 			Duration:    results.Duration(sr.RunTime.Round(time.Microsecond)),
 		}
 		var roles []string

@@ -15,8 +15,10 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
 
@@ -94,6 +96,29 @@ func (ca *CA) Plain(serverName string) (tls13.Credential, error) {
 		return tls13.Credential{}, err
 	}
 	return tls13.Credential{Chain: chain, Signer: key}, nil
+}
+
+// Configure is the engine configuration of an in-process endpoint of the
+// named profile for party p (default codepoints unless p has its own),
+// trusting ca both ways; a server also holds a plain credential from ca,
+// as every profile's server may need one.
+func (ca *CA) Configure(profileName string, isClient bool, serverName string, p *party.Party) (*tls13.Config, error) {
+	if p.Codepoints == nil {
+		t := codepoint.Default()
+		p.Codepoints = &t
+	}
+	var plain tls13.Credential
+	if !isClient {
+		var err error
+		if plain, err = ca.Plain(serverName); err != nil {
+			return nil, err
+		}
+	}
+	prof, err := profile.ByName(profileName)
+	if err != nil {
+		return nil, err
+	}
+	return prof.Configure(BaseConfig(isClient, serverName, ca.Pool(), plain), isClient, p)
 }
 
 // Roles are what one endpoint attests and appraises with.

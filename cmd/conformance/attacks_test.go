@@ -12,8 +12,9 @@ import (
 	"github.com/attested-tls/conformance/suite/interop"
 )
 
-// attackRun runs a peer's attack battery and returns its results.
-func attackRun(t *testing.T, wantExit int, args ...string) *results.Results {
+// batteryRun runs conformance with args (a peer and a label filter) and
+// returns its results.
+func batteryRun(t *testing.T, wantExit int, args ...string) *results.Results {
 	t.Helper()
 	out := t.TempDir()
 	r := conformance(t, append([]string{"run", "--in-process=false", "--parallel", "2", "--out", out}, args...)...)
@@ -67,7 +68,7 @@ func checkAttacks(t *testing.T, res *results.Results, peer string) {
 }
 
 func TestAttacksOnReferencePeer(t *testing.T) {
-	res := attackRun(t, 0, "--driver", "processes", "--peer", "reference", "--label-filter", "kind:attack")
+	res := batteryRun(t, 0, "--driver", "processes", "--peer", "reference", "--label-filter", "kind:attack")
 	checkAttacks(t, res, "reference")
 }
 
@@ -78,14 +79,14 @@ func TestAttacksOnMbedTLSPeer(t *testing.T) {
 	if out, err := exec.Command("docker", "info").CombinedOutput(); err != nil {
 		needs.DockerEngine(t, fmt.Errorf("docker info: %v: %s", err, out))
 	}
-	res := attackRun(t, 0, "--driver", "containers", "--peer", "mbedtls", "--label-filter", "kind:attack")
+	res := batteryRun(t, 0, "--driver", "containers", "--peer", "mbedtls", "--label-filter", "kind:attack")
 	checkAttacks(t, res, "mbedtls")
 }
 
 // A relying party that accepts any credential is fooled by every attack
 // a genuine one stops: the replayed evidence gets through.
 func TestAttacksFoolAnAcceptAnyPeer(t *testing.T) {
-	res := attackRun(t, 1, "--driver", "processes", "--peer", "broken-accept-any",
+	res := batteryRun(t, 1, "--driver", "processes", "--peer", "broken-accept-any",
 		"--label-filter", "kind:attack && profile:ta-07 && credential:attestation-only && model:bg && role:server")
 	failed := 0
 	for _, s := range res.Specs {

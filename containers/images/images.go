@@ -8,11 +8,11 @@
 // The reference peer image is FROM-scratch style: the static conformance
 // binary (CGO_ENABLED=0, -trimpath, no build ID or VCS stamp, so the same
 // sources give the same bytes) and the folders the contract mounts. The
-// swtpm image (swtpm.go) is the host's swtpm and its library closure, the
-// same way. The Veraison image (veraison.go) is the Veraison services
+// mbedTLS peer image (mbedtls.go) is its build and library closure
+// (closure.go), the same way. The Veraison image (veraison.go) is the Veraison services
 // built by containers/veraison, their library closure and a static
-// entrypoint (veraison-run) that starts them; peers/driver runs it per
-// case. None needs more than its closure and a file or two, so there is
+// entrypoint (veraison-run) that starts them; peers/driver runs it for
+// cases. None needs more than its closure and a file or two, so there is
 // no Debian base (`debootstrap --variant=minbase`).
 package images
 

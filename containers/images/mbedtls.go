@@ -18,7 +18,7 @@ const (
 )
 
 // MbedTLSPeer is the patched mbedTLS contract peer (peers/mbedtls),
-// FROM-scratch style like Swtpm: peers/mbedtls/build.sh's output (the
+// FROM-scratch style: peers/mbedtls/build.sh's output (the
 // peer and the shared libraries it ships in lib/: tpm2-tss, libcurl and
 // its dependencies, jansson) at MbedTLSDir, and the rest of its closure
 // (glibc and the loader) at the host's paths. The build is cached by

@@ -53,6 +53,13 @@ type ContainerDriver struct {
 	logf   Logf
 	sigc   chan os.Signal
 	closed chan struct{}
+	// veraison keeps the run's Veraison deployments between cases.
+	veraison veraisonPool
+	// idle are case networks a closed case left empty, for the next
+	// case: creating and removing a bridge network costs the engine
+	// about a quarter of a second each time.
+	netMu sync.Mutex
+	idle  []*containerCase
 }
 
 var tcLoggerOnce sync.Once
@@ -225,6 +232,7 @@ func (d *ContainerDriver) Close(ctx context.Context) error {
 	}
 	close(d.closed)
 	signal.Stop(d.sigc)
+	d.veraison.close(ctx)
 	d.sweep(ctx, d.runFilter())
 	c, n, err := d.Leftovers(ctx)
 	d.cli.Close()
@@ -234,8 +242,19 @@ func (d *ContainerDriver) Close(ctx context.Context) error {
 	return err
 }
 
+// NewCase gives the case a network of its own: an empty one a closed
+// case left, or a new one. Containers on it carry the case's label; the
+// network only the run's.
 func (d *ContainerDriver) NewCase(ctx context.Context, name string) (Case, error) {
-	nw, err := network.New(ctx, network.WithLabels(d.labels(name)))
+	d.netMu.Lock()
+	if n := len(d.idle); n > 0 {
+		k := d.idle[n-1]
+		d.idle = d.idle[:n-1]
+		d.netMu.Unlock()
+		return &containerCase{d: d, name: name, nw: k.nw, gateway: k.gateway}, nil
+	}
+	d.netMu.Unlock()
+	nw, err := network.New(ctx, network.WithLabels(d.labels("")))
 	if err != nil {
 		return nil, fmt.Errorf("driver: case network: %w", err)
 	}
@@ -258,6 +277,9 @@ type containerCase struct {
 	gateway string
 	mu      sync.Mutex
 	peers   []*peerContainer
+	// attached are the run's services attached to the case network
+	// (AttachVeraison): Close detaches them before it removes it.
+	attached []func(context.Context) error
 }
 
 // HostAddress is the network's gateway: the host as the case's
@@ -266,8 +288,8 @@ func (c *containerCase) HostAddress() string { return c.gateway }
 
 func (c *containerCase) Close(ctx context.Context) error {
 	c.mu.Lock()
-	peers := c.peers
-	c.peers = nil
+	peers, attached := c.peers, c.attached
+	c.peers, c.attached = nil, nil
 	c.mu.Unlock()
 	var errs []error
 	for _, p := range peers {
@@ -275,10 +297,33 @@ func (c *containerCase) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	for _, detach := range attached {
+		if err := detach(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 && c.gateway != "" && c.empty(ctx) {
+		// Nothing of the case is left on it: the next case may have it.
+		c.d.netMu.Lock()
+		select {
+		case <-c.d.closed:
+		default:
+			c.d.idle = append(c.d.idle, c)
+			c.d.netMu.Unlock()
+			return nil
+		}
+		c.d.netMu.Unlock()
+	}
 	if err := c.nw.Remove(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// empty reports whether no container is attached to the case network.
+func (c *containerCase) empty(ctx context.Context) bool {
+	res, err := c.d.cli.NetworkInspect(ctx, c.nw.ID, client.NetworkInspectOptions{})
+	return err == nil && len(res.Network.Containers) == 0
 }
 
 type peerContainer struct {

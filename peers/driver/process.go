@@ -22,6 +22,8 @@ type ProcessDriver struct {
 	binary string
 	mu     sync.Mutex
 	live   map[int]*exec.Cmd
+	// veraison keeps the run's Veraison deployments between cases.
+	veraison veraisonPool
 }
 
 // NewProcesses returns the process driver; binary replaces
@@ -39,14 +41,15 @@ func (p *ProcessDriver) Live() int {
 	return len(p.live)
 }
 
-// Close kills every peer process still running.
+// Close kills every peer process still running and stops the run's
+// Veraison deployments.
 func (p *ProcessDriver) Close(ctx context.Context) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	for pid := range p.live {
 		syscall.Kill(-pid, syscall.SIGKILL)
 	}
-	return nil
+	p.mu.Unlock()
+	return p.veraison.close(ctx)
 }
 
 func (p *ProcessDriver) NewCase(ctx context.Context, name string) (Case, error) {

@@ -212,17 +212,13 @@ func ServiceImage(ctx context.Context, d *ContainerDriver, r images.Recipe) (str
 	return img.Ref, nil
 }
 
-// EnsureServiceImages prepares what StartVeraison and StartSwtpm need
-// under d, so the first case does not pay for it: the Veraison and swtpm
-// images for containers, the Veraison binaries for processes.
+// EnsureServiceImages prepares what StartVeraison needs under d, so the
+// first case does not pay for it: the Veraison image for containers, the
+// Veraison binaries for processes.
 func EnsureServiceImages(ctx context.Context, d Driver) error {
 	if cd, ok := d.(*ContainerDriver); ok {
-		for _, r := range []images.Recipe{images.Veraison, images.Swtpm} {
-			if _, err := ServiceImage(ctx, cd, r); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := ServiceImage(ctx, cd, images.Veraison)
+		return err
 	}
 	_, err := service.Binaries(ctx)
 	return err
@@ -231,7 +227,6 @@ func EnsureServiceImages(ctx context.Context, d Driver) error {
 // Defaults of VeraisonOptions.
 const (
 	DefaultVeraisonAlias = "veraison"
-	DefaultSwtpmAlias    = "tpm"
 	// VeraisonReadyTimeout bounds a Veraison start (container start and
 	// the services' READY); the services take ~1–2 s when the machine is
 	// idle.
@@ -267,6 +262,10 @@ type Veraison struct {
 	svc  *service.Services // process mode
 	once sync.Once
 	err  error
+	// release hands a pooled deployment back (AttachVeraison) instead
+	// of stopping it; logLevel is what it was started with.
+	release  func(context.Context) error
+	logLevel string
 }
 
 // StartVeraison runs Veraison for the case k and returns once every
@@ -311,33 +310,46 @@ func StartVeraison(ctx context.Context, k Case, o VeraisonOptions) (*Veraison, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 	defer cancel()
-	jwk, err := service.JWK(key)
+	svc, err := veraisonService(img, key, o)
 	if err != nil {
 		return nil, err
 	}
-	url := func(host string, port int) string { return "http://" + net.JoinHostPort(host, strconv.Itoa(port)) }
-	p, err := c.startService(ctx, Service{
+	p, err := c.startService(ctx, svc)
+	if err != nil {
+		return nil, err
+	}
+	return &Veraison{
+		VerificationURL:     serviceURL(p.ip, images.VeraisonVerificationPort),
+		ProvisioningURL:     serviceURL(p.ip, images.VeraisonProvisioningPort),
+		ManagementURL:       serviceURL(p.ip, images.VeraisonManagementPort),
+		PeerVerificationURL: serviceURL(o.Alias, images.VeraisonVerificationPort),
+		PeerProvisioningURL: serviceURL(o.Alias, images.VeraisonProvisioningPort),
+		EARKey:              &key.PublicKey, k: c, p: p,
+	}, nil
+}
+
+// veraisonService is the Veraison image as a case's service, its
+// configuration and EAR key copied in.
+func veraisonService(img string, key *ecdsa.PrivateKey, o VeraisonOptions) (Service, error) {
+	jwk, err := service.JWK(key)
+	if err != nil {
+		return Service{}, err
+	}
+	return Service{
 		Image: img, Alias: o.Alias, Port: images.VeraisonVerificationPort, StartTimeout: o.ReadyTimeout,
 		Files: []ServiceFile{
 			{Path: images.VeraisonConfig, Mode: 0o644, Data: []byte(service.ConfigYAML(images.VeraisonLayout(o.LogLevel)))},
 			{Path: images.VeraisonKey, Mode: 0o600, Data: jwk},
 		},
 		Ready: func(ctx context.Context, ip string) error {
-			return veraisonReady(ctx, url(ip, images.VeraisonVerificationPort), url(ip, images.VeraisonProvisioningPort),
-				url(ip, images.VeraisonManagementPort), &key.PublicKey)
+			return veraisonReady(ctx, serviceURL(ip, images.VeraisonVerificationPort), serviceURL(ip, images.VeraisonProvisioningPort),
+				serviceURL(ip, images.VeraisonManagementPort), &key.PublicKey)
 		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &Veraison{
-		VerificationURL:     url(p.ip, images.VeraisonVerificationPort),
-		ProvisioningURL:     url(p.ip, images.VeraisonProvisioningPort),
-		ManagementURL:       url(p.ip, images.VeraisonManagementPort),
-		PeerVerificationURL: url(o.Alias, images.VeraisonVerificationPort),
-		PeerProvisioningURL: url(o.Alias, images.VeraisonProvisioningPort),
-		EARKey:              &key.PublicKey, k: c, p: p,
 	}, nil
+}
+
+func serviceURL(host string, port int) string {
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // veraisonReady: every API service says READY, and the verification
@@ -411,6 +423,10 @@ func (v *Veraison) Logs(ctx context.Context) string {
 // first call's error. (A container is also removed by its case's Close.)
 func (v *Veraison) Stop(ctx context.Context) error {
 	v.once.Do(func() {
+		if v.release != nil {
+			v.err = v.release(ctx)
+			return
+		}
 		if v.svc != nil {
 			v.err = v.svc.Stop()
 			return
@@ -426,59 +442,40 @@ const SwtpmStartTimeout = 30 * time.Second
 // Swtpm is a TPM 2.0 simulator serving one case.
 type Swtpm struct {
 	// HostAddr is where the test process reaches its TPM command port;
-	// PeerAddr where the case's peers do (tpm:2321 on a case network).
-	// ATLS_TPM is "swtpm:" + either.
+	// PeerAddr where the case's peers do. ATLS_TPM is "swtpm:" + either.
 	HostAddr, PeerAddr string
 
-	k    *containerCase
-	p    *peerContainer
 	proc *tpm.Swtpm
 	once sync.Once
 	err  error
 }
 
 // StartSwtpm runs a fresh swtpm for the case k, already past
-// TPM2_Startup, and returns once its command port accepts connections:
-// a container with the given alias ("" = DefaultSwtpmAlias) on the case
-// network, or a host process on loopback under the process driver (call
-// Stop).
-func StartSwtpm(ctx context.Context, k Case, alias string) (*Swtpm, error) {
-	if alias == "" {
-		alias = DefaultSwtpmAlias
-	}
-	c, ok := k.(*containerCase)
-	if !ok {
-		ctx, cancel := context.WithTimeout(ctx, SwtpmStartTimeout)
-		defer cancel()
-		s, err := tpm.StartSwtpm(ctx, "")
-		if err != nil {
-			return nil, err
-		}
-		return &Swtpm{HostAddr: s.Addr, PeerAddr: s.Addr, proc: s}, nil
-	}
-	img, err := ServiceImage(ctx, c.d, images.Swtpm)
-	if err != nil {
-		return nil, err
-	}
+// TPM2_Startup, and returns once it answers a command: a process on the
+// host, with its command port on the case network's gateway under the
+// container driver (where the case's containers reach it, as they reach
+// the in-process reference), on loopback under the process driver. Stop,
+// or the case's Close, stops it. (A process, not a container: it starts
+// in milliseconds where a container takes about a second.)
+func StartSwtpm(ctx context.Context, k Case) (*Swtpm, error) {
 	ctx, cancel := context.WithTimeout(ctx, SwtpmStartTimeout)
 	defer cancel()
-	p, err := c.startService(ctx, Service{Image: img, Alias: alias, Port: images.SwtpmPort, StartTimeout: SwtpmStartTimeout})
+	s, err := tpm.StartSwtpmAt(ctx, "", k.HostAddress())
 	if err != nil {
 		return nil, err
 	}
-	port := strconv.Itoa(images.SwtpmPort)
-	return &Swtpm{HostAddr: net.JoinHostPort(p.ip, port), PeerAddr: net.JoinHostPort(alias, port), k: c, p: p}, nil
+	sw := &Swtpm{HostAddr: s.Addr, PeerAddr: s.Addr, proc: s}
+	if c, ok := k.(*containerCase); ok {
+		c.mu.Lock()
+		c.attached = append(c.attached, sw.Stop)
+		c.mu.Unlock()
+	}
+	return sw, nil
 }
 
-// Stop stops and removes the swtpm; calling it again returns the first
-// call's error.
+// Stop stops the swtpm and removes its state; calling it again returns
+// the first call's error.
 func (s *Swtpm) Stop(ctx context.Context) error {
-	s.once.Do(func() {
-		if s.proc != nil {
-			s.err = s.proc.Close()
-			return
-		}
-		s.err = s.k.remove(ctx, s.p)
-	})
+	s.once.Do(func() { s.err = s.proc.Close() })
 	return s.err
 }

@@ -2,7 +2,12 @@ package driver
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
+	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,29 +44,27 @@ func caseFilter(d *ContainerDriver, name string) client.Filters {
 	return d.runFilter().Add("label", LabelCase+"="+name)
 }
 
-// Veraison and swtpm run as containers of a case: Veraison is READY with
-// the case's EAR key, takes an endorsement read from the swtpm container,
-// and both go with the case.
-func TestVeraisonAndSwtpmContainers(t *testing.T) {
+// Veraison runs as a container of a case and swtpm as a host process on
+// the case network's gateway: Veraison is READY with the case's EAR key,
+// takes an endorsement read from the swtpm, and both go with the case.
+func TestVeraisonAndSwtpm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	d := containers(t, ctx)
-	needs.Tool(t, tpm.SwtpmBinary) // its image is built from the host's
-	for _, r := range []images.Recipe{images.Veraison, images.Swtpm} {
-		start := time.Now()
-		ref, err := ServiceImage(ctx, d, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: %v", ref, time.Since(start))
+	needs.Tool(t, tpm.SwtpmBinary)
+	start := time.Now()
+	ref, err := ServiceImage(ctx, d, images.Veraison)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("%s: %v", ref, time.Since(start))
 	k, err := d.NewCase(ctx, "services")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer k.Close(ctx)
 
-	start := time.Now()
+	start = time.Now()
 	v, err := StartVeraison(ctx, k, VeraisonOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -91,13 +94,13 @@ func TestVeraisonAndSwtpmContainers(t *testing.T) {
 	}
 
 	start = time.Now()
-	sw, err := StartSwtpm(ctx, k, "")
+	sw, err := StartSwtpm(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("swtpm container start to open port: %v", time.Since(start))
-	if sw.PeerAddr != "tpm:2321" {
-		t.Fatalf("swtpm peer address %s", sw.PeerAddr)
+	t.Logf("swtpm start to answering: %v", time.Since(start))
+	if host, _, _ := net.SplitHostPort(sw.PeerAddr); host != k.HostAddress() {
+		t.Fatalf("swtpm peer address %s, want the case network's gateway %s", sw.PeerAddr, k.HostAddress())
 	}
 	a, err := tpm.Open(ctx, tpm.Config{Transport: tpm.TransportSwtpm, Addr: sw.HostAddr})
 	if err != nil {
@@ -115,18 +118,25 @@ func TestVeraisonAndSwtpmContainers(t *testing.T) {
 		t.Fatalf("no VTS lines in the logs:\n%s", logs)
 	}
 
-	// Stop removes one service; the case's Close the rest and the network.
+	// Stop stops one service; the case's Close the rest and the network.
 	if err := sw.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := sw.Stop(ctx); err != nil {
 		t.Fatalf("second Stop: %v", err)
 	}
-	if c, _, err := d.Count(ctx, caseFilter(d, "services")); err != nil || c != 1 {
-		t.Fatalf("%d containers after stopping swtpm (%v), want Veraison's", c, err)
+	if _, err := tpm.Open(ctx, tpm.Config{Transport: tpm.TransportSwtpm, Addr: sw.HostAddr}); err == nil {
+		t.Fatal("the swtpm still answers after Stop")
+	}
+	sw2, err := StartSwtpm(ctx, k)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := k.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if sw2.proc.Running() {
+		t.Fatal("the case's Close left its swtpm running")
 	}
 	if c, n, err := d.Count(ctx, caseFilter(d, "services")); err != nil || c+n != 0 {
 		t.Fatalf("%d containers and %d networks left by the case (%v)", c, n, err)
@@ -206,8 +216,7 @@ func TestServiceNeverReadyFailsAtLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	d := containers(t, ctx)
-	needs.Tool(t, tpm.SwtpmBinary) // its image is built from the host's
-	img, err := ServiceImage(ctx, d, images.Swtpm)
+	img, err := ServiceImage(ctx, d, images.Veraison)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,13 +227,91 @@ func TestServiceNeverReadyFailsAtLimit(t *testing.T) {
 	defer k.Close(ctx)
 	const limit = 5 * time.Second
 	start := time.Now()
-	_, err = k.(ServiceCase).StartService(ctx, Service{Image: img, Alias: "tpm", Port: images.SwtpmPort, StartTimeout: limit,
-		Ready: func(context.Context, string) error { return errors.New("still initializing") }})
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := veraisonService(img, key, VeraisonOptions{Alias: DefaultVeraisonAlias, ReadyTimeout: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Ready = func(context.Context, string) error { return errors.New("still initializing") }
+	_, err = k.(ServiceCase).StartService(ctx, svc)
 	took := time.Since(start)
 	if err == nil || !strings.Contains(err.Error(), "not ready within 5s (last: still initializing)") {
 		t.Fatalf("got %v", err)
 	}
 	if took < limit || took > limit+15*time.Second {
 		t.Fatalf("failed after %v for a %v limit", took, limit)
+	}
+}
+
+// The run keeps its Veraison deployments between cases: a case gets one
+// attached to its network as "veraison", two cases at once get two, a
+// deployment handed back (Stop, or the case's Close) serves the next case,
+// and nothing of the cases is left once the driver closes.
+func TestAttachVeraison(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	d := containers(t, ctx)
+	newCase := func(name string) *containerCase {
+		t.Helper()
+		k, err := d.NewCase(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.(*containerCase)
+	}
+	attach := func(k *containerCase) *Veraison {
+		t.Helper()
+		v, err := AttachVeraison(ctx, k, VeraisonOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, err := d.cli.ContainerInspect(ctx, v.p.c.GetContainerID(), client.ContainerInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep := ins.Container.NetworkSettings.Networks[k.nw.Name]
+		if ep == nil || !slices.Contains(ep.Aliases, DefaultVeraisonAlias) {
+			t.Fatalf("Veraison on the case network: %+v, want alias %q", ep, DefaultVeraisonAlias)
+		}
+		if v.PeerVerificationURL != "http://veraison:8080" {
+			t.Fatalf("peers reach it at %s", v.PeerVerificationURL)
+		}
+		if err := veraisonReady(ctx, v.VerificationURL, v.ProvisioningURL, v.ManagementURL, v.EARKey); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	k1, k2 := newCase("one"), newCase("two")
+	v1, v2 := attach(k1), attach(k2)
+	if v1.EARKey.Equal(v2.EARKey) {
+		t.Fatal("two cases at once share one Veraison")
+	}
+	if err := v1.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := k1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k3 := newCase("three")
+	start := time.Now()
+	v3 := attach(k3)
+	t.Logf("attaching an idle Veraison: %v", time.Since(start))
+	if !v3.EARKey.Equal(v1.EARKey) {
+		t.Fatal("the idle Veraison was not reused")
+	}
+	// Close without Stop detaches it, so the network can go.
+	for _, k := range []*containerCase{k2, k3} {
+		if err := k.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if c, n, err := d.Count(ctx, caseFilter(d, k.name)); err != nil || n != 0 {
+			t.Fatalf("case %s: %d networks left (%d containers): %v", k.name, n, c, err)
+		}
+	}
+	if n := len(d.veraison.idle); n != 2 {
+		t.Fatalf("%d idle deployments, want 2", n)
 	}
 }

@@ -195,18 +195,6 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 		return nil, err
 	}
 	roles := endpoint.Roles{MediaTypes: []string{parsectpm.MediaType}}
-	var vtrust *attest.TrustedVerifier
-	if verURL != "" {
-		// The suite (or whoever runs Veraison) provisions the attester's
-		// endorsement: ATLS_ENDORSEMENTS is not read.
-		v, err := openVeraison(ctx, verURL)
-		if err != nil {
-			return ep, err
-		}
-		roles.Verifier = v
-		t := v.Trusted()
-		vtrust = &t
-	}
 	if cfg.Verifier == "local" {
 		vc := local.Config{Build: "conformance-reference-peer"}
 		if cfg.VerifierKey != "" {
@@ -226,9 +214,20 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 			roles.Verifier = &provisioning{Verifier: ep.verifier, path: cfg.Endorsements}
 		}
 	}
-	trusted, err := trustedVerifiers(cfg, ep.verifier, vtrust)
+	// Whom to trust is configuration: settled (exit 2 if wrong) before
+	// any verifier is called.
+	trusted, err := trustedVerifiers(cfg, ep.verifier, verURL != "")
 	if err != nil {
 		return ep, err
+	}
+	if verURL != "" {
+		// The suite (or whoever runs Veraison) provisions the attester's
+		// endorsement: ATLS_ENDORSEMENTS is not read.
+		v, err := openVeraison(ctx, verURL)
+		if err != nil {
+			return ep, err
+		}
+		roles.Verifier = v
 	}
 	roles.Policy = &policy.Policy{Verifiers: trusted, RequireKeyBinding: true}
 	if self.Attests {
@@ -323,15 +322,15 @@ func loadCA(cfg contract.Config) (*x509.CertPool, *endpoint.CA, error) {
 }
 
 // trustedVerifiers are the verifiers whose results we accept: the file's,
-// or else our own local verifier, or else (Veraison) the one whose EAR key
-// ATLS_VERIFIER_KEY holds. A relying party never trusts a remote verifier
-// just because it answered discovery: discovered is only compared.
-func trustedVerifiers(cfg contract.Config, own *local.Verifier, discovered *attest.TrustedVerifier) ([]attest.TrustedVerifier, error) {
+// or else our own local verifier, or else (remote, Veraison) the one whose
+// EAR key ATLS_VERIFIER_KEY holds. A relying party never trusts a remote
+// verifier just because it answers discovery.
+func trustedVerifiers(cfg contract.Config, own *local.Verifier, remote bool) ([]attest.TrustedVerifier, error) {
 	if cfg.TrustedVerifiers == "" {
 		switch {
 		case own != nil:
 			return []attest.TrustedVerifier{own.Trusted()}, nil
-		case discovered == nil || cfg.PeerAttests() == contract.AttestsNone:
+		case !remote || cfg.PeerAttests() == contract.AttestsNone:
 			return nil, nil
 		case cfg.VerifierKey == "":
 			return nil, &contract.VarError{Name: contract.EnvTrustedVerifiers,

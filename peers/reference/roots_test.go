@@ -98,14 +98,8 @@ func TestKeyTrust(t *testing.T) {
 }
 
 // A relying party with Veraison trusts the listed verifiers or the key it
-// is given, never the discovered key on its own.
+// is given, never a verifier for answering discovery.
 func TestVeraisonTrust(t *testing.T) {
-	discovered, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	did, _ := attest.VerifierIdentity(&discovered.PublicKey)
-	disc := &attest.TrustedVerifier{ID: did, Key: &discovered.PublicKey}
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "key.pem")
@@ -115,24 +109,24 @@ func TestVeraisonTrust(t *testing.T) {
 	}
 	rp := contract.Config{Role: contract.Client, ServerAttests: contract.AttestsBG, Verifier: "veraison:http://v"}
 
-	if _, err := trustedVerifiers(rp, nil, disc); !isVarError(err, contract.EnvTrustedVerifiers) {
+	if _, err := trustedVerifiers(rp, nil, true); !isVarError(err, contract.EnvTrustedVerifiers) {
 		t.Fatalf("no trust given: %v, want an %s error", err, contract.EnvTrustedVerifiers)
 	}
 	withKey := rp
 	withKey.VerifierKey = keyFile
-	vs, err := trustedVerifiers(withKey, nil, disc)
+	vs, err := trustedVerifiers(withKey, nil, true)
 	if err != nil || len(vs) != 1 || !other.PublicKey.Equal(vs[0].Key) {
 		t.Fatalf("ATLS_VERIFIER_KEY: %+v, %v", vs, err)
 	}
 	withList := rp
 	withList.TrustedVerifiers = runInputs(t).Path(inputs.TrustedVerifiersFile)
-	vs, err = trustedVerifiers(withList, nil, disc)
+	vs, err = trustedVerifiers(withList, nil, true)
 	if err != nil || len(vs) != 1 || !runInputs(t).Verifier.Key.(*ecdsa.PublicKey).Equal(vs[0].Key) {
 		t.Fatalf("ATLS_TRUSTED_VERIFIERS: %+v, %v", vs, err)
 	}
 	// A passport attester with Veraison appraises nothing: it needs no trust.
 	att := contract.Config{Role: contract.Server, ServerAttests: contract.AttestsPassport, ClientAttests: contract.AttestsNone, Verifier: "veraison:http://v"}
-	if vs, err := trustedVerifiers(att, nil, disc); err != nil || len(vs) != 0 {
+	if vs, err := trustedVerifiers(att, nil, true); err != nil || len(vs) != 0 {
 		t.Fatalf("attester: %+v, %v", vs, err)
 	}
 }

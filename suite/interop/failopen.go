@@ -2,7 +2,15 @@ package interop
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -41,6 +49,8 @@ type verifierFailure struct {
 	name, when string
 	fault      VerifierFault
 	tweak      func(p *party.Party, c *tls13.Config) error
+	// peer, if set, changes what the case's services gave the peer.
+	peer servicesFunc
 }
 
 var verifierFailures = []verifierFailure{
@@ -48,6 +58,8 @@ var verifierFailures = []verifierFailure{
 	{name: "verifier-down", when: "its verifier dies after discovery", fault: FaultDown},
 	{name: "verifier-timeout", when: "its verifier takes the evidence and never answers", fault: FaultHang},
 	{name: "verifier-untrusted", when: "its verifier's results are signed by a key it was not told to trust", fault: FaultResign},
+	{name: "verifier-not-trusted", when: "it is told to trust another verifier than the one whose affirming results it gets",
+		peer: trustOther},
 	{name: "unsupported-media-type", when: "the attestation is a CMW of a media type no verifier takes",
 		tweak: func(p *party.Party, _ *tls13.Config) error {
 			b, err := cmw.NewRecord(cmw.CBORRecord, cmw.MediaType("application/vnd.example.unsupported-evidence"), []byte("opaque"), 0).Marshal()
@@ -112,7 +124,13 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 	k.Variant, k.Kind, k.Judge = "fail-open-verifier-unreachable", "fail-open", expectNoConnection
 	k.It = "whose verifier cannot be reached at all exits 1 (failed) without a handshake, and no application data crosses"
 	k.Reqs = map[string][]string{"poc": {"POC-cert-2"}}[c.Model.Profile]
-	k.Services = unreachable(k.Services)
+	k.after(unreachable)
+	out = append(out, k)
+	// The one verifier it trusts is named by ATLS_VERIFIER_KEY alone.
+	k = withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, true)
+	k.Variant, k.Kind = "trusts-verifier-key", "positive"
+	k.It = "completes when the one verifier it trusts is named by ATLS_VERIFIER_KEY alone (no ATLS_TRUSTED_VERIFIERS), and application data flows"
+	k.after(trustByKey)
 	out = append(out, k)
 	for _, b := range failOpenBehaviours {
 		for _, f := range verifierFailures {
@@ -126,7 +144,10 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 				k.Reference.Tweak = earlyData(f.tweak)
 			}
 			if f.fault != FaultNone {
-				k.Services = faulty(k.Services, f.fault)
+				k.after(faulty(f.fault))
+			}
+			if f.peer != nil {
+				k.after(f.peer)
 			}
 			if f.fault == FaultHang {
 				k.Tweak = func(cfg *contract.Config) { cfg.Timeout = failOpenTimeout }
@@ -135,6 +156,43 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 		}
 	}
 	return out
+}
+
+// trustOther has the peer trust only a verifier nobody runs.
+func trustOther(_ context.Context, _ driver.Case, peer, _ *contract.Config) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	id, err := attest.VerifierIdentity(&key.PublicKey)
+	if err != nil {
+		return err
+	}
+	b, err := contract.MarshalTrustedVerifiers([]attest.TrustedVerifier{{ID: id, Key: &key.PublicKey}})
+	if err != nil {
+		return err
+	}
+	peer.TrustedVerifiers, peer.VerifierKey = filepath.Join(peer.Out, "other-trusted-verifiers.json"), ""
+	return os.WriteFile(peer.TrustedVerifiers, b, 0o644)
+}
+
+// trustByKey names the verifier the services gave the peer by its EAR key
+// (ATLS_VERIFIER_KEY) instead of a list.
+func trustByKey(_ context.Context, _ driver.Case, peer, _ *contract.Config) error {
+	b, err := os.ReadFile(peer.TrustedVerifiers)
+	if err != nil {
+		return err
+	}
+	vs, err := contract.ParseTrustedVerifiers(b)
+	if err != nil || len(vs) != 1 {
+		return fmt.Errorf("interop: the case's trusted verifiers (%d): %v", len(vs), err)
+	}
+	spki, err := x509.MarshalPKIXPublicKey(vs[0].Key)
+	if err != nil {
+		return err
+	}
+	peer.TrustedVerifiers, peer.VerifierKey = "", filepath.Join(peer.Out, "verifier-key.pem")
+	return os.WriteFile(peer.VerifierKey, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}), 0o644)
 }
 
 // earlyData is tweak, and the reference sending application data before
@@ -149,24 +207,17 @@ func earlyData(tweak func(*party.Party, *tls13.Config) error) func(*party.Party,
 	}
 }
 
-// unreachable wraps a case's services (if any): once they run, the
-// peer's verifier is a port on the host where nothing listens.
-func unreachable(services func(context.Context, driver.Case, *contract.Config, *contract.Config) error) func(context.Context, driver.Case, *contract.Config, *contract.Config) error {
-	return func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
-		if services != nil {
-			if err := services(ctx, k, peer, ref); err != nil {
-				return err
-			}
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(k.HostAddress(), "0"))
-		if err != nil {
-			return err
-		}
-		addr := ln.Addr().String()
-		ln.Close() // refused from now on
-		peer.Verifier = "veraison:http://" + addr
-		return nil
+// unreachable points the peer's verifier at a port on the host where
+// nothing listens.
+func unreachable(_ context.Context, k driver.Case, peer, _ *contract.Config) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(k.HostAddress(), "0"))
+	if err != nil {
+		return err
 	}
+	addr := ln.Addr().String()
+	ln.Close() // refused from now on
+	peer.Verifier = "veraison:http://" + addr
+	return nil
 }
 
 // expectNoConnection judges a peer that must fail before its handshake:
@@ -184,14 +235,10 @@ func expectNoConnection(_ Case, r *Result) {
 	}
 }
 
-// faulty wraps a case's services: once they run, the peer's Veraison is
-// reached through a FaultyVeraison on the host, listening where the
-// case's peers reach the host.
-func faulty(services func(context.Context, driver.Case, *contract.Config, *contract.Config) error, fault VerifierFault) func(context.Context, driver.Case, *contract.Config, *contract.Config) error {
+// faulty puts a FaultyVeraison on the host, where the case's peers reach
+// it, between the peer and the case's Veraison.
+func faulty(fault VerifierFault) servicesFunc {
 	return func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
-		if err := services(ctx, k, peer, ref); err != nil {
-			return err
-		}
 		// The reference reaches the case's Veraison from the host.
 		f, err := StartFaultyVeraison(k.HostAddress(), strings.TrimPrefix(ref.Verifier, "veraison:"), fault)
 		if err != nil {

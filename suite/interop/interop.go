@@ -117,7 +117,7 @@ type Case struct {
 	// Services, if set, starts the case's helper containers (swtpm,
 	// Veraison) on its network before the peer starts; it may adjust the
 	// peer's and the in-process reference's configurations to reach them.
-	Services func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error
+	Services servicesFunc
 	// Timeout is both sides' ATLS_TIMEOUT (default 15 s); Deadline the
 	// peer's (default Timeout + 10 s).
 	Timeout, Deadline time.Duration
@@ -147,6 +147,9 @@ type Case struct {
 	Negative *Negative
 	// Check, if set, checks more of what the case did once it is judged.
 	Check func(c Case, r *Result)
+	// Exit, if set, makes this a contract case (conduct.go): the peer
+	// must exit so before any handshake, which is all that is judged.
+	Exit *Exit
 	// Judge, if set, replaces the judgement of a case that neither
 	// completes nor aborts with an alert (ExpectCompletes, ExpectAborts).
 	Judge func(c Case, r *Result)
@@ -156,8 +159,29 @@ type Case struct {
 	// Reference adjusts the in-process reference beyond the contract's
 	// misbehaviours (KeepSending is set for every negative case).
 	Reference reference.Options
+	// Self, if set, runs the peer against itself (self.go) with these
+	// services, instead of against the in-process reference.
+	Self *selfServices
 	// attack is an attack case's attacker (attacks.go).
 	attack *peerAttack
+}
+
+// servicesFunc starts a case's services and adjusts both sides'
+// configurations to them (Case.Services).
+type servicesFunc = func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error
+
+// after runs f once the case's services (if any) are up: to change what
+// they set up, such as the verifier the peer reaches.
+func (c *Case) after(f servicesFunc) {
+	services := c.Services
+	c.Services = func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
+		if services != nil {
+			if err := services(ctx, k, peer, ref); err != nil {
+				return err
+			}
+		}
+		return f(ctx, k, peer, ref)
+	}
 }
 
 // Negative is a case the peer must abort: the reference misbehaves and
@@ -196,6 +220,11 @@ type Result struct {
 	Dir  string
 	Dirs map[contract.Role]string
 	Took time.Duration
+	// Client is the client peer of a case that runs the peer against
+	// itself (Peer is then its server); Pcap the capture the suite took
+	// between them.
+	Client *driver.Result
+	Pcap   string
 }
 
 // Describe is a failure message with both sides and where the logs are.
@@ -214,6 +243,9 @@ const grace = time.Second
 // Run runs one case. It fails only when the case could not be set up;
 // a peer that fails to start is reported in Result.Peer with its logs.
 func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
+	if c.Self != nil {
+		return e.runSelf(ctx, c)
+	}
 	if c.attack != nil {
 		c.attack.in = e.Inputs
 	}
@@ -316,7 +348,7 @@ func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 			// The reference client writes its endorsement and dials at
 			// once: it dials a gate that lets the connection through to
 			// the peer once the endorsement is provisioned.
-			gate, err := gateway(ctx, "127.0.0.1", refCfg.Connect, provisionRef)
+			gate, _, err := gateway(ctx, "127.0.0.1", refCfg.Connect, provisionRef, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -341,7 +373,7 @@ func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 	// reference once the reference's is provisioned too.
 	gated := c.Endorse != nil && c.ProvisionReference != nil
 	if gated {
-		gate, err := gateway(ctx, k.HostAddress(), refCfg.Listen, provisionRef)
+		gate, _, err := gateway(ctx, k.HostAddress(), refCfg.Listen, provisionRef, nil)
 		if err != nil {
 			ln.Close()
 			return nil, err
@@ -422,26 +454,10 @@ func (e *Env) endorse(ctx context.Context, c Case, path string) error {
 	if c.Endorse == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	for {
-		b, err := os.ReadFile(path)
-		if err == nil {
-			en, err := contract.ParseEndorsement(b)
-			if err != nil {
-				return fmt.Errorf("the peer's endorsement %s: %w", path, err)
-			}
-			if err := c.Endorse(ctx, en); err != nil {
-				return fmt.Errorf("provisioning the peer's endorsement: %w", err)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the peer wrote no endorsement at %s: %w", path, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := waitEndorsement(ctx, path, c.Timeout, c.Endorse); err != nil {
+		return fmt.Errorf("the peer's endorsement: %w", err)
 	}
+	return nil
 }
 
 // provisionReference waits for the reference's endorsement at path and
@@ -450,33 +466,48 @@ func (e *Env) provisionReference(ctx context.Context, c Case, path string) error
 	if path == "" {
 		return fmt.Errorf("interop: %s: the reference does not attest, nothing to provision", c.ID())
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	if err := waitEndorsement(ctx, path, c.Timeout, c.ProvisionReference); err != nil {
+		return fmt.Errorf("interop: the reference's endorsement: %w", err)
+	}
+	return nil
+}
+
+// waitEndorsement waits (up to limit) for an attester's endorsement file
+// to hold one, and hands it to provision.
+func waitEndorsement(ctx context.Context, path string, limit time.Duration, provision func(context.Context, parsectpm.Endorsement) error) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
 		b, err := os.ReadFile(path)
 		if en, perr := contract.ParseEndorsement(b); err == nil && perr == nil {
-			if err := c.ProvisionReference(ctx, en); err != nil {
-				return fmt.Errorf("interop: provisioning the reference's endorsement: %w", err)
+			if err := provision(ctx, en); err != nil {
+				return fmt.Errorf("provisioning it: %w", err)
 			}
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("interop: the reference wrote no endorsement at %s: %w", path, ctx.Err())
+			return fmt.Errorf("none at %s: %w", path, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
 // gateway listens on host, accepts one connection and, once ready
-// returns, pipes it to target: a client that dials at once waits in the
-// gate.
-func gateway(ctx context.Context, host, target string, ready func(context.Context) error) (net.Listener, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return nil, err
+// returns, pipes it to target with pipe (driver.Splice if nil): a client
+// that dials at once waits in the gate. done is closed once the
+// connection ended, or the listener closed before one came.
+func gateway(ctx context.Context, host, target string, ready func(context.Context) error, pipe func(in, out net.Conn)) (ln net.Listener, done <-chan struct{}, err error) {
+	if pipe == nil {
+		pipe = driver.Splice
 	}
+	ln, err = net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, nil, err
+	}
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		in, err := ln.Accept()
 		if err != nil {
 			return
@@ -491,59 +522,7 @@ func gateway(ctx context.Context, host, target string, ready func(context.Contex
 			return
 		}
 		defer out.Close()
-		driver.Splice(in, out)
+		pipe(in, out)
 	}()
-	return ln, nil
-}
-
-// PeersResult is what two driven peers did.
-type PeersResult struct {
-	Server, Client *driver.Result
-	Dirs           map[contract.Role]string
-}
-
-// RunPeers runs the peer against itself: both sides driven, on the case's
-// network (the client reaches the server by its alias there).
-func (e *Env) RunPeers(ctx context.Context, c Case) (*PeersResult, error) {
-	if c.Timeout == 0 {
-		c.Timeout = 15 * time.Second
-	}
-	tc := c.TestCase
-	if tc == "" {
-		tc = c.Model.ID()
-	}
-	dir := filepath.Join(e.Out, "cases", unsafeChars.ReplaceAllString(tc, "_"), "peer-vs-peer")
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, err
-	}
-	res := &PeersResult{Dirs: map[contract.Role]string{
-		contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}}
-	scfg, ccfg, err := e.Inputs.Configs(inputs.Pair{TestCase: tc, Model: c.Model, Dirs: res.Dirs,
-		Misbehave: c.Misbehave, Timeout: c.Timeout})
-	if err != nil {
-		return nil, err
-	}
-	k, err := e.Driver.NewCase(ctx, unsafeChars.ReplaceAllString(tc, "_")+"@peers")
-	if err != nil {
-		return nil, err
-	}
-	defer k.Close(context.WithoutCancel(ctx))
-	srv, err := k.Start(ctx, driver.Spec{Peer: e.Peer, Config: scfg, In: e.Inputs.Dir, PeerOut: res.Dirs[contract.Client],
-		Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline})
-	if err != nil {
-		if srv == nil {
-			return nil, err
-		}
-		res.Server = srv.Wait(ctx)
-		return res, nil
-	}
-	ccfg.Connect = srv.PeerAddr()
-	cli, err := k.Start(ctx, driver.Spec{Peer: e.Peer, Config: ccfg, In: e.Inputs.Dir, PeerOut: res.Dirs[contract.Server],
-		Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline})
-	if err != nil && cli == nil {
-		return nil, err
-	}
-	res.Client = cli.Wait(ctx)
-	res.Server = srv.Wait(ctx)
-	return res, nil
+	return ln, ended, nil
 }

@@ -170,19 +170,27 @@ var _ = Describe("A passport attester whose Veraison was never given its endorse
 	})
 })
 
-var _ = Describe("Two driven peers", Label("peers"), func() {
-	It("find each other on the case's network and complete a mutual attested handshake", func(ctx SpecContext) {
-		r, err := env.RunPeers(ctx, Case{Model: endpoint.Model{Profile: "ta-07", Server: ppX509, Client: bgOnly}})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(r.Server).NotTo(BeNil())
-		Expect(r.Client).NotTo(BeNil(), r.Server.Describe())
-		for _, p := range []*driver.Result{r.Server, r.Client} {
-			Expect(p.Exit).To(Equal(contract.ExitOK), p.Describe())
-			Expect(p.Outcome.AppData).To(Equal(contract.AppDataOK))
-			fileWithContent(filepath.Join(r.Dirs[p.Role], inputs.KeyLogFile))
-		}
-		Expect(r.Server.Outcome.Verdict).To(HaveField("Status", "affirming"))
+var _ = Describe("The peer against itself", Label("peers", "tshark"), func() {
+	It("completes a mutual attested handshake through the suite's relay, judged from the capture, and a capture that does not decrypt fails the judgement", func(ctx SpecContext) {
+		c := Selves(env.Manifest, Case{Model: endpoint.Model{Profile: "ta-07", Server: ppX509, Client: bgOnly},
+			PeerRole: contract.Server, Timeout: PairTimeout})[0]
+		r := run(ctx, c)
+		Expect(r.Client).NotTo(BeNil(), r.Peer.Describe())
+		expectSelf(c, r)
+		Expect(r.Peer.Outcome.Verdict).To(HaveField("Status", "affirming"))
 		Expect(r.Client.Outcome.Verdict).To(HaveField("Status", "affirming"))
+		fileWithContent(r.Pcap)
+
+		// Another key log decrypts nothing: no Finished, no data.
+		bad := *r
+		bad.Dirs = map[contract.Role]string{contract.Server: r.Dirs[contract.Server], contract.Client: GinkgoT().TempDir()}
+		other := strings.Repeat("ab", 32) + " " + strings.Repeat("cd", 32) + "\n"
+		var log string
+		for _, l := range keyLogLabels {
+			log += l + " " + other
+		}
+		Expect(os.WriteFile(filepath.Join(bad.Dirs[contract.Client], inputs.KeyLogFile), []byte(log), 0o644)).To(Succeed())
+		Expect(InterceptGomegaFailures(func() { expectSelf(c, &bad) })).NotTo(BeEmpty())
 	})
 })
 

@@ -2,6 +2,8 @@ package interop
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/inputs"
 	"github.com/attested-tls/conformance/peers/reference"
 	"github.com/attested-tls/conformance/suite/harness/wire"
 )
@@ -38,6 +41,50 @@ func ExpectCompletes(c Case, r *Result) {
 	Expect(string(w.AppData)).To(Equal(want), "the peer's application data\n%s", r.Describe())
 	Expect(r.Peer.Exit).To(Equal(contract.ExitOK), "the peer's exit code contradicts the wire (the connection completed)\n%s", r.Describe())
 	expectHonest(r)
+	expectKeyLog(c, r)
+}
+
+// keyLogLabels are the TLS 1.3 secrets a key log of a completed
+// connection holds (NSS key log format).
+var keyLogLabels = []string{"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+	"CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"}
+
+// expectKeyLog: the peer's SSLKEYLOGFILE holds the connection's secrets,
+// each the one the reference derived (its own key log), so the capture
+// decrypts with either.
+func expectKeyLog(c Case, r *Result) {
+	GinkgoHelper()
+	ours := readKeyLog(filepath.Join(r.Dirs[c.PeerRole.Other()], inputs.KeyLogFile))
+	Expect(ours).To(HaveLen(1), "the reference's key log holds %d connections, want 1", len(ours))
+	theirs := readKeyLog(filepath.Join(r.Dirs[c.PeerRole], inputs.KeyLogFile))
+	for random, want := range ours {
+		got := theirs[random]
+		for _, label := range keyLogLabels {
+			Expect(want).To(HaveKey(label), "the reference's key log lacks %s", label)
+			Expect(got).To(HaveKeyWithValue(label, want[label]),
+				"the peer's key log (SSLKEYLOGFILE) has no %s for the connection (client random %s), or another one than the reference derived\n%s",
+				label, random, r.Describe())
+		}
+	}
+}
+
+// readKeyLog reads an NSS key log: client random → label → secret, all
+// in lower-case hex. A missing file is an empty log.
+func readKeyLog(path string) map[string]map[string]string {
+	b, _ := os.ReadFile(path)
+	out := map[string]map[string]string{}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) != 3 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		random := strings.ToLower(f[1])
+		if out[random] == nil {
+			out[random] = map[string]string{}
+		}
+		out[random][f[0]] = strings.ToLower(f[2])
+	}
+	return out
 }
 
 // ExpectAborts asserts a negative case from the wire: the peer sent the
@@ -59,6 +106,40 @@ func ExpectAborts(c Case, r *Result) {
 	Expect(r.ReferenceExit).NotTo(Equal(contract.ExitOK), "the reference completed the exchange\n%s", r.Describe())
 	Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), "the peer's exit code contradicts the wire (it aborted)\n%s", r.Describe())
 	expectHonest(r)
+}
+
+// expectReferenceAborts asserts a case whose peer answers what the
+// reference cannot take: the peer sent no alert, the reference did, no
+// application data crossed, and the peer's exit and outcome line agree.
+func expectReferenceAborts(_ Case, r *Result) {
+	GinkgoHelper()
+	w := r.Wire
+	Expect(r.Peer).NotTo(BeNil())
+	Expect(w.AlertReceived).To(BeZero(), "the peer sent %s: it should have answered\n%s", alertName(w.AlertReceived), r.Describe())
+	Expect(w.AlertSent).NotTo(BeZero(), "the reference did not abort\n%s", r.Describe())
+	Expect(w.AppData).To(BeEmpty(), "the peer sent application data after the failure: %q\n%s", w.AppData, r.Describe())
+	Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), "the peer's exit code contradicts the wire (the reference aborted)\n%s", r.Describe())
+	expectHonest(r)
+}
+
+// expectEither judges an acceptable input: a peer that rejects it does
+// so as a negative case must, with alert; one that takes it goes on
+// without an alert, whatever the reference then does.
+func expectEither(alert tls13.AlertCode) func(Case, *Result) {
+	return func(c Case, r *Result) {
+		GinkgoHelper()
+		Expect(r.Peer).NotTo(BeNil())
+		if r.Wire.AlertReceived != 0 {
+			c.Negative = &Negative{Alert: alert}
+			ExpectAborts(c, r)
+			return
+		}
+		if r.Wire.Completed && r.Wire.AlertSent == 0 {
+			ExpectCompletes(c, r)
+			return
+		}
+		expectReferenceAborts(c, r)
+	}
 }
 
 // expectHonest fails when the peer's outcome line says something the

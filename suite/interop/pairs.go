@@ -46,10 +46,16 @@ type Record struct {
 	Pcap        string
 	// Attack is an attack spec's verdict, as the suite saw it.
 	Attack *results.Attack
+	// Self: the peer played both sides.
+	Self bool
 }
 
-// Pair is the spec's pair: the in-process reference on the other side.
+// Pair is the spec's pair: the in-process reference on the other side, or
+// the peer itself.
 func (r *Record) Pair() results.Pair {
+	if r.Self {
+		return results.Pair{Client: r.Peer, Server: r.Peer}
+	}
 	if r.PeerRole == contract.Server {
 		return results.Pair{Client: results.InProcessPeer, Server: r.Peer}
 	}
@@ -109,6 +115,8 @@ func PairLabels(peer string, c Case, reqs []string) Labels {
 	}
 	who := "client"
 	switch {
+	case !m.Server.Attests && !m.Client.Attests:
+		who = "none"
 	case m.Server.Attests && m.Client.Attests:
 		who = "mutual"
 	case m.Server.Attests:
@@ -160,25 +168,20 @@ func DeclarePairs(o PairOptions) {
 				}
 				text := fmt.Sprintf("as %s in %s completes the attested handshake, application data flows, and the wire carries the profile's attestation",
 					c.PeerRole, c.ID())
-				kind := "kind:positive"
 				switch {
 				case c.Unclaimed:
-					text, kind = fmt.Sprintf("as %s in %s, a case its manifest does not claim, exits 127 (unsupported)", c.PeerRole, c.ID()), "kind:unclaimed"
+					text = fmt.Sprintf("as %s in %s, a case its manifest does not claim, exits 127 (unsupported)", c.PeerRole, c.ID())
 				case c.Negative != nil:
 					text = fmt.Sprintf("as %s in %s %s: it aborts with %s, sends nothing after it, and no application data crosses while the reference keeps sending",
 						c.PeerRole, c.ID(), c.It, alertName(c.Negative.Alert))
-					kind = "kind:negative"
-				case c.Variant != "":
+				case c.Variant != "" || c.It != "":
 					text = fmt.Sprintf("as %s in %s %s", c.PeerRole, c.ID(), c.It)
 				}
-				if c.Kind != "" {
-					kind = "kind:" + c.Kind
-				}
-				labels := append(PairLabels(p.Name(), c, reqs), kind)
+				labels := append(PairLabels(p.Name(), c, reqs), "kind:"+c.KindName())
 				selected := c.Unrunnable == "" && (o.Selected == nil || o.Selected(container+" "+text, append(Labels{"peers"}, labels...)))
 				job := pre.add(c, selected)
 				It(text, labels, SpecTimeout(o.Timeout), func(ctx SpecContext) {
-					rec := &Record{Peer: p.Name(), PeerRole: c.PeerRole, Model: c.Model, Variant: c.Variant, Reqs: reqs}
+					rec := &Record{Peer: p.Name(), PeerRole: c.PeerRole, Model: c.Model, Variant: c.Variant, Reqs: reqs, Self: c.Self != nil}
 					AddReportEntry(PairEntry, rec, ReportEntryVisibilityNever)
 					if c.attack != nil {
 						// Whatever failed, the verdict the suite saw is kept.
@@ -193,6 +196,10 @@ func DeclarePairs(o PairOptions) {
 					}
 					Expect(err).NotTo(HaveOccurred(), "setting up %s of peer %s", c.ID(), p.Name())
 					rec.fill(r)
+					if c.Exit != nil {
+						expectExit(c, r)
+						return
+					}
 					if r.Peer != nil && r.Peer.Exit == contract.ExitUnsupported {
 						reason := "no outcome"
 						if r.Peer.Outcome != nil {
@@ -232,6 +239,20 @@ func DeclarePairs(o PairOptions) {
 			}
 		})
 	}
+}
+
+// KindName is the case's kind (its kind:<name> label): Kind, or positive,
+// negative or unclaimed.
+func (c Case) KindName() string {
+	switch {
+	case c.Kind != "":
+		return c.Kind
+	case c.Unclaimed:
+		return "unclaimed"
+	case c.Negative != nil:
+		return "negative"
+	}
+	return "positive"
 }
 
 // Battery is every spec's case for a manifest: each claimed case
@@ -320,6 +341,20 @@ func (p *prefetch) start(j *job) {
 
 // fill records what both sides saw and where their files are.
 func (rec *Record) fill(r *Result) {
+	if rec.Self {
+		// What crossed is judged from the relay's capture; the record
+		// keeps it, the client's key log and both sides' files.
+		rec.KeyLog = existing(filepath.Join(r.Dirs[contract.Client], inputs.KeyLogFile))
+		rec.Pcap = existing(r.Pcap)
+		for _, role := range []contract.Role{contract.Server, contract.Client} {
+			for _, f := range []string{driver.StdoutFile, driver.StderrFile, reference.LogFile, inputs.KeyLogFile} {
+				if p := existing(filepath.Join(r.Dirs[role], f)); p != "" {
+					rec.Logs = append(rec.Logs, p)
+				}
+			}
+		}
+		return
+	}
 	refRole := rec.PeerRole.Other()
 	// Alerts as the reference's engine saw them on the wire.
 	for _, a := range []struct {

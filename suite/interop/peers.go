@@ -248,10 +248,11 @@ func supportsSide(m *contract.Manifest, s endpoint.Side) bool {
 
 // withServices gives a case what the peer's manifest needs beyond the
 // defaults (software TPM; the in-process verifier and its key), or, with
-// real, what it lists: a swtpm on the case's network for each side that
-// attests (the in-process reference reaches its own from the host), and
-// one Veraison on it that every verifier role of the case
-// uses, on both sides: the relying party that appraises background-check
+// real, what it lists: a swtpm of its own for each side that attests
+// (driver.StartSwtpm, which the peer reaches from the case network), and
+// one Veraison attached to it (one of the run's, serving this case alone
+// while it runs: driver.AttachVeraison) that every verifier role of the
+// case uses, on both sides: the relying party that appraises background-check
 // evidence and the passport attester that asks for its result. Each side
 // then trusts only that Veraison's key, so a result from anywhere else
 // fails the case. The suite provisions Veraison with each attester's
@@ -285,15 +286,14 @@ func withServices(m *contract.Manifest, c Case, real bool) Case {
 	var v *driver.Veraison // this case's; each case runs once per run
 	c.Services = func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
 		for _, t := range []struct {
-			on    bool
-			alias string
-			cfg   *contract.Config
-			peer  bool
-		}{{swtpm, "", peer, true}, {refSwtpm, "swtpm-reference", ref, false}} {
+			on   bool
+			cfg  *contract.Config
+			peer bool
+		}{{swtpm, peer, true}, {refSwtpm, ref, false}} {
 			if !t.on {
 				continue
 			}
-			sw, err := driver.StartSwtpm(ctx, k, t.alias)
+			sw, err := driver.StartSwtpm(ctx, k)
 			if err != nil {
 				return err
 			}
@@ -308,7 +308,7 @@ func withServices(m *contract.Manifest, c Case, real bool) Case {
 			return nil
 		}
 		var err error
-		if v, err = driver.StartVeraison(ctx, k, driver.VeraisonOptions{}); err != nil {
+		if v, err = driver.AttachVeraison(ctx, k, driver.VeraisonOptions{}); err != nil {
 			return err
 		}
 		context.AfterFunc(ctx, func() { v.Stop(context.Background()) })

@@ -151,6 +151,9 @@ type vectorWant struct {
 	nonce []byte
 	// skip, if set, says why no case can judge the vector.
 	skip string
+	// refAborts: the peer answers and the reference, which cannot take
+	// the answer, aborts; check judges the answer.
+	refAborts bool
 }
 
 // sides are the reference's and the peer's sides of a model.
@@ -426,8 +429,13 @@ var vectorRules = map[string]vectorRule{
 				return vectorWant{skip: "our codec refuses a valid vector: " + err.Error()}
 			}
 			if _, ok := x.SelectPoC(); !ok {
-				return vectorWant{skip: "without EAT the PoC server answers NONE(0) and the reference client, which takes only EAT, aborts: " +
-					"an abort by the reference, which no case judges (suite/mbedtls checks the answer)"}
+				// The reference client takes only EAT and aborts.
+				return vectorWant{it: "answers NUMERIC NONE(0) in EncryptedExtensions, as the PoC server does without EAT", refAborts: true,
+					check: peerSelects(tls13.MsgEncryptedExtensions, defaults.PoCEvidenceProposal, "evidence_proposal", func(b []byte) (string, bool) {
+						var ee poc.EvidenceProposalEE
+						err := ee.Unmarshal(b)
+						return ee.String(), err == nil && ee.ContentFormat == poc.TypeNone
+					})}
 			}
 			return vectorWant{it: "answers EAT with its nonce and appraises the client",
 				check: peerSelects(tls13.MsgEncryptedExtensions, defaults.PoCEvidenceProposal, "evidence_proposal", func(b []byte) (string, bool) {
@@ -629,9 +637,6 @@ func planVector(m *contract.Manifest, matrix []Case, f vectorFile, rule vectorRu
 	if g.Type == "CMW" && len(tc.Input) == 0 {
 		return carrier, k, "an empty CMW cannot reach a CMW parser: its carrier's syntax (cert_data<1..2^24-1>, cmw_payload<1..2^24-1>) rejects it first"
 	}
-	if tc.Result == parser.Acceptable && g.Type != "CMW" {
-		return carrier, k, "acceptable: the peer may accept it or reject it with " + tc.Alert.Name + ", and a case judges one outcome"
-	}
 	fits, what := rule.fits(g, tc)
 	found := false
 	for _, fit := range fits {
@@ -652,7 +657,12 @@ func planVector(m *contract.Manifest, matrix []Case, f vectorFile, rule vectorRu
 	switch tc.Result {
 	case parser.Valid:
 		want = rule.valid(carrier, g, tc)
-	case parser.Acceptable: // a CMW: accepted or not, the evidence fails
+	case parser.Acceptable:
+		if g.Type != "CMW" {
+			// Either outcome is the peer's to choose; each is judged.
+			break
+		}
+		// A CMW: accepted or not, the evidence fails.
 		want = vectorWant{alert: tls13.AlertCode(tc.Alert.Code), it: "whether it accepts the CMW or not: the evidence in it would not appraise"}
 	default:
 		want = vectorWant{alert: tls13.AlertCode(tc.Alert.Code)}
@@ -664,13 +674,21 @@ func planVector(m *contract.Manifest, matrix []Case, f vectorFile, rule vectorRu
 	structure := strings.TrimSuffix(f.Structure, ".json")
 	k.Variant, k.Kind = fmt.Sprintf("vector-%s-%d", structure, tc.TcID), "vector"
 	desc := fmt.Sprintf("the parser vector %s #%d, %s %q", f.name, tc.TcID, where(g), tc.Comment)
-	if want.alert != 0 {
+	switch {
+	case tc.Result == parser.Acceptable && g.Type != "CMW":
+		alert := tls13.AlertCode(tc.Alert.Code)
+		k.Judge = expectEither(alert)
+		k.It = fmt.Sprintf("takes %s, or rejects it with %s (either is allowed)", desc, alert)
+	case want.refAborts:
+		k.Judge = expectReferenceAborts
+		k.It = fmt.Sprintf("takes %s: it %s, which the reference cannot take", desc, want.it)
+	case want.alert != 0:
 		k.Negative = &Negative{Alert: want.alert}
 		k.It = fmt.Sprintf("rejects %s with %s", desc, want.alert)
 		if want.it != "" {
 			k.It += " (" + want.it + ")"
 		}
-	} else {
+	default:
 		k.It = fmt.Sprintf("accepts %s and completes the handshake: it %s", desc, want.it)
 	}
 	tweak, sent, err := placeVector(carrier, rule, g, tc, want)

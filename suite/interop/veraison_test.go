@@ -185,11 +185,10 @@ var _ = Describe("The reference peer on its case's swtpm service, appraised thro
 			c.TestCase += "/unendorsed"
 		}
 		c.Services = func(ctx context.Context, k driver.Case, peer, _ *contract.Config) error {
-			sw, err := driver.StartSwtpm(ctx, k, "")
+			sw, err := driver.StartSwtpm(ctx, k)
 			if err != nil {
 				return err
 			}
-			// A container goes with the case; a process needs Stop.
 			DeferCleanup(sw.Stop)
 			peer.TPM = "swtpm:" + sw.PeerAddr
 			return nil
@@ -272,7 +271,7 @@ var _ = Describe("Two reference peers with the case's own swtpm and Veraison", L
 				Expect([]int{c, n}).To(Equal([]int{0, 0}), "containers and networks of the case after its Close")
 			}
 		}()
-		sw, err := driver.StartSwtpm(ctx, k, "")
+		sw, err := driver.StartSwtpm(ctx, k)
 		Expect(err).NotTo(HaveOccurred())
 		defer sw.Stop(context.WithoutCancel(ctx))
 		v, err := driver.StartVeraison(ctx, k, driver.VeraisonOptions{})

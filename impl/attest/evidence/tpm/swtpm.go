@@ -39,11 +39,18 @@ type Swtpm struct {
 // TPM2_Startup (--flags not-need-init,startup-clear), and waits until it
 // answers a command or ctx ends. Close kills it and removes the state.
 func StartSwtpm(ctx context.Context, dir string) (*Swtpm, error) {
+	return StartSwtpmAt(ctx, dir, "127.0.0.1")
+}
+
+// StartSwtpmAt is StartSwtpm with the TPM command socket on a free port
+// of the address host (a container network's gateway, where the
+// network's containers reach it); the control channel stays on loopback.
+func StartSwtpmAt(ctx context.Context, dir, host string) (*Swtpm, error) {
 	var last error
 	// Ports are picked by binding and releasing them; another process may
 	// take one in between, so a swtpm that exits at once is retried.
 	for range 3 {
-		s, err := startSwtpm(ctx, dir)
+		s, err := startSwtpm(ctx, dir, host)
 		if err == nil {
 			return s, nil
 		}
@@ -55,18 +62,18 @@ func StartSwtpm(ctx context.Context, dir string) (*Swtpm, error) {
 	return nil, last
 }
 
-func startSwtpm(ctx context.Context, dir string) (*Swtpm, error) {
+func startSwtpm(ctx context.Context, dir, host string) (*Swtpm, error) {
 	state, err := os.MkdirTemp(dir, "swtpm-")
 	if err != nil {
 		return nil, fmt.Errorf("swtpm: %w", err)
 	}
-	ports, err := freePorts(2)
+	ports, err := freePorts(host, "127.0.0.1")
 	if err != nil {
 		os.RemoveAll(state)
 		return nil, fmt.Errorf("swtpm: %w", err)
 	}
 	s := &Swtpm{
-		Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
+		Addr:     net.JoinHostPort(host, strconv.Itoa(ports[0])),
 		CtrlAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 		Dir:      state,
 		exited:   make(chan struct{}),
@@ -74,7 +81,7 @@ func startSwtpm(ctx context.Context, dir string) (*Swtpm, error) {
 	logf := filepath.Join(state, "log")
 	s.cmd = exec.Command(SwtpmBinary, "socket", "--tpm2",
 		"--tpmstate", "dir="+state,
-		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", ports[0]),
+		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=%s", ports[0], host),
 		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", ports[1]),
 		"--flags", "not-need-init,startup-clear",
 		"--log", "file="+logf+",level=1")
@@ -176,8 +183,8 @@ func (s *Swtpm) Close() error {
 	return os.RemoveAll(s.Dir)
 }
 
-// freePorts returns n loopback TCP ports that were free a moment ago.
-func freePorts(n int) ([]int, error) {
+// freePorts returns a TCP port on each host that was free a moment ago.
+func freePorts(hosts ...string) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
@@ -185,8 +192,8 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for _, h := range hosts {
+		l, err := net.Listen("tcp", net.JoinHostPort(h, "0"))
 		if err != nil {
 			return nil, err
 		}

@@ -8,52 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 )
-
-// Ports the swtpm image serves on: TPM commands and swtpm's control
-// channel, on every interface of its container.
-const (
-	SwtpmPort     = 2321
-	SwtpmCtrlPort = 2322
-)
-
-// SwtpmBinary is the host's swtpm, which the image carries.
-const SwtpmBinary = "/usr/bin/swtpm"
-
-// Swtpm is swtpm's TPM 2.0 server socket on SwtpmPort, FROM-scratch style:
-// the host's swtpm binary and its shared-library closure (as ldd resolves
-// it), no package manager, no shell. Taking the host's files rather than
-// debootstrapping a Debian and installing swtpm in it needs no network
-// and takes a second, and the container runs the very swtpm (same Debian
-// 12 package) that process runs use, so the two drivers test the same
-// TPM. The tag hashes the files, so a host upgrade of swtpm, libtpms or
-// OpenSSL makes a new image. Requires swtpm on the host (`make deps`).
-var Swtpm = Recipe{
-	Repository: "attested-tls/swtpm",
-	Version:    "1",
-	Files: func(ctx context.Context, arch string) ([]File, error) {
-		if want := runtime.GOARCH; arch != want {
-			return nil, fmt.Errorf("swtpm: the image is the host's swtpm (%s), the engine runs %s", want, arch)
-		}
-		files, err := Closure(ctx, SwtpmBinary)
-		if err != nil {
-			return nil, err
-		}
-		return append(files,
-			File{Path: "tmp/", Mode: 0o1777},
-			File{Path: "var/lib/swtpm/", Mode: 0o777}), nil
-	},
-	Changes: []string{
-		fmt.Sprintf(`ENTRYPOINT ["/usr/bin/swtpm", "socket", "--tpm2", "--tpmstate", "dir=/var/lib/swtpm", `+
-			`"--server", "type=tcp,port=%d,bindaddr=0.0.0.0", "--ctrl", "type=tcp,port=%d,bindaddr=0.0.0.0", `+
-			`"--flags", "not-need-init,startup-clear"]`, SwtpmPort, SwtpmCtrlPort),
-		// No EXPOSE: testcontainers would publish the TPM on the host's
-		// interfaces; the suite reaches it on the case network.
-	},
-}
 
 // Closure is bin and every shared library it loads (the dynamic loader
 // included), each at the path the loader finds it, symlinks resolved to

@@ -67,7 +67,7 @@ test: deps vet veraison
 CONFORMANCE_PEERS ?= --peer reference --peer mbedtls
 conformance: deps veraison
 	$(GO) build -o bin/conformance ./cmd/conformance
-	@rc=0; bin/conformance run $(CONFORMANCE_PEERS) --services real --parallel 2 --out $(OUT) $(CONFORMANCE_FLAGS) || rc=$$?; \
+	@rc=0; bin/conformance run $(CONFORMANCE_PEERS) --services real --parallel 4 --out $(OUT) $(CONFORMANCE_FLAGS) || rc=$$?; \
 	echo "conformance: results $(OUT)/results.json, JUnit $(OUT)/junit.xml, report $(OUT)/report.html, summary $(OUT)/summary.md"; \
 	echo "conformance: per-case logs, key logs and captures under $(OUT)/peers/"; exit $$rc
 

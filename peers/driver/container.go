@@ -60,6 +60,10 @@ type ContainerDriver struct {
 	// about a quarter of a second each time.
 	netMu sync.Mutex
 	idle  []*containerCase
+	// idleBinary is the suite's static binary, the first process of
+	// resident peer containers (resident.go); "" runs a container per
+	// peer instead.
+	idleBinary string
 }
 
 var tcLoggerOnce sync.Once
@@ -172,9 +176,60 @@ func (d *ContainerDriver) Count(ctx context.Context, f client.Filters) (containe
 	return len(cs.Items), len(ns.Items), nil
 }
 
-// Leftovers counts this run's containers and networks.
+// Leftovers counts this run's containers and networks that the driver
+// does not keep for later cases (empty case networks and their resident
+// peer containers, Veraison deployments): with no case open, what closed
+// cases failed to remove. After Close it counts everything of the run.
 func (d *ContainerDriver) Leftovers(ctx context.Context) (containers, networks int, err error) {
-	return d.Count(ctx, d.runFilter())
+	f := d.runFilter()
+	cs, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, 0, err
+	}
+	ns, err := d.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return 0, 0, err
+	}
+	kept := d.kept()
+	for _, c := range cs.Items {
+		if !kept[c.ID] {
+			containers++
+		}
+	}
+	for _, n := range ns.Items {
+		if !kept[n.ID] {
+			networks++
+		}
+	}
+	return containers, networks, nil
+}
+
+// kept are the IDs of what the driver keeps for later cases; none once
+// it is closed.
+func (d *ContainerDriver) kept() map[string]bool {
+	ids := map[string]bool{}
+	select {
+	case <-d.closed:
+		return ids
+	default:
+	}
+	d.netMu.Lock()
+	for _, k := range d.idle {
+		ids[k.nw.ID] = true
+		for _, r := range k.residents {
+			ids[r.id] = true
+		}
+	}
+	d.netMu.Unlock()
+	d.veraison.mu.Lock()
+	for _, v := range d.veraison.all {
+		ids[v.p.c.GetContainerID()] = true
+	}
+	if h := d.veraison.home; h != nil {
+		ids[h.nw.ID] = true
+	}
+	d.veraison.mu.Unlock()
+	return ids
 }
 
 // AnyRun filters everything any run of this driver created.
@@ -251,14 +306,14 @@ func (d *ContainerDriver) NewCase(ctx context.Context, name string) (Case, error
 		k := d.idle[n-1]
 		d.idle = d.idle[:n-1]
 		d.netMu.Unlock()
-		return &containerCase{d: d, name: name, nw: k.nw, gateway: k.gateway}, nil
+		return &containerCase{d: d, name: name, nw: k.nw, gateway: k.gateway, residents: k.residents}, nil
 	}
 	d.netMu.Unlock()
 	nw, err := network.New(ctx, network.WithLabels(d.labels("")))
 	if err != nil {
 		return nil, fmt.Errorf("driver: case network: %w", err)
 	}
-	c := &containerCase{d: d, name: name, nw: nw}
+	c := &containerCase{d: d, name: name, nw: nw, residents: map[string]*resident{}}
 	res, err := d.cli.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{})
 	if err == nil && len(res.Network.IPAM.Config) > 0 {
 		c.gateway = res.Network.IPAM.Config[0].Gateway.String()
@@ -280,6 +335,10 @@ type containerCase struct {
 	// attached are the run's services attached to the case network
 	// (AttachVeraison): Close detaches them before it removes it.
 	attached []func(context.Context) error
+	// residents are the network's kept peer containers, by residentKey;
+	// execs the peers this case started in them.
+	residents map[string]*resident
+	execs     []*execPeer
 }
 
 // HostAddress is the network's gateway: the host as the case's
@@ -288,12 +347,17 @@ func (c *containerCase) HostAddress() string { return c.gateway }
 
 func (c *containerCase) Close(ctx context.Context) error {
 	c.mu.Lock()
-	peers, attached := c.peers, c.attached
-	c.peers, c.attached = nil, nil
+	peers, attached, execs := c.peers, c.attached, c.execs
+	c.peers, c.attached, c.execs = nil, nil, nil
 	c.mu.Unlock()
 	var errs []error
 	for _, p := range peers {
 		if err := p.c.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, p := range execs {
+		if err := p.stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -314,16 +378,39 @@ func (c *containerCase) Close(ctx context.Context) error {
 		}
 		c.d.netMu.Unlock()
 	}
+	for _, r := range c.residents {
+		if _, err := c.d.cli.ContainerRemove(ctx, r.id, client.ContainerRemoveOptions{Force: true}); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := c.nw.Remove(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// empty reports whether no container is attached to the case network.
+// empty reports whether no container but the network's residents is on
+// the case network.
 func (c *containerCase) empty(ctx context.Context) bool {
 	res, err := c.d.cli.NetworkInspect(ctx, c.nw.ID, client.NetworkInspectOptions{})
-	return err == nil && len(res.Network.Containers) == 0
+	if err != nil {
+		return false
+	}
+	for id := range res.Network.Containers {
+		if !c.isResident(id) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *containerCase) isResident(id string) bool {
+	for _, r := range c.residents {
+		if r.id == id {
+			return true
+		}
+	}
+	return false
 }
 
 type peerContainer struct {
@@ -339,14 +426,23 @@ type peerContainer struct {
 
 // mounts maps the spec's host folders to container folders.
 func mounts(s Spec) (binds []string, mapPath func(string) string, err error) {
-	type m struct{ host, ctr, mode string }
-	ms := []m{{s.Config.Out, MountOut, "rw"}}
+	ms := []mount{{s.Config.Out, MountOut, "rw"}}
 	if s.In != "" {
-		ms = append(ms, m{s.In, MountIn, "ro"})
+		ms = append(ms, mount{s.In, MountIn, "ro"})
 	}
 	if s.PeerOut != "" {
-		ms = append(ms, m{s.PeerOut, MountPeer, "ro"})
+		ms = append(ms, mount{s.PeerOut, MountPeer, "ro"})
 	}
+	return bindMounts(ms, s.Config, "the peer's in, out or peer folders")
+}
+
+// mount is a host folder seen in a container.
+type mount struct{ host, ctr, mode string }
+
+// bindMounts makes binds of ms and a mapPath from host paths under them
+// to container paths; a path of cfg under none of them (what says where
+// they should be) is an error.
+func bindMounts(ms []mount, cfg contract.Config, what string) (binds []string, mapPath func(string) string, err error) {
 	for i := range ms {
 		if ms[i].host, err = filepath.Abs(ms[i].host); err != nil {
 			return nil, nil, err
@@ -365,9 +461,9 @@ func mounts(s Spec) (binds []string, mapPath func(string) string, err error) {
 		return p
 	}
 	// Check every path now, so an unmappable one is an error here.
-	s.Config.MapPaths(mapPath)
+	cfg.MapPaths(mapPath)
 	if len(bad) > 0 {
-		return nil, nil, fmt.Errorf("driver: %v are not under the peer's in, out or peer folders", bad)
+		return nil, nil, fmt.Errorf("driver: %v are not under %s", bad, what)
 	}
 	return binds, mapPath, nil
 }
@@ -378,6 +474,9 @@ func (c *containerCase) Start(ctx context.Context, s Spec) (Running, error) {
 	}
 	if s.Peer.Image == "" {
 		return nil, fmt.Errorf("driver: peer %s has no image", s.Peer.Name)
+	}
+	if s.Root != "" && c.d.idleBinary != "" {
+		return c.startResident(ctx, s)
 	}
 	binds, mapPath, err := mounts(s)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,11 @@ type Spec struct {
 	// PeerOut is the other peer's output folder (read-only at
 	// /atls/peer), where its endorsement appears; "" if none.
 	PeerOut string
+	// Root, if set, is the run's folder, which holds Config.Out, PeerOut
+	// and every other path of Config but In's: the container driver then
+	// runs the peer in a container it keeps for later cases
+	// (resident.go), with Root at /atls/run instead of the two folders.
+	Root string
 	// Env are extra NAME=value variables outside the contract (the
 	// reference peer's ATLS_FAULT).
 	Env []string
@@ -231,7 +237,15 @@ type Logf func(format string, args ...any)
 // cannot silently run as processes. EnvDriver overrides the choice.
 // binary is the conformance binary for process peers.
 func Select(ctx context.Context, binary string, logf Logf) (Driver, error) {
-	return selectDriver(ctx, binary, logf, func(ctx context.Context) (*ContainerDriver, error) { return NewContainers(ctx, logf) })
+	return selectDriver(ctx, binary, logf, func(ctx context.Context) (*ContainerDriver, error) {
+		d, err := NewContainers(ctx, logf)
+		if err == nil && d.arch == runtime.GOARCH {
+			// binary is the suite's own build: it idles only on an
+			// engine of the same architecture.
+			d.idleBinary = binary
+		}
+		return d, err
+	})
 }
 
 func selectDriver(ctx context.Context, binary string, logf Logf, newContainers func(context.Context) (*ContainerDriver, error)) (Driver, error) {

@@ -7,18 +7,23 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/internal/needs"
+	"github.com/attested-tls/conformance/peers/contract"
+	"github.com/attested-tls/conformance/peers/inputs"
 )
 
 // containers is the container driver, or a skip when there is no engine
@@ -313,5 +318,106 @@ func TestAttachVeraison(t *testing.T) {
 	}
 	if n := len(d.veraison.idle); n != 2 {
 		t.Fatalf("%d idle deployments, want 2", n)
+	}
+}
+
+// Resident peer containers (Spec.Root): a run keeps one container per
+// peer image on each case network and starts every case's peer in it. Two
+// cases, one after the other, run in the same container; a server is
+// waited on by its port; a peer that outlives its deadline is killed
+// (137); a case's Close kills what its peers left running; and the
+// driver's Close leaves nothing.
+func TestResidentPeers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	d := containers(t, ctx)
+	bin, err := images.Binary(ctx, "linux", d.Arch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.idleBinary = bin
+	img, err := images.Ensure(ctx, d.Client(), images.ReferencePeer, d.Arch())
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	in, err := inputs.Prepare(filepath.Join(root, "inputs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := Peer{Name: "reference", Image: img.Ref}
+	m := endpoint.Model{Profile: "ta-07"}
+	spec := func(name string, deadline time.Duration) (server, client Spec) {
+		dirs := map[contract.Role]string{contract.Server: filepath.Join(root, name, "server"), contract.Client: filepath.Join(root, name, "client")}
+		scfg, ccfg, err := in.Configs(inputs.Pair{TestCase: m.ID(), Model: m, Dirs: dirs, Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Spec{Peer: peer, Config: scfg, In: in.Dir, Root: root, Deadline: deadline},
+			Spec{Peer: peer, Config: ccfg, In: in.Dir, Root: root, Deadline: deadline}
+	}
+	newCase := func(name string) *containerCase {
+		k, err := d.NewCase(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.(*containerCase)
+	}
+
+	// One: a server and a client of the no-attestation model, the
+	// client connecting to the server's address.
+	k1 := newCase("one")
+	s, c := spec("one", 0)
+	srv, err := k1.Start(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Config.Connect = srv.Addr()
+	cli, err := k1.Start(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Result{cli.Wait(ctx), srv.Wait(ctx)} {
+		if r.Exit != contract.ExitOK || r.Outcome == nil || r.Outcome.AppData != contract.AppDataOK {
+			t.Fatalf("%s", r.Describe())
+		}
+	}
+	if len(k1.residents) != 1 {
+		t.Fatalf("%d resident containers, want 1", len(k1.residents))
+	}
+	var first string
+	for _, r := range k1.residents {
+		first = r.id
+	}
+	if err := k1.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two, on the same network: the same container; a server nobody
+	// connects to is killed at its deadline.
+	k2 := newCase("two")
+	if k2.nw.ID != k1.nw.ID || len(k2.residents) != 1 || k2.residents[residentKey(s)].id != first {
+		t.Fatal("the second case got another network or container")
+	}
+	s, _ = spec("two", 3*time.Second)
+	srv, err = k2.Start(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := srv.Wait(ctx); !r.Killed || r.Exit != 137 {
+		t.Fatalf("want killed at the deadline with 137: %s", r.Describe())
+	}
+	// Three: a server left running when its case closes is killed.
+	s, _ = spec("three", time.Minute)
+	srv, err = k2.Start(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := srv.(*execPeer).pid
+	if err := k2.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("the case's Close left its peer (pid %d) running", pid)
 	}
 }

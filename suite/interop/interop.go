@@ -314,7 +314,7 @@ func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 			return nil, err
 		}
 	}
-	spec := driver.Spec{Peer: e.Peer, Config: peerCfg, In: e.Inputs.Dir, PeerOut: res.Dirs[refCfg.Role],
+	spec := driver.Spec{Peer: e.Peer, Config: peerCfg, In: e.Inputs.Dir, PeerOut: res.Dirs[refCfg.Role], Root: e.Out,
 		Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline}
 	refLog, err := os.Create(filepath.Join(res.Dirs[refCfg.Role], "reference.txt"))
 	if err != nil {

@@ -149,7 +149,7 @@ func (e *Env) Probe(ctx context.Context) error {
 	}
 	cfg := contract.Config{Role: contract.Client, Profile: "ta-07", Connect: "127.0.0.1:9", ServerName: inputs.ServerName,
 		ClientAttests: contract.AttestsNone, ServerAttests: contract.AttestsNone, Out: dir, Timeout: 5 * time.Second}
-	res, err := driver.Probe(ctx, k, driver.Spec{Peer: e.Peer, Config: cfg, In: e.Inputs.Dir, Env: e.peerEnv(nil)})
+	res, err := driver.Probe(ctx, k, driver.Spec{Peer: e.Peer, Config: cfg, In: e.Inputs.Dir, Root: e.Out, Env: e.peerEnv(nil)})
 	if err != nil {
 		if res != nil {
 			return fmt.Errorf("peer %s: %w\n%s", e.Manifest.Name, err, res.Describe())

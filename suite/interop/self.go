@@ -96,7 +96,7 @@ func (e *Env) runSelf(ctx context.Context, c Case) (*Result, error) {
 		return waitEndorsement(ctx, cfg.EndorsementsOut, c.Timeout, provision)
 	}
 	spec := func(cfg contract.Config, other contract.Role) driver.Spec {
-		return driver.Spec{Peer: e.Peer, Config: cfg, In: e.Inputs.Dir, PeerOut: res.Dirs[other], Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline}
+		return driver.Spec{Peer: e.Peer, Config: cfg, In: e.Inputs.Dir, PeerOut: res.Dirs[other], Root: e.Out, Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline}
 	}
 	srv, err := k.Start(ctx, spec(scfg, contract.Client))
 	if err != nil {

@@ -165,15 +165,7 @@ func (d *ContainerDriver) runFilter() client.Filters {
 
 // Count is how many containers and networks carry the filter's labels.
 func (d *ContainerDriver) Count(ctx context.Context, f client.Filters) (containers, networks int, err error) {
-	cs, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
-	if err != nil {
-		return 0, 0, err
-	}
-	ns, err := d.cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	if err != nil {
-		return 0, 0, err
-	}
-	return len(cs.Items), len(ns.Items), nil
+	return d.countExcept(ctx, f, nil)
 }
 
 // Leftovers counts this run's containers and networks that the driver
@@ -181,7 +173,12 @@ func (d *ContainerDriver) Count(ctx context.Context, f client.Filters) (containe
 // peer containers, Veraison deployments): with no case open, what closed
 // cases failed to remove. After Close it counts everything of the run.
 func (d *ContainerDriver) Leftovers(ctx context.Context) (containers, networks int, err error) {
-	f := d.runFilter()
+	return d.countExcept(ctx, d.runFilter(), d.kept())
+}
+
+// countExcept counts the containers and networks f matches whose IDs
+// are not in skip.
+func (d *ContainerDriver) countExcept(ctx context.Context, f client.Filters, skip map[string]bool) (containers, networks int, err error) {
 	cs, err := d.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return 0, 0, err
@@ -190,14 +187,13 @@ func (d *ContainerDriver) Leftovers(ctx context.Context) (containers, networks i
 	if err != nil {
 		return 0, 0, err
 	}
-	kept := d.kept()
 	for _, c := range cs.Items {
-		if !kept[c.ID] {
+		if !skip[c.ID] {
 			containers++
 		}
 	}
 	for _, n := range ns.Items {
-		if !kept[n.ID] {
+		if !skip[n.ID] {
 			networks++
 		}
 	}

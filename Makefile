@@ -61,9 +61,10 @@ test: deps vet veraison
 # patched mbedTLS, their images built here, cached by content) against the
 # in-process reference: every profile × model × role with the negative
 # battery, as containers (processes when no Docker engine answers, outside
-# CI), each attesting side on a swtpm and every relying party appraising
-# through Veraison, all containers on each case's network.
-# CONFORMANCE_FLAGS adds flags, e.g. --parallel 1.
+# CI), each attesting side on a swtpm of its own and every relying party
+# appraising through a Veraison attached to the case's network.
+# --parallel 4: the run is CPU-bound at 4 on 2 cores. CONFORMANCE_FLAGS adds
+# flags, e.g. --parallel 1.
 CONFORMANCE_PEERS ?= --peer reference --peer mbedtls
 conformance: deps veraison
 	$(GO) build -o bin/conformance ./cmd/conformance

@@ -4,6 +4,7 @@
 //	conformance profiles  list the attested TLS profiles and their models
 //	conformance peer      play one side of one case as a contract peer
 //	conformance vectors   generate or check the published test vectors
+//	conformance idle      a kept peer container's first process (the suite's)
 //
 // Each subcommand takes --help.
 package main

@@ -357,6 +357,11 @@ func (c *containerCase) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if len(execs) > 0 {
+		for _, r := range c.residents {
+			r.killStrays()
+		}
+	}
 	for _, detach := range attached {
 		if err := detach(ctx); err != nil {
 			errs = append(errs, err)

@@ -200,3 +200,33 @@ func TestSelectWithoutDocker(t *testing.T) {
 		t.Fatal("unknown driver accepted")
 	}
 }
+
+// killStrays kills every descendant of a resident container's first
+// process (where orphans end up) and leaves that one running.
+func TestKillStrays(t *testing.T) {
+	sh := exec.Command("sh", "-c", "sleep 100 & sleep 100 & wait")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Process.Kill()
+	children := func() string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", sh.Process.Pid, sh.Process.Pid))
+		return strings.TrimSpace(string(b))
+	}
+	for start := time.Now(); len(strings.Fields(children())) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("children of the stand-in first process: %q", children())
+		}
+	}
+	(&resident{init: sh.Process.Pid}).killStrays()
+	done := make(chan error, 1)
+	go func() { done <- sh.Wait() }()
+	select {
+	case err := <-done: // its children died, so its wait returned
+		if err != nil {
+			t.Fatalf("the first process itself ended with %v, want a normal exit", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the children still run: %q", children())
+	}
+}

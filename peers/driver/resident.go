@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -41,6 +44,29 @@ const (
 type resident struct {
 	id, ip string
 	cmd    []string // the image's entrypoint and command
+	init   int      // its first process's host PID
+}
+
+// killStrays kills whatever a case's peers left running in r's container
+// (a child its killed peer had started, say): an orphan is reparented to
+// the container's first process, so it is that one's child, or a child's.
+func (r *resident) killStrays() {
+	var walk func(pid int)
+	walk = func(pid int) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		if err != nil {
+			return
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				syscall.Kill(child, syscall.SIGKILL)
+				walk(child)
+			}
+		}
+	}
+	if r.init > 0 {
+		walk(r.init)
+	}
 }
 
 // residentKey says which resident serves s: its image and folders.
@@ -96,6 +122,9 @@ func (c *containerCase) residentFor(ctx context.Context, s Spec, binds []string)
 	}
 	r = &resident{id: ctr.GetContainerID(), cmd: cmd}
 	ins, err := c.d.cli.ContainerInspect(ctx, r.id, client.ContainerInspectOptions{})
+	if err == nil && ins.Container.State != nil {
+		r.init = ins.Container.State.Pid
+	}
 	if err == nil && ins.Container.NetworkSettings != nil {
 		if ep := ins.Container.NetworkSettings.Networks[c.nw.Name]; ep != nil && ep.IPAddress.IsValid() {
 			r.ip = ep.IPAddress.String()

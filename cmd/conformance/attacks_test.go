@@ -18,10 +18,19 @@ func batteryRun(t *testing.T, wantExit int, args ...string) *results.Results {
 	t.Helper()
 	out := t.TempDir()
 	r := conformance(t, append([]string{"run", "--in-process=false", "--parallel", "2", "--out", out}, args...)...)
-	if r.code != wantExit {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, wantExit, r.stdout, r.stderr)
-	}
 	res, err := results.Load(filepath.Join(out, "results.json"))
+	if r.code != wantExit {
+		// The failing specs' messages: the run's folder goes with the test.
+		var failed strings.Builder
+		if err == nil {
+			for _, s := range res.Specs {
+				if s.Outcome == results.Fail {
+					fmt.Fprintf(&failed, "%s:\n%s\n", s.ID, s.Message)
+				}
+			}
+		}
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s\n%s", r.code, wantExit, r.stdout, r.stderr, failed.String())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/url"
@@ -9,10 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/attested-tls/conformance/reports/internal/devtools"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
 )
 
 var screenshotDir = flag.String("screenshot-dir", "", "also copy the browser test's screenshot here (default: only the test's temp dir)")
@@ -79,22 +84,88 @@ const probe = `(() => {
     links: inPage.length, missing, artifacts, external, specCount: specs.length, hiddenPass, passCount, targetShown};
 })()`
 
-// checkPage loads a page and lists everything wrong with it.
-func checkPage(ctx context.Context, b *devtools.Browser, file string) (pageFacts, []string, *devtools.Page, error) {
+// launch starts Debian's chromium headless (chromedp), a throwaway
+// profile, no sandbox (the tests may run as root); cancel ends it.
+func launch(ctx context.Context, bin string) (context.Context, context.CancelFunc) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.WindowSize(1400, 1000))
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	return bctx, func() { cancelBrowser(); cancelAlloc() }
+}
+
+// pageErrors collects what a tab reports as wrong: console errors and
+// failed assertions, uncaught exceptions, error log entries (a resource
+// that failed to load).
+type pageErrors struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (p *pageErrors) listen(ev any) {
+	var msg string
+	switch e := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		if e.Type != runtime.ConsoleAPICalledTypeError && e.Type != runtime.ConsoleAPICalledTypeAssert {
+			return
+		}
+		var parts []string
+		for _, a := range e.Args {
+			var v any
+			if a.Description != "" || json.Unmarshal([]byte(a.Value), &v) != nil {
+				parts = append(parts, a.Description)
+			} else {
+				parts = append(parts, fmt.Sprint(v))
+			}
+		}
+		msg = "console." + string(e.Type) + ": " + strings.Join(parts, " ")
+	case *runtime.EventExceptionThrown:
+		d := e.ExceptionDetails
+		msg = "exception: " + d.Text
+		if d.Exception != nil {
+			msg += " " + d.Exception.Description
+		}
+	case *log.EventEntryAdded:
+		if e.Entry.Level != log.EntryLevelError {
+			return
+		}
+		msg = fmt.Sprintf("log (%s): %s %s", e.Entry.Source, e.Entry.Text, e.Entry.URL)
+	default:
+		return
+	}
+	p.mu.Lock()
+	p.errs = append(p.errs, strings.TrimSpace(msg))
+	p.mu.Unlock()
+}
+
+func (p *pageErrors) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.errs...)
+}
+
+// checkPage loads a page in a new tab of the browser and lists everything
+// wrong with it; the tab stays open for a screenshot.
+func checkPage(browser context.Context, file string) (pageFacts, []string, context.Context, error) {
 	var facts pageFacts
-	page, err := b.NewPage(ctx, 1400, 1000)
-	if err != nil {
+	tab, _ := chromedp.NewContext(browser)
+	errs := &pageErrors{}
+	if err := chromedp.Listen(tab, errs.listen); err != nil {
 		return facts, nil, nil, err
 	}
 	u := (&url.URL{Scheme: "file", Path: file}).String()
-	if err := page.Navigate(ctx, u); err != nil {
+	if _, err := chromedp.Call(tab, log.Enable, cdp.Empty{}); err != nil {
 		return facts, nil, nil, err
 	}
-	if err := page.Evaluate(ctx, probe, &facts); err != nil {
+	if err := chromedp.Do(tab, chromedp.Navigate(u)); err != nil {
+		return facts, nil, nil, err
+	}
+	facts, err := chromedp.Run(tab, chromedp.Evaluate[pageFacts](probe))
+	if err != nil {
 		return facts, nil, nil, err
 	}
 	var problems []string
-	problems = append(problems, page.Errors()...)
+	problems = append(problems, errs.list()...)
 	if facts.Matrices == 0 || len(facts.Cells) == 0 {
 		problems = append(problems, fmt.Sprintf("empty matrix: %d tables, %d linked cells", facts.Matrices, len(facts.Cells)))
 	}
@@ -117,7 +188,7 @@ func checkPage(ctx context.Context, b *devtools.Browser, file string) (pageFacts
 			problems = append(problems, "artifact link to a missing file: "+au.Path)
 		}
 	}
-	return facts, problems, page, nil
+	return facts, problems, tab, nil
 }
 
 func TestReportInChromium(t *testing.T) {
@@ -136,13 +207,10 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b, err := devtools.Launch(ctx, bin, "--window-size=1400,1000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	browser, stop := launch(ctx, bin)
+	defer stop()
 
-	facts, problems, page, err := checkPage(ctx, b, filepath.Join(out, HTMLFile))
+	facts, problems, tab, err := checkPage(browser, filepath.Join(out, HTMLFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,9 +232,12 @@ func TestReportInChromium(t *testing.T) {
 	if !facts.TargetShown {
 		t.Error("following a cell link did not show its specs")
 	}
-	png, err := page.Screenshot(ctx)
+	png, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(png) < 8 || string(png[1:4]) != "PNG" {
+		t.Fatal("the screenshot is not a PNG")
 	}
 	shot := filepath.Join(t.TempDir(), "report.png")
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
@@ -192,7 +263,7 @@ func TestReportInChromium(t *testing.T) {
 </body></html>`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, problems, _, err = checkPage(ctx, b, broken)
+	_, problems, _, err = checkPage(browser, broken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,8 @@ type pageFacts struct {
 	HiddenPass  int      `json:"hiddenPass"`
 	PassCount   int      `json:"passCount"`
 	TargetShown bool     `json:"targetShown"`
+	// Overview are the targets of the overview's model links.
+	Overview []string `json:"overview"`
 }
 
 // probe runs in the page: collects links and targets, and exercises the
@@ -60,6 +63,7 @@ const probe = `(() => {
   const artifacts = [...document.querySelectorAll("a.artifact")].map(a => a.href);
   const external = [...document.querySelectorAll("[src], link[href]")]
     .map(e => e.getAttribute("src") || e.getAttribute("href")).filter(u => !u.startsWith("data:"));
+  const overview = [...document.querySelectorAll("table.overview td a")].map(a => a.getAttribute("href").slice(1));
   const specs = document.querySelectorAll("article.spec");
   const passBox = document.querySelector('input[data-filter="pass"]');
   let hiddenPass = 0, passCount = 0, targetShown = false;
@@ -81,7 +85,7 @@ const probe = `(() => {
     window.scrollTo(0, 0);
   }
   return {title: document.title, matrices: document.querySelectorAll("table.matrix").length, cells, emptyCells,
-    links: inPage.length, missing, artifacts, external, specCount: specs.length, hiddenPass, passCount, targetShown};
+    links: inPage.length, missing, artifacts, external, specCount: specs.length, hiddenPass, passCount, targetShown, overview};
 })()`
 
 // launch starts Debian's chromium headless (chromedp), a throwaway
@@ -222,6 +226,11 @@ func TestReportInChromium(t *testing.T) {
 	}
 	if facts.Matrices != 5 || len(facts.Cells) != 10 {
 		t.Errorf("%d matrices with %d linked cells, want 5 and 10", facts.Matrices, len(facts.Cells))
+	}
+	// The overview links every cell of the per-model tables, and nothing
+	// else (broken links are among the problems above).
+	if !slices.Equal(slices.Sorted(slices.Values(facts.Overview)), slices.Sorted(slices.Values(facts.Cells))) {
+		t.Errorf("the overview links %v, the per-model cells %v", facts.Overview, facts.Cells)
 	}
 	if len(facts.Artifacts) == 0 {
 		t.Error("no artifact links")

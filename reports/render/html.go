@@ -41,6 +41,7 @@ type htmlPage struct {
 	Total                                           int
 	Profiles                                        []results.Profile
 	Peers                                           []results.Peer
+	Overview                                        htmlOverview
 	Matrices                                        []htmlMatrix
 	Attacks                                         []htmlAttackMatrix
 	Coverage                                        []htmlCoverage
@@ -60,6 +61,34 @@ type htmlMatrix struct {
 type htmlRow struct {
 	Client string
 	Cells  []htmlCell
+}
+
+// htmlOverview is every client × server pair in one table, in the manner
+// of the QUIC Interop Runner: each cell lists the pair's models, per
+// profile, each coloured by its worst outcome and linking to its specs.
+type htmlOverview struct {
+	Servers []string
+	Rows    []htmlOverviewRow
+}
+
+type htmlOverviewRow struct {
+	Client string
+	Cells  []htmlOverviewCell
+}
+
+type htmlOverviewCell struct {
+	Empty    bool
+	Class    string
+	Profiles []htmlOverviewProfile
+}
+
+type htmlOverviewProfile struct {
+	Profile string
+	Models  []htmlOverviewModel
+}
+
+type htmlOverviewModel struct {
+	Anchor, Label, Class, Title string
 }
 
 type htmlCell struct {
@@ -187,6 +216,7 @@ func HTML(w io.Writer, r *results.Results, cat *requirements.Catalog) error {
 	for _, m := range r.MergedFrom {
 		p.MergedFrom = append(p.MergedFrom, htmlRun{m.RunID, stamp(m.Started), stamp(m.Finished), hostText(m.Host)})
 	}
+	p.Overview = htmlOverviewOf(v)
 	for _, m := range v.matrices {
 		hm := htmlMatrix{Profile: m.Profile, Model: m.Model, Servers: m.Servers}
 		for _, c := range m.Clients {
@@ -229,6 +259,47 @@ func HTML(w io.Writer, r *results.Results, cat *requirements.Catalog) error {
 	}
 	return nil
 }
+
+// htmlOverviewOf builds the overview from the view's groups (sorted by
+// profile, model, client, server).
+func htmlOverviewOf(v *view) htmlOverview {
+	o := htmlOverview{Servers: v.servers}
+	for _, c := range v.clients {
+		row := htmlOverviewRow{Client: c}
+		for _, srv := range v.servers {
+			cell := htmlOverviewCell{Empty: true}
+			worst := &group{Counts: map[results.Outcome]int{}}
+			for _, g := range v.groups {
+				if g.Client != c || g.Server != srv {
+					continue
+				}
+				cell.Empty = false
+				if n := len(cell.Profiles); n == 0 || cell.Profiles[n-1].Profile != g.Profile {
+					cell.Profiles = append(cell.Profiles, htmlOverviewProfile{Profile: g.Profile})
+				}
+				var parts []string
+				for _, n := range counts(g.Counts) {
+					parts = append(parts, fmt.Sprintf("%d %s", n.N, n.Outcome))
+					worst.Counts[n.Outcome] += n.N
+				}
+				pr := &cell.Profiles[len(cell.Profiles)-1]
+				pr.Models = append(pr.Models, htmlOverviewModel{Anchor: groupAnchor(g), Label: shortModel(g.Model),
+					Class: string(g.worst()), Title: fmt.Sprintf("%s · %s: %s", g.Profile, g.Model, strings.Join(parts, ", "))})
+			}
+			if !cell.Empty {
+				cell.Class = string(worst.worst())
+			}
+			row.Cells = append(row.Cells, cell)
+		}
+		o.Rows = append(o.Rows, row)
+	}
+	return o
+}
+
+// shortModel abbreviates a model key for the overview: S, C or M for who
+// attests, bg or pp, x509 or ao ("M bg+ao/pp+ao").
+var shortModel = strings.NewReplacer("mutual/server=", "M ", ",client=", "/", "server-attests/", "S ", "client-attests/", "C ",
+	"passport", "pp", "attestation-only", "ao", "no-attestation", "none").Replace
 
 func htmlAttacks(v *view) []htmlAttackMatrix {
 	var out []htmlAttackMatrix

@@ -305,6 +305,11 @@ func (d *ContainerDriver) NewCase(ctx context.Context, name string) (Case, error
 		return &containerCase{d: d, name: name, nw: k.nw, gateway: k.gateway, residents: k.residents}, nil
 	}
 	d.netMu.Unlock()
+	return d.freshCase(ctx, name)
+}
+
+// freshCase is a case on a new network.
+func (d *ContainerDriver) freshCase(ctx context.Context, name string) (*containerCase, error) {
 	nw, err := network.New(ctx, network.WithLabels(d.labels("")))
 	if err != nil {
 		return nil, fmt.Errorf("driver: case network: %w", err)

@@ -151,11 +151,13 @@ func (p *veraisonPool) homeCase(ctx context.Context, d *ContainerDriver) (*conta
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.home == nil {
-		k, err := d.NewCase(ctx, "veraison-pool")
+		// A network of its own, not an idle case network with a case's
+		// peer containers on it.
+		k, err := d.freshCase(ctx, "veraison-pool")
 		if err != nil {
 			return nil, err
 		}
-		p.home = k.(*containerCase)
+		p.home = k
 	}
 	return p.home, nil
 }

@@ -420,4 +420,26 @@ func TestResidentPeers(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Fatalf("the case's Close left its peer (pid %d) running", pid)
 	}
+	// A Veraison started now lives on a network of its own, not on the
+	// idle case network with the resident: with no case open, nothing is
+	// left that the driver does not keep.
+	// (A case on a new network, so that the idle one is there to take.)
+	k3, err := d.freshCase(ctx, "four")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := AttachVeraison(ctx, k3, VeraisonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if home := d.veraison.home.nw.ID; home == k3.nw.ID || home == k1.nw.ID {
+		t.Fatal("the Veraison pool took a case network")
+	}
+	v.Stop(ctx)
+	if err := k3.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, n, err := d.Leftovers(ctx); err != nil || c+n != 0 {
+		t.Fatalf("%d containers and %d networks neither removed nor kept: %v", c, n, err)
+	}
 }

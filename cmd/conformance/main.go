@@ -1,6 +1,8 @@
 // Command conformance runs the attested TLS conformance suite.
 //
-//	conformance run       run the specs (all, or selected by profile and label)
+//	conformance run       run the specs against peers and write reports
+//	conformance peers     list the peers and what their manifests claim
+//	conformance report    render the reports again from a results file
 //	conformance profiles  list the attested TLS profiles and their models
 //	conformance peer      play one side of one case as a contract peer
 //	conformance vectors   generate or check the published test vectors

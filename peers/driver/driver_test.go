@@ -22,13 +22,13 @@ func TestListensOn(t *testing.T) {
    0: 0100007F:1151 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
    1: 0100007F:D431 0100007F:1151 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1
 `)
-	if !listensOn(table, 4433) {
-		t.Fatal("listening socket on 4433 not found")
+	if got := listensOn(table, 4433); len(got) != 1 || got[0] != "1" {
+		t.Fatalf("listening socket on 4433: inodes %v, want [1]", got)
 	}
-	if listensOn(table, 54321) {
+	if got := listensOn(table, 54321); len(got) != 0 {
 		t.Fatal("an established socket taken for a listener")
 	}
-	if listensOn([]byte("garbage\n1 2 3\n: : 0A"), 0) {
+	if got := listensOn([]byte("garbage\n1 2 3\n: : 0A"), 0); len(got) != 0 {
 		t.Fatal("garbage parsed")
 	}
 	// Our own process: a real listener shows up, a closed one goes away.
@@ -43,6 +43,18 @@ func TestListensOn(t *testing.T) {
 	}
 	if !ok {
 		t.Fatal("own listener not seen")
+	}
+	// It is ours; another process's listener on the port is not.
+	if owned, _ := listeningOwned(os.Getpid(), port); !owned {
+		t.Fatal("own listener not seen as ours")
+	}
+	sh := exec.Command("sleep", "10")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Process.Kill()
+	if owned, _ := listeningOwned(sh.Process.Pid, port); owned {
+		t.Fatal("our listener taken for another process's")
 	}
 	ln.Close()
 	if ok, _ := listening(os.Getpid(), port); ok {

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,6 +92,31 @@ type process struct {
 }
 
 func (c *processCase) Start(ctx context.Context, s Spec) (Running, error) {
+	// A server's port is picked free a moment before the peer binds it;
+	// another process may take it in between: then it starts again.
+	for attempt := 1; ; attempt++ {
+		pr, err := c.start(ctx, s)
+		if pr == nil {
+			return nil, err // no Running holding a nil *process
+		}
+		if err == nil || attempt == 3 || !pr.addrInUse() {
+			return pr, err
+		}
+	}
+}
+
+// addrInUse: the peer exited saying its address was taken.
+func (pr *process) addrInUse() bool {
+	select {
+	case <-pr.done:
+	default:
+		return false
+	}
+	return bytes.Contains(pr.stderr.Bytes(), []byte("address already in use")) ||
+		bytes.Contains(pr.stdout.Bytes(), []byte("address already in use"))
+}
+
+func (c *processCase) start(ctx context.Context, s Spec) (*process, error) {
 	if s.Config.Out == "" {
 		return nil, errors.New("driver: the peer's Config.Out is required")
 	}
@@ -165,7 +191,7 @@ func (pr *process) waitPort(ctx context.Context, limit time.Duration) error {
 			return fmt.Errorf("driver: %s exited before opening port %s", pr.spec.Peer.Name, pr.addr)
 		default:
 		}
-		ok, known := listening(pr.cmd.Process.Pid, port)
+		ok, known := listeningOwned(pr.cmd.Process.Pid, port)
 		if !known {
 			ok = dialable(ctx, pr.addr)
 		}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,23 +46,13 @@ type resident struct {
 
 // killStrays kills whatever a case's peers left running in r's container
 // (a child its killed peer had started, say): an orphan is reparented to
-// the container's first process, so it is that one's child, or a child's.
+// the container's first process, so it is that one's descendant.
 func (r *resident) killStrays() {
-	var walk func(pid int)
-	walk = func(pid int) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-		if err != nil {
-			return
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if child, err := strconv.Atoi(f); err == nil {
-				syscall.Kill(child, syscall.SIGKILL)
-				walk(child)
-			}
-		}
+	if r.init <= 0 {
+		return
 	}
-	if r.init > 0 {
-		walk(r.init)
+	for _, pid := range descendants(r.init) {
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 

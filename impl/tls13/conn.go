@@ -111,8 +111,9 @@ func (c *Conn) watchContext(ctx context.Context) func() error {
 	if hasDeadline {
 		c.conn.SetDeadline(deadline)
 	}
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		select {
 		case <-ctx.Done():
 			c.conn.SetDeadline(time.Unix(1, 0)) // wake blocked reads and writes
@@ -121,6 +122,10 @@ func (c *Conn) watchContext(ctx context.Context) func() error {
 	}()
 	return func() error {
 		close(done)
+		// The watcher may not have run yet, and ctx may end before it does
+		// (a caller's deferred cancel right after the handshake): wait for
+		// it, so that it cannot wake, that is break, the connection later.
+		<-exited
 		c.conn.SetDeadline(time.Time{})
 		if err := ctx.Err(); err != nil {
 			return err

@@ -34,20 +34,31 @@ func runPair(t *testing.T, ccfg, scfg *Config) (*Conn, *Conn, error, error) {
 
 func echo(t *testing.T, cli, srv *Conn) {
 	t.Helper()
+	// A side that fails must not leave the other waiting for ever.
+	deadline := time.Now().Add(10 * time.Second)
+	cli.SetDeadline(deadline)
+	srv.SetDeadline(deadline)
+	defer cli.SetDeadline(time.Time{})
+	defer srv.SetDeadline(time.Time{})
 	msg := []byte("hello over tls13")
+	serr := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 100)
 		n, err := srv.Read(buf)
 		if err == nil {
-			srv.Write(buf[:n])
+			_, err = srv.Write(buf[:n])
 		}
+		serr <- err
 	}()
 	if _, err := cli.Write(msg); err != nil {
 		t.Fatal(err)
 	}
 	got := make([]byte, len(msg))
 	if _, err := io.ReadFull(cli, got); err != nil {
-		t.Fatal(err)
+		t.Fatalf("client read: %v; server: %v", err, <-serr)
+	}
+	if err := <-serr; err != nil {
+		t.Fatalf("server: %v", err)
 	}
 	if !bytes.Equal(got, msg) {
 		t.Fatalf("echo %q", got)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,14 +78,28 @@ func (c *Conn) Handshake() error { return c.HandshakeContext(context.Background(
 
 // HandshakeContext runs the handshake if it has not run; ctx bounds it and
 // is given to the hooks.
-func (c *Conn) HandshakeContext(ctx context.Context) error {
+func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 	c.handshakeMu.Lock()
 	defer c.handshakeMu.Unlock()
 	if c.handshakeDone.Load() || c.handshakeErr != nil {
 		return c.handshakeErr
 	}
 	stop := c.watchContext(ctx)
-	var err error
+	// A message that cannot be encoded (a hook's or a Bugs extension
+	// longer than its length prefix allows) ends the handshake with
+	// internal_error, not a panic.
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if e, ok := r.(error); !ok || !strings.HasPrefix(e.Error(), "cryptobyte:") {
+			panic(r)
+		}
+		stop()
+		err = c.fail(Alertf(AlertInternalError, "a handshake message cannot be encoded: %v", r))
+		c.handshakeErr = err
+	}()
 	if c.isClient {
 		err = c.clientHandshake(ctx)
 	} else {

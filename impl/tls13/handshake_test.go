@@ -263,3 +263,30 @@ func TestDeterministicHandshake(t *testing.T) {
 		}
 	}
 }
+
+// A message that cannot be encoded (an extension longer than its 2-byte
+// length allows, from Bugs or a hook) ends the handshake with
+// internal_error on the side that built it, not a panic.
+func TestUnencodableMessageIsInternalError(t *testing.T) {
+	p := getPKI(t)
+	huge := []Extension{{Type: 0xfe00, Data: make([]byte, 70000)}}
+	for _, side := range []string{"client", "server"} {
+		t.Run(side, func(t *testing.T) {
+			cc, sc := p.clientConfig(), p.serverConfig()
+			if side == "client" {
+				cc.Bugs.ExtraExtensions = map[uint8][]Extension{MsgClientHello: huge}
+			} else {
+				sc.Bugs.ExtraExtensions = map[uint8][]Extension{MsgEncryptedExtensions: huge}
+			}
+			_, _, cerr, serr := runPair(t, cc, sc)
+			err := cerr
+			if side == "server" {
+				err = serr
+			}
+			ae, ok := AsAlert(err)
+			if !ok || ae.Code != AlertInternalError || !ae.Sent {
+				t.Fatalf("%s: %v, want internal_error sent", side, err)
+			}
+		})
+	}
+}

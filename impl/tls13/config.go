@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"io"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -206,4 +208,54 @@ func certTypesOrX509(t []CertificateType) []CertificateType {
 		return []CertificateType{CertTypeX509}
 	}
 	return t
+}
+
+// Clone returns a copy of c whose slices and maps, Bugs' included, are its
+// own, so that a profile configuring a connection from a base config
+// changes nothing another connection uses. Credentials' chains, pools,
+// keys, hooks and writers are shared: nothing changes them once set.
+func (c *Config) Clone() *Config {
+	n := *c
+	n.CipherSuites = slices.Clone(c.CipherSuites)
+	n.Groups = slices.Clone(c.Groups)
+	n.KeyShareGroups = slices.Clone(c.KeyShareGroups)
+	n.SignatureSchemes = slices.Clone(c.SignatureSchemes)
+	n.SignatureSchemesCert = slices.Clone(c.SignatureSchemesCert)
+	n.Certificates = slices.Clone(c.Certificates)
+	n.NextProtos = slices.Clone(c.NextProtos)
+	n.TrustedRawPublicKeys = slices.Clone(c.TrustedRawPublicKeys)
+	n.ClientCertificateTypes = slices.Clone(c.ClientCertificateTypes)
+	n.ServerCertificateTypes = slices.Clone(c.ServerCertificateTypes)
+	n.HookExtensions = maps.Clone(c.HookExtensions)
+	n.HelloRetryCookie = slices.Clone(c.HelloRetryCookie)
+	n.ExtensionOrder = cloneListMap(c.ExtensionOrder)
+	n.Bugs = c.Bugs.clone()
+	return &n
+}
+
+func (b Bugs) clone() Bugs {
+	b.DropExtensions = slices.Clone(b.DropExtensions)
+	b.DuplicateExtensions = slices.Clone(b.DuplicateExtensions)
+	b.TruncateExtensions = slices.Clone(b.TruncateExtensions)
+	b.ExtraExtensions = cloneListMap(b.ExtraExtensions)
+	b.ExtraEntryExtensions = cloneListMap(b.ExtraEntryExtensions)
+	b.SkipMessages = slices.Clone(b.SkipMessages)
+	b.DuplicateMessages = slices.Clone(b.DuplicateMessages)
+	b.ApplicationDataAfterAlert = slices.Clone(b.ApplicationDataAfterAlert)
+	b.EarlyApplicationData = slices.Clone(b.EarlyApplicationData)
+	b.ApplicationDataAfterAlertReceived = slices.Clone(b.ApplicationDataAfterAlertReceived)
+	b.CertificateRequestContext = slices.Clone(b.CertificateRequestContext)
+	return b
+}
+
+// cloneListMap copies a map of lists, each list too.
+func cloneListMap[K comparable, V any](m map[K][]V) map[K][]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[K][]V, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
 }

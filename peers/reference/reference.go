@@ -469,7 +469,7 @@ func (p *prefixed) Read(b []byte) (int, error) {
 
 // converse runs the handshake and the ping/pong exchange on raw.
 func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn, o contract.Outcome, lg *logger, opt Options) (contract.Outcome, int) {
-	tcfg := *ep.tls
+	tcfg := ep.tls.Clone()
 	if cfg.KeyLog != "" {
 		f, err := os.OpenFile(cfg.KeyLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -500,9 +500,9 @@ func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn,
 	}
 	var c *tls13.Conn
 	if ep.isClient {
-		c = tls13.Client(raw, &tcfg)
+		c = tls13.Client(raw, tcfg)
 	} else {
-		c = tls13.Server(raw, &tcfg)
+		c = tls13.Server(raw, tcfg)
 	}
 	hsErr := c.HandshakeContext(ctx)
 	var appErr error

@@ -251,9 +251,9 @@ func Run(ctx context.Context, ccfg, scfg *tls13.Config) (*Result, error) {
 }
 
 func withTrace(c *tls13.Config, t tls13.Trace) *tls13.Config {
-	cc := *c
+	cc := c.Clone()
 	cc.Trace = t
-	return &cc
+	return cc
 }
 
 // readSome reads up to n bytes of application data before ctx ends, and

@@ -82,7 +82,7 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 	if p.VerifyPeer && p.PeerCredential != party.X509 {
 		return nil, fmt.Errorf("ea-07: expecting an attestation-only peer credential: %w", party.ErrUnsupported)
 	}
-	cfg := *base
+	cfg := base.Clone()
 	if p.Attests() {
 		if len(p.Chain) == 0 {
 			return nil, errors.New("ea-07: the attester needs an X.509 chain for its TLS identity key")
@@ -102,7 +102,7 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 	tls13.RegisterAlertName(t.EA07AttestationFailed, "attestation_failed")
 	cfg.HookExtensions = codec.Declare(cfg.HookExtensions, Extensions(t))
 	cfg.NewHooks = func() tls13.Hooks { return &hooks{p: p, client: isClient} }
-	return &cfg, nil
+	return cfg, nil
 }
 
 // Binder is the attestation binder of §5.1.1 for the attester whose

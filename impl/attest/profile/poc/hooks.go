@@ -60,10 +60,10 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 	if p.VerifyPeer && (isClient || p.PeerTopology != party.BackgroundCheck || p.PeerCredential != party.AttestationOnly) {
 		return nil, fmt.Errorf("poc: only a server appraises, a client's evidence in cert_data: %w", party.ErrUnsupported)
 	}
-	cfg := *base
+	cfg := base.Clone()
 	cfg.HookExtensions = codec.Declare(cfg.HookExtensions, Extensions(p.Table()))
 	cfg.NewHooks = func() tls13.Hooks { return &hooks{p: p, client: isClient} }
-	return &cfg, nil
+	return cfg, nil
 }
 
 type hooks struct {

@@ -59,7 +59,7 @@ type hooks struct {
 }
 
 func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tls13.Config, error) {
-	cfg := *base
+	cfg := base.Clone()
 	t := p.Table()
 	att := tls13.CertificateType(t.TA07AttestationCertType)
 	withX509 := func(types ...tls13.CertificateType) []tls13.CertificateType {
@@ -88,7 +88,7 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 	tls13.RegisterAlertName(t.TA07UnsupportedVerifiers, "unsupported_verifiers")
 	cfg.HookExtensions = codec.Declare(cfg.HookExtensions, Extensions(t))
 	cfg.NewHooks = func() tls13.Hooks { return &hooks{p: p, client: isClient} }
-	return &cfg, nil
+	return cfg, nil
 }
 
 func kindOf(c party.Credential) CredentialKind {

@@ -87,8 +87,18 @@ type AlertError struct {
 	Code AlertCode
 	Sent bool
 	Err  error
+	// Name is the code's name on the connection that sent or received
+	// it (Config.AlertNames); "" falls back to Code.String.
+	Name string
 
 	received bool // the peer sent it: never answered with an alert
+}
+
+func (e *AlertError) name() string {
+	if e.Name != "" {
+		return e.Name
+	}
+	return e.Code.String()
 }
 
 func (e *AlertError) Error() string {
@@ -97,12 +107,12 @@ func (e *AlertError) Error() string {
 	case e.Sent:
 		dir = "sent"
 	case !e.received:
-		return fmt.Sprintf("tls13: %s: %v", e.Code, e.Err) // not yet on the wire
+		return fmt.Sprintf("tls13: %s: %v", e.name(), e.Err) // not yet on the wire
 	}
 	if e.Err != nil {
-		return fmt.Sprintf("tls13: %s alert %s: %v", dir, e.Code, e.Err)
+		return fmt.Sprintf("tls13: %s alert %s: %v", dir, e.name(), e.Err)
 	}
-	return fmt.Sprintf("tls13: %s alert %s", dir, e.Code)
+	return fmt.Sprintf("tls13: %s alert %s", dir, e.name())
 }
 
 func (e *AlertError) Unwrap() error { return e.Err }

@@ -122,6 +122,11 @@ type Config struct {
 	// another stack's ClientHello byte for byte.
 	ExtensionOrder map[uint8][]uint16
 
+	// AlertNames names alert codes defined outside RFC 8446 (by an
+	// attestation draft's codepoint table) for this connection's errors:
+	// two connections with different tables each name their own codes.
+	AlertNames map[AlertCode]string
+
 	// Bugs makes the engine misbehave for negative tests. Zero value: none.
 	Bugs Bugs
 	// KeyLogWriter receives NSS key log lines (SSLKEYLOGFILE format).
@@ -134,6 +139,23 @@ var defaultCipherSuites = []uint16{TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA38
 var defaultGroups = []CurveID{X25519, CurveP256, CurveP384, X25519MLKEM768}
 var defaultSignatureSchemes = []SignatureScheme{
 	ECDSAWithP256AndSHA256, ECDSAWithP384AndSHA384, Ed25519, PSSWithSHA256, PSSWithSHA384, PSSWithSHA512,
+}
+
+// NameAlerts adds names to AlertNames (a map of c's own: configure a
+// clone, not a config other connections use).
+func (c *Config) NameAlerts(names map[AlertCode]string) {
+	if c.AlertNames == nil {
+		c.AlertNames = make(map[AlertCode]string, len(names))
+	}
+	maps.Copy(c.AlertNames, names)
+}
+
+// alertName is code's name on connections of c.
+func (c *Config) alertName(code AlertCode) string {
+	if n, ok := c.AlertNames[code]; ok {
+		return n
+	}
+	return code.String()
 }
 
 func (c *Config) rand() io.Reader {
@@ -227,6 +249,7 @@ func (c *Config) Clone() *Config {
 	n.ClientCertificateTypes = slices.Clone(c.ClientCertificateTypes)
 	n.ServerCertificateTypes = slices.Clone(c.ServerCertificateTypes)
 	n.HookExtensions = maps.Clone(c.HookExtensions)
+	n.AlertNames = maps.Clone(c.AlertNames)
 	n.HelloRetryCookie = slices.Clone(c.HelloRetryCookie)
 	n.ExtensionOrder = cloneListMap(c.ExtensionOrder)
 	n.Bugs = c.Bugs.clone()

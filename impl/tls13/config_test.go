@@ -2,6 +2,7 @@ package tls13
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -68,5 +69,29 @@ func check(t *testing.T, path string, a, b reflect.Value) {
 				check(t, name, fa, fb)
 			}
 		}
+	}
+}
+
+// Two connections in one process, with different names for the same
+// code (as two codepoint tables give), each report their own.
+func TestAlertNamesPerConnection(t *testing.T) {
+	p := getPKI(t)
+	for _, name := range []string{"alpha", "beta"} {
+		cc, sc := p.clientConfig(), p.serverConfig()
+		cc.NameAlerts(map[AlertCode]string{200: name})
+		sc.NameAlerts(map[AlertCode]string{200: name + "-server"})
+		// No common cipher suite: the server aborts, with code 200.
+		cc.CipherSuites, sc.CipherSuites = []uint16{TLS_AES_128_GCM_SHA256}, []uint16{TLS_AES_256_GCM_SHA384}
+		sc.Bugs.SendAlert = 200
+		_, _, cerr, serr := runPair(t, cc, sc)
+		if cerr == nil || !strings.Contains(cerr.Error(), "received alert "+name) {
+			t.Errorf("client: %v, want the alert named %s", cerr, name)
+		}
+		if serr == nil || !strings.Contains(serr.Error(), "sent alert "+name+"-server") {
+			t.Errorf("server: %v, want the alert named %s-server", serr, name)
+		}
+	}
+	if got := AlertCode(200).String(); got != "alert(200)" {
+		t.Errorf("the process-wide name of 200 is %q: a connection's names leaked", got)
 	}
 }

@@ -199,7 +199,7 @@ func (c *Conn) sendFatal(err error) error {
 	if !sent {
 		return err
 	}
-	return &AlertError{Code: code, Sent: true, Err: err}
+	return &AlertError{Code: code, Sent: true, Err: err, Name: c.config.alertName(code)}
 }
 
 // readRecordInto reads and dispatches one record: handshake bytes to
@@ -237,7 +237,7 @@ func (c *Conn) readRecordInto(allowAppData bool) error {
 			c.writeRecords(recordApplicationData, d)
 			c.outMu.Unlock()
 		}
-		return &AlertError{Code: code, received: true}
+		return &AlertError{Code: code, received: true, Name: c.config.alertName(code)}
 	case recordChangeCipherSpec:
 		// RFC 8446 §5: a plaintext 0x01 is dropped between the first
 		// ClientHello and the peer's Finished (the handshake is done once

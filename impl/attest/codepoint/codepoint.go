@@ -368,16 +368,26 @@ func (t Table) Validate() error {
 	return errors.Join(errs...)
 }
 
-// RegisterAlertNames names the table's alert codes in package tls13, so errors
-// and traces print them by their draft names. tls13 keeps the names in a plain
-// map: call this while configuring, before handshakes run.
-func RegisterAlertNames(t Table) {
+// AlertNames names the table's alert codes by their draft names, for a
+// connection's tls13.Config.AlertNames.
+func AlertNames(t Table) map[tls13.AlertCode]string {
+	out := map[tls13.AlertCode]string{}
 	for _, f := range t.fields() {
 		if f.space != alertSpace {
 			continue
 		}
 		_, name, _ := strings.Cut(f.name, ".")
-		tls13.RegisterAlertName(tls13.AlertCode(*f.u8), name)
+		out[tls13.AlertCode(*f.u8)] = name
+	}
+	return out
+}
+
+// RegisterAlertNames names the table's alert codes in package tls13, so errors
+// and traces print them by their draft names. tls13 keeps the names in a plain
+// map: call this while configuring, before handshakes run.
+func RegisterAlertNames(t Table) {
+	for code, name := range AlertNames(t) {
+		tls13.RegisterAlertName(code, name)
 	}
 }
 

@@ -204,3 +204,22 @@ func TestRegisterAlertNames(t *testing.T) {
 		t.Errorf("alert error %q does not name attestation_failed", e)
 	}
 }
+
+// Two tables give a connection each their own alert names: a code one
+// table gives unsupported_evidence is nothing in the other, which gives
+// that name to another code.
+func TestAlertNamesPerTable(t *testing.T) {
+	a := Default()
+	b, err := a.Override("ta-07.unsupported_evidence=230")
+	if err != nil {
+		t.Fatal(err)
+	}
+	na, nb := AlertNames(a), AlertNames(b)
+	old := tls13.AlertCode(a.TA07UnsupportedEvidence)
+	if na[old] != "unsupported_evidence" || nb[230] != "unsupported_evidence" {
+		t.Fatalf("names %v and %v", na, nb)
+	}
+	if _, ok := nb[old]; ok || len(na) != len(nb) {
+		t.Fatalf("table b still names %d: %v", old, nb)
+	}
+}

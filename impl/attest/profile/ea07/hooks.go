@@ -10,6 +10,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/cmw"
+	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -97,9 +98,9 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 		cfg.Certificates = []tls13.Credential{{Chain: p.Chain, Signer: p.Identity()}}
 	}
 	t := p.Table()
-	tls13.RegisterAlertName(t.EA07UnsupportedAttestationSchemes, "unsupported_attestation_schemes")
-	tls13.RegisterAlertName(t.EA07AttestationRequired, "attestation_required")
-	tls13.RegisterAlertName(t.EA07AttestationFailed, "attestation_failed")
+	// The connection names its table's alerts; other connections may
+	// use another table.
+	cfg.NameAlerts(codepoint.AlertNames(t))
 	cfg.HookExtensions = codec.Declare(cfg.HookExtensions, Extensions(t))
 	cfg.NewHooks = func() tls13.Hooks { return &hooks{p: p, client: isClient} }
 	return cfg, nil

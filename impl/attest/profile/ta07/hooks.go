@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -84,8 +85,9 @@ func (Profile) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tl
 			*theirs = withX509(att)
 		}
 	}
-	tls13.RegisterAlertName(t.TA07UnsupportedEvidence, "unsupported_evidence")
-	tls13.RegisterAlertName(t.TA07UnsupportedVerifiers, "unsupported_verifiers")
+	// The connection names its table's alerts; other connections may
+	// use another table.
+	cfg.NameAlerts(codepoint.AlertNames(t))
 	cfg.HookExtensions = codec.Declare(cfg.HookExtensions, Extensions(t))
 	cfg.NewHooks = func() tls13.Hooks { return &hooks{p: p, client: isClient} }
 	return cfg, nil

@@ -498,14 +498,13 @@ func (c *containerCase) Start(ctx context.Context, s Spec) (Running, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	user := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
 	opts := []testcontainers.ContainerCustomizer{
 		testcontainers.WithEnv(env),
 		testcontainers.WithLabels(c.d.labels(c.name)),
 		network.WithNetwork([]string{string(cfg.Role)}, c.nw),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.Binds = append(hc.Binds, binds...) }),
 		// Files the peer writes belong to whoever runs the suite.
-		testcontainers.WithConfigModifier(func(cc *container.Config) { cc.User = user }),
+		testcontainers.WithConfigModifier(func(cc *container.Config) { cc.User = suiteUser() }),
 	}
 	p := &peerContainer{spec: s, cli: c.d.cli, started: time.Now()}
 	if s.waitsForPort() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -56,6 +57,10 @@ func (r *resident) killStrays() {
 	}
 }
 
+// suiteUser is the uid:gid of whoever runs the suite: a container peer
+// runs as it, so the files it writes are theirs.
+func suiteUser() string { return fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()) }
+
 // residentKey says which resident serves s: its image and folders.
 func residentKey(s Spec) string { return s.Peer.Image + "\x00" + s.In + "\x00" + s.Root }
 
@@ -92,7 +97,6 @@ func (c *containerCase) residentFor(ctx context.Context, s Spec, binds []string)
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("driver: peer %s's image %s has no entrypoint or command", s.Peer.Name, s.Peer.Image)
 	}
-	user := fmt.Sprintf("%d:%d", syscall.Getuid(), syscall.Getgid())
 	ctr, err := testcontainers.Run(ctx, s.Peer.Image,
 		testcontainers.WithEntrypoint(idlePath, "idle"),
 		testcontainers.WithLabels(c.d.labels("")),
@@ -100,7 +104,7 @@ func (c *containerCase) residentFor(ctx context.Context, s Spec, binds []string)
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.Binds = append(hc.Binds, append(binds, c.d.idleBinary+":"+idlePath+":ro")...)
 		}),
-		testcontainers.WithConfigModifier(func(cc *container.Config) { cc.User = user }))
+		testcontainers.WithConfigModifier(func(cc *container.Config) { cc.User = suiteUser() }))
 	if err != nil {
 		if ctr != nil {
 			c.d.cli.ContainerRemove(context.WithoutCancel(ctx), ctr.GetContainerID(), client.ContainerRemoveOptions{Force: true})
@@ -160,7 +164,7 @@ func (c *containerCase) startResident(ctx context.Context, s Spec) (Running, err
 	}
 	cfg = cfg.MapPaths(mapPath)
 	ex, err := c.d.cli.ExecCreate(ctx, r.id, client.ExecCreateOptions{
-		User:         fmt.Sprintf("%d:%d", syscall.Getuid(), syscall.Getgid()),
+		User:         suiteUser(),
 		AttachStdout: true, AttachStderr: true,
 		Env:        append(cfg.Env(), s.Env...),
 		WorkingDir: cfg.Out,
@@ -295,22 +299,10 @@ func (p *execPeer) Wait(ctx context.Context) *Result {
 func (p *execPeer) collect(ctx context.Context, r *Result) *Result {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	for {
-		st, err := p.cli.ExecInspect(ctx, p.execID, client.ExecInspectOptions{})
-		if err != nil {
-			r.Err = errors.Join(r.Err, err)
-			break
-		}
-		if !st.Running {
-			r.Exit = st.ExitCode
-			break
-		}
-		select {
-		case <-ctx.Done():
-			r.Err = errors.Join(r.Err, fmt.Errorf("still running after it was killed"))
-			return r
-		case <-time.After(10 * time.Millisecond):
-		}
+	if code, err := p.ended(ctx); err != nil {
+		r.Err = errors.Join(r.Err, err)
+	} else {
+		r.Exit = code
 	}
 	select {
 	case <-p.streams:
@@ -326,15 +318,25 @@ func (p *execPeer) stop(ctx context.Context) error {
 	p.kill()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	_, err := p.ended(ctx)
+	p.att.Close()
+	return err
+}
+
+// ended waits (polling, until ctx ends) for the peer's process to have
+// ended and returns its exit code.
+func (p *execPeer) ended(ctx context.Context) (int, error) {
 	for {
 		st, err := p.cli.ExecInspect(ctx, p.execID, client.ExecInspectOptions{})
-		if err != nil || !st.Running {
-			p.att.Close()
-			return err
+		if err != nil {
+			return -1, err
+		}
+		if !st.Running {
+			return st.ExitCode, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("driver: peer %s still running in its container", p.spec.Peer.Name)
+			return -1, fmt.Errorf("driver: peer %s still running in its container after it was killed", p.spec.Peer.Name)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

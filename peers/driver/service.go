@@ -441,9 +441,9 @@ const SwtpmStartTimeout = 30 * time.Second
 
 // Swtpm is a TPM 2.0 simulator serving one case.
 type Swtpm struct {
-	// HostAddr is where the test process reaches its TPM command port;
-	// PeerAddr where the case's peers do. ATLS_TPM is "swtpm:" + either.
-	HostAddr, PeerAddr string
+	// Addr is its TPM command port, where both the test process and the
+	// case's peers reach it (ATLS_TPM is "swtpm:" + Addr).
+	Addr string
 
 	proc *tpm.Swtpm
 	once sync.Once
@@ -464,7 +464,7 @@ func StartSwtpm(ctx context.Context, k Case) (*Swtpm, error) {
 	if err != nil {
 		return nil, err
 	}
-	sw := &Swtpm{HostAddr: s.Addr, PeerAddr: s.Addr, proc: s}
+	sw := &Swtpm{Addr: s.Addr, proc: s}
 	if c, ok := k.(*containerCase); ok {
 		c.mu.Lock()
 		c.attached = append(c.attached, sw.Stop)

@@ -104,10 +104,10 @@ func TestVeraisonAndSwtpm(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("swtpm start to answering: %v", time.Since(start))
-	if host, _, _ := net.SplitHostPort(sw.PeerAddr); host != k.HostAddress() {
-		t.Fatalf("swtpm peer address %s, want the case network's gateway %s", sw.PeerAddr, k.HostAddress())
+	if host, _, _ := net.SplitHostPort(sw.Addr); host != k.HostAddress() {
+		t.Fatalf("swtpm address %s, want the case network's gateway %s", sw.Addr, k.HostAddress())
 	}
-	a, err := tpm.Open(ctx, tpm.Config{Transport: tpm.TransportSwtpm, Addr: sw.HostAddr})
+	a, err := tpm.Open(ctx, tpm.Config{Transport: tpm.TransportSwtpm, Addr: sw.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestVeraisonAndSwtpm(t *testing.T) {
 	if err := sw.Stop(ctx); err != nil {
 		t.Fatalf("second Stop: %v", err)
 	}
-	if _, err := tpm.Open(ctx, tpm.Config{Transport: tpm.TransportSwtpm, Addr: sw.HostAddr}); err == nil {
+	if _, err := tpm.Open(ctx, tpm.Config{Transport: tpm.TransportSwtpm, Addr: sw.Addr}); err == nil {
 		t.Fatal("the swtpm still answers after Stop")
 	}
 	sw2, err := StartSwtpm(ctx, k)

@@ -190,7 +190,7 @@ var _ = Describe("The reference peer on its case's swtpm service, appraised thro
 				return err
 			}
 			DeferCleanup(sw.Stop)
-			peer.TPM = "swtpm:" + sw.PeerAddr
+			peer.TPM = "swtpm:" + sw.Addr
 			return nil
 		}
 		c.TweakReference = func(cfg *contract.Config) {
@@ -278,7 +278,7 @@ var _ = Describe("Two reference peers with the case's own swtpm and Veraison", L
 		Expect(err).NotTo(HaveOccurred())
 		defer v.Stop(context.WithoutCancel(ctx))
 
-		scfg.TPM = "swtpm:" + sw.PeerAddr
+		scfg.TPM = "swtpm:" + sw.Addr
 		tv, err := v.TrustedVerifiers()
 		Expect(err).NotTo(HaveOccurred())
 		ccfg.TrustedVerifiers = filepath.Join(ccfg.Out, "veraison-trusted-verifiers.json")

@@ -1,6 +1,8 @@
 package interop
 
 import (
+	"slices"
+
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
@@ -186,6 +188,15 @@ func Negatives(m *contract.Manifest, c Case) []Case {
 		}))
 	}
 	return out
+}
+
+// firstFor reports whether c is the first case of m's claimed matrix for
+// which ok holds: what is checked once (per peer, profile, role, …) rides
+// on that case.
+func firstFor(m *contract.Manifest, c Case, ok func(Case) bool) bool {
+	claimed := Matrix(m, false)
+	i := slices.IndexFunc(claimed, ok)
+	return i >= 0 && claimed[i].ID() == c.ID()
 }
 
 // sides are the role the reference plays and the reference's and the

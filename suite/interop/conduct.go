@@ -160,11 +160,9 @@ func unlistedTPM(m *contract.Manifest) string {
 // Conduct gives each contract rule to the first claimed case of m it
 // applies to.
 func Conduct(m *contract.Manifest, c Case) []Case {
-	claimed := Matrix(m, false)
 	var out []Case
 	for _, r := range conducts {
-		i := slices.IndexFunc(claimed, func(k Case) bool { return r.applies(m, k) })
-		if i < 0 || claimed[i].ID() != c.ID() {
+		if !firstFor(m, c, func(k Case) bool { return r.applies(m, k) }) {
 			continue
 		}
 		k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, false)

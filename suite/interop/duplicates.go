@@ -83,14 +83,12 @@ func Duplicates(m *contract.Manifest, c Case) []Case {
 	if c.PeerRole == contract.Server {
 		msg = "ClientHello"
 	}
-	claimed := Matrix(m, false)
 	var out []Case
 	for _, e := range firstFlight(c.Model) {
-		first := slices.IndexFunc(claimed, func(k Case) bool {
+		if !firstFor(m, c, func(k Case) bool {
 			return !mutual(k) && k.PeerRole == c.PeerRole && k.Model.Profile == c.Model.Profile &&
 				slices.Contains(firstFlight(k.Model), e)
-		})
-		if first < 0 || claimed[first].ID() != c.ID() {
+		}) {
 			continue
 		}
 		it := fmt.Sprintf("rejects a %s that carries %s twice (RFC 8446 §4.2)", msg, e.name)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -360,35 +361,32 @@ var _ = Describe("Captures", Label("peers", "tshark"), func() {
 		for _, role := range []contract.Role{contract.Server, contract.Client} {
 			dir := r.Dirs[role]
 			By("reading the " + string(role) + "'s capture")
-			ee := tshark(ctx, dir, "tls.handshake.type == 8")
+			pcap := filepath.Join(dir, reference.PcapFile)
+			ee := extensionsIn(ctx, pcap, filepath.Join(dir, inputs.KeyLogFile), "8")
 			// The server confirms the evidence type in its evidence_request.
-			Expect(ee).To(ContainSubstring(fmt.Sprint(cp.TA07EvidenceRequest)), "EncryptedExtensions, decrypted")
-			cert := tshark(ctx, dir, "tls.handshake.type == 11")
-			Expect(cert).To(ContainSubstring(fmt.Sprint(cp.TA07AttestationEvidence)), "Certificate, decrypted")
+			Expect(ee).To(ContainElement(fmt.Sprint(cp.TA07EvidenceRequest)), "EncryptedExtensions, decrypted")
+			cert := extensionsIn(ctx, pcap, filepath.Join(dir, inputs.KeyLogFile), "11")
+			Expect(cert).To(ContainElement(fmt.Sprint(cp.TA07AttestationEvidence)), "Certificate, decrypted")
 			// Without the key log nothing of the encrypted handshake shows.
-			Expect(tsharkNoKeys(ctx, dir, "tls.handshake.type == 11")).To(BeEmpty())
+			Expect(extensionsIn(ctx, pcap, "", "11")).To(BeEmpty())
 		}
 	})
 })
 
-func tsharkArgs(dir, filter string) []string {
-	return []string{"-n", "-r", filepath.Join(dir, reference.PcapFile), "-d", fmt.Sprintf("tcp.port==%d,tls", driver.PeerPort),
-		"-Y", filter, "-T", "fields", "-e", "tls.handshake.extension.type"}
-}
-
-func tshark(ctx context.Context, dir, filter string) string {
+// extensionsIn lists the extension types tshark shows in the packets of
+// pcap that carry a handshake message of type typ, decrypted with keylog
+// ("" for none).
+func extensionsIn(ctx context.Context, pcap, keylog, typ string) []string {
 	GinkgoHelper()
-	args := append([]string{"-o", "tls.keylog_file:" + filepath.Join(dir, inputs.KeyLogFile)}, tsharkArgs(dir, filter)...)
-	out, err := exec.CommandContext(ctx, "tshark", args...).Output()
-	Expect(err).NotTo(HaveOccurred(), "tshark %s", strings.Join(args, " "))
-	return string(out)
-}
-
-func tsharkNoKeys(ctx context.Context, dir, filter string) string {
-	GinkgoHelper()
-	out, err := exec.CommandContext(ctx, "tshark", tsharkArgs(dir, filter)...).Output()
+	ps, err := tsharkDecrypt(ctx, pcap, keylog)
 	Expect(err).NotTo(HaveOccurred())
-	return strings.TrimSpace(string(out))
+	var out []string
+	for _, p := range ps {
+		if slices.Contains(p.handshake, typ) {
+			out = append(out, p.extensions...)
+		}
+	}
+	return out
 }
 
 // The process driver runs the same cases without Docker (the fallback on

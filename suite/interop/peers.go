@@ -246,6 +246,52 @@ func supportsSide(m *contract.Manifest, s endpoint.Side) bool {
 	return !s.Attests || slices.Contains(m.Topologies, s.Topology.String()) && slices.Contains(m.Credentials, s.Credential.String())
 }
 
+// withSwtpm gives the side cfg configures a swtpm of its own, for as long
+// as ctx (the case's services) lasts.
+func withSwtpm(ctx context.Context, k driver.Case, cfg *contract.Config) error {
+	sw, err := driver.StartSwtpm(ctx, k)
+	if err != nil {
+		return err
+	}
+	context.AfterFunc(ctx, func() { sw.Stop(context.Background()) })
+	cfg.TPM = "swtpm:" + sw.Addr
+	return nil
+}
+
+// verifierUser is a side that uses the case's Veraison: a peer on the
+// case network, or the in-process reference from the host.
+type verifierUser struct {
+	cfg      *contract.Config
+	fromHost bool
+}
+
+// withVeraison attaches one of the run's Veraison deployments to the case
+// for as long as ctx lasts and points each user at it, trusting only its
+// EAR key; endorsements go to it, not through files.
+func withVeraison(ctx context.Context, k driver.Case, users ...verifierUser) (*driver.Veraison, error) {
+	v, err := driver.AttachVeraison(ctx, k, driver.VeraisonOptions{})
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() { v.Stop(context.Background()) })
+	tv, err := v.TrustedVerifiers()
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range users {
+		url := v.PeerVerificationURL
+		if u.fromHost {
+			url = v.VerificationURL
+		}
+		path := filepath.Join(u.cfg.Out, "veraison-trusted-verifiers.json")
+		if err := os.WriteFile(path, tv, 0o644); err != nil {
+			return nil, err
+		}
+		u.cfg.Verifier, u.cfg.VerifierKey, u.cfg.TrustedVerifiers, u.cfg.Endorsements = "veraison:"+url, "", path, ""
+	}
+	return v, nil
+}
+
 // withServices gives a case what the peer's manifest needs beyond the
 // defaults (software TPM; the in-process verifier and its key), or, with
 // real, what it lists: a swtpm of its own for each side that attests
@@ -286,48 +332,21 @@ func withServices(m *contract.Manifest, c Case, real bool) Case {
 	var v *driver.Veraison // this case's; each case runs once per run
 	c.Services = func(ctx context.Context, k driver.Case, peer, ref *contract.Config) error {
 		for _, t := range []struct {
-			on   bool
-			cfg  *contract.Config
-			peer bool
-		}{{swtpm, peer, true}, {refSwtpm, ref, false}} {
-			if !t.on {
-				continue
+			on  bool
+			cfg *contract.Config
+		}{{swtpm, peer}, {refSwtpm, ref}} {
+			if t.on {
+				if err := withSwtpm(ctx, k, t.cfg); err != nil {
+					return err
+				}
 			}
-			sw, err := driver.StartSwtpm(ctx, k)
-			if err != nil {
-				return err
-			}
-			context.AfterFunc(ctx, func() { sw.Stop(context.Background()) })
-			addr := sw.HostAddr
-			if t.peer {
-				addr = sw.PeerAddr
-			}
-			t.cfg.TPM = "swtpm:" + addr
 		}
 		if !veraison {
 			return nil
 		}
 		var err error
-		if v, err = driver.AttachVeraison(ctx, k, driver.VeraisonOptions{}); err != nil {
-			return err
-		}
-		context.AfterFunc(ctx, func() { v.Stop(context.Background()) })
-		tv, err := v.TrustedVerifiers()
-		if err != nil {
-			return err
-		}
-		for _, side := range []struct {
-			cfg *contract.Config
-			url string
-		}{{peer, v.PeerVerificationURL}, {ref, v.VerificationURL}} {
-			path := filepath.Join(side.cfg.Out, "veraison-trusted-verifiers.json")
-			if err := os.WriteFile(path, tv, 0o644); err != nil {
-				return err
-			}
-			// Endorsements go to Veraison, not through the file.
-			side.cfg.Verifier, side.cfg.VerifierKey, side.cfg.TrustedVerifiers, side.cfg.Endorsements = "veraison:"+side.url, "", path, ""
-		}
-		return nil
+		v, err = withVeraison(ctx, k, verifierUser{cfg: peer}, verifierUser{cfg: ref, fromHost: true})
+		return err
 	}
 	provision := func(ctx context.Context, e parsectpm.Endorsement) error { return v.Provision(ctx, e) }
 	if veraison && peerSide.Attests {

@@ -1,8 +1,6 @@
 package interop
 
 import (
-	"slices"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -23,11 +21,7 @@ func init() { generators = append(generators, Plain) }
 // Plain is the no-attestation case of c's profile and role, if c is the
 // first claimed case of them.
 func Plain(m *contract.Manifest, c Case) []Case {
-	claimed := Matrix(m, false)
-	first := slices.IndexFunc(claimed, func(k Case) bool {
-		return k.Model.Profile == c.Model.Profile && k.PeerRole == c.PeerRole
-	})
-	if first < 0 || claimed[first].ID() != c.ID() {
+	if !firstFor(m, c, func(k Case) bool { return k.Model.Profile == c.Model.Profile && k.PeerRole == c.PeerRole }) {
 		return nil
 	}
 	plain := Case{Model: endpoint.Model{Profile: c.Model.Profile}, PeerRole: c.PeerRole, Timeout: c.Timeout}

@@ -144,12 +144,9 @@ func (s *selfServices) start(ctx context.Context, k driver.Case, scfg, ccfg *con
 		if !slices.Contains(m.TPMs, "swtpm") {
 			return nil, fmt.Errorf("peer %s attests only from TPMs %v; peer-against-itself cases provide software and swtpm", m.Name, m.TPMs)
 		}
-		sw, err := driver.StartSwtpm(ctx, k)
-		if err != nil {
+		if err := withSwtpm(ctx, k, cfg); err != nil {
 			return nil, err
 		}
-		context.AfterFunc(ctx, func() { sw.Stop(context.Background()) })
-		cfg.TPM = "swtpm:" + sw.PeerAddr
 	}
 	calls := func(cfg *contract.Config) bool {
 		return cfg.PeerAttests() == contract.AttestsBG || cfg.SelfAttests() == contract.AttestsPassport
@@ -160,21 +157,9 @@ func (s *selfServices) start(ctx context.Context, k driver.Case, scfg, ccfg *con
 	if !slices.Contains(m.Verifiers, "veraison") {
 		return nil, fmt.Errorf("peer %s appraises only through verifiers %v; peer-against-itself cases provide local and veraison", m.Name, m.Verifiers)
 	}
-	v, err := driver.AttachVeraison(ctx, k, driver.VeraisonOptions{})
+	v, err := withVeraison(ctx, k, verifierUser{cfg: scfg}, verifierUser{cfg: ccfg})
 	if err != nil {
 		return nil, err
-	}
-	context.AfterFunc(ctx, func() { v.Stop(context.Background()) })
-	tv, err := v.TrustedVerifiers()
-	if err != nil {
-		return nil, err
-	}
-	for _, cfg := range []*contract.Config{scfg, ccfg} {
-		path := filepath.Join(cfg.Out, "veraison-trusted-verifiers.json")
-		if err := os.WriteFile(path, tv, 0o644); err != nil {
-			return nil, err
-		}
-		cfg.Verifier, cfg.VerifierKey, cfg.TrustedVerifiers, cfg.Endorsements = "veraison:"+v.PeerVerificationURL, "", path, ""
 	}
 	return v.Provision, nil
 }
@@ -282,13 +267,16 @@ type decrypted struct {
 	data       []byte
 }
 
-// tsharkDecrypt decodes pcap with keylog.
+// tsharkDecrypt decodes pcap, decrypted with keylog ("" for none).
 func tsharkDecrypt(ctx context.Context, pcap, keylog string) ([]decrypted, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	args := []string{"-n", "-r", pcap, "-o", "tls.keylog_file:" + keylog, "-d", "tcp.port==" + strconv.Itoa(driver.PeerPort) + ",tls",
+	args := []string{"-n", "-r", pcap, "-d", "tcp.port==" + strconv.Itoa(driver.PeerPort) + ",tls",
 		"-Y", "tls", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,",
 		"-e", "ip.src", "-e", "tls.handshake.type", "-e", "tls.handshake.extension.type", "-e", "tls.alert_message.desc", "-e", "data.data"}
+	if keylog != "" {
+		args = append([]string{"-o", "tls.keylog_file:" + keylog}, args...)
+	}
 	out, err := exec.CommandContext(ctx, "tshark", args...).Output()
 	if err != nil {
 		var stderr []byte

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/attested-tls/conformance/containers/images"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/reports/baseline"
@@ -338,12 +338,12 @@ func updateBaselines(res *results.Results, peers []*interop.PeerDir, base string
 // specReqs maps a model to the requirement IDs of its in-process case:
 // a pair spec checks the same statements, with the in-process reference
 // judging the peer's side.
-func specReqs() func(endpoint.Model) []string {
+func specReqs() func(party.Model) []string {
 	byID := map[string][]string{}
 	for _, c := range specs.Cases() {
 		byID[c.Model.ID()] = c.Reqs
 	}
-	return func(m endpoint.Model) []string { return byID[m.ID()] }
+	return func(m party.Model) []string { return byID[m.ID()] }
 }
 
 // wireChecks runs the profile's wire checks (the in-process specs') on a

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/internal/needs"
@@ -81,7 +80,7 @@ func captured(t *testing.T) (pcap, keylog []byte, rec *tee) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}}
+	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}}
 	cli, srv := f.Parties(m)
 	cc, sc, err := f.Configs(m, cli, srv)
 	if err != nil {

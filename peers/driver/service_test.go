@@ -17,8 +17,8 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/attested-tls/conformance/containers/images"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/internal/needs"
@@ -346,7 +346,7 @@ func TestResidentPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	peer := Peer{Name: "reference", Image: img.Ref}
-	m := endpoint.Model{Profile: "ta-07"}
+	m := party.Model{Profile: "ta-07"}
 	spec := func(name string, deadline time.Duration) (server, client Spec) {
 		dirs := map[contract.Role]string{contract.Server: filepath.Join(root, name, "server"), contract.Client: filepath.Join(root, name, "client")}
 		scfg, ccfg, err := in.Configs(inputs.Pair{TestCase: m.ID(), Model: m, Dirs: dirs, Timeout: 20 * time.Second})

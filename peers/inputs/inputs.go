@@ -94,7 +94,7 @@ func (in *Inputs) Path(name string) string { return filepath.Join(in.Dir, name) 
 type Pair struct {
 	// TestCase is the case ID; it begins with the model ID.
 	TestCase string
-	Model    endpoint.Model
+	Model    party.Model
 	// Dirs are each role's output folder (created by Configs).
 	Dirs map[contract.Role]string
 	// Misbehave names a misbehaviour per role.
@@ -140,7 +140,7 @@ func (in *Inputs) Configs(p Pair) (server, client contract.Config, err error) {
 }
 
 // Attests is how a harness side reads in the contract.
-func Attests(s endpoint.Side) (contract.Attests, contract.Credential) {
+func Attests(s party.Side) (contract.Attests, contract.Credential) {
 	if !s.Attests {
 		return contract.AttestsNone, ""
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 )
@@ -26,8 +25,8 @@ func TestConfigsWireBothSides(t *testing.T) {
 	if tv, err := contract.ParseTrustedVerifiers(b); err != nil || len(tv) != 1 || string(tv[0].ID) != string(in.Verifier.ID) {
 		t.Fatalf("trusted verifiers: %v", err)
 	}
-	m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509},
-		Client: endpoint.Side{Attests: true, Topology: party.Passport}}
+	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509},
+		Client: party.Side{Attests: true, Topology: party.Passport}}
 	dirs := map[contract.Role]string{contract.Server: filepath.Join(dir, "s"), contract.Client: filepath.Join(dir, "c")}
 	s, c, err := in.Configs(Pair{TestCase: m.ID(), Model: m, Dirs: dirs, Timeout: time.Second,
 		Misbehave: map[contract.Role]string{contract.Client: contract.Decline}})

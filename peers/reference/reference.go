@@ -277,8 +277,8 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 	return ep, nil
 }
 
-func side(a contract.Attests, c contract.Credential) endpoint.Side {
-	s := endpoint.Side{Attests: a != contract.AttestsNone}
+func side(a contract.Attests, c contract.Credential) party.Side {
+	s := party.Side{Attests: a != contract.AttestsNone}
 	if a == contract.AttestsPassport {
 		s.Topology = party.Passport
 	}

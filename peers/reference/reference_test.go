@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/inputs"
@@ -51,7 +50,7 @@ type sideResult struct {
 }
 
 // pair runs two reference peers against each other over loopback.
-func pair(t *testing.T, m endpoint.Model, mis map[contract.Role]string, mod func(s, c *contract.Config)) (srv, cli sideResult, dirs map[contract.Role]string) {
+func pair(t *testing.T, m party.Model, mis map[contract.Role]string, mod func(s, c *contract.Config)) (srv, cli sideResult, dirs map[contract.Role]string) {
 	t.Helper()
 	dir := t.TempDir()
 	dirs = map[contract.Role]string{contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}
@@ -84,14 +83,14 @@ func pair(t *testing.T, m endpoint.Model, mis map[contract.Role]string, mod func
 }
 
 var (
-	bgX509       = endpoint.Side{Attests: true, Credential: party.X509}
-	bgOnly       = endpoint.Side{Attests: true}
-	passportX509 = endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
-	passportOnly = endpoint.Side{Attests: true, Topology: party.Passport}
+	bgX509       = party.Side{Attests: true, Credential: party.X509}
+	bgOnly       = party.Side{Attests: true}
+	passportX509 = party.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
+	passportOnly = party.Side{Attests: true, Topology: party.Passport}
 )
 
 func TestPositiveModels(t *testing.T) {
-	for _, m := range []endpoint.Model{
+	for _, m := range []party.Model{
 		{Profile: "ta-07", Server: bgX509},
 		{Profile: "ta-07", Client: passportOnly},
 		{Profile: "ta-07", Server: bgOnly, Client: passportX509},
@@ -137,19 +136,19 @@ func TestPositiveModels(t *testing.T) {
 // an alert on the wire (except no-alert).
 func TestMisbehaviours(t *testing.T) {
 	for _, tc := range []struct {
-		m    endpoint.Model
+		m    party.Model
 		who  contract.Role
 		name string
 	}{
-		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.WrongChallenge},
-		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.MalformedPayload},
-		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.SelectUnoffered},
-		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Client, contract.ShortNonce},
-		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.CorruptCertificateVerify},
-		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.Decline},
-		{endpoint.Model{Profile: "ta-07", Client: bgX509}, contract.Client, contract.OmitPayload},
-		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.CorruptFinished},
-		{endpoint.Model{Profile: "ta-07", Server: bgX509}, contract.Client, contract.AppDataAfterAlert},
+		{party.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.WrongChallenge},
+		{party.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.MalformedPayload},
+		{party.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.SelectUnoffered},
+		{party.Model{Profile: "ta-07", Server: bgX509}, contract.Client, contract.ShortNonce},
+		{party.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.CorruptCertificateVerify},
+		{party.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.Decline},
+		{party.Model{Profile: "ta-07", Client: bgX509}, contract.Client, contract.OmitPayload},
+		{party.Model{Profile: "ta-07", Server: bgX509}, contract.Server, contract.CorruptFinished},
+		{party.Model{Profile: "ta-07", Server: bgX509}, contract.Client, contract.AppDataAfterAlert},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mis := map[contract.Role]string{tc.who: tc.name}
@@ -171,7 +170,7 @@ func TestMisbehaviours(t *testing.T) {
 }
 
 func TestWrongChallengeVerdict(t *testing.T) {
-	srv, cli, _ := pair(t, endpoint.Model{Profile: "ta-07", Server: bgX509}, map[contract.Role]string{contract.Server: contract.WrongChallenge}, nil)
+	srv, cli, _ := pair(t, party.Model{Profile: "ta-07", Server: bgX509}, map[contract.Role]string{contract.Server: contract.WrongChallenge}, nil)
 	if cli.o.Verdict == nil || cli.o.Verdict.Reason == "" || cli.o.AlertSent == nil || cli.o.AlertSent.Name != "bad_certificate" {
 		t.Fatalf("client: %+v", cli.o)
 	}
@@ -181,7 +180,7 @@ func TestWrongChallengeVerdict(t *testing.T) {
 }
 
 func TestUnsupported(t *testing.T) {
-	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+	m := party.Model{Profile: "ta-07", Server: bgX509}
 	for name, mod := range map[string]func(s, c *contract.Config){
 		"tpm":          func(s, c *contract.Config) { s.TPM = "device:/dev/tpmrm0" },
 		"verifier":     func(s, c *contract.Config) { c.Verifier = "ear-over-carrier-pigeon" },
@@ -233,7 +232,7 @@ func TestTimeout(t *testing.T) {
 			c.Close()
 		}
 	}()
-	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+	m := party.Model{Profile: "ta-07", Server: bgX509}
 	dir := t.TempDir()
 	_, ccfg, err := runInputs(t).Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 500 * time.Millisecond,
 		Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "s"), contract.Client: filepath.Join(dir, "c")}})
@@ -255,7 +254,7 @@ func TestTimeout(t *testing.T) {
 // A connection that closes before its first byte (a port check) is not
 // taken for the client.
 func TestServerIgnoresPortCheck(t *testing.T) {
-	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+	m := party.Model{Profile: "ta-07", Server: bgX509}
 	srv, cli, _ := pair(t, m, nil, func(s, c *contract.Config) {
 		conn, err := net.Dial("tcp", s.Listen)
 		if err != nil {

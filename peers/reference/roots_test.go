@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/internal/needs"
@@ -53,7 +53,7 @@ func TestSimulatorWithoutCgo(t *testing.T) {
 	saved := haveSimulator
 	haveSimulator = false
 	defer func() { haveSimulator = saved }()
-	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+	m := party.Model{Profile: "ta-07", Server: bgX509}
 	dir := t.TempDir()
 	scfg, _, err := runInputs(t).Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 5 * time.Second,
 		Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "s"), contract.Client: filepath.Join(dir, "c")}})
@@ -139,7 +139,7 @@ func isVarError(err error, name string) bool {
 // An unreachable TPM or verifier fails the connection (exit 1) and names
 // the variable.
 func TestUnreachable(t *testing.T) {
-	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+	m := party.Model{Profile: "ta-07", Server: bgX509}
 	dir := t.TempDir()
 	scfg, ccfg, err := runInputs(t).Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 5 * time.Second,
 		Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "s"), contract.Client: filepath.Join(dir, "c")}})
@@ -206,7 +206,7 @@ func TestSwtpmAndVeraison(t *testing.T) {
 	}
 
 	for _, provision := range []bool{true, false} {
-		m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+		m := party.Model{Profile: "ta-07", Server: bgX509}
 		dir := t.TempDir()
 		dirs := map[contract.Role]string{contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}
 		scfg, ccfg, err := runInputs(t).Configs(inputs.Pair{TestCase: m.ID(), Model: m, Dirs: dirs, Timeout: 20 * time.Second})

@@ -25,7 +25,6 @@ import (
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -135,7 +134,7 @@ type Attack struct {
 	// and the attacker takes that side; the other side is the victim.
 	// The replayed-EAR scenarios want a passport model where the profile
 	// has one.
-	Model endpoint.Model
+	Model party.Model
 }
 
 func (a Attack) String() string {
@@ -234,7 +233,7 @@ func (st *state) ownKey() (crypto.Signer, [][]byte, error) {
 // x509 reports whether the attacking side presents an X.509 chain.
 func (st *state) x509() bool { return side(st.a.Model, st.attesterIsClient).Credential == party.X509 }
 
-func side(m endpoint.Model, client bool) endpoint.Side {
+func side(m party.Model, client bool) party.Side {
 	if client {
 		return m.Client
 	}
@@ -281,7 +280,7 @@ func (st *state) leg(ctx context.Context, a attest.Attester, nonce []byte) (*Cap
 
 // capture reads the genuine attester's Certificate and CertificateVerify
 // from a run of m.
-func (st *state) capture(m endpoint.Model, r *harness.Result) (*Captured, error) {
+func (st *state) capture(m party.Model, r *harness.Result) (*Captured, error) {
 	client := m.Client.Attests
 	flight := r.ServerSent
 	if client {
@@ -297,8 +296,8 @@ func (st *state) replay(ctx context.Context) (harness.Tweaks, error) {
 	if st.a.Scenario != ReplayEvidence && side(src, st.attesterIsClient).Topology != party.Passport {
 		// A profile without a passport model (poc): the result comes from
 		// a connection in which the same attester presented it, in ta-07.
-		s := endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
-		src = endpoint.Model{Profile: "ta-07"}
+		s := party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
+		src = party.Model{Profile: "ta-07"}
 		if st.attesterIsClient {
 			src.Client = s
 		} else {
@@ -320,7 +319,7 @@ func (st *state) replay(ctx context.Context) (harness.Tweaks, error) {
 }
 
 // captureGenuine runs a genuine connection of m and captures the attester's flight.
-func (st *state) captureGenuine(ctx context.Context, m endpoint.Model, tw harness.Tweaks) (*Captured, error) {
+func (st *state) captureGenuine(ctx context.Context, m party.Model, tw harness.Tweaks) (*Captured, error) {
 	r, err := st.f.Handshake(ctx, m, tw)
 	if err != nil {
 		return nil, err
@@ -401,7 +400,7 @@ func (st *state) reuseNonce(ctx context.Context) (harness.Tweaks, error) {
 // handshakes completed and application data flowed (or when any did after
 // a failure: failing open is success too), prevented when the victim sent
 // an alert and nothing flowed.
-func Judge(m endpoint.Model, r *harness.Result) (Verdict, Check, error) {
+func Judge(m party.Model, r *harness.Result) (Verdict, Check, error) {
 	victimIsClient := m.Server.Attests
 	vErr := r.Failure(victimIsClient)
 	if r.ClientGot != "" || r.ServerGot != "" {
@@ -427,7 +426,7 @@ func Judge(m endpoint.Model, r *harness.Result) (Verdict, Check, error) {
 // checkOf names the check behind a rejection, whatever the verifier
 // (the in-process one reports evidence faults inside a contraindicated
 // result's problem, the Veraison adapter as a rejection of its own).
-func checkOf(m endpoint.Model, o party.Outcome, code tls13.AlertCode) Check {
+func checkOf(m party.Model, o party.Outcome, code tls13.AlertCode) Check {
 	text := string(o.Reason) + " " + o.Err
 	has := func(reasons ...attest.Reason) bool {
 		return slices.ContainsFunc(reasons, func(r attest.Reason) bool { return strings.Contains(text, string(r)) })
@@ -457,7 +456,7 @@ func checkOf(m endpoint.Model, o party.Outcome, code tls13.AlertCode) Check {
 // usesBinder: the challenge is a channel binder (ta-07 X.509 plus
 // attestation, ea-07) rather than the bare nonce (poc, ta-07
 // attestation-only).
-func usesBinder(m endpoint.Model) bool {
+func usesBinder(m party.Model) bool {
 	s := side(m, m.Client.Attests)
 	return m.Profile == "ea-07" || (m.Profile == "ta-07" && s.Credential == party.X509)
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -27,8 +26,8 @@ func fixture(t *testing.T) *harness.Fixture {
 }
 
 var (
-	taX509 = endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}}
-	pocBG  = endpoint.Model{Profile: "poc", Client: endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}}
+	taX509 = party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}}
+	pocBG  = party.Model{Profile: "poc", Client: party.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}}
 )
 
 func TestRun(t *testing.T) {
@@ -78,7 +77,7 @@ func TestRunRefusesNonsense(t *testing.T) {
 		{Diversion, Replay, taX509},
 		{OtherKey, Relay, taX509},
 		{Diversion, Relay, mutual},
-		{Diversion, Relay, endpoint.Model{Profile: "ta-07"}},
+		{Diversion, Relay, party.Model{Profile: "ta-07"}},
 	} {
 		if _, err := Run(context.Background(), f, a); err == nil {
 			t.Errorf("%s: Run accepted it", a)
@@ -130,7 +129,7 @@ func TestCheckOf(t *testing.T) {
 	taAO := taX509
 	taAO.Server.Credential = party.AttestationOnly
 	for _, tc := range []struct {
-		m    endpoint.Model
+		m    party.Model
 		o    party.Outcome
 		code tls13.AlertCode
 		want Check
@@ -177,9 +176,9 @@ func TestTEE(t *testing.T) {
 
 func TestCaptureAndParse(t *testing.T) {
 	f := fixture(t)
-	for _, m := range []endpoint.Model{taX509, pocBG,
+	for _, m := range []party.Model{taX509, pocBG,
 		{Profile: "ea-07", Server: taX509.Server},
-		{Profile: "ta-07", Client: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}}} {
+		{Profile: "ta-07", Client: party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}}} {
 		r, err := f.Handshake(context.Background(), m, harness.Tweaks{})
 		if err != nil {
 			t.Fatal(err)

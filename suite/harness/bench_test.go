@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
@@ -33,13 +32,13 @@ func BenchmarkAttestationOverhead(b *testing.B) {
 		}
 		return time.Since(t0)
 	}
-	models := []endpoint.Model{
-		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
-		{Profile: "ta-07", Server: endpoint.Side{Attests: true}},
-		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
-		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}, Client: endpoint.Side{Attests: true, Credential: party.X509}},
-		{Profile: "ea-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
-		{Profile: "poc", Client: endpoint.Side{Attests: true}},
+	models := []party.Model{
+		{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ta-07", Server: party.Side{Attests: true}},
+		{Profile: "ta-07", Server: party.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ea-07", Server: party.Side{Attests: true, Credential: party.X509}},
+		{Profile: "poc", Client: party.Side{Attests: true}},
 	}
 	for _, m := range models {
 		cli, srv := f.Parties(m)
@@ -71,7 +70,7 @@ func BenchmarkVeraisonHandshake(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}}
+	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}}
 	once := func(b *testing.B) time.Duration {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()

@@ -126,8 +126,8 @@ func (f *Fixture) Policy() *policy.Policy {
 // Parties builds the client's and the server's roles for m: whoever
 // attests uses its software attester; the other side requires and checks
 // that attestation with the fixture's verifier and policy.
-func (f *Fixture) Parties(m endpoint.Model) (client, server *party.Party) {
-	mk := func(isClient bool, self, peer endpoint.Side) *party.Party {
+func (f *Fixture) Parties(m party.Model) (client, server *party.Party) {
+	mk := func(isClient bool, self, peer party.Side) *party.Party {
 		return endpoint.NewParty(self, peer, endpoint.Roles{Attester: f.Attester[isClient], Chain: f.Chain[isClient],
 			Verifier: f.Verifier, MediaTypes: f.MediaTypes, Policy: f.Policy()})
 	}
@@ -135,7 +135,7 @@ func (f *Fixture) Parties(m endpoint.Model) (client, server *party.Party) {
 }
 
 // Configs turns the parties into engine configurations for m.Profile.
-func (f *Fixture) Configs(m endpoint.Model, client, server *party.Party) (ccfg, scfg *tls13.Config, err error) {
+func (f *Fixture) Configs(m party.Model, client, server *party.Party) (ccfg, scfg *tls13.Config, err error) {
 	prof, err := profile.ByName(m.Profile)
 	if err != nil {
 		return nil, nil, err
@@ -283,7 +283,7 @@ type Tweaks struct {
 // Handshake builds m's parties, applies t, configures both endpoints for
 // m.Profile and runs them against each other within the fixture's
 // HandshakeLimit.
-func (f *Fixture) Handshake(ctx context.Context, m endpoint.Model, t Tweaks) (*Result, error) {
+func (f *Fixture) Handshake(ctx context.Context, m party.Model, t Tweaks) (*Result, error) {
 	cli, srv := f.Parties(m)
 	if t.Parties != nil {
 		t.Parties(cli, srv)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 )
 
@@ -17,18 +16,18 @@ func TestTA07Smoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []endpoint.Model{
-		{Profile: "ta-07", Server: endpoint.Side{Attests: true}},
-		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
-		{Profile: "ta-07", Client: endpoint.Side{Attests: true}},
-		{Profile: "ta-07", Client: endpoint.Side{Attests: true, Credential: party.X509}},
-		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Topology: party.Passport}},
-		{Profile: "ta-07", Client: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
-		{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}, Client: endpoint.Side{Attests: true, Topology: party.Passport}},
-		{Profile: "ea-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
-		{Profile: "ea-07", Client: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
-		{Profile: "ea-07", Server: endpoint.Side{Attests: true, Credential: party.X509}, Client: endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
-		{Profile: "poc", Client: endpoint.Side{Attests: true}},
+	for _, m := range []party.Model{
+		{Profile: "ta-07", Server: party.Side{Attests: true}},
+		{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ta-07", Client: party.Side{Attests: true}},
+		{Profile: "ta-07", Client: party.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ta-07", Server: party.Side{Attests: true, Topology: party.Passport}},
+		{Profile: "ta-07", Client: party.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true, Topology: party.Passport}},
+		{Profile: "ea-07", Server: party.Side{Attests: true, Credential: party.X509}},
+		{Profile: "ea-07", Client: party.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "ea-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true, Topology: party.Passport, Credential: party.X509}},
+		{Profile: "poc", Client: party.Side{Attests: true}},
 	} {
 		t.Run(m.ID(), func(t *testing.T) {
 			cli, srv := f.Parties(m)
@@ -61,7 +60,7 @@ func TestFixtureOnTPM(t *testing.T) {
 			if _, ok := f.Attester[false].(tpmAttester); !ok {
 				t.Fatalf("attester is %T, want a TPM attester", f.Attester[false])
 			}
-			m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}, Client: endpoint.Side{Attests: true}}
+			m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true}}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			r, err := f.Handshake(ctx, m, Tweaks{})

@@ -99,7 +99,7 @@ func documented(s attack.Scenario, cp attack.Capability, variant string) play {
 
 // victimPlays are the attacks on a peer relying party whose attester
 // presents ref.
-func victimPlays(profile string, ref endpoint.Side) []play {
+func victimPlays(profile string, ref party.Side) []play {
 	v := attack.Variant(profile, ref.Credential)
 	if ref.Topology == party.Passport {
 		return []play{documented(attack.ReplayFreshEAR, attack.Replay, v)}
@@ -121,7 +121,7 @@ func victimPlays(profile string, ref endpoint.Side) []play {
 // attestation. Splicing an X.509 credential needs the genuine chain
 // before the genuine attester's first handshake, which a peer issues
 // itself at start-up: it is played with attestation-only credentials.
-func attesterPlays(profile string, peer endpoint.Side) []play {
+func attesterPlays(profile string, peer party.Side) []play {
 	v := attack.Variant(profile, peer.Credential)
 	out := []play{documented(attack.Diversion, attack.Relay, v)}
 	if peer.Credential != party.X509 {
@@ -195,7 +195,7 @@ func attackReqs(profile string, check attack.Check, peerAttests bool) []string {
 // peerAttack is one attack in progress.
 type peerAttack struct {
 	play        play
-	model       endpoint.Model
+	model       party.Model
 	peerRole    contract.Role
 	peerAttests bool
 	// in is the run's inputs (its CA), set by Env.Run.
@@ -245,7 +245,7 @@ func (a *peerAttack) observe(v attack.Verdict, check attack.Check) {
 func (a *peerAttack) attesterIsClient() bool { return a.model.Client.Attests }
 
 // sides are the attesting and the relying side of the model.
-func (a *peerAttack) sides() (att, rp endpoint.Side) {
+func (a *peerAttack) sides() (att, rp party.Side) {
 	if a.attesterIsClient() {
 		return a.model.Client, a.model.Server
 	}
@@ -328,8 +328,8 @@ func (a *peerAttack) attacker(p *party.Party, _ *tls13.Config) error {
 			if err != nil {
 				return err
 			}
-			s := endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
-			m = endpoint.Model{Profile: "ta-07"}
+			s := party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
+			m = party.Model{Profile: "ta-07"}
 			if a.attesterIsClient() {
 				m.Client = s
 			} else {
@@ -368,7 +368,7 @@ func endorsedVerifier(genuine endorsed) (*local.Verifier, error) {
 // party of the attacker's whose nonce is pinned (when nonce is set), and
 // reads ap's flight. How the appraisal ends does not matter: the flight
 // is on the wire before it.
-func (a *peerAttack) capture(ctx context.Context, m endpoint.Model, ap *party.Party, genuine endorsed, nonce []byte, issuer *attest.TrustedVerifier) (*attack.Captured, error) {
+func (a *peerAttack) capture(ctx context.Context, m party.Model, ap *party.Party, genuine endorsed, nonce []byte, issuer *attest.TrustedVerifier) (*attack.Captured, error) {
 	attIsClient := m.Client.Attests
 	att, rpSide := m.Server, m.Client
 	if attIsClient {

@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
@@ -23,10 +22,10 @@ type negative struct {
 	misbehave string
 	// applies says whether the reference can commit it in this model,
 	// with ref and peer the reference's and the peer's sides.
-	applies func(m endpoint.Model, refRole contract.Role, ref, peer endpoint.Side) bool
+	applies func(m party.Model, refRole contract.Role, ref, peer party.Side) bool
 	// want is the peer's sentence, alert and requirement IDs; ok=false
 	// means the profile has no rule for it.
-	want func(m endpoint.Model, refRole contract.Role, ref endpoint.Side) (it string, alert tls13.AlertCode, reqs []string, ok bool)
+	want func(m party.Model, refRole contract.Role, ref party.Side) (it string, alert tls13.AlertCode, reqs []string, ok bool)
 }
 
 var defaults = codepoint.Default()
@@ -50,9 +49,9 @@ func rejected(profile string) (tls13.AlertCode, bool) {
 	return byProfile(profile, tls13.AlertBadCertificate, defaults.EA07AttestationFailed, tls13.AlertDecodeError)
 }
 
-func refAttests(_ endpoint.Model, _ contract.Role, ref, _ endpoint.Side) bool { return ref.Attests }
+func refAttests(_ party.Model, _ contract.Role, ref, _ party.Side) bool { return ref.Attests }
 
-func refAttestsBG(_ endpoint.Model, _ contract.Role, ref, _ endpoint.Side) bool {
+func refAttestsBG(_ party.Model, _ contract.Role, ref, _ party.Side) bool {
 	return ref.Attests && ref.Topology == party.BackgroundCheck
 }
 
@@ -60,7 +59,7 @@ var battery = []negative{
 	{
 		misbehave: contract.WrongChallenge,
 		applies:   refAttestsBG,
-		want: func(m endpoint.Model, _ contract.Role, ref endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		want: func(m party.Model, _ contract.Role, ref party.Side) (string, tls13.AlertCode, []string, bool) {
 			a, ok := rejected(m.Profile)
 			reqs := map[string][]string{"ea-07": {"EA07-5.1.2-1", "EA07-5.1.2-2", "EA07-5.1.2-3", "EA07-5.1.2-4"}, "poc": {"POC-cert-2"}}[m.Profile]
 			return "rejects evidence bound to another challenge", a, reqs, ok
@@ -69,7 +68,7 @@ var battery = []negative{
 	{
 		misbehave: contract.MalformedPayload,
 		applies:   refAttests,
-		want: func(m endpoint.Model, _ contract.Role, _ endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
 			a, ok := rejected(m.Profile)
 			reqs := map[string][]string{"ea-07": {"EA07-5.1.2-2"}, "poc": {"POC-cert-2"}}[m.Profile]
 			return "rejects an attestation that is not a CMW", a, reqs, ok
@@ -78,20 +77,20 @@ var battery = []negative{
 	{
 		misbehave: contract.OmitPayload,
 		applies:   refAttests,
-		want: func(m endpoint.Model, _ contract.Role, _ endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
 			a, ok := byProfile(m.Profile, 0, defaults.EA07AttestationFailed, 0)
 			return "rejects a Certificate that carries no remoteAttestation", a, nil, ok
 		},
 	},
 	{
 		misbehave: contract.Decline,
-		applies: func(m endpoint.Model, refRole contract.Role, ref, _ endpoint.Side) bool {
+		applies: func(m party.Model, refRole contract.Role, ref, _ party.Side) bool {
 			// A declining client is the server's to judge; a declining
 			// server with an attestation-only credential has no
 			// certificate to send and aborts itself (RFC 7250 §4.2).
 			return ref.Attests && refRole == contract.Server && !(m.Profile == "ta-07" && ref.Credential == party.AttestationOnly)
 		},
-		want: func(m endpoint.Model, _ contract.Role, ref endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		want: func(m party.Model, _ contract.Role, ref party.Side) (string, tls13.AlertCode, []string, bool) {
 			switch m.Profile {
 			case "ta-07":
 				if ref.Topology == party.Passport {
@@ -106,10 +105,10 @@ var battery = []negative{
 	},
 	{
 		misbehave: contract.SelectUnoffered,
-		applies: func(m endpoint.Model, refRole contract.Role, _, _ endpoint.Side) bool {
+		applies: func(m party.Model, refRole contract.Role, _, _ party.Side) bool {
 			return refRole == contract.Server && (m.Server.Attests || m.Client.Attests)
 		},
-		want: func(m endpoint.Model, _ contract.Role, _ endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
 			a, ok := byProfile(m.Profile, tls13.AlertIllegalParameter, tls13.AlertIllegalParameter, tls13.AlertDecodeError)
 			reqs := map[string][]string{"poc": {"POC-ee-2"}}[m.Profile]
 			return "rejects a selection it did not offer", a, reqs, ok
@@ -117,19 +116,19 @@ var battery = []negative{
 	},
 	{
 		misbehave: contract.ShortNonce,
-		applies: func(m endpoint.Model, _ contract.Role, _, peer endpoint.Side) bool {
+		applies: func(m party.Model, _ contract.Role, _, peer party.Side) bool {
 			return m.Profile == "ta-07" && peer.Attests && peer.Topology == party.BackgroundCheck
 		},
-		want: func(endpoint.Model, contract.Role, endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		want: func(party.Model, contract.Role, party.Side) (string, tls13.AlertCode, []string, bool) {
 			return "rejects a nonce shorter than 8 bytes", tls13.AlertDecodeError, nil, true
 		},
 	},
 	{
 		misbehave: contract.OmitCertificateRequest,
-		applies: func(m endpoint.Model, refRole contract.Role, _, peer endpoint.Side) bool {
+		applies: func(m party.Model, refRole contract.Role, _, peer party.Side) bool {
 			return m.Profile == "ta-07" && refRole == contract.Server && peer.Attests
 		},
-		want: func(m endpoint.Model, _ contract.Role, _ endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
 			req := "TA07-8.1.2-4"
 			if m.Client.Topology == party.Passport {
 				req = "TA07-8.2.2-4"
@@ -139,18 +138,18 @@ var battery = []negative{
 	},
 	{
 		misbehave: contract.CorruptCertificateVerify,
-		applies: func(_ endpoint.Model, refRole contract.Role, ref, _ endpoint.Side) bool {
+		applies: func(_ party.Model, refRole contract.Role, ref, _ party.Side) bool {
 			// A client signs CertificateVerify only when it authenticates.
 			return refRole == contract.Server || ref.Attests
 		},
-		want: func(endpoint.Model, contract.Role, endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		want: func(party.Model, contract.Role, party.Side) (string, tls13.AlertCode, []string, bool) {
 			return "rejects a CertificateVerify whose signature does not verify", tls13.AlertDecryptError, nil, true
 		},
 	},
 	{
 		misbehave: contract.CorruptFinished,
-		applies:   func(endpoint.Model, contract.Role, endpoint.Side, endpoint.Side) bool { return true },
-		want: func(endpoint.Model, contract.Role, endpoint.Side) (string, tls13.AlertCode, []string, bool) {
+		applies:   func(party.Model, contract.Role, party.Side, party.Side) bool { return true },
+		want: func(party.Model, contract.Role, party.Side) (string, tls13.AlertCode, []string, bool) {
 			return "rejects a Finished that does not verify", tls13.AlertDecryptError, nil, true
 		},
 	},
@@ -201,7 +200,7 @@ func firstFor(m *contract.Manifest, c Case, ok func(Case) bool) bool {
 
 // sides are the role the reference plays and the reference's and the
 // peer's sides of c's model.
-func (c Case) sides() (refRole contract.Role, ref, peer endpoint.Side) {
+func (c Case) sides() (refRole contract.Role, ref, peer party.Side) {
 	refRole, ref, peer = c.PeerRole.Other(), c.Model.Server, c.Model.Client
 	if refRole == contract.Client {
 		ref, peer = peer, ref

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
@@ -36,7 +35,7 @@ type firstFlightExtension struct {
 // firstFlight lists the attestation extensions the reference sends in
 // its first flight of model m (its ClientHello's offers, or its
 // EncryptedExtensions' answers to them).
-func firstFlight(m endpoint.Model) []firstFlightExtension {
+func firstFlight(m party.Model) []firstFlightExtension {
 	if !m.Server.Attests && !m.Client.Attests {
 		return nil
 	}
@@ -44,7 +43,7 @@ func firstFlight(m endpoint.Model) []firstFlightExtension {
 	switch m.Profile {
 	case "ta-07":
 		for _, s := range []struct {
-			side                 endpoint.Side
+			side                 party.Side
 			bg, passport, certTy firstFlightExtension
 		}{
 			{m.Server, firstFlightExtension{"evidence_request", defaults.TA07EvidenceRequest},

@@ -23,8 +23,8 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/containers/images"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
@@ -93,7 +93,7 @@ func (e *Env) peerEnv(extra []string) []string {
 
 // Case is one connection between the peer under test and the reference.
 type Case struct {
-	Model endpoint.Model
+	Model party.Model
 	// PeerRole is the role the peer under test plays; the in-process
 	// reference plays the other.
 	PeerRole contract.Role

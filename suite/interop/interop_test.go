@@ -16,7 +16,6 @@ import (
 
 	"github.com/attested-tls/conformance/containers/images"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/internal/needs"
@@ -27,23 +26,23 @@ import (
 )
 
 var (
-	bgX509 = endpoint.Side{Attests: true, Credential: party.X509}
-	bgOnly = endpoint.Side{Attests: true}
-	ppX509 = endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
-	ppOnly = endpoint.Side{Attests: true, Topology: party.Passport}
+	bgX509 = party.Side{Attests: true, Credential: party.X509}
+	bgOnly = party.Side{Attests: true}
+	ppX509 = party.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
+	ppOnly = party.Side{Attests: true, Topology: party.Passport}
 )
 
 // positive is a representative subset of the interaction models: per
 // profile, the peer plays the server and the client at least once, as
 // attester and as relying party.
 var positive = []Case{
-	{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server},
-	{Model: endpoint.Model{Profile: "ta-07", Server: ppOnly}, PeerRole: contract.Client},
-	{Model: endpoint.Model{Profile: "ta-07", Server: bgOnly, Client: ppX509}, PeerRole: contract.Client},
-	{Model: endpoint.Model{Profile: "ea-07", Server: ppX509}, PeerRole: contract.Server},
-	{Model: endpoint.Model{Profile: "ea-07", Client: bgX509}, PeerRole: contract.Client},
-	{Model: endpoint.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Server},
-	{Model: endpoint.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client},
+	{Model: party.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server},
+	{Model: party.Model{Profile: "ta-07", Server: ppOnly}, PeerRole: contract.Client},
+	{Model: party.Model{Profile: "ta-07", Server: bgOnly, Client: ppX509}, PeerRole: contract.Client},
+	{Model: party.Model{Profile: "ea-07", Server: ppX509}, PeerRole: contract.Server},
+	{Model: party.Model{Profile: "ea-07", Client: bgX509}, PeerRole: contract.Client},
+	{Model: party.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Server},
+	{Model: party.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client},
 }
 
 // run runs a case within its deadline plus setup time.
@@ -173,7 +172,7 @@ var _ = Describe("A passport attester whose Veraison was never given its endorse
 
 var _ = Describe("The peer against itself", Label("peers", "tshark"), func() {
 	It("completes a mutual attested handshake through the suite's relay, judged from the capture, and a capture that does not decrypt fails the judgement", func(ctx SpecContext) {
-		c := Selves(env.Manifest, Case{Model: endpoint.Model{Profile: "ta-07", Server: ppX509, Client: bgOnly},
+		c := Selves(env.Manifest, Case{Model: party.Model{Profile: "ta-07", Server: ppX509, Client: bgOnly},
 			PeerRole: contract.Server, Timeout: PairTimeout})[0]
 		r := run(ctx, c)
 		Expect(r.Client).NotTo(BeNil(), r.Peer.Describe())
@@ -197,7 +196,7 @@ var _ = Describe("The peer against itself", Label("peers", "tshark"), func() {
 
 var _ = Describe("A failing handshake across the peer boundary", Label("peers"), func() {
 	It("fails closed on both sides when the peer binds its evidence to the wrong challenge", func(ctx SpecContext) {
-		c := Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server,
+		c := Case{Model: party.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server,
 			TestCase:  "ta-07/server-attests/bg+x509/wrong-challenge",
 			Misbehave: map[contract.Role]string{contract.Server: contract.WrongChallenge}}
 		r := run(ctx, c)
@@ -211,7 +210,7 @@ var _ = Describe("A failing handshake across the peer boundary", Label("peers"),
 	})
 
 	It("fails closed when the peer's client attestation is not a CMW", func(ctx SpecContext) {
-		c := Case{Model: endpoint.Model{Profile: "ta-07", Client: bgX509}, PeerRole: contract.Client,
+		c := Case{Model: party.Model{Profile: "ta-07", Client: bgX509}, PeerRole: contract.Client,
 			TestCase:  "ta-07/client-attests/bg+x509/malformed-payload",
 			Misbehave: map[contract.Role]string{contract.Client: contract.MalformedPayload}}
 		r := run(ctx, c)
@@ -226,7 +225,7 @@ var _ = Describe("A failing handshake across the peer boundary", Label("peers"),
 var _ = Describe("The compliance probe", Label("peers", "probe"), func() {
 	for _, role := range []contract.Role{contract.Server, contract.Client} {
 		It(fmt.Sprintf("makes the peer as %s exit 127 within 10 s, without opening a port or connecting", role), func(ctx SpecContext) {
-			m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+			m := party.Model{Profile: "ta-07", Server: bgX509}
 			dir := filepath.Join(outDir, "cases", "probe", string(role))
 			scfg, ccfg, err := env.Inputs.Configs(inputs.Pair{TestCase: m.ID(), Model: m, Timeout: 10 * time.Second,
 				Dirs: map[contract.Role]string{contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}})
@@ -254,7 +253,7 @@ var _ = Describe("The compliance probe", Label("peers", "probe"), func() {
 })
 
 var _ = Describe("The unsupported exit code", Label("peers"), func() {
-	m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+	m := party.Model{Profile: "ta-07", Server: bgX509}
 	DescribeTable("is 127, promptly, for what the peer does not implement",
 		func(ctx SpecContext, c Case) {
 			r := run(ctx, c)
@@ -268,7 +267,7 @@ var _ = Describe("The unsupported exit code", Label("peers"), func() {
 			Tweak: func(c *contract.Config) { c.TPM = "device:/dev/tpmrm0" }}),
 		Entry("a misbehaviour it does not know", Case{Model: m, PeerRole: contract.Client, TestCase: m.ID() + "/dance",
 			Misbehave: map[contract.Role]string{contract.Client: "dance"}}),
-		Entry("a model the profile does not define", Case{Model: endpoint.Model{Profile: "poc", Server: bgOnly}, PeerRole: contract.Client}),
+		Entry("a model the profile does not define", Case{Model: party.Model{Profile: "poc", Server: bgOnly}, PeerRole: contract.Client}),
 		Entry("a TPM its static build lacks (the simulator needs cgo)", Case{Model: m, PeerRole: contract.Server, TestCase: m.ID() + "/simulator",
 			Tweak: func(c *contract.Config) { c.TPM = "simulator" }}),
 	)
@@ -277,7 +276,7 @@ var _ = Describe("The unsupported exit code", Label("peers"), func() {
 var _ = Describe("Broken peers", Ordered, Label("peers", "faults"), func() {
 	const deadline = 4 * time.Second
 	fault := func(role contract.Role, f string) Case {
-		return Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role,
+		return Case{Model: party.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role,
 			TestCase: "ta-07/server-attests/bg+x509/fault-" + f, PeerEnv: []string{reference.EnvFault + "=" + f},
 			Timeout: 3 * time.Second, Deadline: deadline}
 	}
@@ -413,7 +412,7 @@ var _ = Describe("The process driver", Label("peers", "processes"), func() {
 })
 
 func hangingPeer(role contract.Role) Case {
-	return Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role, TestCase: "ta-07/server-attests/bg+x509/fault-hang",
+	return Case{Model: party.Model{Profile: "ta-07", Server: bgX509}, PeerRole: role, TestCase: "ta-07/server-attests/bg+x509/fault-hang",
 		PeerEnv: []string{reference.EnvFault + "=" + reference.FaultHang}, Timeout: 2 * time.Second, Deadline: 2 * time.Second}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
@@ -32,7 +32,7 @@ const PairEntry = "pair"
 type Record struct {
 	Peer     string
 	PeerRole contract.Role
-	Model    endpoint.Model
+	Model    party.Model
 	// Variant names a negative case of the model ("" for the positive one).
 	Variant string
 	Reqs    []string
@@ -81,7 +81,7 @@ type PairOptions struct {
 	Env func(ctx context.Context, p *PeerDir) (*Env, error)
 	// Reqs gives the requirement IDs a model's positive case checks (the
 	// spec tree's); nil gives none.
-	Reqs func(endpoint.Model) []string
+	Reqs func(party.Model) []string
 	// Cases lists a peer's cases; nil is Matrix of its manifest.
 	Cases func(p *PeerDir) []Case
 	// After, if set, checks more of a case that completed.
@@ -107,8 +107,8 @@ type PairOptions struct {
 // peer, the pair and the role the peer plays.
 func PairLabels(peer string, c Case, reqs []string) Labels {
 	m := c.Model
-	var att []endpoint.Side
-	for _, s := range []endpoint.Side{m.Server, m.Client} {
+	var att []party.Side
+	for _, s := range []party.Side{m.Server, m.Client} {
 		if s.Attests {
 			att = append(att, s)
 		}
@@ -472,8 +472,8 @@ func recordOf(sr types.SpecReport) *Record {
 	return nil
 }
 
-func resultModel(m endpoint.Model) results.Model {
-	side := func(s endpoint.Side) results.Side {
+func resultModel(m party.Model) results.Model {
+	side := func(s party.Side) results.Side {
 		if !s.Attests {
 			return results.Side{}
 		}

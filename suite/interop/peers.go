@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/containers/images"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"
@@ -165,34 +165,9 @@ func (e *Env) Probe(ctx context.Context) error {
 	return nil
 }
 
-// profileModels says which interaction models each profile defines: who
-// attests, with which topologies and credentials, and whether mutual
-// models mix topologies. It is suite/specs' matrix (a test in
-// cmd/conformance keeps the two equal; this package cannot import the
-// spec tree without registering it).
-var profileModels = []struct {
-	profile     string
-	roles       []string // who attests: server, client, mutual
-	topologies  []party.Topology
-	credentials []party.Credential
-	mixed       bool
-}{
-	{"ta-07", []string{"server", "client", "mutual"}, []party.Topology{party.BackgroundCheck, party.Passport},
-		[]party.Credential{party.AttestationOnly, party.X509}, true},
-	{"ea-07", []string{"server", "client", "mutual"}, []party.Topology{party.BackgroundCheck, party.Passport},
-		[]party.Credential{party.X509}, true},
-	{"poc", []string{"client"}, []party.Topology{party.BackgroundCheck}, []party.Credential{party.AttestationOnly}, false},
-}
-
 // Models lists every interaction model of every profile, in the order of
-// suite/specs' matrix.
-func Models() []endpoint.Model {
-	var out []endpoint.Model
-	for _, p := range profileModels {
-		out = append(out, endpoint.ModelsOf(p.profile, p.roles, p.topologies, p.credentials, p.mixed)...)
-	}
-	return out
-}
+// suite/specs' matrix (both come from the profiles' descriptors).
+func Models() []party.Model { return profile.Models() }
 
 // PairTimeout is a pair case's ATLS_TIMEOUT: generous, because on a
 // loaded 2-core machine a container has been seen to take over 15 s to
@@ -238,11 +213,11 @@ func Unclaimed(m *contract.Manifest) []Case {
 
 // claims reports whether the manifest lists the model's profile and each
 // attesting side's topology and credential.
-func claims(m *contract.Manifest, model endpoint.Model) bool {
+func claims(m *contract.Manifest, model party.Model) bool {
 	return slices.Contains(m.Profiles, model.Profile) && supportsSide(m, model.Server) && supportsSide(m, model.Client)
 }
 
-func supportsSide(m *contract.Manifest, s endpoint.Side) bool {
+func supportsSide(m *contract.Manifest, s party.Side) bool {
 	return !s.Attests || slices.Contains(m.Topologies, s.Topology.String()) && slices.Contains(m.Credentials, s.Credential.String())
 }
 

@@ -4,7 +4,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/suite/harness/wire"
@@ -24,7 +24,7 @@ func Plain(m *contract.Manifest, c Case) []Case {
 	if !firstFor(m, c, func(k Case) bool { return k.Model.Profile == c.Model.Profile && k.PeerRole == c.PeerRole }) {
 		return nil
 	}
-	plain := Case{Model: endpoint.Model{Profile: c.Model.Profile}, PeerRole: c.PeerRole, Timeout: c.Timeout}
+	plain := Case{Model: party.Model{Profile: c.Model.Profile}, PeerRole: c.PeerRole, Timeout: c.Timeout}
 	k := withServices(m, plain, false)
 	k.Kind, k.Judge = "positive", expectPlain
 	k.It = "without attestation on either side completes a TLS 1.3 handshake with X.509, sends no attestation extension, and application data flows"

@@ -15,7 +15,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
@@ -121,7 +120,7 @@ type vectorFile struct {
 
 // caseFit says whether a case (its model and the peer's role) can carry
 // a vector.
-type caseFit func(m endpoint.Model, peerRole contract.Role) bool
+type caseFit func(m party.Model, peerRole contract.Role) bool
 
 // vectorRule places one structure's inputs and says what a valid one
 // makes the peer do.
@@ -157,20 +156,20 @@ type vectorWant struct {
 }
 
 // sides are the reference's and the peer's sides of a model.
-func sides(m endpoint.Model, peerRole contract.Role) (ref, peer endpoint.Side) {
+func sides(m party.Model, peerRole contract.Role) (ref, peer party.Side) {
 	if peerRole == contract.Server {
 		return m.Client, m.Server
 	}
 	return m.Server, m.Client
 }
 
-func bgSide(s endpoint.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
-func ppSide(s endpoint.Side) bool { return s.Attests && s.Topology == party.Passport }
-func aoSide(s endpoint.Side) bool { return s.Attests && s.Credential == party.AttestationOnly }
+func bgSide(s party.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
+func ppSide(s party.Side) bool { return s.Attests && s.Topology == party.Passport }
+func aoSide(s party.Side) bool { return s.Attests && s.Credential == party.AttestationOnly }
 
 // fit is a caseFit: the peer plays role and ok holds for the sides.
-func fit(role contract.Role, ok func(server, client endpoint.Side) bool) caseFit {
-	return func(m endpoint.Model, r contract.Role) bool { return r == role && ok(m.Server, m.Client) }
+func fit(role contract.Role, ok func(server, client party.Side) bool) caseFit {
+	return func(m party.Model, r contract.Role) bool { return r == role && ok(m.Server, m.Client) }
 }
 
 // one is a structure every input of which goes to the same kind of case.
@@ -181,7 +180,7 @@ func one(f caseFit, what string) func(parser.Group, parser.Test) ([]caseFit, str
 // refAppraised: the reference attests by background check and the peer
 // only appraises it; where the CMW vectors (and ea-07's Certificate
 // extension) go.
-var refAppraised = one(func(m endpoint.Model, r contract.Role) bool {
+var refAppraised = one(func(m party.Model, r contract.Role) bool {
 	ref, peer := sides(m, r)
 	return bgSide(ref) && !peer.Attests
 }, "the reference attesting by background check to a peer that only appraises")
@@ -231,7 +230,7 @@ var vectorRules = map[string]vectorRule{
 	// bound to the vector's nonce; not offered, unsupported_evidence
 	// (§8.1.2).
 	"ta-07/evidence_request.client_hello.json": {
-		fits: one(fit(contract.Server, func(s, _ endpoint.Side) bool { return bgSide(s) }), "the peer as a server attesting by background check"),
+		fits: one(fit(contract.Server, func(s, _ party.Side) bool { return bgSide(s) }), "the peer as a server attesting by background check"),
 		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
 			var x ta07.EvidenceRequestCH
 			if err := x.Unmarshal(tc.Input); err != nil {
@@ -256,7 +255,7 @@ var vectorRules = map[string]vectorRule{
 	// EncryptedExtensions. Its own type: the handshake completes; any
 	// other was not offered: illegal_parameter.
 	"ta-07/evidence_request.encrypted_extensions.json": {
-		fits: one(fit(contract.Client, func(s, _ endpoint.Side) bool { return bgSide(s) }), "the peer as a client appraising a server's background check"),
+		fits: one(fit(contract.Client, func(s, _ party.Side) bool { return bgSide(s) }), "the peer as a client appraising a server's background check"),
 		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
 			var x ta07.EvidenceRequestEE
 			if err := x.Unmarshal(tc.Input); err != nil {
@@ -272,7 +271,7 @@ var vectorRules = map[string]vectorRule{
 	// Its type offered: it selects it, with its own nonce, and the
 	// handshake completes; not offered: unsupported_evidence.
 	"ta-07/evidence_proposal.client_hello.json": {
-		fits: one(fit(contract.Server, func(_, c endpoint.Side) bool { return bgSide(c) }), "the peer as a server appraising a client's background check"),
+		fits: one(fit(contract.Server, func(_, c party.Side) bool { return bgSide(c) }), "the peer as a server appraising a client's background check"),
 		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
 			var x ta07.EvidenceProposalCH
 			if err := x.Unmarshal(tc.Input); err != nil {
@@ -293,7 +292,7 @@ var vectorRules = map[string]vectorRule{
 	// The client attests: the server's selection and nonce. Its type: it
 	// attests bound to the vector's nonce; another: illegal_parameter.
 	"ta-07/evidence_proposal.encrypted_extensions.json": {
-		fits: one(fit(contract.Client, func(_, c endpoint.Side) bool { return bgSide(c) }), "the peer as a client attesting by background check"),
+		fits: one(fit(contract.Client, func(_, c party.Side) bool { return bgSide(c) }), "the peer as a client attesting by background check"),
 		valid: func(k Case, _ parser.Group, tc parser.Test) vectorWant {
 			var x ta07.EvidenceProposalEE
 			if err := x.Unmarshal(tc.Input); err != nil {
@@ -312,7 +311,7 @@ var vectorRules = map[string]vectorRule{
 	// identities are no verifier a peer gets results from:
 	// unsupported_verifiers (§8.2.2).
 	"ta-07/results.client_hello.json": {
-		fits: one(fit(contract.Server, func(s, _ endpoint.Side) bool { return ppSide(s) }), "the peer as a server attesting with a passport"),
+		fits: one(fit(contract.Server, func(s, _ party.Side) bool { return ppSide(s) }), "the peer as a server attesting with a passport"),
 		valid: func(Case, parser.Group, parser.Test) vectorWant {
 			return vectorWant{alert: defaults.TA07UnsupportedVerifiers, it: "none of the verifiers is one it gets results from"}
 		},
@@ -320,7 +319,7 @@ var vectorRules = map[string]vectorRule{
 	// A client relying on a passport: the server's selected verifier,
 	// which it never offered: illegal_parameter.
 	"ta-07/results.encrypted_extensions.json": {
-		fits: one(fit(contract.Client, func(s, _ endpoint.Side) bool { return ppSide(s) }), "the peer as a client appraising a server's passport"),
+		fits: one(fit(contract.Client, func(s, _ party.Side) bool { return ppSide(s) }), "the peer as a client appraising a server's passport"),
 		valid: func(Case, parser.Group, parser.Test) vectorWant {
 			return vectorWant{alert: tls13.AlertIllegalParameter, it: "it did not offer that verifier"}
 		},
@@ -339,10 +338,10 @@ var vectorRules = map[string]vectorRule{
 	// the list that counts completes, none: unsupported_attestation_schemes.
 	"ea-07/remote_attestation.client_hello.json": {
 		fits: func(_ parser.Group, tc parser.Test) ([]caseFit, string) {
-			server := fit(contract.Server, func(s, c endpoint.Side) bool { return bgSide(s) && !c.Attests })
+			server := fit(contract.Server, func(s, c party.Side) bool { return bgSide(s) && !c.Attests })
 			var x ea07.RemoteAttestationCH
 			if tc.Result == parser.Valid && x.Unmarshal(tc.Input) == nil && len(x.ServerAttesterSchemes) == 0 && len(x.ClientAttesterSchemes) > 0 {
-				return []caseFit{fit(contract.Server, func(s, c endpoint.Side) bool { return bgSide(c) && !s.Attests })},
+				return []caseFit{fit(contract.Server, func(s, c party.Side) bool { return bgSide(c) && !s.Attests })},
 					"the peer as a server appraising a client's background check"
 			}
 			return []caseFit{server}, "the peer as a server attesting by background check"
@@ -388,7 +387,7 @@ var vectorRules = map[string]vectorRule{
 	// completes; any other was not offered: illegal_parameter (§7.4
 	// names no alert).
 	"ea-07/remote_attestation.encrypted_extensions.json": {
-		fits: one(fit(contract.Client, func(s, _ endpoint.Side) bool { return bgSide(s) }), "the peer as a client appraising a server's background check"),
+		fits: one(fit(contract.Client, func(s, _ party.Side) bool { return bgSide(s) }), "the peer as a client appraising a server's background check"),
 		valid: ea07Chosen(func(b []byte) (ea07.AttestationScheme, error) {
 			var x ea07.RemoteAttestationEE
 			err := x.Unmarshal(b)
@@ -401,7 +400,7 @@ var vectorRules = map[string]vectorRule{
 	},
 	// The client attests: chosen_client_scheme in CertificateRequest.
 	"ea-07/remote_attestation.certificate_request.json": {
-		fits: one(fit(contract.Client, func(_, c endpoint.Side) bool { return bgSide(c) }), "the peer as a client attesting by background check"),
+		fits: one(fit(contract.Client, func(_, c party.Side) bool { return bgSide(c) }), "the peer as a client attesting by background check"),
 		valid: ea07Chosen(func(b []byte) (ea07.AttestationScheme, error) {
 			var x ea07.RemoteAttestationCR
 			err := x.Unmarshal(b)
@@ -422,7 +421,7 @@ var vectorRules = map[string]vectorRule{
 	// The poc server appraises: extension 100 in ClientHello. EAT offered:
 	// it answers EAT with its nonce and the handshake completes.
 	"poc/evidence_proposal.client_hello.json": {
-		fits: one(fit(contract.Server, func(_, c endpoint.Side) bool { return c.Attests }), "the peer as a server appraising a client"),
+		fits: one(fit(contract.Server, func(_, c party.Side) bool { return c.Attests }), "the peer as a server appraising a client"),
 		valid: func(_ Case, _ parser.Group, tc parser.Test) vectorWant {
 			var x poc.EvidenceProposalCH
 			if err := x.Unmarshal(tc.Input); err != nil {
@@ -447,7 +446,7 @@ var vectorRules = map[string]vectorRule{
 	},
 	// The poc client attests: EAT and a nonce of at most 32 bytes.
 	"poc/evidence_proposal.encrypted_extensions.json": {
-		fits: one(fit(contract.Client, func(_, c endpoint.Side) bool { return c.Attests }), "the peer as a client attesting"),
+		fits: one(fit(contract.Client, func(_, c party.Side) bool { return c.Attests }), "the peer as a client attesting"),
 		valid: func(_ Case, _ parser.Group, tc parser.Test) vectorWant {
 			var x poc.EvidenceProposalEE
 			if err := x.Unmarshal(tc.Input); err != nil {
@@ -495,16 +494,16 @@ func certTypeFits(g parser.Group, tc parser.Test) ([]caseFit, string) {
 		srv = srv || e.Type == extServerCertType
 		cli = cli || e.Type == extClientCertType
 	}
-	serverOnly := fit(role, func(s, c endpoint.Side) bool { return aoSide(s) && !c.Attests })
+	serverOnly := fit(role, func(s, c party.Side) bool { return aoSide(s) && !c.Attests })
 	switch {
 	case srv && cli && role == contract.Server:
-		return []caseFit{fit(role, func(s, c endpoint.Side) bool { return aoSide(s) && aoSide(c) }), serverOnly},
+		return []caseFit{fit(role, func(s, c party.Side) bool { return aoSide(s) && aoSide(c) }), serverOnly},
 			"the peer as a server where the server attests with an attestation-only credential"
 	case srv && cli:
-		return []caseFit{fit(role, func(s, c endpoint.Side) bool { return aoSide(s) && aoSide(c) })},
+		return []caseFit{fit(role, func(s, c party.Side) bool { return aoSide(s) && aoSide(c) })},
 			"the peer as a client in a mutual model, both attestation-only (a client that offered both types)"
 	case cli:
-		return []caseFit{fit(role, func(s, c endpoint.Side) bool { return aoSide(c) && !s.Attests })},
+		return []caseFit{fit(role, func(s, c party.Side) bool { return aoSide(c) && !s.Attests })},
 			fmt.Sprintf("the peer as %s where the client attests with an attestation-only credential", role)
 	}
 	return []caseFit{serverOnly}, fmt.Sprintf("the peer as %s where the server attests with an attestation-only credential", role)

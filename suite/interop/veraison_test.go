@@ -17,9 +17,9 @@ import (
 	"github.com/attested-tls/conformance/containers/images"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -105,9 +105,9 @@ var _ = Describe("The reference peer on swtpm, appraised through Veraison", Orde
 			Expect(r.Reference.Verdict).To(HaveField("Status", "affirming"), r.Describe())
 			Expect(string(r.Peer.Stderr)).To(ContainSubstring("wrote endorsement"))
 		},
-		Entry("ta-07, server attests, background check, X.509", Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}),
-		Entry("ea-07, server attests, background check, X.509", Case{Model: endpoint.Model{Profile: "ea-07", Server: bgX509}, PeerRole: contract.Server}),
-		Entry("poc, client attests, background check", Case{Model: endpoint.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client}),
+		Entry("ta-07, server attests, background check, X.509", Case{Model: party.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}),
+		Entry("ea-07, server attests, background check, X.509", Case{Model: party.Model{Profile: "ea-07", Server: bgX509}, PeerRole: contract.Server}),
+		Entry("poc, client attests, background check", Case{Model: party.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client}),
 	)
 
 	DescribeTable("rejects an attestation key Veraison was never given, with the profile's failure alert and no application data",
@@ -124,8 +124,8 @@ var _ = Describe("The reference peer on swtpm, appraised through Veraison", Orde
 			Expect(r.Peer.Outcome.AlertReceived).To(HaveField("Code", int(alert)), r.Describe())
 			Expect(r.Reference.Verdict).NotTo(HaveField("Status", "affirming"))
 		},
-		Entry("ta-07", Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}, tls13.AlertBadCertificate),
-		Entry("ea-07", Case{Model: endpoint.Model{Profile: "ea-07", Server: bgX509}, PeerRole: contract.Server}, codepoint.Default().EA07AttestationFailed),
+		Entry("ta-07", Case{Model: party.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}, tls13.AlertBadCertificate),
+		Entry("ea-07", Case{Model: party.Model{Profile: "ea-07", Server: bgX509}, PeerRole: contract.Server}, codepoint.Default().EA07AttestationFailed),
 	)
 })
 
@@ -133,7 +133,7 @@ var _ = Describe("The reference peer on swtpm, appraised through Veraison", Orde
 // (exit 1, naming the variable) instead of hanging or saying unsupported.
 var _ = Describe("A verifier the peer cannot reach", Label("peers", "veraison"), func() {
 	It("fails the peer with exit 1, promptly, naming ATLS_VERIFIER", func(ctx SpecContext) {
-		m := endpoint.Model{Profile: "ta-07", Server: bgX509}
+		m := party.Model{Profile: "ta-07", Server: bgX509}
 		r := run(ctx, Case{Model: m, PeerRole: contract.Client, TestCase: m.ID() + "/veraison-unreachable", Timeout: 5 * time.Second,
 			Tweak: func(c *contract.Config) { c.Verifier = "veraison:http://veraison.invalid:8080" }})
 		Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), r.Describe())
@@ -214,13 +214,13 @@ var _ = Describe("The reference peer on its case's swtpm service, appraised thro
 			Expect(r.Reference.AppData).To(Equal(contract.AppDataOK))
 			Expect(r.Reference.Verdict).To(HaveField("Status", "affirming"), r.Describe())
 		},
-		Entry("ta-07, server attests, background check, X.509", Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}),
-		Entry("ea-07, server attests, background check, X.509", Case{Model: endpoint.Model{Profile: "ea-07", Server: bgX509}, PeerRole: contract.Server}),
-		Entry("poc, client attests, background check", Case{Model: endpoint.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client}),
+		Entry("ta-07, server attests, background check, X.509", Case{Model: party.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}),
+		Entry("ea-07, server attests, background check, X.509", Case{Model: party.Model{Profile: "ea-07", Server: bgX509}, PeerRole: contract.Server}),
+		Entry("poc, client attests, background check", Case{Model: party.Model{Profile: "poc", Client: bgOnly}, PeerRole: contract.Client}),
 	)
 
 	It("rejects an attestation key Veraison was never given (ta-07), with bad_certificate and no application data", func(ctx SpecContext) {
-		r, err := env.Run(ctx, withContainers(Case{Model: endpoint.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}, false))
+		r, err := env.Run(ctx, withContainers(Case{Model: party.Model{Profile: "ta-07", Server: bgX509}, PeerRole: contract.Server}, false))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(r.ReferenceExit).To(Equal(contract.ExitFailed), r.Describe())
 		Expect(r.Reference.AlertSent).To(HaveField("Code", int(tls13.AlertBadCertificate)), r.Describe())
@@ -245,7 +245,7 @@ var _ = Describe("Two reference peers with the case's own swtpm and Veraison", L
 	// runOnServices runs one case with the server attesting (so its
 	// endorsement is written before it listens, and provisioned before
 	// the relying party dials).
-	runOnServices := func(ctx context.Context, m endpoint.Model, endorsed bool) (sides, string) {
+	runOnServices := func(ctx context.Context, m party.Model, endorsed bool) (sides, string) {
 		if err := tpm.HaveSwtpm(); err != nil {
 			missing("swtpm", "install it with `make deps`", err)
 		}
@@ -308,7 +308,7 @@ var _ = Describe("Two reference peers with the case's own swtpm and Veraison", L
 	}
 
 	DescribeTable("the relying-party peer appraises the attester's swtpm evidence through Veraison: affirming, handshake and ping/pong complete",
-		func(ctx SpecContext, m endpoint.Model) {
+		func(ctx SpecContext, m party.Model) {
 			s, why := runOnServices(ctx, m, true)
 			Expect(s.attester.Exit).To(Equal(contract.ExitOK), why)
 			Expect(s.rp.Exit).To(Equal(contract.ExitOK), why)
@@ -316,12 +316,12 @@ var _ = Describe("Two reference peers with the case's own swtpm and Veraison", L
 			Expect(s.rp.Outcome.Verdict).To(HaveField("Status", "affirming"), why)
 			Expect(s.attester.Outcome.AppData).To(Equal(contract.AppDataOK), why)
 		},
-		Entry("ta-07, server attests, background check, X.509", endpoint.Model{Profile: "ta-07", Server: bgX509}),
-		Entry("ea-07, server attests, background check, X.509", endpoint.Model{Profile: "ea-07", Server: bgX509}),
+		Entry("ta-07, server attests, background check, X.509", party.Model{Profile: "ta-07", Server: bgX509}),
+		Entry("ea-07, server attests, background check, X.509", party.Model{Profile: "ea-07", Server: bgX509}),
 	)
 
 	It("the relying-party peer rejects an attestation key Veraison was never given (contraindicated) with bad_certificate, and no application data flows", func(ctx SpecContext) {
-		s, why := runOnServices(ctx, endpoint.Model{Profile: "ta-07", Server: bgX509}, false)
+		s, why := runOnServices(ctx, party.Model{Profile: "ta-07", Server: bgX509}, false)
 		Expect(s.rp.Exit).To(Equal(contract.ExitFailed), why)
 		Expect(s.rp.Outcome).NotTo(BeNil(), why)
 		// The reference peer reports a verdict it rejected as status none,

@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/reports/results"
@@ -29,11 +28,11 @@ type attackVariant struct {
 	key, name string
 	// bg is the background-check model; passport the passport model
 	// where the profile has one (poc: bg again).
-	bg, passport endpoint.Model
+	bg, passport party.Model
 }
 
-func attesterSide(topo party.Topology, cred party.Credential) endpoint.Side {
-	return endpoint.Side{Attests: true, Topology: topo, Credential: cred}
+func attesterSide(topo party.Topology, cred party.Credential) party.Side {
+	return party.Side{Attests: true, Topology: topo, Credential: cred}
 }
 
 // The attacked side is the server, the attester of confidential computing
@@ -41,20 +40,20 @@ func attesterSide(topo party.Topology, cred party.Credential) endpoint.Side {
 // where only the client attests.
 var attackVariants = []attackVariant{
 	{key: "poc", name: "poc (nonce-only binding)",
-		bg:       endpoint.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
-		passport: endpoint.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)}},
+		bg:       party.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
+		passport: party.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)}},
 	{key: "ta-07/ao", name: "ta-07 attestation-only (nonce binding)",
-		bg:       endpoint.Model{Profile: "ta-07", Server: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
-		passport: endpoint.Model{Profile: "ta-07", Server: attesterSide(party.Passport, party.AttestationOnly)}},
+		bg:       party.Model{Profile: "ta-07", Server: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
+		passport: party.Model{Profile: "ta-07", Server: attesterSide(party.Passport, party.AttestationOnly)}},
 	{key: "ta-07/x509", name: "ta-07 X.509 + attestation (handshake-exporter binder)",
-		bg:       endpoint.Model{Profile: "ta-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
-		passport: endpoint.Model{Profile: "ta-07", Server: attesterSide(party.Passport, party.X509)}},
+		bg:       party.Model{Profile: "ta-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
+		passport: party.Model{Profile: "ta-07", Server: attesterSide(party.Passport, party.X509)}},
 	{key: "ea-07", name: "ea-07 (hello-transcript and TIK binder)",
-		bg:       endpoint.Model{Profile: "ea-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
-		passport: endpoint.Model{Profile: "ea-07", Server: attesterSide(party.Passport, party.X509)}},
+		bg:       party.Model{Profile: "ea-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
+		passport: party.Model{Profile: "ea-07", Server: attesterSide(party.Passport, party.X509)}},
 }
 
-func (v attackVariant) model(s attack.Scenario) endpoint.Model {
+func (v attackVariant) model(s attack.Scenario) party.Model {
 	if s == attack.ReplayFreshEAR || s == attack.ReplayStaleEAR {
 		return v.passport
 	}

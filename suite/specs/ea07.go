@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
@@ -21,25 +20,21 @@ import (
 // X.509 is mandatory (the TIK "MUST be the X.509 certificate's end entity
 // key", §2), so there is no attestation-only credential.
 var ea07Spec = profileSpec{
-	name:        "ea-07",
-	roles:       []string{"server", "client", "mutual"},
-	topologies:  []party.Topology{party.BackgroundCheck, party.Passport},
-	credentials: []party.Credential{party.X509},
-	mixed:       true,
-	wire:        ea07Wire,
-	reqs:        ea07Reqs,
+	name: "ea-07",
+	wire: ea07Wire,
+	reqs: ea07Reqs,
 }
 
 // ea07Reqs lists what ea07Wire and the acceptance checks verify for m.
-func ea07Reqs(m endpoint.Model) []string {
+func ea07Reqs(m party.Model) []string {
 	ids := []string{"EA07-6-1"}
 	add := func(cond bool, more ...string) {
 		if cond {
 			ids = append(ids, more...)
 		}
 	}
-	any := func(f func(s endpoint.Side) bool) bool { return f(m.Server) || f(m.Client) }
-	bg := func(s endpoint.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
+	any := func(f func(s party.Side) bool) bool { return f(m.Server) || f(m.Client) }
+	bg := func(s party.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
 	// Whoever attests: the TIK is the end-entity key and the payload binds it (§2, §4, §4.1).
 	add(true, "EA07-2-1", "EA07-4-1", "EA07-4.1-1", "EA07-4.1-4")
 	// Evidence: the binder over the hello transcript and the TIK hash, computed and checked by the relying party (§4, §5).
@@ -57,7 +52,7 @@ func ea07Schemes(data []byte) ea07.RemoteAttestationCH {
 	return x
 }
 
-func ea07Wire(m endpoint.Model, r *harness.Result) {
+func ea07Wire(m party.Model, r *harness.Result) {
 	t := codepoint.Default()
 	ch := sent(r, Client, wire.ClientHello)
 	ee := sent(r, Server, wire.EncryptedExtensions)
@@ -108,7 +103,7 @@ func ea07Wire(m endpoint.Model, r *harness.Result) {
 	}
 }
 
-func ea07Violations(m endpoint.Model) []violation {
+func ea07Violations(m party.Model) []violation {
 	t := codepoint.Default()
 	att := attester(m)
 	rp := att.Other()
@@ -161,8 +156,8 @@ var _ = Describe("ea-07: draft-fossati-seat-early-attestation-07", func() {
 	}
 
 	t := codepoint.Default()
-	bg := endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}
-	mutual := endpoint.Model{Profile: "ea-07", Server: bg, Client: bg}
+	bg := party.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}
+	mutual := party.Model{Profile: "ea-07", Server: bg, Client: bg}
 	Describe(describeModel(mutual), Case{Model: mutual}.Labels(), func() {
 		It("the server omits remoteAttestation from CertificateRequest when it does not want the client to attest, and the connection proceeds",
 			Label(requirements.Label("EA07-6-2")), func() {
@@ -187,7 +182,7 @@ var _ = Describe("ea-07: draft-fossati-seat-early-attestation-07", func() {
 			})
 	})
 
-	server := endpoint.Model{Profile: "ea-07", Server: bg}
+	server := party.Model{Profile: "ea-07", Server: bg}
 	Describe(describeModel(server), Case{Model: server}.Labels(), func() {
 		It("the server aborts with unsupported_attestation_schemes when both scheme lists of the ClientHello are empty",
 			Label(requirements.Label("EA07-7.2-8")), func() {
@@ -205,7 +200,7 @@ var _ = Describe("ea-07: draft-fossati-seat-early-attestation-07", func() {
 
 // ea07LongChain: with a chain of two certificates the attester still puts
 // remoteAttestation on the first entry alone (§4.1).
-func ea07LongChain(m endpoint.Model) {
+func ea07LongChain(m party.Model) {
 	att := attester(m)
 	It(fmt.Sprintf("the %s sends remoteAttestation in the first CertificateEntry only, with a two-certificate chain", att),
 		Label(requirements.Label("EA07-4.1-1"), requirements.Label("EA07-4.1-2")), func() {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/cmw"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -38,20 +37,20 @@ const deadlineSlack = 500 * time.Millisecond
 // failOpenModels are the background-check models of every profile, each
 // side as relying party: verifier faults exist only where the relying
 // party has a verifier.
-func failOpenModels() []endpoint.Model {
-	var out []endpoint.Model
+func failOpenModels() []party.Model {
+	var out []party.Model
 	for _, p := range []struct {
 		name  string
 		creds []party.Credential
 	}{{"poc", nil}, {"ta-07", []party.Credential{party.AttestationOnly, party.X509}}, {"ea-07", []party.Credential{party.X509}}} {
 		if p.name == "poc" {
-			out = append(out, endpoint.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)})
+			out = append(out, party.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)})
 			continue
 		}
 		for _, c := range p.creds {
 			out = append(out,
-				endpoint.Model{Profile: p.name, Server: attesterSide(party.BackgroundCheck, c)},
-				endpoint.Model{Profile: p.name, Client: attesterSide(party.BackgroundCheck, c)})
+				party.Model{Profile: p.name, Server: attesterSide(party.BackgroundCheck, c)},
+				party.Model{Profile: p.name, Client: attesterSide(party.BackgroundCheck, c)})
 		}
 	}
 	return out
@@ -146,7 +145,7 @@ func sendAlert(code tls13.AlertCode, sender Endpoint) resultMatcher {
 	}
 }
 
-func failOpen(m endpoint.Model, rp Endpoint, alert tls13.AlertCode, f rpFailure, b peerBehaviour) {
+func failOpen(m party.Model, rp Endpoint, alert tls13.AlertCode, f rpFailure, b peerBehaviour) {
 	var faulty *attack.Faulty
 	if f.fault != 0 {
 		var err error

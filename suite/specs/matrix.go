@@ -1,11 +1,11 @@
 package specs
 
 import (
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/reports/requirements"
 	"github.com/attested-tls/conformance/suite/harness"
 )
@@ -14,16 +14,11 @@ import (
 // interaction models it defines, and the wire checks every positive case
 // of a model gets, with the requirements those checks cover.
 type profileSpec struct {
-	name        string
-	roles       []string // "server", "client", "mutual": who attests
-	topologies  []party.Topology
-	credentials []party.Credential
-	// mixed adds mutual cases whose two sides use different topologies.
-	mixed bool
+	name string // the profile; its descriptor gives its models
 	// wire checks a successful run of m on the wire; reqs lists the
 	// requirement IDs it checks for m.
-	wire func(m endpoint.Model, r *harness.Result)
-	reqs func(m endpoint.Model) []string
+	wire func(m party.Model, r *harness.Result)
+	reqs func(m party.Model) []string
 }
 
 // profileSpecs are the profiles the suite knows, in report order. The
@@ -33,7 +28,7 @@ var profileSpecs = []profileSpec{ta07Spec, ea07Spec, pocSpec}
 
 // Case is one positive entry of the matrix.
 type Case struct {
-	Model endpoint.Model
+	Model party.Model
 	// Reqs are the IDs of the requirements the case checks.
 	Reqs []string
 }
@@ -48,7 +43,7 @@ func (c Case) Labels() Labels {
 	return ls
 }
 
-func roleLabel(m endpoint.Model) string {
+func roleLabel(m party.Model) string {
 	switch {
 	case m.Server.Attests && m.Client.Attests:
 		return "mutual"
@@ -58,9 +53,9 @@ func roleLabel(m endpoint.Model) string {
 	return "client"
 }
 
-func attesting(m endpoint.Model) []endpoint.Side {
-	var out []endpoint.Side
-	for _, s := range []endpoint.Side{m.Server, m.Client} {
+func attesting(m party.Model) []party.Side {
+	var out []party.Side
+	for _, s := range []party.Side{m.Server, m.Client} {
 		if s.Attests {
 			out = append(out, s)
 		}
@@ -68,7 +63,7 @@ func attesting(m endpoint.Model) []endpoint.Side {
 	return out
 }
 
-func modelLabel(m endpoint.Model) string {
+func modelLabel(m party.Model) string {
 	sides := attesting(m)
 	if len(sides) == 2 && sides[0].Topology != sides[1].Topology {
 		return "mixed"
@@ -76,7 +71,7 @@ func modelLabel(m endpoint.Model) string {
 	return sides[0].Topology.String()
 }
 
-func credentialLabel(m endpoint.Model) string { return attesting(m)[0].Credential.String() }
+func credentialLabel(m party.Model) string { return attesting(m)[0].Credential.String() }
 
 // Cases is the generated matrix: per profile, every role × topology ×
 // credential it defines, plus mixed mutual cases.
@@ -89,7 +84,7 @@ func Cases() []Case {
 }
 
 func (p profileSpec) cases() []Case {
-	models := endpoint.ModelsOf(p.name, p.roles, p.topologies, p.credentials, p.mixed)
+	models := profile.MustDescribe(p.name).Models()
 	out := make([]Case, len(models))
 	for i, m := range models {
 		out[i] = Case{Model: m, Reqs: p.reqs(m)}

@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
@@ -32,7 +31,7 @@ import (
 // one where every place below is on the wire (both Certificates, and a
 // CertificateRequest) as far as the profile allows.
 var misplacedProfiles = []struct {
-	model endpoint.Model
+	model party.Model
 	exts  func(codepoint.Table) []codec.Extension
 	// reqs are the catalog entries that name the alert for a place.
 	reqs map[tls13.ExtensionContext][]string
@@ -40,13 +39,13 @@ var misplacedProfiles = []struct {
 	{model: mutualX509("ta-07"), exts: ta07.Extensions},
 	{model: mutualX509("ea-07"), exts: ea07.Extensions,
 		reqs: map[tls13.ExtensionContext][]string{tls13.InOtherCertificateEntry: {"EA07-4.1-3"}}},
-	{model: endpoint.Model{Profile: "poc", Client: endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}},
+	{model: party.Model{Profile: "poc", Client: party.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}},
 		exts: poc.Extensions},
 }
 
-func mutualX509(profile string) endpoint.Model {
-	bg := endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}
-	return endpoint.Model{Profile: profile, Server: bg, Client: bg}
+func mutualX509(profile string) party.Model {
+	bg := party.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}
+	return party.Model{Profile: profile, Server: bg, Client: bg}
 }
 
 // misplacement is a place an endpoint can put an extension in.
@@ -68,7 +67,7 @@ var misplacements = []misplacement{
 }
 
 // reachable reports whether the sender's messages in m include the place.
-func (p misplacement) reachable(m endpoint.Model) bool {
+func (p misplacement) reachable(m party.Model) bool {
 	s := side(m, p.sender)
 	if (p.where == tls13.InCertificateRequest || p.sender == Client && p.where&certificateEntries != 0) && !m.Client.Attests {
 		return false // only a client that attests is asked for a certificate
@@ -80,7 +79,7 @@ func (p misplacement) reachable(m endpoint.Model) bool {
 const certificateEntries = tls13.InFirstCertificateEntry | tls13.InOtherCertificateEntry
 
 // tweak makes the sender put ext at the place.
-func (p misplacement) tweak(m endpoint.Model, ext tls13.Extension) harness.Tweaks {
+func (p misplacement) tweak(m party.Model, ext tls13.Extension) harness.Tweaks {
 	var t harness.Tweaks
 	if p.where == tls13.InOtherCertificateEntry {
 		t = longerChain(m, p.sender)
@@ -115,7 +114,7 @@ func (p misplacement) tweak(m endpoint.Model, ext tls13.Extension) harness.Tweak
 
 // longerChain gives e's Certificate a second entry, the fixture CA's
 // certificate: in the attester's chain, or else in its plain credential.
-func longerChain(m endpoint.Model, e Endpoint) harness.Tweaks {
+func longerChain(m party.Model, e Endpoint) harness.Tweaks {
 	withCA := fixture().ChainWithCA(e == Client)
 	if side(m, e).Attests {
 		return on(e, func(p *party.Party) { p.Chain = withCA })

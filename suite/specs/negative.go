@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -34,7 +33,7 @@ type violation struct {
 // describeViolations registers the container of model m: one negative
 // spec per violation, then whatever more specs extra registers; labelled
 // like m's matrix entries (without their requirement labels).
-func describeViolations(m endpoint.Model, vs []violation, extra func()) {
+func describeViolations(m party.Model, vs []violation, extra func()) {
 	Describe(describeModel(m), Case{Model: m}.Labels(), func() {
 		for _, v := range vs {
 			var labels Labels
@@ -64,7 +63,7 @@ func describeViolations(m endpoint.Model, vs []violation, extra func()) {
 
 // describeModel is a container sentence: "ta-07 background check, client
 // attests, X.509 plus attestation".
-func describeModel(m endpoint.Model) string {
+func describeModel(m party.Model) string {
 	s := attesting(m)[0]
 	topo := map[party.Topology]string{party.BackgroundCheck: "background check", party.Passport: "passport"}[s.Topology]
 	cred := map[party.Credential]string{party.AttestationOnly: "attestation-only credential", party.X509: "X.509 plus attestation"}[s.Credential]
@@ -72,13 +71,13 @@ func describeModel(m endpoint.Model) string {
 }
 
 // attester is the endpoint that attests in a one-sided model.
-func attester(m endpoint.Model) Endpoint {
+func attester(m party.Model) Endpoint {
 	return Endpoint(m.Client.Attests)
 }
 
 // oneSided lists the models in which exactly one side attests.
-func oneSided(p profileSpec) []endpoint.Model {
-	var out []endpoint.Model
+func oneSided(p profileSpec) []party.Model {
+	var out []party.Model
 	for _, c := range p.cases() {
 		if r := roleLabel(c.Model); r == "server" || r == "client" {
 			out = append(out, c.Model)

@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/cmw"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness"
 	"github.com/attested-tls/conformance/suite/harness/wire"
@@ -65,7 +65,7 @@ func leafKeyIs(r *harness.Result, c *wire.CertificateMsg, e Endpoint) {
 // CheckWire runs the profile's wire checks of a positive case on r: what
 // the in-process specs check of our client and server, applied to a pair
 // of the reference and a peer under test.
-func CheckWire(m endpoint.Model, r *harness.Result) {
+func CheckWire(m party.Model, r *harness.Result) {
 	specFor(m.Profile).wire(m, r)
 }
 
@@ -78,7 +78,7 @@ func cmwMediaType(payload []byte) string {
 }
 
 // side returns the model's side for endpoint e.
-func side(m endpoint.Model, e Endpoint) endpoint.Side {
+func side(m party.Model, e Endpoint) party.Side {
 	if e == Client {
 		return m.Client
 	}

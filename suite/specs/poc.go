@@ -1,7 +1,6 @@
 package specs
 
 import (
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -18,17 +17,14 @@ import (
 // poc: the CCC attested-tls-poc wire (the patched mbedTLS it used). Only
 // the client attests, with evidence in cert_data, background check.
 var pocSpec = profileSpec{
-	name:        "poc",
-	roles:       []string{"client"},
-	topologies:  []party.Topology{party.BackgroundCheck},
-	credentials: []party.Credential{party.AttestationOnly},
-	wire:        pocWire,
-	reqs: func(endpoint.Model) []string {
+	name: "poc",
+	wire: pocWire,
+	reqs: func(party.Model) []string {
 		return []string{"POC-ext-1", "POC-ch-1", "POC-ch-2", "POC-ee-1", "POC-cert-1", "POC-cert-2", "POC-cv-1"}
 	},
 }
 
-func pocWire(m endpoint.Model, r *harness.Result) {
+func pocWire(m party.Model, r *harness.Result) {
 	t := codepoint.Default()
 	By("the ClientHello proposes EAT in extension 100, NUMERIC encoding")
 	var offered poc.EvidenceProposalCH
@@ -48,7 +44,7 @@ func pocWire(m endpoint.Model, r *harness.Result) {
 	Expect(cmwMediaType(c.Entries[0].Data)).To(Equal(parsectpm.MediaType))
 }
 
-func pocViolations(m endpoint.Model) []violation {
+func pocViolations(m party.Model) []violation {
 	return []violation{
 		{it: "the client aborts with decode_error when the server answers a type other than EAT",
 			tweak: bug(Server, func(b *party.Bugs) { b.SelectUnoffered = true }), alert: tls13.AlertDecodeError, sender: Client, reqs: []string{"POC-ee-2"}},
@@ -78,7 +74,7 @@ var _ = Describe("poc: CCC attested-tls-poc", func() {
 // pocNoEAT: a ClientHello proposing only a type the PoC does not know (the
 // engine rewrites extension 100; our client proposes EAT alone) gets the
 // answer NONE, which the client refuses.
-func pocNoEAT(m endpoint.Model) {
+func pocNoEAT(m party.Model) {
 	It("the server answers NONE to a proposal without EAT, and the client aborts with decode_error", Label(requirements.Label("POC-ch-2"), requirements.Label("POC-ee-2")), func() {
 		t := codepoint.Default()
 		other, err := poc.EvidenceProposalCH{ContentFormats: []uint16{poc.TypeEAT + 1}}.Marshal()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/onsi/ginkgo/v2/types"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/reports/results"
@@ -38,14 +37,14 @@ type Summary struct {
 	Verdicts []results.Verdict `json:"verdicts,omitempty"`
 }
 
-func resultSide(s endpoint.Side) results.Side {
+func resultSide(s party.Side) results.Side {
 	if !s.Attests {
 		return results.Side{}
 	}
 	return results.Side{Attests: true, Topology: s.Topology.String(), Credential: s.Credential.String()}
 }
 
-func summarize(m endpoint.Model, r *harness.Result) Summary {
+func summarize(m party.Model, r *harness.Result) Summary {
 	s := Summary{Profile: m.Profile, Model: results.Model{Server: resultSide(m.Server), Client: resultSide(m.Client)}}
 	for _, e := range []struct {
 		err    error

@@ -9,7 +9,6 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
@@ -78,7 +77,7 @@ const (
 
 var _ = Describe("root of trust: the relying party rejects evidence", Label("rot"), func() {
 	for _, profileName := range []string{"ta-07", "ea-07"} {
-		m := endpoint.Model{Profile: profileName, Server: endpoint.Side{Attests: true, Credential: party.X509}}
+		m := party.Model{Profile: profileName, Server: party.Side{Attests: true, Credential: party.X509}}
 		Describe(profileName+" server attests, background check", Label("profile:"+profileName, "role:server", "model:bg"), func() {
 			for _, f := range rotFaults {
 				It("aborts with the profile's failure alert when "+f.it, func(ctx SpecContext) {

@@ -19,7 +19,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
+	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/suite/harness"
 )
 
@@ -66,7 +66,7 @@ func CloseFixture() error {
 }
 
 // run handshakes m between our client and server with tweaks applied.
-func run(m endpoint.Model, t harness.Tweaks) *harness.Result {
+func run(m party.Model, t harness.Tweaks) *harness.Result {
 	r, err := fixture().Handshake(context.Background(), m, t)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "setting up %s", m.ID())
 	AddReportEntry(handshakeEntry, summarize(m, r), ReportEntryVisibilityNever)

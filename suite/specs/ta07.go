@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
@@ -21,25 +20,21 @@ import (
 // ta-07: draft-fossati-tls-attestation-07. Every interaction model, both
 // credentials (attestation alone, or X.509 plus attestation_evidence).
 var ta07Spec = profileSpec{
-	name:        "ta-07",
-	roles:       []string{"server", "client", "mutual"},
-	topologies:  []party.Topology{party.BackgroundCheck, party.Passport},
-	credentials: []party.Credential{party.AttestationOnly, party.X509},
-	mixed:       true,
-	wire:        ta07Wire,
-	reqs:        ta07Reqs,
+	name: "ta-07",
+	wire: ta07Wire,
+	reqs: ta07Reqs,
 }
 
 type ta07Roles struct{ srvBG, srvPP, cliBG, cliPP bool }
 
-func ta07RolesOf(m endpoint.Model) ta07Roles {
-	bg := func(s endpoint.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
-	pp := func(s endpoint.Side) bool { return s.Attests && s.Topology == party.Passport }
+func ta07RolesOf(m party.Model) ta07Roles {
+	bg := func(s party.Side) bool { return s.Attests && s.Topology == party.BackgroundCheck }
+	pp := func(s party.Side) bool { return s.Attests && s.Topology == party.Passport }
 	return ta07Roles{bg(m.Server), pp(m.Server), bg(m.Client), pp(m.Client)}
 }
 
 // ta07Reqs lists what ta07Wire and the acceptance checks verify for m.
-func ta07Reqs(m endpoint.Model) []string {
+func ta07Reqs(m party.Model) []string {
 	r := ta07RolesOf(m)
 	var ids []string
 	add := func(cond bool, more ...string) {
@@ -61,7 +56,7 @@ func ta07Reqs(m endpoint.Model) []string {
 	return ids
 }
 
-func ta07Wire(m endpoint.Model, r *harness.Result) {
+func ta07Wire(m party.Model, r *harness.Result) {
 	t := codepoint.Default()
 	roles := ta07RolesOf(m)
 	ch := sent(r, Client, wire.ClientHello)
@@ -137,7 +132,7 @@ func ta07Wire(m endpoint.Model, r *harness.Result) {
 	}
 }
 
-func ta07Violations(m endpoint.Model) []violation {
+func ta07Violations(m party.Model) []violation {
 	t := codepoint.Default()
 	att := attester(m)
 	rp := att.Other()
@@ -225,7 +220,7 @@ func ta07Violations(m endpoint.Model) []violation {
 
 // ta07NotAsked: a server that does not want the client's attestation
 // leaves the proposal unanswered and the handshake goes on (§8.1.2, §8.2.2).
-func ta07NotAsked(m endpoint.Model) func() {
+func ta07NotAsked(m party.Model) func() {
 	if attester(m) != Client {
 		return nil
 	}
@@ -282,7 +277,7 @@ var _ = Describe("ta-07: draft-fossati-tls-attestation-07", func() {
 // from the server (RFC 8446 §4.4.2: extensions in Certificate answer the
 // ClientHello's).
 var _ = Describe("ta-07: unsolicited attestation_evidence", func() {
-	m := endpoint.Model{Profile: "ta-07", Client: endpoint.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}}
+	m := party.Model{Profile: "ta-07", Client: party.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}}
 	Describe(describeModel(m), Case{Model: m}.Labels(), func() {
 		It("the client aborts with unsupported_extension when the server's certificate carries attestation_evidence it did not negotiate", func() {
 			r := run(m, harness.Tweaks{Configs: func(_, s *tls13.Config) {

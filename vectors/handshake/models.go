@@ -5,17 +5,10 @@ import (
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
-	"github.com/attested-tls/conformance/impl/attest/profile/poc"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 )
-
-// Drafts names the specification text each profile implements.
-var Drafts = map[string]string{
-	ta07.Name: "draft-fossati-tls-attestation-07",
-	ea07.Name: "draft-fossati-seat-early-attestation-07",
-	poc.Name:  "CCC attested-tls-poc (paulhowardarm/mbedtls ph-tls-attestation)",
-}
 
 // Topology and credential names as the traces spell them.
 const (
@@ -42,50 +35,19 @@ func side(t party.Topology, c party.Credential) Side {
 	return s
 }
 
-// profileModels is what each profile defines: who may attest, with which
-// topologies and credentials, and whether a mutual handshake may mix
-// topologies. It follows the suite's matrix (suite/specs).
-var profileModels = []struct {
-	name        string
-	roles       []string
-	topologies  []party.Topology
-	credentials []party.Credential
-	mixed       bool
-}{
-	{ta07.Name, []string{"server", "client", "mutual"}, []party.Topology{party.BackgroundCheck, party.Passport},
-		[]party.Credential{party.AttestationOnly, party.X509}, true},
-	{ea07.Name, []string{"server", "client", "mutual"}, []party.Topology{party.BackgroundCheck, party.Passport},
-		[]party.Credential{party.X509}, true},
-	{poc.Name, []string{"client"}, []party.Topology{party.BackgroundCheck},
-		[]party.Credential{party.AttestationOnly}, false},
-}
-
-// Cases lists every trace, in a fixed order.
+// Cases lists every trace, in a fixed order: every model of every
+// profile, as the profiles describe them.
 func Cases() []Case {
 	var out []Case
-	for _, p := range profileModels {
-		for _, role := range p.roles {
-			for _, cred := range p.credentials {
-				for _, topo := range p.topologies {
-					s := side(topo, cred)
-					var m Model
-					if role != "client" {
-						m.Server = s
-					}
-					if role != "server" {
-						m.Client = s
-					}
-					out = append(out, Case{Profile: p.name, Model: m})
-				}
-			}
+	for _, m := range profile.Models() {
+		var k Model
+		if m.Server.Attests {
+			k.Server = side(m.Server.Topology, m.Server.Credential)
 		}
-		if !p.mixed {
-			continue
+		if m.Client.Attests {
+			k.Client = side(m.Client.Topology, m.Client.Credential)
 		}
-		for _, cred := range p.credentials {
-			bg, pp := side(party.BackgroundCheck, cred), side(party.Passport, cred)
-			out = append(out, Case{p.name, Model{Server: bg, Client: pp}}, Case{p.name, Model{Server: pp, Client: bg}})
-		}
+		out = append(out, Case{Profile: m.Profile, Model: k})
 	}
 	return out
 }

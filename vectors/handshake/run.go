@@ -15,6 +15,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -212,7 +213,7 @@ func Generate(c Case) (*Trace, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := &Trace{ID: c.ID(), Profile: c.Profile, Draft: Drafts[c.Profile], Description: c.Description(),
+	tr := &Trace{ID: c.ID(), Profile: c.Profile, Draft: profile.MustDescribe(c.Profile).Title, Description: c.Description(),
 		Model: c.Model, Codepoints: cps, Inputs: in}
 	o, err := runBoth(tr)
 	if err != nil {

@@ -137,7 +137,7 @@ type Roles struct {
 
 // NewParty builds one endpoint's party: self says whether and how it
 // attests, peer whether and how it demands the peer attest.
-func NewParty(self, peer Side, r Roles) *party.Party {
+func NewParty(self, peer party.Side, r Roles) *party.Party {
 	p := &party.Party{Policy: r.Policy}
 	if self.Attests {
 		p.Attester, p.Topology, p.Credential, p.Chain = r.Attester, self.Topology, self.Credential, r.Chain

@@ -443,6 +443,9 @@ func Fail(hs *tls13.HookState, o Outcome, code tls13.AlertCode, err error) error
 type Profile interface {
 	// Name is how the profile is selected everywhere ("ta-07", "ea-07", "poc").
 	Name() string
+	// Describe states what the profile is: its draft, models, bindings,
+	// alerts and requirement IDs.
+	Describe() Descriptor
 	// Configure returns a copy of base that runs this profile's hooks for
 	// one side with the party's roles.
 	Configure(base *tls13.Config, isClient bool, p *Party) (*tls13.Config, error)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
@@ -77,7 +76,7 @@ func openTPM(tb testing.TB, cfg tpm.Config) *tpm.Attester {
 // server's software attester: endorsed by the fixture's verifier, its
 // identity key certified by the fixture's CA.
 // tweak, if given, adjusts the server's Party last.
-func serverAttests(tb testing.TB, a attest.Attester, m endpoint.Model, tweak ...func(*party.Party)) (cc, sc *tls13.Config) {
+func serverAttests(tb testing.TB, a attest.Attester, m party.Model, tweak ...func(*party.Party)) (cc, sc *tls13.Config) {
 	tb.Helper()
 	f, err := harness.NewFixture()
 	if err != nil {
@@ -112,9 +111,9 @@ func serverAttests(tb testing.TB, a attest.Attester, m endpoint.Model, tweak ...
 	return cc, sc
 }
 
-var serverBG = []endpoint.Model{
-	{Profile: "ta-07", Server: endpoint.Side{Attests: true}},
-	{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}},
+var serverBG = []party.Model{
+	{Profile: "ta-07", Server: party.Side{Attests: true}},
+	{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}},
 }
 
 func handshake(tb testing.TB, cc, sc *tls13.Config) *harness.Result {
@@ -215,7 +214,7 @@ func BenchmarkEvidence(b *testing.B) {
 // background check, X.509) with each attester, against the same engine
 // and in-process verifier.
 func BenchmarkAttestedHandshake(b *testing.B) {
-	m := endpoint.Model{Profile: "ta-07", Server: endpoint.Side{Attests: true, Credential: party.X509}}
+	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}}
 	for _, k := range attesterKinds() {
 		b.Run(fmt.Sprintf("%s/%s", k.name, m.ID()), func(b *testing.B) {
 			a := k.open(b)

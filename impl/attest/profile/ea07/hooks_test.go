@@ -19,7 +19,6 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -42,14 +41,14 @@ func newFixture(t *testing.T) *harness.Fixture {
 }
 
 var (
-	bg       = endpoint.Side{Attests: true, Credential: party.X509}
-	passport = endpoint.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
+	bg       = party.Side{Attests: true, Credential: party.X509}
+	passport = party.Side{Attests: true, Topology: party.Passport, Credential: party.X509}
 	table    = codepoint.Default()
 )
 
 // run builds m's parties, lets edit change them and the engine configs,
 // and runs one connection.
-func run(t *testing.T, m endpoint.Model, edit func(cli, srv *party.Party), editCfg func(cc, sc *tls13.Config)) *harness.Result {
+func run(t *testing.T, m party.Model, edit func(cli, srv *party.Party), editCfg func(cc, sc *tls13.Config)) *harness.Result {
 	t.Helper()
 	f := newFixture(t)
 	m.Profile = ea07.Name
@@ -101,7 +100,7 @@ func mustFail(t *testing.T, r *harness.Result, code tls13.AlertCode, byServer bo
 }
 
 func TestModels(t *testing.T) {
-	for _, m := range []endpoint.Model{
+	for _, m := range []party.Model{
 		{Server: bg},
 		{Server: passport},
 		{Client: bg},
@@ -137,7 +136,7 @@ func TestModels(t *testing.T) {
 
 func TestAttestationOnlyUnsupported(t *testing.T) {
 	f := newFixture(t)
-	m := endpoint.Model{Profile: ea07.Name, Server: endpoint.Side{Attests: true}}
+	m := party.Model{Profile: ea07.Name, Server: party.Side{Attests: true}}
 	cli, srv := f.Parties(m)
 	if _, _, err := f.Configs(m, cli, srv); !errors.Is(err, party.ErrUnsupported) {
 		t.Fatalf("attestation-only credential: %v, want ErrUnsupported", err)
@@ -174,7 +173,7 @@ func TestBinderOnTheWire(t *testing.T) {
 		hash  crypto.Hash
 	}{{tls13.TLS_AES_128_GCM_SHA256, crypto.SHA256}, {tls13.TLS_AES_256_GCM_SHA384, crypto.SHA384}} {
 		tr := &tracer{}
-		r := run(t, endpoint.Model{Server: bg}, nil, func(cc, sc *tls13.Config) {
+		r := run(t, party.Model{Server: bg}, nil, func(cc, sc *tls13.Config) {
 			cc.CipherSuites, sc.CipherSuites, cc.Trace = []uint16{tc.suite}, []uint16{tc.suite}, tr
 		})
 		mustSucceed(t, r)
@@ -192,7 +191,7 @@ func TestBinderOnTheWire(t *testing.T) {
 
 // Both sides bind to the transcript after a HelloRetryRequest (§9 test 15).
 func TestHelloRetry(t *testing.T) {
-	r := run(t, endpoint.Model{Server: bg, Client: bg}, nil, func(cc, sc *tls13.Config) {
+	r := run(t, party.Model{Server: bg, Client: bg}, nil, func(cc, sc *tls13.Config) {
 		cc.KeyShareGroups, sc.Groups = []tls13.CurveID{tls13.X25519}, []tls13.CurveID{tls13.CurveP256}
 	})
 	mustSucceed(t, r)
@@ -253,26 +252,26 @@ func TestBinderRFC8448(t *testing.T) {
 
 func TestNoCommonScheme(t *testing.T) {
 	// The client accepts only evidence the server cannot produce (§7.2).
-	r := run(t, endpoint.Model{Server: bg}, func(cli, _ *party.Party) {
+	r := run(t, party.Model{Server: bg}, func(cli, _ *party.Party) {
 		cli.VerifierMediaTypes = []string{"application/x-unknown-evidence"}
 	}, nil)
 	mustFail(t, r, table.EA07UnsupportedAttestationSchemes, true)
 
 	// A passport from a verifier the client does not trust.
-	r = run(t, endpoint.Model{Server: passport}, func(_, srv *party.Party) {
+	r = run(t, party.Model{Server: passport}, func(_, srv *party.Party) {
 		srv.ResultVerifiers = [][]byte{[]byte("another verifier")}
 	}, nil)
 	mustFail(t, r, table.EA07UnsupportedAttestationSchemes, true)
 
 	// The client attests with schemes the server does not accept.
-	r = run(t, endpoint.Model{Client: bg}, func(_, srv *party.Party) {
+	r = run(t, party.Model{Client: bg}, func(_, srv *party.Party) {
 		srv.VerifierMediaTypes = []string{"application/x-unknown-evidence"}
 	}, nil)
 	mustFail(t, r, table.EA07UnsupportedAttestationSchemes, true)
 }
 
 func TestBothListsEmpty(t *testing.T) {
-	r := run(t, endpoint.Model{Server: bg}, nil, func(cc, _ *tls13.Config) {
+	r := run(t, party.Model{Server: bg}, nil, func(cc, _ *tls13.Config) {
 		cc.Bugs.DropExtensions = []uint16{table.EA07RemoteAttestation}
 		cc.Bugs.ExtraExtensions = map[uint8][]tls13.Extension{1: {{Type: table.EA07RemoteAttestation, Data: []byte{0, 0, 0, 0}}}}
 	})
@@ -283,7 +282,7 @@ func TestBothListsEmpty(t *testing.T) {
 // names no alert, we send illegal_parameter.
 func TestChosenSchemeNotOffered(t *testing.T) {
 	unoffered := func(_, srv *party.Party) { srv.Bugs.SelectUnoffered = true }
-	for _, m := range []endpoint.Model{{Server: bg}, {Server: passport}, {Client: bg}, {Client: passport}} {
+	for _, m := range []party.Model{{Server: bg}, {Server: passport}, {Client: bg}, {Client: passport}} {
 		m.Profile = ea07.Name
 		t.Run(m.ID(), func(t *testing.T) {
 			mustFail(t, run(t, m, unoffered, nil), tls13.AlertIllegalParameter, false)
@@ -293,36 +292,36 @@ func TestChosenSchemeNotOffered(t *testing.T) {
 
 func TestAttestationRequired(t *testing.T) {
 	// The server declines; the client's policy requires it (§7.4).
-	r := run(t, endpoint.Model{Server: bg}, func(_, srv *party.Party) { srv.Bugs.Decline = true }, nil)
+	r := run(t, party.Model{Server: bg}, func(_, srv *party.Party) { srv.Bugs.Decline = true }, nil)
 	mustFail(t, r, table.EA07AttestationRequired, false)
 	if o, ok := party.PeerOutcome(r.Client); !ok || o.Reason != party.ReasonDeclined {
 		t.Errorf("client outcome %+v", o)
 	}
 
 	// A server without support for the extension (§9 test 7).
-	r = run(t, endpoint.Model{Server: bg}, func(_, srv *party.Party) { *srv = party.Party{} }, nil)
+	r = run(t, party.Model{Server: bg}, func(_, srv *party.Party) { *srv = party.Party{} }, nil)
 	mustFail(t, r, table.EA07AttestationRequired, false)
 
 	// In a mutual model the server declines only its own direction.
-	r = run(t, endpoint.Model{Server: bg, Client: bg}, func(_, srv *party.Party) { srv.Bugs.Decline = true }, nil)
+	r = run(t, party.Model{Server: bg, Client: bg}, func(_, srv *party.Party) { srv.Bugs.Decline = true }, nil)
 	mustFail(t, r, table.EA07AttestationRequired, false)
 
 	// The client declines to attest: an empty Certificate.
-	r = run(t, endpoint.Model{Client: bg}, func(cli, _ *party.Party) { cli.Bugs.Decline = true }, nil)
+	r = run(t, party.Model{Client: bg}, func(cli, _ *party.Party) { cli.Bugs.Decline = true }, nil)
 	mustFail(t, r, table.EA07AttestationRequired, true)
 
 	// The client does not offer to attest at all.
-	r = run(t, endpoint.Model{Client: bg}, func(cli, _ *party.Party) { cli.Attester = nil }, nil)
+	r = run(t, party.Model{Client: bg}, func(cli, _ *party.Party) { cli.Attester = nil }, nil)
 	mustFail(t, r, table.EA07AttestationRequired, true)
 
 	// The server never sends its CertificateRequest.
-	r = run(t, endpoint.Model{Client: bg}, func(_, srv *party.Party) { srv.Bugs.OmitCertificateRequest = true }, nil)
+	r = run(t, party.Model{Client: bg}, func(_, srv *party.Party) { srv.Bugs.OmitCertificateRequest = true }, nil)
 	mustFail(t, r, table.EA07AttestationRequired, true)
 }
 
 // A server without support, a client whose policy lets it go on (§9 test 8).
 func TestOptionalAttestation(t *testing.T) {
-	r := run(t, endpoint.Model{Server: bg}, func(cli, srv *party.Party) {
+	r := run(t, party.Model{Server: bg}, func(cli, srv *party.Party) {
 		cli.RequirePeer = false
 		*srv = party.Party{}
 	}, nil)
@@ -331,7 +330,7 @@ func TestOptionalAttestation(t *testing.T) {
 		t.Error("an outcome without attestation")
 	}
 	// The client declines; the server does not require it.
-	r = run(t, endpoint.Model{Client: bg}, func(cli, srv *party.Party) {
+	r = run(t, party.Model{Client: bg}, func(cli, srv *party.Party) {
 		cli.Bugs.Decline = true
 		srv.RequirePeer = false
 	}, nil)
@@ -348,9 +347,9 @@ func TestPayloadInOtherEntry(t *testing.T) {
 		p.Chain = append(append([][]byte{}, f.Chain[isClient]...), f.Plain[isClient].Chain[0])
 		p.Bugs.PayloadEntry = 1
 	}
-	r := run(t, endpoint.Model{Server: bg}, func(_, srv *party.Party) { move(srv, false) }, nil)
+	r := run(t, party.Model{Server: bg}, func(_, srv *party.Party) { move(srv, false) }, nil)
 	mustFail(t, r, tls13.AlertIllegalParameter, false)
-	r = run(t, endpoint.Model{Client: passport}, func(cli, _ *party.Party) { move(cli, true) }, nil)
+	r = run(t, party.Model{Client: passport}, func(cli, _ *party.Party) { move(cli, true) }, nil)
 	mustFail(t, r, tls13.AlertIllegalParameter, true)
 }
 
@@ -358,16 +357,16 @@ func TestAttestationFailed(t *testing.T) {
 	f := newFixture(t)
 	for _, tc := range []struct {
 		name   string
-		m      endpoint.Model
+		m      party.Model
 		bugs   party.Bugs
 		reason attest.Reason
 	}{
-		{"wrong binder/server", endpoint.Model{Server: bg}, party.Bugs{WrongChallenge: true}, attest.ReasonStatus},
-		{"wrong binder/client", endpoint.Model{Client: bg}, party.Bugs{WrongChallenge: true}, attest.ReasonStatus},
-		{"malformed CMW/server", endpoint.Model{Server: bg}, party.Bugs{MalformedPayload: true}, party.ReasonMalformedPayload},
-		{"malformed CMW/client passport", endpoint.Model{Client: passport}, party.Bugs{MalformedPayload: true}, party.ReasonMalformedPayload},
-		{"missing extension/server", endpoint.Model{Server: passport}, party.Bugs{OmitPayload: true}, party.ReasonMissingPayload},
-		{"missing extension/client", endpoint.Model{Client: bg}, party.Bugs{OmitPayload: true}, party.ReasonMissingPayload},
+		{"wrong binder/server", party.Model{Server: bg}, party.Bugs{WrongChallenge: true}, attest.ReasonStatus},
+		{"wrong binder/client", party.Model{Client: bg}, party.Bugs{WrongChallenge: true}, attest.ReasonStatus},
+		{"malformed CMW/server", party.Model{Server: bg}, party.Bugs{MalformedPayload: true}, party.ReasonMalformedPayload},
+		{"malformed CMW/client passport", party.Model{Client: passport}, party.Bugs{MalformedPayload: true}, party.ReasonMalformedPayload},
+		{"missing extension/server", party.Model{Server: passport}, party.Bugs{OmitPayload: true}, party.ReasonMissingPayload},
+		{"missing extension/client", party.Model{Client: bg}, party.Bugs{OmitPayload: true}, party.ReasonMissingPayload},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bySrv := tc.m.Client.Attests
@@ -390,19 +389,19 @@ func TestAttestationFailed(t *testing.T) {
 	}
 
 	// Evidence captured from an earlier connection (§5.1.3, §9 test 12).
-	r := run(t, endpoint.Model{Server: bg}, nil, nil)
+	r := run(t, party.Model{Server: bg}, nil, nil)
 	mustSucceed(t, r)
 	var rc ea07.RemoteAttestationCertificate
 	data, ok := tls13.FindExtension(r.Client.PeerCertificate.Entries[0].Extensions, table.EA07RemoteAttestation)
 	if !ok || rc.Unmarshal(data) != nil {
 		t.Fatal("no remoteAttestation in the server's Certificate")
 	}
-	r = run(t, endpoint.Model{Server: bg}, func(_, srv *party.Party) { srv.Bugs.ReplayPayload = rc.CMWPayload }, nil)
+	r = run(t, party.Model{Server: bg}, func(_, srv *party.Party) { srv.Bugs.ReplayPayload = rc.CMWPayload }, nil)
 	mustFail(t, r, table.EA07AttestationFailed, false)
 
 	// Evidence of another attester whose key is not the certificate's
 	// (§5.2): the server's certificate and key, the client's attester.
-	r = run(t, endpoint.Model{Server: bg}, func(_, srv *party.Party) {
+	r = run(t, party.Model{Server: bg}, func(_, srv *party.Party) {
 		srv.Attester = &otherAttester{Attester: f.Attester[true], tik: f.Attester[false].Identity()}
 	}, nil)
 	mustFail(t, r, table.EA07AttestationFailed, false)
@@ -428,7 +427,7 @@ func TestPostHandshakeReattestation(t *testing.T) {
 	}{{"fresh", party.Bugs{}, 0}, {"wrong binder", party.Bugs{WrongChallenge: true}, table.EA07AttestationFailed}} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			m := endpoint.Model{Profile: ea07.Name, Client: bg}
+			m := party.Model{Profile: ea07.Name, Client: bg}
 			cli, srv := f.Parties(m)
 			cc, sc, err := f.Configs(m, cli, srv)
 			if err != nil {
@@ -506,7 +505,7 @@ func TestPostHandshakeReattestation(t *testing.T) {
 // sends in message type msgType with arbitrary bytes: the other side never
 // panics, ends with success or one of the alerts this profile sends for
 // its negotiation, and never lets data through after a failure.
-func fuzzPeerExtension(f *testing.F, m endpoint.Model, msgType uint8, fromClient bool, seeds ...[]byte) {
+func fuzzPeerExtension(f *testing.F, m party.Model, msgType uint8, fromClient bool, seeds ...[]byte) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
@@ -563,13 +562,13 @@ func newFixtureF(f *testing.F) *harness.Fixture {
 // FuzzServerReadsClientHello: the server's negotiation on arbitrary
 // ClientHello extension bodies.
 func FuzzServerReadsClientHello(f *testing.F) {
-	fuzzPeerExtension(f, endpoint.Model{Server: bg, Client: passport}, 1, true, schemeSeeds(f)...)
+	fuzzPeerExtension(f, party.Model{Server: bg, Client: passport}, 1, true, schemeSeeds(f)...)
 }
 
 // FuzzClientReadsEncryptedExtensions: the client's check of arbitrary
 // chosen_server_scheme bodies.
 func FuzzClientReadsEncryptedExtensions(f *testing.F) {
-	fuzzPeerExtension(f, endpoint.Model{Server: bg}, 8, false, schemeSeeds(f)...)
+	fuzzPeerExtension(f, party.Model{Server: bg}, 8, false, schemeSeeds(f)...)
 }
 
 // FuzzServerReadsCertificate: the server's handling of an arbitrary
@@ -583,7 +582,7 @@ func FuzzServerReadsCertificate(f *testing.F) {
 	f.Add([]byte{0, 0, 0})
 	f.Add([]byte{0, 0, 5, 1})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r := run(t, endpoint.Model{Client: bg}, func(cli, _ *party.Party) { cli.Bugs.OmitPayload = true }, func(cc, _ *tls13.Config) {
+		r := run(t, party.Model{Client: bg}, func(cli, _ *party.Party) { cli.Bugs.OmitPayload = true }, func(cc, _ *tls13.Config) {
 			cc.Bugs.ExtraEntryExtensions = map[int][]tls13.Extension{0: {{Type: table.EA07RemoteAttestation, Data: body}}}
 		})
 		code, sent, isAlert := harness.Alert(r.ServerErr)

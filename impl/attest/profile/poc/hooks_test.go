@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/poc"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -31,7 +30,7 @@ func newFixture(t *testing.T) *harness.Fixture {
 	return fixture
 }
 
-var clientBG = endpoint.Model{Profile: poc.Name, Client: endpoint.Side{Attests: true}}
+var clientBG = party.Model{Profile: poc.Name, Client: party.Side{Attests: true}}
 
 func run(t *testing.T, edit func(cli, srv *party.Party), editCfg func(cc, sc *tls13.Config)) *harness.Result {
 	t.Helper()
@@ -102,11 +101,11 @@ func TestClientAttests(t *testing.T) {
 
 func TestUndefinedModels(t *testing.T) {
 	f := newFixture(t)
-	for _, m := range []endpoint.Model{
-		{Server: endpoint.Side{Attests: true}},
-		{Client: endpoint.Side{Attests: true, Topology: party.Passport}},
-		{Client: endpoint.Side{Attests: true, Credential: party.X509}},
-		{Server: endpoint.Side{Attests: true}, Client: endpoint.Side{Attests: true}},
+	for _, m := range []party.Model{
+		{Server: party.Side{Attests: true}},
+		{Client: party.Side{Attests: true, Topology: party.Passport}},
+		{Client: party.Side{Attests: true, Credential: party.X509}},
+		{Server: party.Side{Attests: true}, Client: party.Side{Attests: true}},
 	} {
 		m.Profile = poc.Name
 		cli, srv := f.Parties(m)

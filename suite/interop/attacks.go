@@ -22,6 +22,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
@@ -71,11 +72,11 @@ func Attacks(m *contract.Manifest, c Case) []Case {
 	var out []Case
 	switch {
 	case ref.Attests:
-		for _, p := range victimPlays(c.Model.Profile, ref) {
+		for _, p := range victimPlays(describe(c.Model), ref) {
 			out = append(out, attackCase(m, c, p, false))
 		}
 	case peer.Attests && peer.Topology == party.BackgroundCheck:
-		for _, p := range attesterPlays(c.Model.Profile, peer) {
+		for _, p := range attesterPlays(describe(c.Model), peer) {
 			out = append(out, attackCase(m, c, p, true))
 		}
 	}
@@ -99,8 +100,8 @@ func documented(s attack.Scenario, cp attack.Capability, variant string) play {
 
 // victimPlays are the attacks on a peer relying party whose attester
 // presents ref.
-func victimPlays(profile string, ref party.Side) []play {
-	v := attack.Variant(profile, ref.Credential)
+func victimPlays(d party.Descriptor, ref party.Side) []play {
+	v := d.Binds(ref.Credential).Variant
 	if ref.Topology == party.Passport {
 		return []play{documented(attack.ReplayFreshEAR, attack.Replay, v)}
 	}
@@ -121,8 +122,8 @@ func victimPlays(profile string, ref party.Side) []play {
 // attestation. Splicing an X.509 credential needs the genuine chain
 // before the genuine attester's first handshake, which a peer issues
 // itself at start-up: it is played with attestation-only credentials.
-func attesterPlays(profile string, peer party.Side) []play {
-	v := attack.Variant(profile, peer.Credential)
+func attesterPlays(d party.Descriptor, peer party.Side) []play {
+	v := d.Binds(peer.Credential).Variant
 	out := []play{documented(attack.Diversion, attack.Relay, v)}
 	if peer.Credential != party.X509 {
 		out = append(out, documented(attack.Splice, attack.Relay, v))
@@ -132,11 +133,11 @@ func attesterPlays(profile string, peer party.Side) []play {
 
 // victimAlert is the alert the victim aborts with when the attack is
 // prevented by check.
-func victimAlert(profile string, check attack.Check) (tls13.AlertCode, bool) {
+func victimAlert(d party.Descriptor, check attack.Check) (tls13.AlertCode, bool) {
 	if check == attack.CheckCertificateVerify {
 		return tls13.AlertDecryptError, true // RFC 8446 §4.4.3
 	}
-	return rejected(profile)
+	return alertOf(d.Alerts.Rejected)
 }
 
 // attackCase is the case of p on c's model; peerAttests says the peer is
@@ -153,8 +154,8 @@ func attackCase(m *contract.Manifest, c Case, p play, peerAttests bool) Case {
 		name = "attack-on-attester-" + string(p.cell.Scenario)
 	}
 	a := &peerAttack{play: p, model: c.Model, peerRole: c.PeerRole, peerAttests: peerAttests}
-	alert, _ := victimAlert(c.Model.Profile, p.expect.Check)
-	k := variant(m, c, name, it, alert, attackReqs(c.Model.Profile, p.expect.Check, peerAttests), func(k *Case) {
+	alert, _ := victimAlert(describe(c.Model), p.expect.Check)
+	k := variant(m, c, name, it, alert, attackReqs(describe(c.Model), p.expect.Check, peerAttests), func(k *Case) {
 		k.Kind, k.attack = "attack", a
 		if peerAttests {
 			// The peer's own case is the attacker's handshake with it, which
@@ -176,18 +177,19 @@ func attackCase(m *contract.Manifest, c Case, p play, peerAttests bool) Case {
 // attackReqs are the catalogued sentences an attack checks: the
 // relying party's checks the attack meets (the peer as victim) or the
 // binding the attester's evidence must carry (the peer as attester).
-func attackReqs(profile string, check attack.Check, peerAttests bool) []string {
+func attackReqs(d party.Descriptor, check attack.Check, peerAttests bool) []string {
+	if r, ok := d.Reqs[party.RuleAttesterBinds]; ok && peerAttests {
+		return r
+	}
 	switch {
-	case profile == "ea-07" && peerAttests:
-		return []string{"EA07-4-2", "EA07-4.1-5"}
-	case profile == "ea-07" && check == attack.CheckBinder:
-		return []string{"EA07-5.1.2-1", "EA07-5.1.2-2", "EA07-5.1.2-3"}
-	case profile == "ea-07" && check == attack.CheckKeyBinding:
-		return []string{"EA07-2-1", "EA07-5.2-2"}
-	case profile == "poc" && check == attack.CheckCertificateVerify:
-		return []string{"POC-cv-1"}
-	case profile == "poc" && check != "":
-		return []string{"POC-cert-2"}
+	case check == attack.CheckBinder:
+		return d.Reqs[party.RuleBinder]
+	case check == attack.CheckKeyBinding:
+		return d.Reqs[party.RuleKeyBinding]
+	case check == attack.CheckCertificateVerify:
+		return d.Reqs[party.RuleCertificateVerifyKey]
+	case check != "":
+		return d.Reqs[party.RuleAppraisal]
 	}
 	return nil
 }
@@ -322,18 +324,22 @@ func (a *peerAttack) attacker(p *party.Party, _ *tls13.Config) error {
 	case attack.ReplayFreshEAR:
 		m, issuer := a.model, a.in.Verifier // the run's verifier issues the case's passports
 		if p.Topology != party.Passport {
-			// The EAR comes from a ta-07 passport connection of the same
-			// attester, issued by a verifier of the attacker's.
+			// The EAR comes from a passport connection of the same
+			// attester in a profile that has one, issued by a verifier
+			// of the attacker's.
 			v, err := endorsedVerifier(genuine)
 			if err != nil {
 				return err
 			}
 			s := party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
-			m = party.Model{Profile: "ta-07"}
+			m = party.Model{}
 			if a.attesterIsClient() {
 				m.Client = s
 			} else {
 				m.Server = s
+			}
+			if m, err = profile.FirstDefining(m); err != nil {
+				return err
 			}
 			gp.Topology, gp.Credential, gp.Chain = party.Passport, party.AttestationOnly, nil
 			gp.Results, gp.ResultVerifiers = party.PassportSource{Attester: genuine, Verifier: v}, [][]byte{v.Identity()}
@@ -608,7 +614,7 @@ func (a *peerAttack) judgeVictim(c Case, r *Result) {
 	e := a.play.expect
 	Expect(verdict).To(Equal(e.Verdict), "the attack's verdict; documented: %s\n%s", e.Why, vr.r.Describe())
 	Expect(check).To(Equal(e.Check), "the check that stopped it; documented: %s\n%s", e.Why, vr.r.Describe())
-	want, _ := victimAlert(c.Model.Profile, e.Check)
+	want, _ := victimAlert(describe(c.Model), e.Check)
 	victimErr := vr.r.Failure(!a.attesterIsClient())
 	code, sent, ok := harness.Alert(victimErr)
 	Expect(ok && sent && code == want).To(BeTrue(), "the victim: want %s sent, got %v\n%s", alertName(want), victimErr, vr.r.Describe())

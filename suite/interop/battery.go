@@ -1,10 +1,12 @@
 package interop
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 )
@@ -30,23 +32,18 @@ type negative struct {
 
 var defaults = codepoint.Default()
 
-// byProfile picks the alert of a rejected attestation for each profile.
-func byProfile(profile string, ta07, ea07, poc tls13.AlertCode) (tls13.AlertCode, bool) {
-	switch profile {
-	case "ta-07":
-		return ta07, ta07 != 0
-	case "ea-07":
-		return ea07, ea07 != 0
-	case "poc":
-		return poc, poc != 0
-	}
-	return 0, false
-}
+// describe is the descriptor of m's profile.
+func describe(m party.Model) party.Descriptor { return profile.MustDescribe(m.Profile) }
 
-// rejected is the alert a relying party sends for a credential it
-// appraised and refused, by profile.
-func rejected(profile string) (tls13.AlertCode, bool) {
-	return byProfile(profile, tls13.AlertBadCertificate, defaults.EA07AttestationFailed, tls13.AlertDecodeError)
+// alertOf is a profile alert and whether the profile has it (0: no rule).
+func alertOf(a tls13.AlertCode) (tls13.AlertCode, bool) { return a, a != 0 }
+
+// alertCalled is a's name in the default codepoint table.
+func alertCalled(a tls13.AlertCode) string {
+	if n, ok := codepoint.AlertNames(defaults)[a]; ok {
+		return n
+	}
+	return a.String()
 }
 
 func refAttests(_ party.Model, _ contract.Role, ref, _ party.Side) bool { return ref.Attests }
@@ -60,25 +57,25 @@ var battery = []negative{
 		misbehave: contract.WrongChallenge,
 		applies:   refAttestsBG,
 		want: func(m party.Model, _ contract.Role, ref party.Side) (string, tls13.AlertCode, []string, bool) {
-			a, ok := rejected(m.Profile)
-			reqs := map[string][]string{"ea-07": {"EA07-5.1.2-1", "EA07-5.1.2-2", "EA07-5.1.2-3", "EA07-5.1.2-4"}, "poc": {"POC-cert-2"}}[m.Profile]
-			return "rejects evidence bound to another challenge", a, reqs, ok
+			d := describe(m)
+			a, ok := alertOf(d.Alerts.Rejected)
+			return "rejects evidence bound to another challenge", a, d.Reqs[party.RuleChallenge], ok
 		},
 	},
 	{
 		misbehave: contract.MalformedPayload,
 		applies:   refAttests,
 		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
-			a, ok := rejected(m.Profile)
-			reqs := map[string][]string{"ea-07": {"EA07-5.1.2-2"}, "poc": {"POC-cert-2"}}[m.Profile]
-			return "rejects an attestation that is not a CMW", a, reqs, ok
+			d := describe(m)
+			a, ok := alertOf(d.Alerts.Rejected)
+			return "rejects an attestation that is not a CMW", a, d.Reqs[party.RuleMalformed], ok
 		},
 	},
 	{
 		misbehave: contract.OmitPayload,
 		applies:   refAttests,
 		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
-			a, ok := byProfile(m.Profile, 0, defaults.EA07AttestationFailed, 0)
+			a, ok := alertOf(describe(m).Alerts.Missing)
 			return "rejects a Certificate that carries no remoteAttestation", a, nil, ok
 		},
 	},
@@ -88,19 +85,12 @@ var battery = []negative{
 			// A declining client is the server's to judge; a declining
 			// server with an attestation-only credential has no
 			// certificate to send and aborts itself (RFC 7250 §4.2).
-			return ref.Attests && refRole == contract.Server && !(m.Profile == "ta-07" && ref.Credential == party.AttestationOnly)
+			return ref.Attests && refRole == contract.Server && ref.Credential != party.AttestationOnly
 		},
 		want: func(m party.Model, _ contract.Role, ref party.Side) (string, tls13.AlertCode, []string, bool) {
-			switch m.Profile {
-			case "ta-07":
-				if ref.Topology == party.Passport {
-					return "aborts with unsupported_verifiers when it requires the server's attestation and the server declines", defaults.TA07UnsupportedVerifiers, nil, true
-				}
-				return "aborts with unsupported_evidence when it requires the server's attestation and the server declines", defaults.TA07UnsupportedEvidence, nil, true
-			case "ea-07":
-				return "aborts with attestation_required when it requires the server's attestation and the server declines", defaults.EA07AttestationRequired, []string{"EA07-7.4-2"}, true
-			}
-			return "", 0, nil, false
+			d := describe(m)
+			a, ok := alertOf(d.Alerts.Declined[ref.Topology])
+			return "aborts with " + alertCalled(a) + " when it requires the server's attestation and the server declines", a, d.Reqs[party.RuleDeclined], ok
 		},
 	},
 	{
@@ -109,31 +99,31 @@ var battery = []negative{
 			return refRole == contract.Server && (m.Server.Attests || m.Client.Attests)
 		},
 		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
-			a, ok := byProfile(m.Profile, tls13.AlertIllegalParameter, tls13.AlertIllegalParameter, tls13.AlertDecodeError)
-			reqs := map[string][]string{"poc": {"POC-ee-2"}}[m.Profile]
-			return "rejects a selection it did not offer", a, reqs, ok
+			d := describe(m)
+			a, ok := alertOf(d.Alerts.Unoffered)
+			return "rejects a selection it did not offer", a, d.Reqs[party.RuleUnoffered], ok
 		},
 	},
 	{
 		misbehave: contract.ShortNonce,
 		applies: func(m party.Model, _ contract.Role, _, peer party.Side) bool {
-			return m.Profile == "ta-07" && peer.Attests && peer.Topology == party.BackgroundCheck
+			return describe(m).NonceMin > 0 && peer.Attests && peer.Topology == party.BackgroundCheck
 		},
-		want: func(party.Model, contract.Role, party.Side) (string, tls13.AlertCode, []string, bool) {
-			return "rejects a nonce shorter than 8 bytes", tls13.AlertDecodeError, nil, true
+		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
+			return fmt.Sprintf("rejects a nonce shorter than %d bytes", describe(m).NonceMin), tls13.AlertDecodeError, nil, true
 		},
 	},
 	{
 		misbehave: contract.OmitCertificateRequest,
 		applies: func(m party.Model, refRole contract.Role, _, peer party.Side) bool {
-			return m.Profile == "ta-07" && refRole == contract.Server && peer.Attests
+			return describe(m).CertificateRequestRequired && refRole == contract.Server && peer.Attests
 		},
 		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
-			req := "TA07-8.1.2-4"
+			rule := party.RuleCertificateRequest
 			if m.Client.Topology == party.Passport {
-				req = "TA07-8.2.2-4"
+				rule = party.RuleCertificateRequestPassport
 			}
-			return "aborts with illegal_parameter when the server accepts its proposal without a CertificateRequest", tls13.AlertIllegalParameter, []string{req}, true
+			return "aborts with illegal_parameter when the server accepts its proposal without a CertificateRequest", tls13.AlertIllegalParameter, describe(m).Reqs[rule], true
 		},
 	},
 	{

@@ -1,6 +1,8 @@
 package interop
 
 import (
+	"fmt"
+
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
@@ -25,28 +27,31 @@ func init() { generators = append(generators, BadCredentials) }
 // do, and how the reference's party makes it.
 type badCredential struct {
 	name    string
-	applies func(profile string, refRole contract.Role, ref party.Topology) bool
-	want    func(profile string, ref party.Credential) (it string, alert tls13.AlertCode, reqs []string, ok bool)
+	applies func(d party.Descriptor, refRole contract.Role, ref party.Topology) bool
+	want    func(d party.Descriptor, ref party.Credential) (it string, alert tls13.AlertCode, reqs []string, ok bool)
 	tweak   func(p *party.Party) error
 }
 
-func bg(_ string, _ contract.Role, t party.Topology) bool       { return t == party.BackgroundCheck }
-func passport(_ string, _ contract.Role, t party.Topology) bool { return t == party.Passport }
+func bg(_ party.Descriptor, _ contract.Role, t party.Topology) bool {
+	return t == party.BackgroundCheck
+}
+func passport(_ party.Descriptor, _ contract.Role, t party.Topology) bool {
+	return t == party.Passport
+}
 
 var badCredentials = []badCredential{
 	{
 		name:    "other-key",
 		applies: bg,
-		want: func(profile string, cred party.Credential) (string, tls13.AlertCode, []string, bool) {
+		want: func(d party.Descriptor, cred party.Credential) (string, tls13.AlertCode, []string, bool) {
 			if cred == party.AttestationOnly {
 				// Only CertificateVerify by the attested key ties the
 				// evidence to the connection.
 				return "rejects evidence that attests another key than the one signing CertificateVerify", tls13.AlertDecryptError,
-					map[string][]string{"poc": {"POC-cv-1"}}[profile], true
+					d.Reqs[party.RuleCertificateVerifyKey], true
 			}
-			a, ok := rejected(profile)
-			reqs := map[string][]string{"ea-07": {"EA07-2-1", "EA07-5.1.2-7", "EA07-5.2-2", "EA07-5.2-4"}}[profile]
-			return "rejects evidence that attests another key than the end-entity certificate's", a, reqs, ok
+			a, ok := alertOf(d.Alerts.Rejected)
+			return "rejects evidence that attests another key than the end-entity certificate's", a, d.Reqs[party.RuleCertificateKey], ok
 		},
 		tweak: func(p *party.Party) error {
 			return withFaults(p, software.Faults{CertifyOtherKey: true}, tpm.Faults{CertifyOtherKey: true})
@@ -55,8 +60,8 @@ var badCredentials = []badCredential{
 	{
 		name:    "unendorsed-key",
 		applies: bg,
-		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
-			a, ok := rejected(profile)
+		want: func(d party.Descriptor, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
+			a, ok := alertOf(d.Alerts.Rejected)
 			return "rejects evidence signed by an attestation key nobody endorsed", a, nil, ok
 		},
 		tweak: func(p *party.Party) error {
@@ -65,12 +70,12 @@ var badCredentials = []badCredential{
 	},
 	{
 		name: "unsupported-evidence-type",
-		applies: func(profile string, refRole contract.Role, t party.Topology) bool {
-			// The server judges the client's proposal; poc has no types.
-			return t == party.BackgroundCheck && refRole == contract.Client && profile != "poc"
+		applies: func(d party.Descriptor, refRole contract.Role, t party.Topology) bool {
+			// The server judges the client's proposal.
+			return t == party.BackgroundCheck && refRole == contract.Client && d.EvidenceTypes
 		},
-		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
-			it, alert, reqs := noCommonType(profile)
+		want: func(d party.Descriptor, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
+			it, alert, reqs := noCommonType(d)
 			return it, alert, reqs, true
 		},
 		tweak: func(p *party.Party) error {
@@ -81,10 +86,9 @@ var badCredentials = []badCredential{
 	{
 		name:    "untrusted-verifier",
 		applies: passport,
-		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
-			a, ok := rejected(profile)
-			reqs := map[string][]string{"ea-07": {"EA07-5.1.2-7"}}[profile]
-			return "rejects results signed by a verifier it does not trust", a, reqs, ok
+		want: func(d party.Descriptor, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
+			a, ok := alertOf(d.Alerts.Rejected)
+			return "rejects results signed by a verifier it does not trust", a, d.Reqs[party.RuleTrustedVerifier], ok
 		},
 		tweak: func(p *party.Party) error {
 			// Another verifier appraises our evidence; we still offer the
@@ -105,8 +109,8 @@ var badCredentials = []badCredential{
 	{
 		name:    "contraindicated-result",
 		applies: passport,
-		want: func(profile string, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
-			a, ok := rejected(profile)
+		want: func(d party.Descriptor, _ party.Credential) (string, tls13.AlertCode, []string, bool) {
+			a, ok := alertOf(d.Alerts.Rejected)
 			return "rejects a passport whose status is contraindicated", a, nil, ok
 		},
 		tweak: func(p *party.Party) error {
@@ -123,12 +127,13 @@ func BadCredentials(m *contract.Manifest, c Case) []Case {
 	if !ref.Attests || mutual(c) {
 		return nil
 	}
+	d := describe(c.Model)
 	var out []Case
 	for _, b := range badCredentials {
-		if !b.applies(c.Model.Profile, refRole, ref.Topology) {
+		if !b.applies(d, refRole, ref.Topology) {
 			continue
 		}
-		it, alert, reqs, ok := b.want(c.Model.Profile, ref.Credential)
+		it, alert, reqs, ok := b.want(d, ref.Credential)
 		if !ok {
 			continue
 		}
@@ -177,11 +182,11 @@ func BadRequests(m *contract.Manifest, c Case) []Case {
 		return nil
 	}
 	refRole, _, peer := c.sides()
-	profile := c.Model.Profile
+	d := describe(c.Model)
 	var out []Case
 	// Every attestation extension of the profile, truncated in whatever
 	// message the reference sends it.
-	if exts := profileExtensions(profile); len(exts) > 0 {
+	if exts := extensionTypes(d); len(exts) > 0 {
 		out = append(out, variant(m, c, "rejects-malformed-extension", "rejects an attestation extension whose length fields do not add up",
 			tls13.AlertDecodeError, nil, func(k *Case) {
 				k.Reference.Tweak = func(_ *party.Party, cfg *tls13.Config) error {
@@ -191,8 +196,8 @@ func BadRequests(m *contract.Manifest, c Case) []Case {
 			}))
 	}
 	// The reference appraises, but no evidence type the peer offers.
-	if peer.Attests && peer.Topology == party.BackgroundCheck && refRole == contract.Client && profile != "poc" {
-		it, alert, reqs := noCommonType(profile)
+	if peer.Attests && peer.Topology == party.BackgroundCheck && refRole == contract.Client && d.EvidenceTypes {
+		it, alert, reqs := noCommonType(d)
 		out = append(out, variant(m, c, "rejects-no-common-type", it, alert, reqs, func(k *Case) {
 			k.Reference.Tweak = func(p *party.Party, _ *tls13.Config) error {
 				p.VerifierMediaTypes = []string{"application/x-no-such-evidence"}
@@ -200,11 +205,12 @@ func BadRequests(m *contract.Manifest, c Case) []Case {
 			}
 		}))
 	}
-	if profile == "poc" && peer.Attests && refRole == contract.Server {
-		out = append(out, variant(m, c, "rejects-long-nonce", "rejects a nonce longer than 32 bytes", tls13.AlertDecodeError, []string{"POC-ee-2"},
+	if d.NonceMax > 0 && peer.Attests && refRole == contract.Server {
+		it := fmt.Sprintf("rejects a nonce longer than %d bytes", d.NonceMax)
+		out = append(out, variant(m, c, "rejects-long-nonce", it, tls13.AlertDecodeError, d.Reqs[party.RuleNonceLength],
 			func(k *Case) {
 				k.Reference.Tweak = func(p *party.Party, _ *tls13.Config) error {
-					p.Bugs.NonceLength = 33
+					p.Bugs.NonceLength = d.NonceMax + 1
 					return nil
 				}
 			}))
@@ -212,24 +218,18 @@ func BadRequests(m *contract.Manifest, c Case) []Case {
 	return out
 }
 
-// noCommonType is what a server of ta-07 or ea-07 does when it shares no
-// evidence type with the client, whichever side would attest.
-func noCommonType(profile string) (it string, alert tls13.AlertCode, reqs []string) {
-	if profile == "ea-07" {
-		return "aborts with unsupported_attestation_schemes when no evidence type is shared", defaults.EA07UnsupportedAttestationSchemes, []string{"EA07-7.2-1"}
-	}
-	return "aborts with unsupported_evidence when no evidence type is shared", defaults.TA07UnsupportedEvidence, []string{"TA07-8.1.2-1"}
+// noCommonType is what a server does when it shares no evidence type
+// with the client, whichever side would attest.
+func noCommonType(d party.Descriptor) (it string, alert tls13.AlertCode, reqs []string) {
+	a := d.Alerts.NoCommonType
+	return "aborts with " + alertCalled(a) + " when no evidence type is shared", a, d.Reqs[party.RuleNoCommonType]
 }
 
-// profileExtensions are a profile's extension codepoints (defaults).
-func profileExtensions(profile string) []uint16 {
-	switch profile {
-	case "ta-07":
-		return []uint16{defaults.TA07EvidenceRequest, defaults.TA07EvidenceProposal, defaults.TA07ResultsRequest, defaults.TA07ResultsProposal}
-	case "ea-07":
-		return []uint16{defaults.EA07RemoteAttestation}
-	case "poc":
-		return []uint16{defaults.PoCEvidenceProposal}
+// extensionTypes are a profile's extension codepoints (defaults).
+func extensionTypes(d party.Descriptor) []uint16 {
+	var out []uint16
+	for _, e := range d.Extensions {
+		out = append(out, e.Type)
 	}
-	return nil
+	return out
 }

@@ -19,59 +19,10 @@ import (
 
 func init() { generators = append(generators, Duplicates) }
 
-// RFC 7250's certificate type extensions.
-const (
-	extClientCertificateType uint16 = 19
-	extServerCertificateType uint16 = 20
-)
-
-// firstFlightExtension is one extension the reference sends in its first
-// flight of a model, named as the draft names it.
-type firstFlightExtension struct {
-	name string
-	typ  uint16
-}
-
 // firstFlight lists the attestation extensions the reference sends in
 // its first flight of model m (its ClientHello's offers, or its
 // EncryptedExtensions' answers to them).
-func firstFlight(m party.Model) []firstFlightExtension {
-	if !m.Server.Attests && !m.Client.Attests {
-		return nil
-	}
-	var out []firstFlightExtension
-	switch m.Profile {
-	case "ta-07":
-		for _, s := range []struct {
-			side                 party.Side
-			bg, passport, certTy firstFlightExtension
-		}{
-			{m.Server, firstFlightExtension{"evidence_request", defaults.TA07EvidenceRequest},
-				firstFlightExtension{"results_request", defaults.TA07ResultsRequest},
-				firstFlightExtension{"server_certificate_type", extServerCertificateType}},
-			{m.Client, firstFlightExtension{"evidence_proposal", defaults.TA07EvidenceProposal},
-				firstFlightExtension{"results_proposal", defaults.TA07ResultsProposal},
-				firstFlightExtension{"client_certificate_type", extClientCertificateType}},
-		} {
-			if !s.side.Attests {
-				continue
-			}
-			if s.side.Topology == party.Passport {
-				out = append(out, s.passport)
-			} else {
-				out = append(out, s.bg)
-			}
-			if s.side.Credential == party.AttestationOnly {
-				out = append(out, s.certTy)
-			}
-		}
-	case "ea-07":
-		out = append(out, firstFlightExtension{"remoteAttestation", defaults.EA07RemoteAttestation})
-	case "poc":
-		out = append(out, firstFlightExtension{"evidence_proposal", defaults.PoCEvidenceProposal})
-	}
-	return out
-}
+func firstFlight(m party.Model) []party.Extension { return describe(m).FirstFlight(m) }
 
 // Duplicates is the duplicated-extension cases c carries for m.
 func Duplicates(m *contract.Manifest, c Case) []Case {
@@ -90,10 +41,10 @@ func Duplicates(m *contract.Manifest, c Case) []Case {
 		}) {
 			continue
 		}
-		it := fmt.Sprintf("rejects a %s that carries %s twice (RFC 8446 §4.2)", msg, e.name)
-		out = append(out, variant(m, c, "rejects-duplicate-"+e.name, it, tls13.AlertIllegalParameter, nil, func(k *Case) {
+		it := fmt.Sprintf("rejects a %s that carries %s twice (RFC 8446 §4.2)", msg, e.Name)
+		out = append(out, variant(m, c, "rejects-duplicate-"+e.Name, it, tls13.AlertIllegalParameter, nil, func(k *Case) {
 			k.Reference.Tweak = func(_ *party.Party, cfg *tls13.Config) error {
-				cfg.Bugs.DuplicateExtensions = append(cfg.Bugs.DuplicateExtensions, e.typ)
+				cfg.Bugs.DuplicateExtensions = append(cfg.Bugs.DuplicateExtensions, e.Type)
 				return nil
 			}
 		}))

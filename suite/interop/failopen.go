@@ -114,7 +114,8 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 	if !ref.Attests || ref.Topology != party.BackgroundCheck || peer.Attests || !slices.Contains(m.Verifiers, "veraison") {
 		return nil
 	}
-	alert, ok := rejected(c.Model.Profile)
+	d := describe(c.Model)
+	alert, ok := alertOf(d.Alerts.Rejected)
 	if !ok {
 		return nil
 	}
@@ -123,7 +124,7 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 	k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, false)
 	k.Variant, k.Kind, k.Judge = "fail-open-verifier-unreachable", "fail-open", expectNoConnection
 	k.It = "whose verifier cannot be reached at all exits 1 (failed) without a handshake, and no application data crosses"
-	k.Reqs = map[string][]string{"poc": {"POC-cert-2"}}[c.Model.Profile]
+	k.Reqs = d.Reqs[party.RuleAppraisal]
 	k.after(unreachable)
 	out = append(out, k)
 	// The one verifier it trusts is named by ATLS_VERIFIER_KEY alone.
@@ -137,7 +138,7 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 			k := withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, true)
 			k.Variant, k.Kind, k.Negative = "fail-open-"+f.name, "fail-open", &Negative{Alert: alert}
 			k.It = "aborts when " + f.when + b.what
-			k.Reqs = map[string][]string{"poc": {"POC-cert-2"}}[c.Model.Profile]
+			k.Reqs = d.Reqs[party.RuleAppraisal]
 			k.Reference.Tweak = f.tweak
 			if b.name != "" {
 				k.Variant += "+" + b.name

@@ -5,6 +5,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/suite/harness/wire"
@@ -34,9 +35,11 @@ func Plain(m *contract.Manifest, c Case) []Case {
 // attestationExtensions are every extension of the profiles, and RFC
 // 7250's certificate types: none may appear without attestation.
 func attestationExtensions() []uint16 {
-	return []uint16{defaults.TA07EvidenceRequest, defaults.TA07EvidenceProposal, defaults.TA07ResultsRequest,
-		defaults.TA07ResultsProposal, defaults.TA07AttestationEvidence, defaults.EA07RemoteAttestation,
-		defaults.PoCEvidenceProposal, extClientCertificateType, extServerCertificateType}
+	out := []uint16{tls13.ExtClientCertType, tls13.ExtServerCertType}
+	for _, d := range profile.All() {
+		out = append(out, extensionTypes(d)...)
+	}
+	return out
 }
 
 // expectPlain judges a no-attestation case: it completes, and no message

@@ -210,7 +210,7 @@ func tpmLimit(nonce []byte) vectorWant {
 // evidence in it does not appraise, so the peer sends its profile's
 // rejection alert either way.
 func cmwRejected(k Case, g parser.Group, tc parser.Test) vectorWant {
-	a, _ := rejected(k.Model.Profile)
+	a := describe(k.Model).Alerts.Rejected
 	return vectorWant{alert: a, it: "the CMW parses, but the evidence in it does not appraise",
 		// The verdict is the peer's own report, not wire evidence; a
 		// peer using the reference's reason for a CMW it cannot parse
@@ -747,10 +747,10 @@ func placeVector(carrier Case, rule vectorRule, g parser.Group, tc parser.Test, 
 		cp := uint16(g.Extension.Codepoint)
 		if rule.own == nil || !bytes.Equal(rule.own(carrier), input) {
 			// DropExtensions drops the extension from every message,
-			// also the reference's Certificate entries: ea-07's
-			// remoteAttestation goes there too when it attests.
-			if carrier.Model.Profile == "ea-07" && ref.Attests && want.alert == 0 {
-				return nil, nil, errors.New("replacing remoteAttestation would drop it from the reference's own Certificate too, and the vector needs that attestation")
+			// also the reference's Certificate entries, where some
+			// profiles' extensions go too when it attests.
+			if e, _ := describe(carrier.Model).Extension(cp); e.InCertificate && ref.Attests && want.alert == 0 {
+				return nil, nil, fmt.Errorf("replacing %s would drop it from the reference's own Certificate too, and the vector needs that attestation", e.Name)
 			}
 			tbugs = func(b *tls13.Bugs) {
 				b.DropExtensions = append(b.DropExtensions, cp)

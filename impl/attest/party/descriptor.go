@@ -131,6 +131,19 @@ type Carriage struct {
 type Extension struct {
 	Name string
 	Type uint16
+	// InCertificate: it (also) travels in the attester's end-entity
+	// CertificateEntry.
+	InCertificate bool
+}
+
+// Extension is the profile's extension of type typ (default codepoints).
+func (d Descriptor) Extension(typ uint16) (Extension, bool) {
+	for _, e := range d.Extensions {
+		if e.Type == typ {
+			return e, true
+		}
+	}
+	return Extension{}, false
 }
 
 // Alerts are the alerts a profile's endpoints send; 0 means the profile

@@ -90,3 +90,16 @@ func Models() []party.Model {
 	}
 	return out
 }
+
+// FirstDefining is m in the first profile (in registration order) that
+// defines it, whatever m's Profile: for attacks that borrow a model the
+// attacked profile lacks (a passport for a profile without one).
+func FirstDefining(m party.Model) (party.Model, error) {
+	for _, d := range All() {
+		m.Profile = d.Name
+		if d.Defines(m) {
+			return m, nil
+		}
+	}
+	return party.Model{}, fmt.Errorf("no profile defines %s", m.ID())
+}

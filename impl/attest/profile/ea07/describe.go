@@ -11,7 +11,7 @@ import (
 // Describe states what the profile is (party.Descriptor).
 func (Profile) Describe() party.Descriptor {
 	t := codepoint.Default()
-	ra := party.Extension{Name: "remoteAttestation", Type: t.EA07RemoteAttestation}
+	ra := party.Extension{Name: "remoteAttestation", Type: t.EA07RemoteAttestation, InCertificate: true}
 	return party.Descriptor{
 		Name: Name, Draft: "draft-fossati-seat-early-attestation", Revision: "07", Title: "draft-fossati-seat-early-attestation-07",
 		Roles:       []party.Role{party.ServerAttests, party.ClientAttests, party.BothAttest},

@@ -8,13 +8,6 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 )
 
-// RFC 7250's certificate type extensions, which carry the "attestation"
-// type of an attestation-only credential.
-const (
-	extClientCertificateType uint16 = 19
-	extServerCertificateType uint16 = 20
-)
-
 // Describe states what the profile is (party.Descriptor).
 func (Profile) Describe() party.Descriptor {
 	t := codepoint.Default()
@@ -41,7 +34,7 @@ func (Profile) Describe() party.Descriptor {
 			{Name: "evidence_proposal", Type: t.TA07EvidenceProposal},
 			{Name: "results_request", Type: t.TA07ResultsRequest},
 			{Name: "results_proposal", Type: t.TA07ResultsProposal},
-			{Name: "attestation_evidence", Type: t.TA07AttestationEvidence},
+			{Name: "attestation_evidence", Type: t.TA07AttestationEvidence, InCertificate: true},
 		},
 		FirstFlight: func(m party.Model) []party.Extension { return firstFlight(t, m) },
 		CMWIn:       cmwIn,
@@ -76,10 +69,10 @@ func firstFlight(t codepoint.Table, m party.Model) []party.Extension {
 	}{
 		{m.Server, party.Extension{Name: "evidence_request", Type: t.TA07EvidenceRequest},
 			party.Extension{Name: "results_request", Type: t.TA07ResultsRequest},
-			party.Extension{Name: "server_certificate_type", Type: extServerCertificateType}},
+			party.Extension{Name: "server_certificate_type", Type: tls13.ExtServerCertType}},
 		{m.Client, party.Extension{Name: "evidence_proposal", Type: t.TA07EvidenceProposal},
 			party.Extension{Name: "results_proposal", Type: t.TA07ResultsProposal},
-			party.Extension{Name: "client_certificate_type", Type: extClientCertificateType}},
+			party.Extension{Name: "client_certificate_type", Type: tls13.ExtClientCertType}},
 	} {
 		if !s.side.Attests {
 			continue

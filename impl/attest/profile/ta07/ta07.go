@@ -18,6 +18,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+
 	"github.com/attested-tls/conformance/impl/attest/profile/codec"
 
 	"golang.org/x/crypto/cryptobyte"

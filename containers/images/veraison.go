@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"strconv"
 
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
+	"github.com/attested-tls/conformance/containers/services"
 )
 
 // Where the Veraison image's services listen (every interface of the
@@ -22,7 +22,7 @@ const (
 
 	// VeraisonConfig and VeraisonKey are copied into each container
 	// before it starts: the config (ConfigYAML of VeraisonLayout) and the
-	// case's EAR signing key (service.JWK).
+	// case's EAR signing key (services.JWK).
 	VeraisonConfig = "/veraison/config.yaml"
 	VeraisonKey    = "/veraison/ear-signer.jwk"
 
@@ -34,10 +34,10 @@ const (
 )
 
 // VeraisonLayout is the services' layout inside the image, for
-// service.ConfigYAML.
-func VeraisonLayout(logLevel string) service.Layout {
+// services.ConfigYAML.
+func VeraisonLayout(logLevel string) services.Layout {
 	all := func(p int) string { return "0.0.0.0:" + strconv.Itoa(p) }
-	return service.Layout{
+	return services.Layout{
 		VTS:          veraisonVTSAddr,
 		Provisioning: all(VeraisonProvisioningPort),
 		Verification: all(VeraisonVerificationPort),
@@ -53,7 +53,7 @@ func VeraisonLayout(logLevel string) service.Layout {
 var veraisonServices = []string{"vts-service", "provisioning-service", "verification-service", "management-service", "kvstore-init"}
 
 // Veraison is the four Veraison services (v0.0.2501, builtin scheme
-// loader) built by containers/veraison (service.Binaries: cached, minutes
+// loader) built by containers/veraison (services.Binaries: cached, minutes
 // when cold), their shared-library closure (libc and the loader: they use
 // cgo for sqlite) and veraison-run, a static entrypoint written here that
 // starts them all. No shell, no package manager, no CA certificates or
@@ -67,7 +67,7 @@ var Veraison = Recipe{
 		if want := runtime.GOARCH; arch != want {
 			return nil, fmt.Errorf("veraison: the image is the host's Veraison build (%s), the engine runs %s", want, arch)
 		}
-		dir, err := service.Binaries(ctx)
+		dir, err := services.VeraisonBinaries(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/internal/needs"
 )
 
@@ -23,7 +23,7 @@ func TestVeraisonFiles(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := service.Binaries(ctx); err != nil {
+	if _, err := services.VeraisonBinaries(ctx); err != nil {
 		needs.VeraisonBinaries(t, err)
 	}
 	defer RemoveBinaries()
@@ -87,7 +87,7 @@ func TestVeraisonImage(t *testing.T) {
 	defer cli.Close()
 	_, err = cli.Ping(ctx, client.PingOptions{})
 	needs.DockerEngine(t, err)
-	if _, err := service.Binaries(ctx); err != nil {
+	if _, err := services.VeraisonBinaries(ctx); err != nil {
 		needs.VeraisonBinaries(t, err)
 	}
 	defer RemoveBinaries()

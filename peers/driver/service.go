@@ -20,11 +20,10 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/peers/contract"
 )
 
@@ -220,7 +219,7 @@ func EnsureServiceImages(ctx context.Context, d Driver) error {
 		_, err := ServiceImage(ctx, cd, images.Veraison)
 		return err
 	}
-	_, err := service.Binaries(ctx)
+	_, err := services.VeraisonBinaries(ctx)
 	return err
 }
 
@@ -240,7 +239,7 @@ type VeraisonOptions struct {
 	// ReadyTimeout bounds the start (VeraisonReadyTimeout), not the
 	// first build of the image or binaries, which ctx alone bounds.
 	ReadyTimeout time.Duration
-	// LogLevel is the services' (service.DefaultLogLevel).
+	// LogLevel is the services' (services.DefaultLogLevel).
 	LogLevel string
 }
 
@@ -258,8 +257,8 @@ type Veraison struct {
 	EARKey *ecdsa.PublicKey
 
 	k    *containerCase
-	p    *peerContainer    // container mode
-	svc  *service.Services // process mode
+	p    *peerContainer     // container mode
+	svc  *services.Veraison // process mode
 	once sync.Once
 	err  error
 	// release hands a pooled deployment back (AttachVeraison) instead
@@ -290,13 +289,13 @@ func StartVeraison(ctx context.Context, k Case, o VeraisonOptions) (*Veraison, e
 	// Veraison build takes minutes, once.
 	c, ok := k.(*containerCase)
 	if !ok {
-		bin, err := service.Binaries(ctx)
+		bin, err := services.VeraisonBinaries(ctx)
 		if err != nil {
 			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(ctx, o.ReadyTimeout)
 		defer cancel()
-		svc, err := service.Start(ctx, service.Config{BinDir: bin, EARKey: key, LogLevel: o.LogLevel, ReadyTimeout: o.ReadyTimeout})
+		svc, err := services.StartVeraison(ctx, services.VeraisonConfig{BinDir: bin, EARKey: key, LogLevel: o.LogLevel, ReadyTimeout: o.ReadyTimeout})
 		if err != nil {
 			return nil, err
 		}
@@ -331,14 +330,14 @@ func StartVeraison(ctx context.Context, k Case, o VeraisonOptions) (*Veraison, e
 // veraisonService is the Veraison image as a case's service, its
 // configuration and EAR key copied in.
 func veraisonService(img string, key *ecdsa.PrivateKey, o VeraisonOptions) (Service, error) {
-	jwk, err := service.JWK(key)
+	jwk, err := services.JWK(key)
 	if err != nil {
 		return Service{}, err
 	}
 	return Service{
 		Image: img, Alias: o.Alias, Port: images.VeraisonVerificationPort, StartTimeout: o.ReadyTimeout,
 		Files: []ServiceFile{
-			{Path: images.VeraisonConfig, Mode: 0o644, Data: []byte(service.ConfigYAML(images.VeraisonLayout(o.LogLevel)))},
+			{Path: images.VeraisonConfig, Mode: 0o644, Data: []byte(services.ConfigYAML(images.VeraisonLayout(o.LogLevel)))},
 			{Path: images.VeraisonKey, Mode: 0o600, Data: jwk},
 		},
 		Ready: func(ctx context.Context, ip string) error {
@@ -366,7 +365,7 @@ func veraisonReady(ctx context.Context, verification, provisioning, management s
 		return errors.New("verification: discovery serves another EAR key than the case's")
 	}
 	for _, u := range []string{provisioning + "/.well-known/veraison/provisioning", management + "/.well-known/veraison/management"} {
-		st, err := service.ServiceState(ctx, u)
+		st, err := services.ServiceState(ctx, u)
 		if err != nil {
 			return err
 		}
@@ -411,7 +410,7 @@ func (v *Veraison) ProvisionCoRIM(ctx context.Context, cbor []byte) error {
 func (v *Veraison) Logs(ctx context.Context) string {
 	if v.svc != nil {
 		var b bytes.Buffer
-		for _, n := range []string{service.VTS, service.Provisioning, service.Verification, service.Management} {
+		for _, n := range []string{services.VTS, services.Provisioning, services.Verification, services.Management} {
 			fmt.Fprintf(&b, "--- %s\n%s", n, v.svc.Log(n))
 		}
 		return b.String()
@@ -445,7 +444,7 @@ type Swtpm struct {
 	// case's peers reach it (ATLS_TPM is "swtpm:" + Addr).
 	Addr string
 
-	proc *tpm.Swtpm
+	proc *services.Swtpm
 	once sync.Once
 	err  error
 }
@@ -460,7 +459,7 @@ type Swtpm struct {
 func StartSwtpm(ctx context.Context, k Case) (*Swtpm, error) {
 	ctx, cancel := context.WithTimeout(ctx, SwtpmStartTimeout)
 	defer cancel()
-	s, err := tpm.StartSwtpmAt(ctx, "", k.HostAddress())
+	s, err := services.StartSwtpmAt(ctx, "", k.HostAddress())
 	if err != nil {
 		return nil, err
 	}

@@ -17,10 +17,10 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/internal/needs"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/inputs"
@@ -56,7 +56,7 @@ func TestVeraisonAndSwtpm(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	d := containers(t, ctx)
-	needs.Tool(t, tpm.SwtpmBinary)
+	needs.Tool(t, services.SwtpmBinary)
 	start := time.Now()
 	ref, err := ServiceImage(ctx, d, images.Veraison)
 	if err != nil {
@@ -188,7 +188,7 @@ func TestVeraisonProcesses(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := service.Binaries(ctx); err != nil {
+	if _, err := services.VeraisonBinaries(ctx); err != nil {
 		needs.VeraisonBinaries(t, err)
 	}
 	k, err := NewProcesses("").NewCase(ctx, "services")

@@ -138,7 +138,7 @@ type ours struct {
 	isClient bool
 	tls      *tls13.Config
 	party    *party.Party
-	attester attester
+	attester parsectpm.Attester
 	verifier *local.Verifier
 	closers  []func() error
 }
@@ -180,7 +180,7 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 	self, peer := side(cfg.SelfAttests(), cfg.CredentialOf(cfg.Role)), side(cfg.PeerAttests(), cfg.CredentialOf(cfg.Role.Other()))
 	if self.Attests {
 		// Say unsupported before reaching anything.
-		if _, _, err := ParseTPM(cfg.TPM); err != nil {
+		if _, err := ParseTPM(cfg.TPM); err != nil {
 			return nil, err
 		}
 	}

@@ -7,30 +7,21 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/software"
-	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/rootoftrust"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
 	"github.com/attested-tls/conformance/peers/contract"
 )
 
 // Roots of trust ATLS_TPM names.
 const (
-	TPMSoftware  = "software"
-	TPMSimulator = "simulator"
-	TPMSwtpm     = "swtpm"
+	TPMSoftware  = rootoftrust.Software
+	TPMSimulator = rootoftrust.Simulator
+	TPMSwtpm     = rootoftrust.Swtpm
 )
-
-// attester is what the peer needs of its root of trust: evidence, the
-// TLS identity key it attests, and the endorsement it writes out.
-type attester interface {
-	attest.Attester
-	Endorsement() parsectpm.Endorsement
-}
 
 // UnreachableError is a TPM or verifier the peer could not reach: the
 // connection cannot happen, so it exits 1, not 2.
@@ -42,47 +33,32 @@ type UnreachableError struct {
 func (e *UnreachableError) Error() string { return e.Name + ": " + e.Err.Error() }
 func (e *UnreachableError) Unwrap() error { return e.Err }
 
-// ParseTPM splits an ATLS_TPM value into the root of trust and, for
-// swtpm, its address. A device TPM is unsupported by this peer, as is the
-// simulator in a build without cgo.
-func ParseTPM(v string) (kind, addr string, err error) {
+// ParseTPM reads an ATLS_TPM value. A device TPM is unsupported by this
+// peer, as is the simulator in a build without cgo.
+func ParseTPM(v string) (rootoftrust.Root, error) {
+	r, err := rootoftrust.Parse(v)
 	switch {
-	case v == TPMSoftware:
-		return TPMSoftware, "", nil
-	case v == TPMSimulator:
-		if !haveSimulator {
-			return "", "", contract.Unsupportedf("%s=%s (this build has no cgo, so no simulator)", contract.EnvTPM, v)
-		}
-		return TPMSimulator, "", nil
-	case strings.HasPrefix(v, "swtpm:"):
-		addr := strings.TrimPrefix(v, "swtpm:")
-		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
-			return "", "", &contract.VarError{Name: contract.EnvTPM, Err: fmt.Errorf("%q: want swtpm:<host>:<port>", v)}
-		}
-		return TPMSwtpm, addr, nil
+	case err != nil && strings.HasPrefix(v, rootoftrust.Swtpm+":"):
+		return r, &contract.VarError{Name: contract.EnvTPM, Err: err}
+	case err != nil:
+		return r, contract.Unsupportedf("%s=%q (this peer has software, simulator and swtpm)", contract.EnvTPM, v)
+	case r.Kind == rootoftrust.Simulator && !haveSimulator:
+		return r, contract.Unsupportedf("%s=%s (this build has no cgo, so no simulator)", contract.EnvTPM, v)
 	}
-	return "", "", contract.Unsupportedf("%s=%q (this peer has software, simulator and swtpm)", contract.EnvTPM, v)
+	return r, nil
 }
 
 // openAttester opens the attester ATLS_TPM names; closeFn releases its TPM.
-func openAttester(ctx context.Context, v string) (a attester, closeFn func() error, err error) {
-	kind, addr, err := ParseTPM(v)
+func openAttester(ctx context.Context, v string) (a parsectpm.Attester, closeFn func() error, err error) {
+	r, err := ParseTPM(v)
 	if err != nil {
 		return nil, nil, err
 	}
-	if kind == TPMSoftware {
-		sa, err := software.New(software.Config{})
-		return sa, func() error { return nil }, err
-	}
-	cfg := tpm.Config{Transport: tpm.TransportSimulator}
-	if kind == TPMSwtpm {
-		cfg = tpm.Config{Transport: tpm.TransportSwtpm, Addr: addr}
-	}
-	ta, err := tpm.Open(ctx, cfg)
-	if err != nil {
+	a, closeFn, err = rootoftrust.Open(ctx, r, parsectpm.Faults{})
+	if err != nil && r.Kind != rootoftrust.Software {
 		return nil, nil, &UnreachableError{Name: contract.EnvTPM, Err: err}
 	}
-	return ta, ta.Close, nil
+	return a, closeFn, err
 }
 
 // VeraisonURL is the verification URL of an ATLS_VERIFIER=veraison:<URL>,

@@ -15,12 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/internal/needs"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/inputs"
@@ -32,19 +31,22 @@ func TestParseTPM(t *testing.T) {
 		"swtpm:127.0.0.1:2321": {TPMSwtpm, "127.0.0.1:2321"},
 		"swtpm:tpm:2321":       {TPMSwtpm, "tpm:2321"},
 	} {
-		kind, addr, err := ParseTPM(v)
-		if err != nil || kind != want[0] || addr != want[1] {
-			t.Errorf("ParseTPM(%q) = %q, %q, %v; want %q, %q", v, kind, addr, err, want[0], want[1])
+		r, err := ParseTPM(v)
+		if err != nil || r.Kind != want[0] || r.Addr != want[1] {
+			t.Errorf("ParseTPM(%q) = %+v, %v; want %q, %q", v, r, err, want[0], want[1])
 		}
 	}
 	for _, v := range []string{"device:/dev/tpmrm0", "", "swtpm", "tpm2"} {
-		if _, _, err := ParseTPM(v); contract.ExitFor(err) != contract.ExitUnsupported {
+		if _, err := ParseTPM(v); contract.ExitFor(err) != contract.ExitUnsupported {
 			t.Errorf("ParseTPM(%q): %v, want unsupported", v, err)
 		}
 	}
-	kind, _, err := ParseTPM("simulator")
-	if haveSimulator != (err == nil) || haveSimulator && kind != TPMSimulator {
-		t.Errorf("ParseTPM(simulator) = %q, %v with cgo=%v", kind, err, haveSimulator)
+	if _, err := ParseTPM("swtpm:nowhere"); contract.ExitFor(err) != contract.ExitConfig {
+		t.Errorf("ParseTPM(swtpm:nowhere): %v, want a usage error", err)
+	}
+	r, err := ParseTPM("simulator")
+	if haveSimulator != (err == nil) || haveSimulator && r.Kind != TPMSimulator {
+		t.Errorf("ParseTPM(simulator) = %+v, %v with cgo=%v", r, err, haveSimulator)
 	}
 }
 
@@ -175,19 +177,19 @@ func TestSwtpmAndVeraison(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts swtpm and Veraison")
 	}
-	needs.Tool(t, tpm.SwtpmBinary)
+	needs.Tool(t, services.SwtpmBinary)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sw, err := tpm.StartSwtpm(ctx, t.TempDir())
+	sw, err := services.StartSwtpm(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sw.Close()
-	bin, err := service.Binaries(ctx)
+	bin, err := services.VeraisonBinaries(ctx)
 	if err != nil {
 		needs.VeraisonBinaries(t, err)
 	}
-	svc, err := service.Start(ctx, service.Config{BinDir: bin})
+	svc, err := services.StartVeraison(ctx, services.VeraisonConfig{BinDir: bin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +274,8 @@ func FuzzParseTPM(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		kind, addr, err := ParseTPM(v)
+		r, err := ParseTPM(v)
+		kind, addr := r.Kind, r.Addr
 		if err != nil {
 			if code := contract.ExitFor(err); code != contract.ExitUnsupported && code != contract.ExitConfig {
 				t.Fatalf("%q: %v maps to exit %d, want unsupported or configuration", v, err, code)

@@ -206,7 +206,7 @@ type state struct {
 	f                *harness.Fixture
 	a                Attack
 	attesterIsClient bool
-	genuine          harness.Attester
+	genuine          parsectpm.Attester
 	imp              *Impostor // the borrowing scenarios'
 }
 

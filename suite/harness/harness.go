@@ -18,10 +18,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/profile"
@@ -35,19 +35,19 @@ import (
 type Fixture struct {
 	Pool           *x509.CertPool
 	Verifier       Verifier
-	Attester       map[bool]Attester         // by isClient
-	Root           string                    // the attesters' root of trust (RootSoftware, …)
-	VerifierKind   string                    // VerifierLocal or VerifierVeraison
-	VeraisonURL    string                    // the verification service, with VerifierVeraison
-	Chain          map[bool][][]byte         // X.509 for each attester's TIK
-	Plain          map[bool]tls13.Credential // a non-attested credential per side
+	Attester       map[bool]parsectpm.Attester // by isClient
+	Root           string                      // the attesters' root of trust (RootSoftware, …)
+	VerifierKind   string                      // VerifierLocal or VerifierVeraison
+	VeraisonURL    string                      // the verification service, with VerifierVeraison
+	Chain          map[bool][][]byte           // X.509 for each attester's TIK
+	Plain          map[bool]tls13.Credential   // a non-attested credential per side
 	caCert         *x509.Certificate
 	caKey          crypto.Signer
 	MediaTypes     []string
 	OtherVerifier  *local.Verifier // trusted by nobody
 	ServerName     string
 	HandshakeLimit time.Duration
-	swtpm          *tpm.Swtpm
+	swtpm          *services.Swtpm
 	endorse        endorser
 	closers        []func() error
 }
@@ -62,7 +62,7 @@ func NewFixture() (*Fixture, error) {
 // the given verifier; a swtpm or Veraison it needs is started here and
 // stopped by Close.
 func NewFixtureOn(ctx context.Context, root, verifier string) (*Fixture, error) {
-	f := &Fixture{Attester: map[bool]Attester{}, Chain: map[bool][][]byte{}, Plain: map[bool]tls13.Credential{},
+	f := &Fixture{Attester: map[bool]parsectpm.Attester{}, Chain: map[bool][][]byte{}, Plain: map[bool]tls13.Credential{},
 		ServerName: "server.attested.test", MediaTypes: []string{parsectpm.MediaType}, HandshakeLimit: 20 * time.Second, Root: root, VerifierKind: verifier}
 	ok := false
 	defer func() {
@@ -82,7 +82,7 @@ func NewFixtureOn(ctx context.Context, root, verifier string) (*Fixture, error) 
 		return nil, err
 	}
 	for _, isClient := range []bool{false, true} {
-		a, err := f.newAttester(ctx, root)
+		a, err := f.newAttester(ctx, root, parsectpm.Faults{})
 		if err != nil {
 			return nil, fmt.Errorf("harness: %s attester: %w", root, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 )
 
@@ -57,7 +58,7 @@ func TestFixtureOnTPM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := f.Attester[false].(tpmAttester); !ok {
+			if _, ok := f.Attester[false].(*tpm.Attester); !ok {
 				t.Fatalf("attester is %T, want a TPM attester", f.Attester[false])
 			}
 			m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true}}

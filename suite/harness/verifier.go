@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 )
 
 // Verifiers a fixture's relying parties can use.
@@ -52,11 +52,11 @@ func (f *Fixture) newVerifier(ctx context.Context, kind string) (Verifier, endor
 		}
 		return v, func(_ context.Context, e parsectpm.Endorsement) error { return v.AddEndorsement(e) }, nil
 	}
-	bin, err := service.Binaries(ctx)
+	bin, err := services.VeraisonBinaries(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("building Veraison: %w", err)
 	}
-	svc, err := service.Start(ctx, service.Config{BinDir: bin})
+	svc, err := services.StartVeraison(ctx, services.VeraisonConfig{BinDir: bin})
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting Veraison: %w", err)
 	}

@@ -5,8 +5,6 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/software"
-	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -54,7 +52,7 @@ var badCredentials = []badCredential{
 			return "rejects evidence that attests another key than the end-entity certificate's", a, d.Reqs[party.RuleCertificateKey], ok
 		},
 		tweak: func(p *party.Party) error {
-			return withFaults(p, software.Faults{CertifyOtherKey: true}, tpm.Faults{CertifyOtherKey: true})
+			return withFaults(p, parsectpm.Faults{CertifyOtherKey: true})
 		},
 	},
 	{
@@ -65,7 +63,7 @@ var badCredentials = []badCredential{
 			return "rejects evidence signed by an attestation key nobody endorsed", a, nil, ok
 		},
 		tweak: func(p *party.Party) error {
-			return withFaults(p, software.Faults{UnendorsedKey: true}, tpm.Faults{UnendorsedKey: true})
+			return withFaults(p, parsectpm.Faults{UnendorsedKey: true})
 		},
 	},
 	{
@@ -115,7 +113,7 @@ var badCredentials = []badCredential{
 		},
 		tweak: func(p *party.Party) error {
 			// A duplicable identity key: the verifier contraindicates it.
-			return withFaults(p, software.Faults{ClearFixedTPM: true}, tpm.Faults{NotFixedTPM: true})
+			return withFaults(p, parsectpm.Faults{NotFixedTPM: true})
 		},
 	},
 }
@@ -152,15 +150,12 @@ func BadCredentials(m *contract.Manifest, c Case) []Case {
 
 // withFaults sets the faults on the party's attester, whichever root of
 // trust it is.
-func withFaults(p *party.Party, sf software.Faults, tf tpm.Faults) error {
-	switch a := p.Attester.(type) {
-	case *software.Attester:
-		a.SetFaults(sf)
-	case *tpm.Attester:
-		a.SetFaults(tf)
-	default:
+func withFaults(p *party.Party, f parsectpm.Faults) error {
+	a, ok := p.Attester.(parsectpm.Attester)
+	if !ok {
 		return contract.Unsupportedf("faults on a %T attester", p.Attester)
 	}
+	a.SetFaults(f)
 	return nil
 }
 

@@ -15,13 +15,12 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
@@ -36,21 +35,21 @@ import (
 var _ = Describe("The reference peer on swtpm, appraised through Veraison", Ordered, Label("peers", "swtpm", "veraison"), func() {
 	var (
 		pe      *Env
-		sw      *tpm.Swtpm
-		svc     *service.Services
+		sw      *services.Swtpm
+		svc     *services.Veraison
 		trusted string
 	)
 	BeforeAll(func(ctx SpecContext) {
-		if err := tpm.HaveSwtpm(); err != nil {
+		if err := services.HaveSwtpm(); err != nil {
 			missing("swtpm", "install it with `make deps`", err)
 		}
 		var err error
-		sw, err = tpm.StartSwtpm(ctx, GinkgoT().TempDir())
+		sw, err = services.StartSwtpm(ctx, GinkgoT().TempDir())
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(sw.Close)
-		bin, err := service.Binaries(ctx)
+		bin, err := services.VeraisonBinaries(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		svc, err = service.Start(ctx, service.Config{BinDir: bin})
+		svc, err = services.StartVeraison(ctx, services.VeraisonConfig{BinDir: bin})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(svc.Stop)
 		// Trust comes from the suite, which started this Veraison, not
@@ -158,7 +157,7 @@ var _ = Describe("The reference peer on its case's swtpm service, appraised thro
 		trusted string
 	)
 	BeforeAll(func(ctx SpecContext) {
-		if err := tpm.HaveSwtpm(); err != nil {
+		if err := services.HaveSwtpm(); err != nil {
 			missing("swtpm (on the host, for its image)", "install it with `make deps`", err)
 		}
 		Expect(driver.EnsureServiceImages(ctx, env.Driver)).To(Succeed())
@@ -246,7 +245,7 @@ var _ = Describe("Two reference peers with the case's own swtpm and Veraison", L
 	// endorsement is written before it listens, and provisioned before
 	// the relying party dials).
 	runOnServices := func(ctx context.Context, m party.Model, endorsed bool) (sides, string) {
-		if err := tpm.HaveSwtpm(); err != nil {
+		if err := services.HaveSwtpm(); err != nil {
 			missing("swtpm", "install it with `make deps`", err)
 		}
 		tc := m.ID() + "/case-services"

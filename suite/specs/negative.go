@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -21,7 +22,7 @@ type violation struct {
 	it string
 	// fault, if set, breaks the fixture's attester for this spec only
 	// (the spec restores it).
-	fault *harness.Faults
+	fault *parsectpm.Faults
 	tweak harness.Tweaks
 	// alert is the code sender must send and its peer receive;
 	// onVeraison, if set, replaces it when the verifier is Veraison.
@@ -44,7 +45,7 @@ func describeViolations(m party.Model, vs []violation, extra func()) {
 				if v.fault != nil {
 					a := fixture().Attester[attester(m) == Client]
 					a.SetFaults(*v.fault)
-					DeferCleanup(a.SetFaults, harness.Faults{})
+					DeferCleanup(a.SetFaults, parsectpm.Faults{})
 				}
 				r := run(m, v.tweak)
 				alert := v.alert
@@ -133,4 +134,4 @@ func bug(e Endpoint, set func(b *party.Bugs)) harness.Tweaks {
 	return on(e, func(p *party.Party) { set(&p.Bugs) })
 }
 
-var otherKey = &harness.Faults{CertifyOtherKey: true}
+var otherKey = &parsectpm.Faults{CertifyOtherKey: true}

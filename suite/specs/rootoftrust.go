@@ -24,7 +24,8 @@ import (
 
 type rotFault struct {
 	it     string
-	faults harness.Faults
+	faults parsectpm.Faults
+	drift  bool // the platform drifts from its endorsement
 	// verdict is why the relying party must reject the evidence with the
 	// in-process verifier; onVeraison, if set, replaces it when the
 	// verifier is Veraison, which reports some faults differently.
@@ -39,26 +40,26 @@ func ourVerdict(check attest.Reason) Verdict {
 }
 
 var rotFaults = []rotFault{
-	{it: "the platform's measurements no longer match its reference values", faults: harness.Faults{MeasuredBootDrift: true},
+	{it: "the platform's measurements no longer match its reference values", drift: true,
 		verdict: ourVerdict(parsectpm.ReasonPCRDigest),
 		// Veraison v0.0.2501 fails the session with HTTP 500 on a PCR
 		// digest that matches no reference value, rather than issuing a
 		// contraindicated result.
 		onVeraison: Verdict{Reason: party.ReasonVerifierFailed, Detail: "HTTP 500"}},
-	{it: "the evidence carries stale qualifying data", faults: harness.Faults{QualifyingData: []byte("a nonce from another handshake")},
+	{it: "the evidence carries stale qualifying data", faults: parsectpm.Faults{QualifyingData: []byte("a nonce from another handshake")},
 		verdict: ourVerdict(parsectpm.ReasonQualifyingData),
 		// Veraison affirms it (services#447, below); the adapter's own
 		// check of the quote's extraData rejects it.
 		onVeraison: Verdict{Reason: parsectpm.ReasonQualifyingData}},
-	{it: "the key attestation certifies another key than the TLS identity key", faults: harness.Faults{CertifyOtherKey: true},
+	{it: "the key attestation certifies another key than the TLS identity key", faults: parsectpm.Faults{CertifyOtherKey: true},
 		verdict: ourVerdict(parsectpm.ReasonTIKMismatch),
 		// Veraison does not know the TLS key: it affirms the certified
 		// key, and the relying party's key binding rejects the result.
 		onVeraison: Verdict{Reason: attest.ReasonKeyMismatch}},
-	{it: "the attestation key is not endorsed", faults: harness.Faults{UnendorsedKey: true},
+	{it: "the attestation key is not endorsed", faults: parsectpm.Faults{UnendorsedKey: true},
 		verdict:    ourVerdict(parsectpm.ReasonKATSignature),
 		onVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
-	{it: "the TLS identity key is not fixedTPM", faults: harness.Faults{NotFixedTPM: true},
+	{it: "the TLS identity key is not fixedTPM", faults: parsectpm.Faults{NotFixedTPM: true},
 		verdict: ourVerdict(parsectpm.ReasonNotFixedTPM),
 		// Veraison's Parsec TPM decoder refuses a key without fixedTPM
 		// before it looks the attester up.
@@ -81,7 +82,7 @@ var _ = Describe("root of trust: the relying party rejects evidence", Label("rot
 		Describe(profileName+" server attests, background check", Label("profile:"+profileName, "role:server", "model:bg"), func() {
 			for _, f := range rotFaults {
 				It("aborts with the profile's failure alert when "+f.it, func(ctx SpecContext) {
-					a, chain, err := fixture().NewAttester(ctx, false, f.faults)
+					a, chain, err := fixture().NewAttester(ctx, false, f.faults, f.drift)
 					Expect(err).NotTo(HaveOccurred())
 					r := run(m, on(Server, func(p *party.Party) { p.Attester, p.Chain = a, chain }))
 					Expect(r).To(AbortWith(profileFailure(profileName), SentBy(Client)))
@@ -113,7 +114,7 @@ func profileFailure(profile string) tls13.AlertCode {
 // every background-check profile shares it.
 var _ = Describe("verifier freshness: known Veraison issue services#447", Label("known-issue", "profile:ta-07", "role:server", "model:bg"), func() {
 	It("is shown by stale evidence: Veraison affirms it, our relying party rejects it", func(ctx SpecContext) {
-		a, _, err := fixture().NewAttester(ctx, false, harness.Faults{QualifyingData: []byte("stale-qualifying-data")})
+		a, _, err := fixture().NewAttester(ctx, false, parsectpm.Faults{QualifyingData: []byte("stale-qualifying-data")}, false)
 		Expect(err).NotTo(HaveOccurred())
 		nonce := make([]byte, 32)
 		rand.Read(nonce)

@@ -140,7 +140,7 @@ func TestRejectAttestationFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := software.New(software.Config{Faults: software.Faults{ClearFixedTPM: true}})
+	a, err := software.New(software.Config{Faults: parsectpm.Faults{NotFixedTPM: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

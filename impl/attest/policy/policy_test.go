@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
@@ -179,7 +180,7 @@ func TestRejects(t *testing.T) {
 			return check(t, e, r, issued)
 		}},
 		"contraindicated": {attest.ReasonStatus, func(t *testing.T, e *env) error {
-			e.att.SetFaults(software.Faults{UnendorsedKey: true})
+			e.att.SetFaults(parsectpm.Faults{UnendorsedKey: true})
 			return check(t, e, e.result(t), issued)
 		}},
 		"stale": {attest.ReasonStale, func(t *testing.T, e *env) error {
@@ -203,7 +204,7 @@ func TestRejects(t *testing.T) {
 			return check(t, e, r, issued)
 		}},
 		"no attested key": {attest.ReasonNoAttestedKey, func(t *testing.T, e *env) error {
-			e.att.SetFaults(software.Faults{ClearFixedTPM: true})
+			e.att.SetFaults(parsectpm.Faults{NotFixedTPM: true})
 			e.pol.RequiredStatus = ear.TrustTierContraindicated
 			return check(t, e, e.result(t), issued)
 		}},
@@ -219,7 +220,7 @@ func TestRejects(t *testing.T) {
 		}},
 		// The fields a Result arrives with are not trusted: only its EAR.
 		"forged status field": {attest.ReasonStatus, func(t *testing.T, e *env) error {
-			e.att.SetFaults(software.Faults{UnendorsedKey: true})
+			e.att.SetFaults(parsectpm.Faults{UnendorsedKey: true})
 			r := e.result(t)
 			r.Status = ear.TrustTierAffirming
 			r.AttestedKey = e.att.Identity().Public()

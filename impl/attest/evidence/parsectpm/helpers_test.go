@@ -101,9 +101,9 @@ func (f *fixture) sign(tb testing.TB, b []byte) (attest, sig []byte) {
 }
 
 var (
-	faultsUnendorsed = software.Faults{UnendorsedKey: true}
-	faultsStale      = software.Faults{QualifyingData: []byte("yesterday's nonce")}
-	faultsOtherKey   = software.Faults{CertifyOtherKey: true}
-	faultsNotFixed   = software.Faults{ClearFixedTPM: true}
-	faultsImported   = software.Faults{ClearSensitiveDataOrigin: true}
+	faultsUnendorsed = parsectpm.Faults{UnendorsedKey: true}
+	faultsStale      = parsectpm.Faults{QualifyingData: []byte("yesterday's nonce")}
+	faultsOtherKey   = parsectpm.Faults{CertifyOtherKey: true}
+	faultsNotFixed   = parsectpm.Faults{NotFixedTPM: true}
+	faultsImported   = parsectpm.Faults{NotSensitiveDataOrigin: true}
 )

@@ -28,26 +28,6 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// Faults makes the attester misbehave, one documented way per field, for
-// specs that check a relying party notices. The zero value is correct
-// behaviour.
-type Faults struct {
-	// UnendorsedKey signs both tokens with an attestation key the verifier
-	// was never given (the kid is unchanged).
-	UnendorsedKey bool
-	// CertifyOtherKey makes the KAT certify a key other than Identity().
-	CertifyOtherKey bool
-	// ClearFixedTPM clears fixedTPM in the certified key's attributes, as
-	// for a key that may be duplicated out of the TPM.
-	ClearFixedTPM bool
-	// ClearSensitiveDataOrigin clears sensitiveDataOrigin, as for a key
-	// imported into the TPM rather than generated there.
-	ClearSensitiveDataOrigin bool
-	// QualifyingData, when non-nil, is put in both tokens' extraData
-	// instead of the challenge's (a stale or foreign nonce or binder).
-	QualifyingData []byte
-}
-
 // Config sets up an Attester. Zero fields get fresh keys, a random kid and
 // PCRs 0, 1 and 7.
 type Config struct {
@@ -59,7 +39,7 @@ type Config struct {
 	KeyID []byte
 	// PCRs is the quoted selection of the sha256 bank.
 	PCRs   []int
-	Faults Faults
+	Faults parsectpm.Faults
 	// Clock, if set, supplies every token's TPMS_CLOCK_INFO; nil counts
 	// milliseconds since New, with no resets or restarts and safe set.
 	// Fixed values make evidence reproducible (test vectors).
@@ -101,7 +81,7 @@ type Attester struct {
 	mu     sync.Mutex
 	sel    []int
 	pcrs   [numPCRs][sha256.Size]byte
-	faults Faults
+	faults parsectpm.Faults
 }
 
 var _ attest.Attester = (*Attester)(nil)
@@ -167,7 +147,7 @@ func (a *Attester) Identity() crypto.Signer { return a.tik }
 func (a *Attester) MediaTypes() []string { return []string{parsectpm.MediaType} }
 
 // SetFaults replaces the fault settings for later evidence.
-func (a *Attester) SetFaults(f Faults) {
+func (a *Attester) SetFaults(f parsectpm.Faults) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.faults = f
@@ -238,8 +218,15 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	a.mu.Lock()
 	f := a.faults
 	sel := parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: slices.Clone(a.sel)}
-	values := make(map[int][]byte, len(a.sel))
-	for _, p := range a.sel {
+	if len(f.QuotePCRs) > 0 {
+		sel.PCRs = slices.Clone(f.QuotePCRs)
+	}
+	values := make(map[int][]byte, len(sel.PCRs))
+	for _, p := range sel.PCRs {
+		if p < 0 || p >= numPCRs {
+			a.mu.Unlock()
+			return attest.Evidence{}, fmt.Errorf("software: no PCR %d to quote", p)
+		}
 		values[p] = slices.Clone(a.pcrs[p][:])
 	}
 	a.mu.Unlock()
@@ -260,8 +247,8 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	}
 
 	attrs := tikAttributes
-	attrs.FixedTPM = !f.ClearFixedTPM
-	attrs.SensitiveDataOrigin = !f.ClearSensitiveDataOrigin
+	attrs.FixedTPM = !f.NotFixedTPM
+	attrs.SensitiveDataOrigin = !f.NotSensitiveDataOrigin
 	pubArea, err := marshalPublic(&tik.PublicKey, attrs)
 	if err != nil {
 		return attest.Evidence{}, err

@@ -157,16 +157,16 @@ func TestSelectChangesQuote(t *testing.T) {
 // value is correct.
 func TestFaults(t *testing.T) {
 	cases := []struct {
-		faults software.Faults
+		faults parsectpm.Faults
 		reason attest.Reason
 	}{
-		{software.Faults{}, ""},
-		{software.Faults{UnendorsedKey: true}, parsectpm.ReasonKATSignature},
-		{software.Faults{CertifyOtherKey: true}, parsectpm.ReasonTIKMismatch},
-		{software.Faults{ClearFixedTPM: true}, parsectpm.ReasonNotFixedTPM},
-		{software.Faults{ClearSensitiveDataOrigin: true}, parsectpm.ReasonNotSensitiveDataOrigin},
-		{software.Faults{QualifyingData: []byte("old nonce")}, parsectpm.ReasonQualifyingData},
-		{software.Faults{QualifyingData: []byte{}}, parsectpm.ReasonQualifyingData},
+		{parsectpm.Faults{}, ""},
+		{parsectpm.Faults{UnendorsedKey: true}, parsectpm.ReasonKATSignature},
+		{parsectpm.Faults{CertifyOtherKey: true}, parsectpm.ReasonTIKMismatch},
+		{parsectpm.Faults{NotFixedTPM: true}, parsectpm.ReasonNotFixedTPM},
+		{parsectpm.Faults{NotSensitiveDataOrigin: true}, parsectpm.ReasonNotSensitiveDataOrigin},
+		{parsectpm.Faults{QualifyingData: []byte("old nonce")}, parsectpm.ReasonQualifyingData},
+		{parsectpm.Faults{QualifyingData: []byte{}}, parsectpm.ReasonQualifyingData},
 	}
 	for _, c := range cases {
 		a := newAttester(t, software.Config{Faults: c.faults})
@@ -178,7 +178,7 @@ func TestFaults(t *testing.T) {
 	}
 	// SetFaults switches an existing attester.
 	a := newAttester(t, software.Config{})
-	a.SetFaults(software.Faults{ClearFixedTPM: true})
+	a.SetFaults(parsectpm.Faults{NotFixedTPM: true})
 	ev := evidence(t, a, attest.Challenge{Nonce: nonce})
 	if err := parsectpm.Verify(ev, a.Endorsement(), nonce, nil); attest.ReasonOf(err) != parsectpm.ReasonNotFixedTPM {
 		t.Fatalf("SetFaults ignored: %v", err)

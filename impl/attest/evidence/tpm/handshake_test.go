@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
@@ -41,12 +42,12 @@ func attesterKinds() []attesterKind {
 			return openTPM(tb, tpm.Config{Transport: tpm.TransportSimulator})
 		}},
 		{"swtpm", func(tb testing.TB) attest.Attester {
-			if err := tpm.HaveSwtpm(); err != nil {
+			if err := services.HaveSwtpm(); err != nil {
 				tb.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			sw, err := tpm.StartSwtpm(ctx, tb.TempDir())
+			sw, err := services.StartSwtpm(ctx, tb.TempDir())
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -159,12 +160,12 @@ func TestAttestedHandshake(t *testing.T) {
 // server's handshake within the party's timeout, the error naming the
 // TPM command, and the client gets an alert rather than a hang.
 func TestHandshakeTPMStops(t *testing.T) {
-	if err := tpm.HaveSwtpm(); err != nil {
+	if err := services.HaveSwtpm(); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sw, err := tpm.StartSwtpm(ctx, t.TempDir())
+	sw, err := services.StartSwtpm(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

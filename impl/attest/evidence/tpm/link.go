@@ -385,3 +385,18 @@ func (s *session) createPrimary(hierarchy tpm2.TPMHandle, tmpl tpm2.TPMTPublic) 
 	o.saved = saved.Context
 	return o, nil
 }
+
+// Probe reports whether a TPM answers TPM2_GetRandom on the TCP command
+// socket addr (a swtpm's) before ctx ends.
+func Probe(ctx context.Context, addr string) error {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	l := &link{sem: make(chan struct{}, 1), exchange: tcpExchange(conn)}
+	return l.with(ctx, func(ss *session) error {
+		_, err := tpm2.GetRandom{BytesRequested: 8}.Execute(ss)
+		return err
+	})
+}

@@ -51,28 +51,6 @@ const DefaultDevice = "/dev/tpmrm0"
 // empty, as for the software attester.
 var DefaultPCRs = []int{0, 1, 7}
 
-// Faults makes the attester misbehave, one documented way per field, for
-// specs that check a relying party notices. The zero value is correct
-// behaviour.
-type Faults struct {
-	// QualifyingData, when non-nil, is given to TPM2_Certify and
-	// TPM2_Quote instead of the challenge's (a stale or foreign nonce or
-	// binder).
-	QualifyingData []byte
-	// QuotePCRs, when non-empty, is the selection TPM2_Quote covers
-	// instead of the endorsed one.
-	QuotePCRs []int
-	// CertifyOtherKey makes TPM2_Certify attest another TPM key, made
-	// with the identity key's template, instead of Identity().
-	CertifyOtherKey bool
-	// NotFixedTPM creates the identity key duplicable (fixedTPM and
-	// fixedParent clear). Read once, by Open: the key is made that way.
-	NotFixedTPM bool
-	// UnendorsedKey makes Endorsement return another attestation key than
-	// the one in the TPM that signs the tokens (the kid is unchanged).
-	UnendorsedKey bool
-}
-
 // Config selects the TPM and the attester's settings.
 type Config struct {
 	// Transport is TransportSimulator, TransportSwtpm or TransportDevice.
@@ -87,14 +65,11 @@ type Config struct {
 	// KeyID is the kid the tokens carry, a UEID; nil means 0x01 followed
 	// by SHA-256 of the AK's SubjectPublicKeyInfo.
 	KeyID []byte
-	// ClassID is the CoRIM class UUID of the platform (16 bytes); nil
-	// derives one from the kid.
-	ClassID []byte
 	// Timeout bounds the calls that take no context (Identity().Sign,
 	// Extend, Close); zero means DefaultTimeout.
 	Timeout time.Duration
 	// Faults for negative specs.
-	Faults Faults
+	Faults parsectpm.Faults
 }
 
 const (
@@ -112,12 +87,11 @@ type Attester struct {
 	tikPub   *ecdsa.PublicKey
 	otherAK  *ecdsa.PublicKey // what UnendorsedKey endorses instead
 	kid      []byte
-	class    []byte
 	identity *signer
 	timeout  time.Duration
 
 	mu     sync.Mutex
-	faults Faults
+	faults parsectpm.Faults
 	sel    []int
 	pcrs   [numPCRs][]byte // the sha256 bank as last read from the TPM
 	other  *object         // created on first use by CertifyOtherKey
@@ -174,8 +148,8 @@ func Open(ctx context.Context, cfg Config) (*Attester, error) {
 	if err := a.setSelection(cmpOr(cfg.PCRs, DefaultPCRs)); err != nil {
 		return nil, err
 	}
-	if cfg.ClassID != nil && len(cfg.ClassID) != 16 {
-		return nil, errors.New("tpm: ClassID must be 16 bytes")
+	if cfg.Faults.NotSensitiveDataOrigin {
+		return nil, errors.New("tpm: a TPM makes no key without sensitiveDataOrigin (TPM2_Create sets it)")
 	}
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -199,12 +173,6 @@ func Open(ctx context.Context, cfg Config) (*Attester, error) {
 		}
 		sum := sha256.Sum256(spki)
 		a.kid = append([]byte{0x01}, sum[:]...)
-	}
-	if a.class = slices.Clone(cfg.ClassID); a.class == nil {
-		sum := sha256.Sum256(append([]byte("attested-tls class "), a.kid...))
-		a.class = sum[:16]
-		a.class[6] = a.class[6]&0x0f | 0x80 // RFC 9562 version 8
-		a.class[8] = a.class[8]&0x3f | 0x80 // variant
 	}
 	a.identity = &signer{a: a}
 	if err := a.Endorsement().Validate(); err != nil {
@@ -302,8 +270,8 @@ func (a *Attester) Identity() crypto.Signer { return a.identity }
 func (a *Attester) MediaTypes() []string { return []string{parsectpm.MediaType} }
 
 // SetFaults replaces the fault settings for later evidence (NotFixedTPM
-// has no effect after Open).
-func (a *Attester) SetFaults(f Faults) {
+// has no effect after Open; NotSensitiveDataOrigin is ignored).
+func (a *Attester) SetFaults(f parsectpm.Faults) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.faults = f

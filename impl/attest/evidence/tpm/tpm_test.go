@@ -1,4 +1,4 @@
-package tpm
+package tpm_test
 
 import (
 	"bytes"
@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/attested-tls/conformance/containers/services"
+	. "github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
@@ -40,14 +43,14 @@ func backends() []backend {
 	}
 }
 
-func startSwtpmT(t testing.TB) *Swtpm {
+func startSwtpmT(t testing.TB) *services.Swtpm {
 	t.Helper()
-	if err := HaveSwtpm(); err != nil {
+	if err := services.HaveSwtpm(); err != nil {
 		t.Fatalf("%v (apt-get install swtpm swtpm-tools)", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sw, err := StartSwtpm(ctx, t.TempDir())
+	sw, err := services.StartSwtpm(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,14 +175,14 @@ func TestFaultsRejected(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			for _, c := range []struct {
 				name   string
-				faults Faults
+				faults parsectpm.Faults
 				want   attest.Reason
 			}{
-				{"stale qualifying data", Faults{QualifyingData: []byte("yesterday's nonce")}, parsectpm.ReasonQualifyingData},
-				{"quote over other PCRs", Faults{QuotePCRs: []int{0, 1, 2}}, parsectpm.ReasonPCRSelection},
-				{"certify another key", Faults{CertifyOtherKey: true}, parsectpm.ReasonTIKMismatch},
-				{"identity key not fixedTPM", Faults{NotFixedTPM: true}, parsectpm.ReasonNotFixedTPM},
-				{"AK not endorsed", Faults{UnendorsedKey: true}, parsectpm.ReasonKATSignature},
+				{"stale qualifying data", parsectpm.Faults{QualifyingData: []byte("yesterday's nonce")}, parsectpm.ReasonQualifyingData},
+				{"quote over other PCRs", parsectpm.Faults{QuotePCRs: []int{0, 1, 2}}, parsectpm.ReasonPCRSelection},
+				{"certify another key", parsectpm.Faults{CertifyOtherKey: true}, parsectpm.ReasonTIKMismatch},
+				{"identity key not fixedTPM", parsectpm.Faults{NotFixedTPM: true}, parsectpm.ReasonNotFixedTPM},
+				{"AK not endorsed", parsectpm.Faults{UnendorsedKey: true}, parsectpm.ReasonKATSignature},
 			} {
 				t.Run(c.name, func(t *testing.T) {
 					a := b.open(t, Config{Faults: c.faults})
@@ -194,7 +197,7 @@ func TestFaultsRejected(t *testing.T) {
 					if c.faults.NotFixedTPM {
 						return
 					}
-					a.SetFaults(Faults{})
+					a.SetFaults(parsectpm.Faults{})
 					if err := parsectpm.Verify(evidence(t, a, nonce), a.Endorsement(), nonce, a.Identity().Public()); err != nil {
 						t.Fatal(err)
 					}
@@ -275,8 +278,8 @@ func TestSharedTPM(t *testing.T) {
 			a1 := openT(t, cfg)
 			a2 := openT(t, cfg)
 			a3 := openT(t, cfg)
-			a3.SetFaults(Faults{CertifyOtherKey: true})
-			if a1.l != a2.l {
+			a3.SetFaults(parsectpm.Faults{CertifyOtherKey: true})
+			if !SameLink(a1, a2) {
 				t.Fatal("two links to one TPM")
 			}
 			for round := range 2 {
@@ -296,8 +299,8 @@ func TestSharedTPM(t *testing.T) {
 					}
 				}
 			}
-			if len(a1.l.loaded) > objectSlots {
-				t.Fatalf("%d objects loaded", len(a1.l.loaded))
+			if n, max := Loaded(a1); n > max {
+				t.Fatalf("%d objects loaded", n)
 			}
 			a2.Close()
 			if err := parsectpm.Verify(evidence(t, a1, nonce), a1.Endorsement(), nonce, a1.Identity().Public()); err != nil {
@@ -326,7 +329,7 @@ func TestOpenErrors(t *testing.T) {
 		{Transport: TransportDevice, Path: "/nonexistent/tpm"},
 		{Transport: TransportSimulator, PCRs: []int{30}},
 		{Transport: TransportSimulator, KeyID: []byte{0x01, 2, 3}},
-		{Transport: TransportSimulator, ClassID: make([]byte, 15)},
+		{Transport: TransportSimulator, Faults: parsectpm.Faults{NotSensitiveDataOrigin: true}},
 	} {
 		if a, err := Open(ctx, cfg); err == nil {
 			a.Close()
@@ -341,10 +344,10 @@ func TestOpenErrors(t *testing.T) {
 func TestSwtpmStops(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		stop func(*Swtpm) error
+		stop func(*services.Swtpm) error
 	}{
-		{"paused", (*Swtpm).Pause},
-		{"killed", (*Swtpm).Kill},
+		{"paused", (*services.Swtpm).Pause},
+		{"killed", (*services.Swtpm).Kill},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sw := startSwtpmT(t)
@@ -386,27 +389,11 @@ func TestSwtpmStops(t *testing.T) {
 	}
 }
 
-func TestStartSwtpmFailure(t *testing.T) {
-	old := SwtpmBinary
-	defer func() { SwtpmBinary = old }()
-	SwtpmBinary = "false"
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if sw, err := StartSwtpm(ctx, t.TempDir()); err == nil {
-		sw.Close()
-		t.Fatal("started a swtpm that exits at once")
-	}
-}
-
 // BenchmarkTPMCommands times the TPM commands of the attested handshake
 // one by one, keys already loaded: TPM2_Certify and TPM2_Quote (the
 // evidence) and TPM2_Sign (CertificateVerify).
 func BenchmarkTPMCommands(b *testing.B) {
 	qd := sha256.Sum256([]byte("nonce"))
-	sel, err := parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: DefaultPCRs}.TPMLPCRSelection()
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, be := range []struct {
 		name string
 		cfg  func(b *testing.B) Config
@@ -417,32 +404,21 @@ func BenchmarkTPMCommands(b *testing.B) {
 		b.Run(be.name, func(b *testing.B) {
 			a := openT(b, be.cfg(b))
 			ctx := context.Background()
-			for _, c := range []struct {
-				name string
-				f    func(s *session) error
-			}{
-				{"TPM2_Certify", func(s *session) error { _, _, err := a.certify(s, a.tik, qd[:]); return err }},
-				{"TPM2_Quote", func(s *session) error { _, _, err := a.quote(s, sel, qd[:]); return err }},
-			} {
-				b.Run(c.name, func(b *testing.B) {
-					before := a.l.retries.Load()
+			cmds, err := Commands(a, qd[:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range cmds {
+				b.Run(c.Name, func(b *testing.B) {
+					before := Retries(a)
 					for b.Loop() {
-						if err := a.l.with(ctx, c.f); err != nil {
+						if err := c.Run(ctx); err != nil {
 							b.Fatal(err)
 						}
 					}
-					b.ReportMetric(float64(a.l.retries.Load()-before)/float64(b.N), "retries/op")
+					b.ReportMetric(float64(Retries(a)-before)/float64(b.N), "retries/op")
 				})
 			}
-			b.Run("TPM2_Sign", func(b *testing.B) {
-				before := a.l.retries.Load()
-				for b.Loop() {
-					if _, err := a.Identity().Sign(nil, qd[:], crypto.SHA256); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(a.l.retries.Load()-before)/float64(b.N), "retries/op")
-			})
 		})
 	}
 }

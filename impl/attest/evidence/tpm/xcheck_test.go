@@ -1,4 +1,4 @@
-package tpm
+package tpm_test
 
 import (
 	"context"
@@ -12,9 +12,15 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
+
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 )
+
+// xcheckClass is the CoRIM class of the cross-check's platform.
+var xcheckClass = [16]byte{0x8a, 0x3c, 0x5e, 0x41, 0x0b, 0x7d, 0x4f, 0x9e, 0x91, 0x2a, 0x6c, 0x4d, 0xe0, 0x15, 0x37, 0xb2}
 
 // XcheckManifest describes the files TestWriteParsecXcheck writes for the
 // cross-check module containers/parsec-xcheck, which reads them with
@@ -66,7 +72,7 @@ func TestWriteParsecXcheck(t *testing.T) {
 	for p, v := range e.ReferencePCRs {
 		m.PCRs[strconv.Itoa(p)] = hex.EncodeToString(v)
 	}
-	c, err := a.CoRIM()
+	c, err := veraison.EndorsementCoRIM(e, veraison.ClassID(xcheckClass))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +97,9 @@ func TestWriteParsecXcheck(t *testing.T) {
 		m.Cases = append(m.Cases, XcheckCase{File: file, Expect: expect})
 	}
 	add("evidence.cbor", "ok", a, "")
-	a.SetFaults(Faults{QualifyingData: []byte("yesterday's nonce")})
+	a.SetFaults(parsectpm.Faults{QualifyingData: []byte("yesterday's nonce")})
 	add("evidence-stale-nonce.cbor", "nonce", a, parsectpm.ReasonQualifyingData)
-	a.SetFaults(Faults{})
+	a.SetFaults(parsectpm.Faults{})
 	// Same kid and PCRs, another AK: not the endorsed key.
 	other := openT(t, Config{Transport: cfg.Transport, Addr: cfg.Addr, KeyID: e.KeyID})
 	add("evidence-unendorsed-ak.cbor", "signature", other, parsectpm.ReasonKATSignature)

@@ -106,18 +106,20 @@ func TestAppraiseContraindicated(t *testing.T) {
 		reason attest.Reason
 		tv     ear.TrustVector
 	}{
-		"unendorsed key": {func(t *testing.T, s *setup) { s.att.SetFaults(software.Faults{UnendorsedKey: true}) },
+		"unendorsed key": {func(t *testing.T, s *setup) { s.att.SetFaults(parsectpm.Faults{UnendorsedKey: true}) },
 			parsectpm.ReasonKATSignature, allClaims(ear.CryptoValidationFailedClaim)},
 		"no endorsement": {func(t *testing.T, s *setup) {
 			if !s.v.RemoveEndorsement(s.att.Endorsement().KeyID) {
 				t.Fatal("endorsement not found")
 			}
 		}, attest.ReasonNoEndorsement, allClaims(ear.CryptoValidationFailedClaim)},
-		"stale nonce": {func(t *testing.T, s *setup) { s.att.SetFaults(software.Faults{QualifyingData: []byte("an old nonce")}) },
+		"stale nonce": {func(t *testing.T, s *setup) {
+			s.att.SetFaults(parsectpm.Faults{QualifyingData: []byte("an old nonce")})
+		},
 			parsectpm.ReasonQualifyingData, allClaims(ear.CryptoValidationFailedClaim)},
-		"key may leave the TPM": {func(t *testing.T, s *setup) { s.att.SetFaults(software.Faults{ClearFixedTPM: true}) },
+		"key may leave the TPM": {func(t *testing.T, s *setup) { s.att.SetFaults(parsectpm.Faults{NotFixedTPM: true}) },
 			parsectpm.ReasonNotFixedTPM, ear.TrustVector{InstanceIdentity: ear.UntrustworthyInstanceClaim, Hardware: ear.GenuineHardwareClaim}},
-		"other key certified": {func(t *testing.T, s *setup) { s.att.SetFaults(software.Faults{CertifyOtherKey: true}) },
+		"other key certified": {func(t *testing.T, s *setup) { s.att.SetFaults(parsectpm.Faults{CertifyOtherKey: true}) },
 			parsectpm.ReasonTIKMismatch, ear.TrustVector{InstanceIdentity: ear.UntrustworthyInstanceClaim, Hardware: ear.GenuineHardwareClaim}},
 		"unexpected boot": {func(t *testing.T, s *setup) {
 			if err := s.att.Extend(1, []byte("rootkit")); err != nil {

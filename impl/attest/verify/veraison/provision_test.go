@@ -116,7 +116,7 @@ func TestNewClassIDIsFreshV4(t *testing.T) {
 // Provisioning reaches VTS: the trust anchor and reference values are
 // logged under the kid and class (the only way v0.0.2501 shows them).
 func TestProvisionEndorsement(t *testing.T) {
-	s := services(t)
+	s := veraisonT(t)
 	a := newAttester(t)
 	class, err := veraison.ProvisionEndorsement(deadline(t, 10*time.Second), s.ProvisioningURL, a.Endorsement(), nil)
 	if err != nil {
@@ -139,7 +139,7 @@ func TestProvisionRejectsInvalidEndorsement(t *testing.T) {
 // service's problem detail (here: the verification service has no submit
 // endpoint).
 func TestProvisionStatusError(t *testing.T) {
-	s := services(t)
+	s := veraisonT(t)
 	_, err := veraison.ProvisionEndorsement(deadline(t, 10*time.Second), s.VerificationURL, newAttester(t).Endorsement(), nil)
 	var se *veraison.StatusError
 	if !errors.As(err, &se) || se.Status != http.StatusNotFound {
@@ -149,7 +149,7 @@ func TestProvisionStatusError(t *testing.T) {
 
 // Content errors come back in a 200 body; ProvisionCoRIM reports them.
 func TestProvisionCoRIMContentError(t *testing.T) {
-	s := services(t)
+	s := veraisonT(t)
 	err := veraison.ProvisionCoRIM(deadline(t, 10*time.Second), s.ProvisioningURL, []byte{0xa1, 0xff}, nil)
 	if err == nil || !strings.Contains(err.Error(), "CBOR") {
 		t.Fatalf("err %v, want the service's CBOR decoding failure", err)

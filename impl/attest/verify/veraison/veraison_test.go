@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/attested-tls/conformance/containers/services"
 	"io"
 	"net"
 	"net/http"
@@ -27,7 +28,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
-	"github.com/attested-tls/conformance/impl/attest/verify/veraison/service"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/veraison/ear"
@@ -38,20 +38,20 @@ import (
 // provisions its own attester (fresh kid and class ID).
 var (
 	svcOnce sync.Once
-	svc     *service.Services
+	svc     *services.Veraison
 	svcErr  error
 )
 
-func services(t testing.TB) *service.Services {
+func veraisonT(t testing.TB) *services.Veraison {
 	t.Helper()
 	svcOnce.Do(func() {
 		// Generous: a cold checkout builds the services first (minutes).
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
-		svc, svcErr = service.Start(ctx, service.Config{})
+		svc, svcErr = services.StartVeraison(ctx, services.VeraisonConfig{})
 	})
 	if svcErr != nil {
-		t.Fatalf("starting Veraison: %v\n(build it with: go -C %s run ./cmd/build)", svcErr, service.BuildModule)
+		t.Fatalf("starting Veraison: %v\n(build it with: go -C %s run ./cmd/build)", svcErr, services.VeraisonBuildModule)
 	}
 	return svc
 }
@@ -76,7 +76,7 @@ func deadline(t testing.TB, d time.Duration) context.Context {
 func newVerifier(t testing.TB, cfg veraison.Config) *veraison.Verifier {
 	t.Helper()
 	if cfg.VerificationURL == "" {
-		cfg.VerificationURL = services(t).VerificationURL
+		cfg.VerificationURL = veraisonT(t).VerificationURL
 	}
 	v, err := veraison.New(deadline(t, 10*time.Second), cfg)
 	if err != nil {
@@ -90,7 +90,7 @@ func newVerifier(t testing.TB, cfg veraison.Config) *veraison.Verifier {
 func provisioned(t testing.TB) *software.Attester {
 	t.Helper()
 	a := newAttester(t)
-	if _, err := veraison.ProvisionEndorsement(deadline(t, 10*time.Second), services(t).ProvisioningURL, a.Endorsement(), nil); err != nil {
+	if _, err := veraison.ProvisionEndorsement(deadline(t, 10*time.Second), veraisonT(t).ProvisioningURL, a.Endorsement(), nil); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -130,7 +130,7 @@ func challenge(t testing.TB, v *veraison.Verifier, a *software.Attester) (attest
 
 func TestDiscovery(t *testing.T) {
 	v := newVerifier(t, veraison.Config{})
-	if !v.PublicKey().Equal(services(t).EARKey) {
+	if !v.PublicKey().Equal(veraisonT(t).EARKey) {
 		t.Error("discovered EAR key is not the key the services sign with")
 	}
 	d := v.Discovery()
@@ -144,7 +144,7 @@ func TestDiscovery(t *testing.T) {
 	if !found {
 		t.Errorf("media types %v lack %s", d.MediaTypes, parsectpm.MediaType)
 	}
-	want, _ := attest.VerifierIdentity(services(t).EARKey)
+	want, _ := attest.VerifierIdentity(veraisonT(t).EARKey)
 	if !bytes.Equal(v.Identity(), want) {
 		t.Errorf("identity %x, want %x", v.Identity(), want)
 	}
@@ -211,7 +211,7 @@ func TestAffirmingWithBinder(t *testing.T) {
 func TestUnendorsedKeyContraindicated(t *testing.T) {
 	v := newVerifier(t, veraison.Config{})
 	a := provisioned(t)
-	a.SetFaults(software.Faults{UnendorsedKey: true})
+	a.SetFaults(parsectpm.Faults{UnendorsedKey: true})
 	ch, ev := challenge(t, v, a)
 	r, err := v.Appraise(deadline(t, 10*time.Second), ev, ch)
 	if err != nil {
@@ -263,7 +263,7 @@ func TestPCRMismatchRejected(t *testing.T) {
 		t.Fatalf("error %v, want HTTP 500", err)
 	}
 	t.Logf("PCR mismatch: %v", err)
-	if log := services(t).Log(service.VTS); !strings.Contains(log, "PCR Digest") {
+	if log := veraisonT(t).Log(services.VTS); !strings.Contains(log, "PCR Digest") {
 		t.Logf("VTS log does not mention the PCR digest")
 	}
 }
@@ -285,7 +285,7 @@ func TestStaleNonceGap(t *testing.T) {
 	a := provisioned(t)
 	stale := make([]byte, 32)
 	rand.Read(stale)
-	a.SetFaults(software.Faults{QualifyingData: stale})
+	a.SetFaults(parsectpm.Faults{QualifyingData: stale})
 
 	ch, ev := challenge(t, raw, a)
 	r, err := raw.Appraise(deadline(t, 10*time.Second), ev, ch)
@@ -323,7 +323,7 @@ func TestStaleNonceGap(t *testing.T) {
 // Connection refused: the verifier went away after discovery.
 func TestVerifierDown(t *testing.T) {
 	ctx := deadline(t, 5*time.Minute)
-	s, err := service.Start(ctx, service.Config{})
+	s, err := services.StartVeraison(ctx, services.VeraisonConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func TestDiscoveryUnreachable(t *testing.T) {
 // and its original compact form.
 func forgingProxy(t *testing.T, forge func(payload []byte, token string) string) *httptest.Server {
 	t.Helper()
-	target, _ := url.Parse(services(t).VerificationURL)
+	target, _ := url.Parse(veraisonT(t).VerificationURL)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.ModifyResponse = func(res *http.Response) error {
 		if res.Request.Method != http.MethodPost || !strings.Contains(res.Request.URL.Path, "/session/") || res.StatusCode != http.StatusOK {
@@ -480,7 +480,7 @@ func TestForgedEARRejected(t *testing.T) {
 
 func discoveryDoc(t *testing.T) []byte {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(deadline(t, 5*time.Second), http.MethodGet, services(t).VerificationURL+veraison.VerificationWellKnown, nil)
+	req, _ := http.NewRequestWithContext(deadline(t, 5*time.Second), http.MethodGet, veraisonT(t).VerificationURL+veraison.VerificationWellKnown, nil)
 	req.Header.Set("Accept", veraison.DiscoveryMediaType)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,12 +1,4 @@
-// Package service runs the real Veraison services (github.com/veraison/
-// services v0.0.2501, built by containers/veraison) as plain processes on
-// loopback for tests and the conformance suite: VTS, provisioning,
-// verification and management, with a generated config, a fresh EAR
-// signing key, fresh ports and a fresh state directory per Start.
-//
-// It deliberately imports no Veraison module: the services' dependency
-// graph (jwx v2, ear v1.1.2, go-tpm v0.3.3) stays in their own module.
-package service
+package services
 
 import (
 	"context"
@@ -17,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,7 +27,7 @@ const (
 	Management   = "management-service"
 )
 
-// Defaults for zero Config fields.
+// Defaults for zero VeraisonConfig fields.
 const (
 	DefaultReadyTimeout = time.Minute
 	DefaultLogLevel     = "info"
@@ -47,9 +38,9 @@ const (
 	startAttempts = 3
 )
 
-// Config sets up Start; the zero value is usable.
-type Config struct {
-	// BinDir holds the binaries; "" means Binaries(ctx), which may build.
+// VeraisonConfig sets up Start; the zero value is usable.
+type VeraisonConfig struct {
+	// BinDir holds the binaries; "" means VeraisonBinaries(ctx), which may build.
 	BinDir string
 	// ReadyTimeout bounds the wait for every service to report READY
 	// (within the Start context's own deadline); zero means
@@ -61,8 +52,8 @@ type Config struct {
 	EARKey *ecdsa.PrivateKey
 }
 
-// Services is one running Veraison deployment.
-type Services struct {
+// Veraison is one running Veraison deployment.
+type Veraison struct {
 	// VerificationURL, ProvisioningURL and ManagementURL are the API
 	// services' base URLs, "http://127.0.0.1:<port>".
 	VerificationURL, ProvisioningURL, ManagementURL string
@@ -92,9 +83,9 @@ type proc struct {
 // /.well-known/veraison/* endpoint reports service-state READY. On any
 // failure everything started is stopped and the state directory removed;
 // the error carries the tail of the failing service's log.
-func Start(ctx context.Context, cfg Config) (*Services, error) {
+func StartVeraison(ctx context.Context, cfg VeraisonConfig) (*Veraison, error) {
 	if cfg.BinDir == "" {
-		d, err := Binaries(ctx)
+		d, err := VeraisonBinaries(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -137,19 +128,19 @@ func Start(ctx context.Context, cfg Config) (*Services, error) {
 
 var errPortTaken = errors.New("port taken")
 
-func start(ctx context.Context, cfg Config, key *ecdsa.PrivateKey) (_ *Services, err error) {
+func start(ctx context.Context, cfg VeraisonConfig, key *ecdsa.PrivateKey) (_ *Veraison, err error) {
 	dir, err := os.MkdirTemp("", "veraison-")
 	if err != nil {
 		return nil, err
 	}
-	s := &Services{StateDir: dir, EARKey: &key.PublicKey}
+	s := &Veraison{StateDir: dir, EARKey: &key.PublicKey}
 	defer func() {
 		if err != nil {
 			s.Stop()
 		}
 	}()
 
-	ports, err := freePorts(4)
+	ports, err := freePorts("127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -243,28 +234,6 @@ func ConfigYAML(l Layout) string {
 	}, "\n")
 }
 
-// freePorts asks the kernel for n distinct free loopback ports. They are
-// released before the services bind them; Start retries if one is taken
-// in between.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // JWK is the private key as the JWK VTS's ear-signer loads (P-256).
 func JWK(k *ecdsa.PrivateKey) ([]byte, error) {
 	if k.Curve != elliptic.P256() {
@@ -309,7 +278,7 @@ func launch(binDir, stateDir, name, cfgPath string) (*proc, error) {
 
 // waitReady polls a well-known endpoint until it says READY, failing early
 // if any service exits.
-func (s *Services) waitReady(ctx context.Context, name, url string) error {
+func (s *Veraison) waitReady(ctx context.Context, name, url string) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last string
@@ -373,13 +342,13 @@ func ServiceState(ctx context.Context, url string) (string, error) {
 
 // Log returns what the named service (VTS, Provisioning, ...) has logged
 // so far, for test diagnostics; "" once Stop has removed the state.
-func (s *Services) Log(name string) string {
+func (s *Veraison) Log(name string) string {
 	b, _ := os.ReadFile(filepath.Join(s.StateDir, name+".log"))
 	return string(b)
 }
 
 // Running reports whether the named service is still running.
-func (s *Services) Running(name string) bool {
+func (s *Veraison) Running(name string) bool {
 	for _, p := range s.procs {
 		if p.name == name {
 			select {
@@ -396,7 +365,7 @@ func (s *Services) Running(name string) bool {
 // Stop terminates every service (SIGTERM, then SIGKILL after a grace
 // period; API services before VTS) and removes the state directory. It is
 // safe to call more than once and returns the first call's error.
-func (s *Services) Stop() error {
+func (s *Veraison) Stop() error {
 	s.stopOnce.Do(func() {
 		var errs []error
 		for i := len(s.procs) - 1; i >= 0; i-- {

@@ -1,4 +1,4 @@
-package service
+package services
 
 import (
 	"bytes"
@@ -14,13 +14,13 @@ import (
 	"sync"
 )
 
-// BinEnv names a directory holding prebuilt binaries; when set, Binaries
+// VeraisonBinEnv names a directory holding prebuilt binaries; when set, Binaries
 // returns it without building.
-const BinEnv = "ATTESTED_TLS_VERAISON_BIN"
+const VeraisonBinEnv = "ATTESTED_TLS_VERAISON_BIN"
 
-// BuildModule is the Go module (relative to the repository root) that
+// VeraisonBuildModule is the Go module (relative to the repository root) that
 // builds the services.
-const BuildModule = "containers/veraison"
+const VeraisonBuildModule = "containers/veraison"
 
 // binaryNames are the files Start needs in the bin directory.
 var binaryNames = []string{"vts-service", "provisioning-service", "verification-service", "management-service", "kvstore-init"}
@@ -30,13 +30,13 @@ var binaries struct {
 	dir string
 }
 
-// Binaries returns the directory holding the Veraison binaries: $BinEnv if
+// Binaries returns the directory holding the Veraison binaries: $VeraisonBinEnv if
 // set, else what the build command in containers/veraison prints. That
 // command takes seconds when the binaries for the module's go.sum are
 // cached and builds them (minutes, cold) when not; build output goes to
 // os.Stderr. The answer is remembered for the process.
-func Binaries(ctx context.Context) (string, error) {
-	if d := os.Getenv(BinEnv); d != "" {
+func VeraisonBinaries(ctx context.Context) (string, error) {
+	if d := os.Getenv(VeraisonBinEnv); d != "" {
 		return d, checkBinaries(d)
 	}
 	binaries.Lock()
@@ -67,7 +67,7 @@ func Binaries(ctx context.Context) (string, error) {
 func checkBinaries(dir string) error {
 	for _, n := range binaryNames {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-			return fmt.Errorf("service: %s missing in %s (build with `go -C %s run ./cmd/build`)", n, dir, BuildModule)
+			return fmt.Errorf("service: %s missing in %s (build with `go -C %s run ./cmd/build`)", n, dir, VeraisonBuildModule)
 		}
 	}
 	return nil
@@ -86,7 +86,7 @@ func buildModuleDir() (string, error) {
 	}
 	for _, d := range starts {
 		for {
-			m := filepath.Join(d, BuildModule)
+			m := filepath.Join(d, VeraisonBuildModule)
 			if _, err := os.Stat(filepath.Join(m, "go.mod")); err == nil {
 				return m, nil
 			}
@@ -97,7 +97,7 @@ func buildModuleDir() (string, error) {
 			d = p
 		}
 	}
-	return "", errors.New("service: cannot find " + BuildModule + "/go.mod above the working directory; set " + BinEnv)
+	return "", errors.New("service: cannot find " + VeraisonBuildModule + "/go.mod above the working directory; set " + VeraisonBinEnv)
 }
 
 // goTool is the go command on PATH, else the toolchain's own.

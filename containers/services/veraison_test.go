@@ -1,4 +1,4 @@
-package service
+package services
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func TestStartStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Start(ctx, Config{EARKey: key})
+	s, err := StartVeraison(ctx, VeraisonConfig{EARKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestStartFailsWhenAServiceExits(t *testing.T) {
 	tmp, pidDir := t.TempDir(), t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	bin := fakeBin(t, pidDir, "echo 'fatal: simulated failure' >&2; exit 3")
-	_, err := Start(context.Background(), Config{BinDir: bin, ReadyTimeout: 10 * time.Second})
+	_, err := StartVeraison(context.Background(), VeraisonConfig{BinDir: bin, ReadyTimeout: 10 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "simulated failure") {
 		t.Fatalf("Start: %v, want the failing service's log", err)
 	}
@@ -156,7 +156,7 @@ func TestStartTimesOutAndKills(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	bin := fakeBin(t, pidDir, "exec sleep 600")
 	start := time.Now()
-	_, err := Start(context.Background(), Config{BinDir: bin, ReadyTimeout: 500 * time.Millisecond})
+	_, err := StartVeraison(context.Background(), VeraisonConfig{BinDir: bin, ReadyTimeout: 500 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "not READY before the deadline") {
 		t.Fatalf("Start: %v", err)
 	}
@@ -173,7 +173,7 @@ func TestStartRejectsNonP256Key(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := fakeBin(t, t.TempDir(), "exit 0")
-	if _, err := Start(context.Background(), Config{BinDir: bin, EARKey: k}); err == nil {
+	if _, err := StartVeraison(context.Background(), VeraisonConfig{BinDir: bin, EARKey: k}); err == nil {
 		t.Fatal("Start accepted a P-384 EAR key")
 	}
 }

@@ -1,4 +1,4 @@
-package tpm
+package services
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/go-tpm/tpm2"
+	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 )
 
 // SwtpmBinary is the swtpm executable StartSwtpm runs (Debian: package
@@ -137,16 +137,7 @@ func (s *Swtpm) waitReady(ctx context.Context) error {
 func (s *Swtpm) probe(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(pctx, "tcp", s.Addr)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	l := &link{sem: make(chan struct{}, 1), exchange: tcpExchange(conn)}
-	return l.with(pctx, func(ss *session) error {
-		_, err := tpm2.GetRandom{BytesRequested: 8}.Execute(ss)
-		return err
-	})
+	return tpm.Probe(pctx, s.Addr)
 }
 
 // Kill stops swtpm at once (SIGKILL) and waits for it; the state stays.
@@ -183,7 +174,10 @@ func (s *Swtpm) Close() error {
 	return os.RemoveAll(s.Dir)
 }
 
-// freePorts returns a TCP port on each host that was free a moment ago.
+// freePorts returns a TCP port on each host that was free a moment ago
+// (distinct, since all are held until it returns): they are released
+// before the caller's process binds them, so a start retries if one was
+// taken in between.
 func freePorts(hosts ...string) ([]int, error) {
 	var ls []net.Listener
 	defer func() {

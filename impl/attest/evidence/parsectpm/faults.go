@@ -1,0 +1,42 @@
+package parsectpm
+
+import "github.com/attested-tls/conformance/impl/attest"
+
+// Faults makes an attester of this format misbehave, one documented way
+// per field, for tests that check a relying party notices. The zero value
+// is correct behaviour. Every attester (software, TPM) honours every
+// field but one: a TPM does not make NotSensitiveDataOrigin keys.
+type Faults struct {
+	// QualifyingData, when non-nil, is put in both tokens instead of the
+	// challenge's (a stale or foreign nonce or binder).
+	QualifyingData []byte
+	// QuotePCRs, when non-empty, is the selection the PAT quotes instead
+	// of the endorsed one.
+	QuotePCRs []int
+	// CertifyOtherKey makes the KAT certify another key than the TLS
+	// identity key.
+	CertifyOtherKey bool
+	// UnendorsedKey signs both tokens with an attestation key the
+	// verifier was never given (the kid is unchanged).
+	UnendorsedKey bool
+	// NotFixedTPM makes the certified key duplicable out of the TPM
+	// (fixedTPM clear). A TPM makes its identity key that way when it is
+	// opened, so there it takes effect only in the attester's Config.
+	NotFixedTPM bool
+	// NotSensitiveDataOrigin makes the certified key one imported into
+	// the TPM rather than generated there (sensitiveDataOrigin clear).
+	// Only the software attester makes it; a TPM's keys are made by
+	// TPM2_Create, which sets it.
+	NotSensitiveDataOrigin bool
+}
+
+// Attester is an attester of this format that tests can drive: its
+// evidence, the endorsement a verifier is provisioned with, its measured
+// boot (PCR selection and extension) and its faults.
+type Attester interface {
+	attest.Attester
+	Endorsement() Endorsement
+	Select(pcrs ...int) error
+	Extend(pcr int, data []byte) error
+	SetFaults(Faults)
+}

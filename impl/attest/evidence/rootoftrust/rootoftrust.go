@@ -1,0 +1,77 @@
+// Package rootoftrust opens the attester a root of trust names: keys in
+// software, the TPM 2.0 reference simulator in process, or a swtpm. Every
+// caller that turns a name into an attester (the reference peer's
+// ATLS_TPM, the in-process fixture) goes through Open.
+package rootoftrust
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/software"
+	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
+)
+
+// Kinds of root of trust.
+const (
+	Software  = "software"
+	Simulator = "simulator"
+	Swtpm     = "swtpm"
+)
+
+// Root is a root of trust: its kind and, for a swtpm, its TPM command
+// socket (host:port).
+type Root struct {
+	Kind string
+	Addr string
+}
+
+func (r Root) String() string {
+	if r.Kind == Swtpm {
+		return Swtpm + ":" + r.Addr
+	}
+	return r.Kind
+}
+
+// Parse reads "software", "simulator" or "swtpm:<host>:<port>".
+func Parse(v string) (Root, error) {
+	switch {
+	case v == Software || v == Simulator:
+		return Root{Kind: v}, nil
+	case strings.HasPrefix(v, Swtpm+":"):
+		addr := strings.TrimPrefix(v, Swtpm+":")
+		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" {
+			return Root{}, fmt.Errorf("%q: want swtpm:<host>:<port>", v)
+		}
+		return Root{Kind: Swtpm, Addr: addr}, nil
+	}
+	return Root{}, fmt.Errorf("%q: want %s, %s or %s:<host>:<port>", v, Software, Simulator, Swtpm)
+}
+
+// Open opens an attester on r, made with faults (some of which, like a
+// duplicable identity key, only take effect when the attester is made);
+// release frees what it holds on the TPM.
+func Open(ctx context.Context, r Root, faults parsectpm.Faults) (a parsectpm.Attester, release func() error, err error) {
+	switch r.Kind {
+	case Software:
+		sa, err := software.New(software.Config{Faults: faults})
+		if err != nil {
+			return nil, nil, err
+		}
+		return sa, func() error { return nil }, nil
+	case Simulator, Swtpm:
+		cfg := tpm.Config{Transport: tpm.TransportSimulator, Faults: faults}
+		if r.Kind == Swtpm {
+			cfg.Transport, cfg.Addr = tpm.TransportSwtpm, r.Addr
+		}
+		ta, err := tpm.Open(ctx, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ta, ta.Close, nil
+	}
+	return nil, nil, fmt.Errorf("rootoftrust: unknown kind %q", r.Kind)
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness"
 )
@@ -295,13 +296,11 @@ func (st *state) replay(ctx context.Context) (harness.Tweaks, error) {
 	src := st.a.Model
 	if st.a.Scenario != ReplayEvidence && side(src, st.attesterIsClient).Topology != party.Passport {
 		// A profile without a passport model (poc): the result comes from
-		// a connection in which the same attester presented it, in ta-07.
-		s := party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
-		src = party.Model{Profile: "ta-07"}
-		if st.attesterIsClient {
-			src.Client = s
-		} else {
-			src.Server = s
+		// a connection in which the same attester presented it, in the
+		// first profile that defines its passport attestation-only model.
+		var err error
+		if src, err = passportSource(st.attesterIsClient); err != nil {
+			return harness.Tweaks{}, err
 		}
 	}
 	c, err := st.captureGenuine(ctx, src, harness.Tweaks{})
@@ -316,6 +315,31 @@ func (st *state) replay(ctx context.Context) (harness.Tweaks, error) {
 			victim.Now = shifted(victimFreshness(victim) + slack)
 		}
 	}), nil
+}
+
+// passportSource is the model a passport result to replay is captured
+// from, for a victim whose profile has no passport: the first registered
+// profile's model in which the side of the attester (the client if
+// client) attests alone, as a passport with an attestation-only
+// credential.
+func passportSource(client bool) (party.Model, error) {
+	s := party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
+	for _, d := range profile.All() {
+		m := party.Model{Profile: d.Name}
+		if client {
+			m.Client = s
+		} else {
+			m.Server = s
+		}
+		if d.Defines(m) {
+			return m, nil
+		}
+	}
+	who := "server"
+	if client {
+		who = "client"
+	}
+	return party.Model{}, fmt.Errorf("attack: no profile defines a model in which the %s attests alone, %s", who, s)
 }
 
 // captureGenuine runs a genuine connection of m and captures the attester's flight.
@@ -354,7 +378,12 @@ func (st *state) replayer(c *Captured, victim func(*party.Party)) harness.Tweaks
 // nothing to reuse, and the replay meets the binder.
 func (st *state) reuseNonce(ctx context.Context) (harness.Tweaks, error) {
 	m := st.a.Model
-	withNonce := m.Profile != "ea-07" && side(m, st.attesterIsClient).Topology == party.BackgroundCheck
+	att := side(m, st.attesterIsClient)
+	d, err := profile.Describe(m.Profile)
+	if err != nil {
+		return harness.Tweaks{}, fmt.Errorf("attack: %w", err)
+	}
+	withNonce := d.Binds(att.Credential).VerifierNonce && att.Topology == party.BackgroundCheck
 	var verifier attest.Verifier = st.f.Verifier
 	var pol func(*party.Party)
 	if withNonce {
@@ -455,8 +484,9 @@ func checkOf(m party.Model, o party.Outcome, code tls13.AlertCode) Check {
 
 // usesBinder: the challenge is a channel binder (ta-07 X.509 plus
 // attestation, ea-07) rather than the bare nonce (poc, ta-07
-// attestation-only).
+// attestation-only), as the profile's binding of the attester's
+// credential says.
 func usesBinder(m party.Model) bool {
-	s := side(m, m.Client.Attests)
-	return m.Profile == "ea-07" || (m.Profile == "ta-07" && s.Credential == party.X509)
+	d, err := profile.Describe(m.Profile)
+	return err == nil && d.Binds(side(m, m.Client.Attests).Credential).Binder
 }

@@ -1,6 +1,9 @@
 package attack
 
-import "github.com/attested-tls/conformance/impl/attest/party"
+import (
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
+)
 
 // The documented verdict of every cell of the verdict matrix: whatever
 // the relying party (the in-process reference or a peer under test), an
@@ -10,15 +13,14 @@ import "github.com/attested-tls/conformance/impl/attest/party"
 
 // Variant is a column of the verdict matrix, by how the attester's
 // attestation is bound to the connection: "poc", "ta-07/ao",
-// "ta-07/x509" or "ea-07".
-func Variant(profile string, cred party.Credential) string {
-	if profile == "ta-07" {
-		if cred == party.X509 {
-			return "ta-07/x509"
-		}
-		return "ta-07/ao"
+// "ta-07/x509" or "ea-07", the variant of the named profile's binding of
+// credential cred ("" for a profile or credential it does not know).
+func Variant(name string, cred party.Credential) string {
+	d, err := profile.Describe(name)
+	if err != nil {
+		return ""
 	}
-	return profile
+	return d.Binds(cred).Variant
 }
 
 // Documented is the documented verdict of c.

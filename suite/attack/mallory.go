@@ -16,7 +16,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
-	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness/wire"
 )
@@ -79,7 +79,14 @@ func (c *Captured) Evidence() (attest.Evidence, error) {
 // Capture reads the attestation payload, the chain and the
 // CertificateVerify signature from the flight of an attester of the named
 // profile that presented credential cred, with the default codepoints.
-func Capture(profile string, cred party.Credential, flight wire.Flight) (*Captured, error) {
+func Capture(name string, cred party.Credential, flight wire.Flight) (*Captured, error) {
+	d, err := profile.Describe(name)
+	if err != nil {
+		return nil, fmt.Errorf("attack: %w", err)
+	}
+	if _, ok := d.Bindings[cred]; !ok {
+		return nil, fmt.Errorf("attack: profile %q has no %s credential", name, cred)
+	}
 	certMsg, ok := flight.Find(wire.Certificate)
 	if !ok {
 		return nil, errors.New("attack: the attester sent no Certificate")
@@ -99,34 +106,19 @@ func Capture(profile string, cred party.Credential, flight wire.Flight) (*Captur
 	if c.Scheme, c.Signature, err = ParseCertificateVerify(cv); err != nil {
 		return nil, err
 	}
-	if cred != party.X509 {
-		c.Payload = slices.Clone(cert.Entries[0].Data) // poc and ta-07 §6.1: the CMW is the cert_data
-		return c, nil
-	}
-	for _, e := range cert.Entries {
-		c.Chain = append(c.Chain, slices.Clone(e.Data))
-	}
-	t := codepoint.Default()
-	switch profile {
-	case "ta-07":
-		data, ok := tls13.FindExtension(cert.Entries[0].Extensions, t.TA07AttestationEvidence)
-		if !ok {
-			return nil, errors.New("attack: no attestation_evidence on the end-entity entry")
+	if cred == party.X509 {
+		for _, e := range cert.Entries {
+			c.Chain = append(c.Chain, slices.Clone(e.Data))
 		}
-		c.Payload = slices.Clone(data)
-	case "ea-07":
-		data, ok := tls13.FindExtension(cert.Entries[0].Extensions, t.EA07RemoteAttestation)
-		if !ok {
-			return nil, errors.New("attack: no remoteAttestation on the end-entity entry")
-		}
-		var rc ea07.RemoteAttestationCertificate
-		if err := rc.Unmarshal(data); err != nil {
-			return nil, err
-		}
-		c.Payload = slices.Clone(rc.CMWPayload)
-	default:
-		return nil, fmt.Errorf("attack: profile %q has no X.509 credential", profile)
 	}
+	// The profile reads its CMW out of the end-entity entry: the cert_data
+	// of an attestation-only credential, an extension of an X.509 one.
+	ee := cert.Entries[0]
+	payload, err := d.CMWIn(codepoint.Default(), cred, ee.Data, ee.Extensions)
+	if err != nil {
+		return nil, fmt.Errorf("attack: %w", err)
+	}
+	c.Payload = slices.Clone(payload)
 	return c, nil
 }
 

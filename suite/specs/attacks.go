@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/reports/results"
 	"github.com/attested-tls/conformance/suite/attack"
@@ -23,7 +24,9 @@ import (
 // verdict goes to the report's verdict matrix.
 
 // attackVariant is one column of the verdict matrix: a profile and a
-// credential, with the one-sided models the attacks run on.
+// credential, with the one-sided models the attacks run on. Its key is
+// the variant of the profile's binding of the credential
+// (party.Binding.Variant), which documented verdicts are keyed by.
 type attackVariant struct {
 	key, name string
 	// bg is the background-check model; passport the passport model
@@ -37,7 +40,9 @@ func attesterSide(topo party.Topology, cred party.Credential) party.Side {
 
 // The attacked side is the server, the attester of confidential computing
 // (Sardar et al.'s "TLS server as RATS attester"), except in the PoC,
-// where only the client attests.
+// where only the client attests. The columns, their names and their
+// order are the report's; TestAttackVariants checks that they are one
+// per binding the profiles describe, on the models above.
 var attackVariants = []attackVariant{
 	{key: "poc", name: "poc (nonce-only binding)",
 		bg:       party.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)},
@@ -63,22 +68,19 @@ func (v attackVariant) model(s attack.Scenario) party.Model {
 // victimAlert is the alert the victim must abort with: decrypt_error for a
 // CertificateVerify that does not verify (RFC 8446 §4.4.3), the profile's
 // failure alert for a rejected attestation.
-func victimAlert(profile string, c attack.Check) tls13.AlertCode {
+func victimAlert(name string, c attack.Check) tls13.AlertCode {
 	if c == attack.CheckCertificateVerify {
 		return tls13.AlertDecryptError
 	}
-	return rejectAlert(profile)
+	return rejectAlert(name)
 }
 
-// rejectAlert is the alert a relying party of the profile sends for a
-// rejected attestation: poc's decode_error (the fork ends every verifier
-// callback failure that way), ta-07's bad_certificate, ea-07's
-// attestation_failed.
-func rejectAlert(profile string) tls13.AlertCode {
-	if profile == "poc" {
-		return tls13.AlertDecodeError
-	}
-	return profileFailure(profile)
+// rejectAlert is the alert a relying party of the named profile sends for
+// a rejected attestation (party.Alerts.Rejected): poc's decode_error (the
+// fork ends every verifier callback failure that way), ta-07's
+// bad_certificate, ea-07's attestation_failed.
+func rejectAlert(name string) tls13.AlertCode {
+	return profile.MustDescribe(name).Alerts.Rejected
 }
 
 var _ = Describe("attacks on the binding of attestation to the connection (Intra-handshake.fail, CVE-2026-33697)", Label("attack"), func() {

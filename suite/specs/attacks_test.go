@@ -2,12 +2,15 @@ package specs
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/onsi/ginkgo/v2/types"
 
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/reports/results"
 	"github.com/attested-tls/conformance/suite/attack"
 )
@@ -44,6 +47,55 @@ func TestAttackExpectations(t *testing.T) {
 	// poc's nonce-only binding is documented relayable.
 	if e, _ := attack.Documented(attack.Cell{Scenario: attack.Splice, Capability: attack.Oracle, Variant: "poc"}); e.Verdict != attack.Succeeds {
 		t.Error("poc splice/oracle is not documented as succeeding")
+	}
+}
+
+// TestAttackVariants: the verdict matrix has one column per binding the
+// profiles describe, keyed by its variant, on the models the attacks
+// need: the server attacked unless the profile has no server-attests
+// role, its passport model where the profile defines one and the
+// background check again where it does not.
+func TestAttackVariants(t *testing.T) {
+	want := map[string]attackVariant{}
+	for _, d := range profile.All() {
+		client := !slices.Contains(d.Roles, party.ServerAttests)
+		for _, c := range d.Credentials {
+			alone := func(topo party.Topology) party.Model {
+				m := party.Model{Profile: d.Name}
+				if client {
+					m.Client = attesterSide(topo, c)
+				} else {
+					m.Server = attesterSide(topo, c)
+				}
+				return m
+			}
+			v := attackVariant{key: d.Binds(c).Variant, bg: alone(party.BackgroundCheck), passport: alone(party.Passport)}
+			if !d.Defines(v.passport) {
+				v.passport = v.bg
+			}
+			if v.key == "" || !d.Defines(v.bg) {
+				t.Errorf("%s %s: variant %q, background check %s defined: %v", d.Name, c, v.key, v.bg.ID(), d.Defines(v.bg))
+			}
+			if _, dup := want[v.key]; dup {
+				t.Errorf("variant %q names two bindings", v.key)
+			}
+			want[v.key] = v
+		}
+	}
+	for _, v := range attackVariants {
+		w, ok := want[v.key]
+		switch {
+		case !ok:
+			t.Errorf("column %q: no profile binding has that variant, or it is listed twice", v.key)
+		case v.bg != w.bg || v.passport != w.passport:
+			t.Errorf("column %q: models %s and %s, want %s and %s", v.key, v.bg.ID(), v.passport.ID(), w.bg.ID(), w.passport.ID())
+		case v.name == "":
+			t.Errorf("column %q has no name", v.key)
+		}
+		delete(want, v.key)
+	}
+	for k := range want {
+		t.Errorf("no column for variant %q", k)
 	}
 }
 

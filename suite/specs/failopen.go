@@ -12,6 +12,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/cmw"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/attack"
 	"github.com/attested-tls/conformance/suite/harness"
@@ -36,21 +37,18 @@ const deadlineSlack = 500 * time.Millisecond
 
 // failOpenModels are the background-check models of every profile, each
 // side as relying party: verifier faults exist only where the relying
-// party has a verifier.
+// party has a verifier. Per profile and credential, the server attesting
+// alone, then the client, as far as the profile defines them.
 func failOpenModels() []party.Model {
 	var out []party.Model
-	for _, p := range []struct {
-		name  string
-		creds []party.Credential
-	}{{"poc", nil}, {"ta-07", []party.Credential{party.AttestationOnly, party.X509}}, {"ea-07", []party.Credential{party.X509}}} {
-		if p.name == "poc" {
-			out = append(out, party.Model{Profile: "poc", Client: attesterSide(party.BackgroundCheck, party.AttestationOnly)})
-			continue
-		}
-		for _, c := range p.creds {
-			out = append(out,
-				party.Model{Profile: p.name, Server: attesterSide(party.BackgroundCheck, c)},
-				party.Model{Profile: p.name, Client: attesterSide(party.BackgroundCheck, c)})
+	for _, d := range profile.All() {
+		for _, c := range d.Credentials {
+			s := attesterSide(party.BackgroundCheck, c)
+			for _, m := range []party.Model{{Profile: d.Name, Server: s}, {Profile: d.Name, Client: s}} {
+				if d.Defines(m) {
+					out = append(out, m)
+				}
+			}
 		}
 	}
 	return out

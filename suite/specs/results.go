@@ -13,6 +13,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/reports/results"
 	"github.com/attested-tls/conformance/suite/harness"
@@ -90,13 +91,9 @@ func Results(r types.Report, runID string) *results.Results {
 	out := &results.Results{
 		SchemaVersion: results.SchemaVersion, SuiteVersion: SuiteVersion, RunID: runID,
 		Started: r.StartTime.UTC(), Finished: r.EndTime.UTC(),
-		Host: results.Host{Name: host, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()},
-		Profiles: []results.Profile{
-			{Name: "ea-07", Draft: "draft-fossati-seat-early-attestation", Revision: "07"},
-			{Name: "poc", Draft: "CCC attested-tls-poc", Revision: "731ca82"},
-			{Name: "ta-07", Draft: "draft-fossati-tls-attestation", Revision: "07"},
-		},
-		Peers: []results.Peer{{Name: results.InProcessPeer, Kind: results.InProcess, Version: SuiteVersion}},
+		Host:     results.Host{Name: host, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()},
+		Profiles: resultProfiles(),
+		Peers:    []results.Peer{{Name: results.InProcessPeer, Kind: results.InProcess, Version: SuiteVersion}},
 	}
 	seen := map[string]int{}
 	for _, sr := range r.SpecReports {
@@ -148,6 +145,15 @@ func Results(r types.Report, runID string) *results.Results {
 		out.Specs = append(out.Specs, spec)
 	}
 	out.Sort()
+	return out
+}
+
+// resultProfiles are the profiles as their descriptors state them.
+func resultProfiles() []results.Profile {
+	var out []results.Profile
+	for _, d := range profile.All() {
+		out = append(out, results.Profile{Name: d.Name, Draft: d.Draft, Revision: d.Revision})
+	}
 	return out
 }
 

@@ -8,11 +8,10 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
-	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness"
 )
 
@@ -76,16 +75,30 @@ const (
 	veraisonNoIdentity = "could not establish identity from evidence"
 )
 
+// rotModels are the models the root-of-trust faults are shown on: per
+// profile that defines it, the server attesting alone with an X.509
+// credential, as a background check.
+func rotModels() []party.Model {
+	var out []party.Model
+	for _, d := range profile.All() {
+		m := party.Model{Profile: d.Name, Server: attesterSide(party.BackgroundCheck, party.X509)}
+		if d.Defines(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 var _ = Describe("root of trust: the relying party rejects evidence", Label("rot"), func() {
-	for _, profileName := range []string{"ta-07", "ea-07"} {
-		m := party.Model{Profile: profileName, Server: party.Side{Attests: true, Credential: party.X509}}
+	for _, m := range rotModels() {
+		profileName := m.Profile
 		Describe(profileName+" server attests, background check", Label("profile:"+profileName, "role:server", "model:bg"), func() {
 			for _, f := range rotFaults {
 				It("aborts with the profile's failure alert when "+f.it, func(ctx SpecContext) {
 					a, chain, err := fixture().NewAttester(ctx, false, f.faults, f.drift)
 					Expect(err).NotTo(HaveOccurred())
 					r := run(m, on(Server, func(p *party.Party) { p.Attester, p.Chain = a, chain }))
-					Expect(r).To(AbortWith(profileFailure(profileName), SentBy(Client)))
+					Expect(r).To(AbortWith(rejectAlert(profileName), SentBy(Client)))
 					Expect(r).To(FailClosed())
 					verdict := f.verdict
 					if f.onVeraison != (Verdict{}) && fixture().VerifierKind == harness.VerifierVeraison {
@@ -97,14 +110,6 @@ var _ = Describe("root of trust: the relying party rejects evidence", Label("rot
 		})
 	}
 })
-
-// profileFailure is the alert a profile sends when an appraisal fails.
-func profileFailure(profile string) tls13.AlertCode {
-	if profile == "ea-07" {
-		return codepoint.Default().EA07AttestationFailed
-	}
-	return tls13.AlertBadCertificate
-}
 
 // Veraison v0.0.2501's parsec-tpm scheme does not compare the quote's
 // qualifying data with the session nonce (veraison/services#447): the

@@ -50,10 +50,12 @@ func TestCases(t *testing.T) {
 	}
 	// ta-07: 3 roles x 2 topologies x 2 credentials + 2 mixed x 2 credentials;
 	// ea-07 the same with X.509 only; poc: client, bg, attestation-only.
-	want := map[string]int{"ta-07": 16, "ea-07": 8, "poc": 1}
-	for p, n := range want {
-		if perProfile[p] != n {
-			t.Errorf("%s: %d cases, want %d", p, perProfile[p], n)
+	for _, w := range []struct {
+		profile string
+		n       int
+	}{{"ta-07", 16}, {"ea-07", 8}, {"poc", 1}} {
+		if perProfile[w.profile] != w.n {
+			t.Errorf("%s: %d cases, want %d", w.profile, perProfile[w.profile], w.n)
 		}
 	}
 }

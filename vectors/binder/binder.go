@@ -13,11 +13,13 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
-	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/vectors/fixture"
 )
 
@@ -124,10 +126,15 @@ func TA07() File {
 			`channel_binder = TLS-Handshake-Exporter("attestation-binder", nonce, binder_size)`,
 			`exporter_secret below is Derive-Secret(handshake_exporter_secret, "attestation-binder", ""); binder_size is a 2-byte big-endian integer; the reference implementation uses binder_size = len(nonce)`,
 		}}
+	d := profile.MustDescribe(ta07.Name)
 	id := 0
 	add := func(comment string, h crypto.Hash, hname string, hs, hello, nonce []byte, size int) {
 		id++
-		f.Tests = append(f.Tests, ta07Test(id, comment, h, hname, hs, hello, nonce, size))
+		t, err := test(d, id, comment, hname, h, []Value{{"handshake_secret", hs}, {"hello_transcript_hash", hello}, {"nonce", nonce}, {"binder_size", sizeBytes(size)}})
+		if err != nil {
+			panic(err) // sizes above are within 1..255*Hash.length
+		}
+		f.Tests = append(f.Tests, t)
 	}
 	add("RFC 8448 §3 Handshake Secret and ClientHello...ServerHello transcript, a 32-byte nonce", crypto.SHA256, "SHA-256",
 		rfc8448HandshakeSecret, rfc8448HelloHash, fixture.Bytes("binder/ta-07/rfc8448/nonce", 32), 32)
@@ -153,20 +160,30 @@ func TA07() File {
 	return f
 }
 
-func ta07Test(id int, comment string, h crypto.Hash, hname string, hs, hello, nonce []byte, size int) Test {
-	hes := ta07.HandshakeExporterSecret(h, hs, hello)
-	empty := h.New().Sum(nil)
-	exp := tls13.DeriveSecret(h, hes, ta07.ChannelBinderLabel, empty)
-	ctx := h.New()
-	ctx.Write(nonce)
-	binder, err := ta07.ChannelBinder(h, hes, nonce, size)
+// test computes one test with the profile's binder
+// (party.Descriptor.Binder).
+func test(d party.Descriptor, id int, comment, hname string, h crypto.Hash, inputs []Value) (Test, error) {
+	inter, out, err := d.Binder(h, toParty(inputs))
 	if err != nil {
-		panic(err) // sizes above are within 1..255*Hash.length
+		return Test{}, err
 	}
-	return Test{ID: id, Comment: comment, Hash: hname,
-		Inputs:        []Value{{"handshake_secret", hs}, {"hello_transcript_hash", hello}, {"nonce", nonce}, {"binder_size", sizeBytes(size)}},
-		Intermediates: []Value{{"exporter_secret", exp}, {"nonce_hash", ctx.Sum(nil)}},
-		Outputs:       []Value{{"handshake_exporter_secret", hes}, {"channel_binder", binder}}}
+	return Test{ID: id, Comment: comment, Hash: hname, Inputs: inputs, Intermediates: fromParty(inter), Outputs: fromParty(out)}, nil
+}
+
+func toParty(vs []Value) []party.Value {
+	out := make([]party.Value, len(vs))
+	for i, v := range vs {
+		out[i] = party.Value{Name: v.Name, Bytes: v.Hex}
+	}
+	return out
+}
+
+func fromParty(vs []party.Value) []Value {
+	var out []Value
+	for _, v := range vs {
+		out = append(out, Value{v.Name, v.Bytes})
+	}
+	return out
 }
 
 // EA07 is the ea-07 file: attest_base and the attestation binders.
@@ -179,20 +196,13 @@ func EA07() (File, error) {
 			`s_attest_binder = HKDF-Expand-Label(attest_base, "attestation", Hash(TLS_Server_Public_Key), Hash.length)`,
 			`0 is Hash.length zero octets; a public key is the DER SubjectPublicKeyInfo of the end-entity certificate; Hash(ClientHello...ServerHello) is the transcript hash at ServerHello`,
 		}}
+	d := profile.MustDescribe(ea07.Name)
 	id := 0
+	var err error
 	add := func(comment, hname string, h crypto.Hash, hello []byte, keys []Value) {
 		id++
-		base := ea07.AttestBase(h, hello)
-		t := Test{ID: id, Comment: comment, Hash: hname, Inputs: []Value{{"hello_transcript_hash", hello}},
-			Outputs: []Value{{"attest_base", base}}}
-		for _, k := range keys {
-			t.Inputs = append(t.Inputs, Value{k.Name, k.Hex})
-			hk := h.New()
-			hk.Write(k.Hex)
-			side := k.Name[:1] // "s" or "c" of "server_spki"/"client_spki"
-			t.Intermediates = append(t.Intermediates, Value{k.Name + "_hash", hk.Sum(nil)})
-			t.Outputs = append(t.Outputs, Value{side + "_attest_binder", ea07.AttestBinder(h, base, k.Hex)})
-		}
+		t, terr := test(d, id, comment, hname, h, append([]Value{{"hello_transcript_hash", hello}}, keys...))
+		err = errors.Join(err, terr)
 		f.Tests = append(f.Tests, t)
 	}
 	add("RFC 8448 §3 ClientHello...ServerHello transcript and server certificate (RSA-1024)", "SHA-256", crypto.SHA256,
@@ -215,65 +225,23 @@ func EA07() (File, error) {
 	}
 	add("RFC 8448 §6 (client authentication) ClientHello...ServerHello transcript, server and client certificates (RSA-1024)", "SHA-256", crypto.SHA256,
 		rfc8448ClientAuthHelloHash, []Value{{"server_spki", rfc8448ServerSPKI}, {"client_spki", rfc8448ClientSPKI}})
-	return f, nil
+	return f, err
 }
 
-func value(vs []Value, name string) []byte {
-	for _, v := range vs {
-		if v.Name == name {
-			return v.Hex
-		}
-	}
-	return nil
-}
-
-// Check recomputes every test of f from its inputs and compares the
-// intermediates and outputs.
+// Check recomputes every test of f from its inputs with its profile's
+// binder (party.Descriptor.Binder) and compares the intermediates and
+// outputs.
 func Check(f File) error {
-	var fresh func(Test) (Test, error)
-	switch f.Profile {
-	case ta07.Name:
-		fresh = func(t Test) (Test, error) {
-			h, err := hashByName(t.Hash)
-			if err != nil {
-				return t, err
-			}
-			size := value(t.Inputs, "binder_size")
-			if len(size) != 2 {
-				return t, fmt.Errorf("binder_size is %d bytes, want 2", len(size))
-			}
-			n := int(size[0])<<8 | int(size[1])
-			if n < 1 || n > 255*h.Size() {
-				return t, fmt.Errorf("binder_size %d", n)
-			}
-			return ta07Test(t.ID, t.Comment, h, t.Hash, value(t.Inputs, "handshake_secret"),
-				value(t.Inputs, "hello_transcript_hash"), value(t.Inputs, "nonce"), n), nil
-		}
-	case ea07.Name:
-		fresh = func(t Test) (Test, error) {
-			h, err := hashByName(t.Hash)
-			if err != nil {
-				return t, err
-			}
-			if len(t.Inputs) == 0 || t.Inputs[0].Name != "hello_transcript_hash" {
-				return t, fmt.Errorf("the first input must be hello_transcript_hash")
-			}
-			out := Test{Intermediates: []Value{}}
-			base := ea07.AttestBase(h, value(t.Inputs, "hello_transcript_hash"))
-			out.Outputs = []Value{{"attest_base", base}}
-			for _, in := range t.Inputs[1:] {
-				if in.Name != "server_spki" && in.Name != "client_spki" {
-					return t, fmt.Errorf("input %q: want server_spki or client_spki", in.Name)
-				}
-				hk := h.New()
-				hk.Write(in.Hex)
-				out.Intermediates = append(out.Intermediates, Value{in.Name + "_hash", hk.Sum(nil)})
-				out.Outputs = append(out.Outputs, Value{in.Name[:1] + "_attest_binder", ea07.AttestBinder(h, base, in.Hex)})
-			}
-			return out, nil
-		}
-	default:
+	d, err := profile.Describe(f.Profile)
+	if err != nil || d.Binder == nil {
 		return fmt.Errorf("binder file of profile %q", f.Profile)
+	}
+	fresh := func(t Test) (Test, error) {
+		h, err := hashByName(t.Hash)
+		if err != nil {
+			return t, err
+		}
+		return test(d, t.ID, t.Comment, t.Hash, h, t.Inputs)
 	}
 	if len(f.Tests) == 0 {
 		return fmt.Errorf("%s: no tests", f.Binder)

@@ -76,35 +76,52 @@ func val(vs []Value, name string) []byte {
 	return nil
 }
 
+// recomputeTA07 is ta-07's handshake_exporter_secret, exporter secret
+// and channel_binder (§6.2.1).
+func recomputeTA07(t *testing.T, h crypto.Hash, tc Test, check func(name string, want []byte)) {
+	hello := val(tc.Inputs, "hello_transcript_hash")
+	hes := expandLabel(h, val(tc.Inputs, "handshake_secret"), "h exp master", hello, h.Size())
+	check("handshake_exporter_secret", hes)
+	exp := expandLabel(h, hes, "attestation-binder", sum(h, nil), h.Size())
+	size := int(binary.BigEndian.Uint16(val(tc.Inputs, "binder_size")))
+	check("channel_binder", expandLabel(h, exp, "exporter", sum(h, val(tc.Inputs, "nonce")), size))
+	if !bytes.Equal(val(tc.Intermediates, "exporter_secret"), exp) {
+		t.Errorf("test %d: exporter_secret", tc.ID)
+	}
+}
+
+// recomputeEA07 is ea-07's attest_base and attestation binders (§5.1.1).
+func recomputeEA07(t *testing.T, h crypto.Hash, tc Test, check func(name string, want []byte)) {
+	base := expandLabel(h, make([]byte, h.Size()), "attestation base", val(tc.Inputs, "hello_transcript_hash"), h.Size())
+	check("attest_base", base)
+	for _, in := range tc.Inputs[1:] {
+		check(in.Name[:1]+"_attest_binder", expandLabel(h, base, "attestation", sum(h, in.Hex), h.Size()))
+	}
+}
+
 // TestIndependentRecomputation recomputes every output from the drafts'
 // formulas with an HKDF of its own.
 func TestIndependentRecomputation(t *testing.T) {
-	for _, f := range files(t) {
+	ea, err := EA07()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recomputations := []struct {
+		file      File
+		recompute func(t *testing.T, h crypto.Hash, tc Test, check func(name string, want []byte))
+	}{{TA07(), recomputeTA07}, {ea, recomputeEA07}}
+	if len(recomputations) != len(files(t)) {
+		t.Fatalf("%d recomputations for %d files", len(recomputations), len(files(t)))
+	}
+	for _, r := range recomputations {
+		f := r.file
 		for _, tc := range f.Tests {
 			h, _ := hashByName(tc.Hash)
-			check := func(name string, want []byte) {
+			r.recompute(t, h, tc, func(name string, want []byte) {
 				if got := val(tc.Outputs, name); !bytes.Equal(got, want) {
 					t.Errorf("%s test %d: %s = %x, recomputed %x", f.Binder, tc.ID, name, got, want)
 				}
-			}
-			hello := val(tc.Inputs, "hello_transcript_hash")
-			switch f.Profile {
-			case "ta-07":
-				hes := expandLabel(h, val(tc.Inputs, "handshake_secret"), "h exp master", hello, h.Size())
-				check("handshake_exporter_secret", hes)
-				exp := expandLabel(h, hes, "attestation-binder", sum(h, nil), h.Size())
-				size := int(binary.BigEndian.Uint16(val(tc.Inputs, "binder_size")))
-				check("channel_binder", expandLabel(h, exp, "exporter", sum(h, val(tc.Inputs, "nonce")), size))
-				if !bytes.Equal(val(tc.Intermediates, "exporter_secret"), exp) {
-					t.Errorf("test %d: exporter_secret", tc.ID)
-				}
-			case "ea-07":
-				base := expandLabel(h, make([]byte, h.Size()), "attestation base", hello, h.Size())
-				check("attest_base", base)
-				for _, in := range tc.Inputs[1:] {
-					check(in.Name[:1]+"_attest_binder", expandLabel(h, base, "attestation", sum(h, in.Hex), h.Size()))
-				}
-			}
+			})
 		}
 	}
 }

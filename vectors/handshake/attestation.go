@@ -20,8 +20,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
-	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
-	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/vectors/fixture"
@@ -156,26 +155,12 @@ func cmwIn(c Case, client bool, table codepoint.Table, certMsg []byte) ([]byte, 
 	if len(cert.entries) == 0 {
 		return nil, errors.New("empty Certificate")
 	}
-	e := cert.entries[0]
-	switch {
-	case c.Profile == ta07.Name && c.credential(client) == party.X509:
-		d, ok := tls13.FindExtension(e.exts, table.TA07AttestationEvidence)
-		if !ok {
-			return nil, errors.New("no attestation_evidence extension")
-		}
-		return d, nil
-	case c.Profile == ea07.Name:
-		d, ok := tls13.FindExtension(e.exts, table.EA07RemoteAttestation)
-		if !ok {
-			return nil, errors.New("no remoteAttestation extension")
-		}
-		var rc ea07.RemoteAttestationCertificate
-		if err := rc.Unmarshal(d); err != nil {
-			return nil, err
-		}
-		return rc.CMWPayload, nil
+	d, err := profile.Describe(c.Profile)
+	if err != nil {
+		return nil, err
 	}
-	return e.data, nil
+	e := cert.entries[0]
+	return d.CMWIn(table, c.credential(client), e.data, e.exts)
 }
 
 func evidenceOf(ev attest.Evidence) (Evidence, error) {

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/vectors/fixture"
 )
 
@@ -68,10 +70,12 @@ func TestCasesCoverTheModels(t *testing.T) {
 	}
 	// ta-07: 3 roles × 2 topologies × 2 credentials + 4 mixed mutual;
 	// ea-07: X.509 only, 3 × 2 + 2; poc: the client attests, background check.
-	want := map[string]int{"ta-07": 16, "ea-07": 8, "poc": 1}
-	for p, n := range want {
-		if perProfile[p] != n {
-			t.Errorf("%s: %d cases, want %d", p, perProfile[p], n)
+	for _, w := range []struct {
+		profile string
+		cases   int
+	}{{"ta-07", 16}, {"ea-07", 8}, {"poc", 1}} {
+		if perProfile[w.profile] != w.cases {
+			t.Errorf("%s: %d cases, want %d", w.profile, perProfile[w.profile], w.cases)
 		}
 	}
 	for _, id := range []string{"ta-07/mutual/server=bg+x509,client=passport+x509", "ea-07/server-attests/passport+x509", "poc/client-attests/bg+attestation-only"} {
@@ -109,22 +113,28 @@ func TestEveryTraceReplays(t *testing.T) {
 // TestTracesHoldTheDraftsAdditions: each profile's extra secrets are
 // there, with the binders where the model binds one.
 func TestTracesHoldTheDraftsAdditions(t *testing.T) {
+	// Each profile's secret beyond RFC 8446, and a binder in the models
+	// whose ID has one of binds.
+	additions := []struct {
+		profile, secret, binder string
+		binds                   []string
+	}{
+		{"ta-07", "handshake_exporter_secret", "server_channel_binder", []string{"server-attests/bg+x509", "server=bg+x509"}},
+		{"ea-07", "attest_base", "c_attest_binder", []string{"client-attests/bg", "client=bg"}},
+	}
 	for _, tr := range generated(t) {
 		names := map[string]bool{}
 		for _, s := range tr.Secrets {
 			names[s.Name] = true
 		}
 		var want []string
-		switch tr.Profile {
-		case "ta-07":
-			want = append(want, "handshake_exporter_secret")
-			if strings.Contains(tr.ID, "server-attests/bg+x509") || strings.Contains(tr.ID, "server=bg+x509") {
-				want = append(want, "server_channel_binder")
+		for _, a := range additions {
+			if a.profile != tr.Profile {
+				continue
 			}
-		case "ea-07":
-			want = append(want, "attest_base")
-			if strings.Contains(tr.ID, "client-attests/bg") || strings.Contains(tr.ID, "client=bg") {
-				want = append(want, "c_attest_binder")
+			want = append(want, a.secret)
+			if slices.ContainsFunc(a.binds, func(b string) bool { return strings.Contains(tr.ID, b) }) {
+				want = append(want, a.binder)
 			}
 		}
 		for _, n := range want {
@@ -132,8 +142,9 @@ func TestTracesHoldTheDraftsAdditions(t *testing.T) {
 				t.Errorf("%s: no %s", tr.ID, n)
 			}
 		}
+		binds := profile.MustDescribe(tr.Profile).Binds(party.X509).Binder
 		for _, a := range tr.Attestations {
-			if a.Topology == BackgroundCheck && a.Credential == X509 && len(a.Challenge.Binder) == 0 && tr.Profile != "poc" {
+			if a.Topology == BackgroundCheck && a.Credential == X509 && len(a.Challenge.Binder) == 0 && binds {
 				t.Errorf("%s: the %s's X.509 background check has no binder", tr.ID, a.Attester)
 			}
 			if a.Topology == Passport && a.CMWType != `application/eat+jwt; eat_profile="tag:github.com,2023:veraison/ear"` {

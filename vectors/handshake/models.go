@@ -6,8 +6,6 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile"
-	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
-	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 )
 
 // Topology and credential names as the traces spell them.
@@ -136,29 +134,29 @@ func (c Case) Description() string {
 	return strings.Join(parts, " ")
 }
 
+// carriage says in words where side client's CMW travels, as its
+// profile describes it.
 func (c Case) carriage(client bool) string {
-	switch c.Profile {
-	case ta07.Name:
-		if c.credential(client) == party.X509 {
-			return "in the attestation_evidence extension of its end-entity CertificateEntry (CERT_ATTESTATION), bound by the channel binder when a nonce was negotiated"
-		}
-		return "as the cert_data of the certificate type \"attestation\" (ATTESTATION), the attested key signing CertificateVerify"
-	case ea07.Name:
-		return "in the remoteAttestation extension of its end-entity CertificateEntry, evidence bound by the attestation binder"
-	}
-	return "as the cert_data of its only CertificateEntry under the X.509 certificate type, the attested key signing CertificateVerify"
+	return c.describe().Carriage[c.credential(client)].Text
 }
 
 // carriedIn names where the CMW travels, for the trace.
 func (c Case) carriedIn(client bool) string {
-	switch c.Profile {
-	case ta07.Name:
-		if c.credential(client) == party.X509 {
-			return "CertificateEntry[0].extensions.attestation_evidence"
-		}
-		return "CertificateEntry[0].cert_data"
-	case ea07.Name:
-		return "CertificateEntry[0].extensions.remoteAttestation.cmw_payload"
+	return c.describe().Carriage[c.credential(client)].Path
+}
+
+// describe is the case's profile's descriptor, for a case of Cases.
+func (c Case) describe() party.Descriptor { return profile.MustDescribe(c.Profile) }
+
+// side is side client's (or the server's) part in the case's model.
+func (c Case) side(client bool) party.Side {
+	if !c.attests(client) {
+		return party.Side{}
 	}
-	return "CertificateEntry[0].cert_data"
+	return party.Side{Attests: true, Topology: c.topology(client), Credential: c.credential(client)}
+}
+
+// model is the case's interaction model.
+func (c Case) model() party.Model {
+	return party.Model{Profile: c.Profile, Server: c.side(false), Client: c.side(true)}
 }

@@ -3,7 +3,6 @@ package handshake
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +15,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile"
-	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
-	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
 
@@ -330,23 +327,5 @@ func messageType(t uint8) string {
 // selected names what the handshake negotiated for side client's
 // attestation, in the draft's terms (verifier identities in hex).
 func selected(c Case, client bool, in Inputs) string {
-	passport := c.topology(client) == party.Passport
-	id := hex.EncodeToString(in.Verifier.Identity)
-	switch c.Profile {
-	case ta07.Name:
-		if passport {
-			return "selected_verifier=" + id
-		}
-		kind := "ATTESTATION"
-		if c.credential(client) == party.X509 {
-			kind = "CERT_ATTESTATION"
-		}
-		return kind + "/MEDIA_TYPE=" + parsectpm.MediaType
-	case ea07.Name:
-		if passport {
-			return "result/verifier_identity=" + id
-		}
-		return "evidence/MEDIA_TYPE=" + parsectpm.MediaType
-	}
-	return "content_format=1 (EAT)"
+	return c.describe().Selected(c.side(client), parsectpm.MediaType, in.Verifier.Identity)
 }

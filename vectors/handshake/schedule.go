@@ -15,8 +15,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
-	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
-	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
 
@@ -104,9 +103,6 @@ var secretOrder = []string{
 	"exporter_master_secret", "resumption_master_secret",
 }
 
-// engineHandshakeExporter is the name the engine traces ta-07's secret under.
-const engineHandshakeExporter = ta07.HandshakeExporterSecretLabel
-
 // secretsOf orders the engine's secrets, adds the finished keys and the
 // profile's additions, and checks the additions the engine also traced.
 func secretsOf(tr *Trace, engine []Value) ([]Value, error) {
@@ -132,9 +128,20 @@ func secretsOf(tr *Trace, engine []Value) ([]Value, error) {
 		}
 		out = append(out, Value{Name: n, Hex: v})
 	}
+	adds, err := additions(tr, h, all["handshake_secret"], valueOf(tr.TranscriptHashes, thHello))
+	if err != nil {
+		return nil, err
+	}
+	// The additions the engine traced too appear once, as additions.
+	traced := map[string]bool{}
+	for _, a := range adds {
+		if a.Traced != "" {
+			traced[a.Traced] = true
+		}
+	}
 	var extra []string
 	for n := range all {
-		if !slices.Contains(secretOrder, n) && n != engineHandshakeExporter {
+		if !slices.Contains(secretOrder, n) && !traced[n] {
 			extra = append(extra, n)
 		}
 	}
@@ -142,52 +149,35 @@ func secretsOf(tr *Trace, engine []Value) ([]Value, error) {
 	for _, n := range extra {
 		out = append(out, Value{Name: n, Hex: all[n]})
 	}
-	adds, err := additions(tr, h, all["handshake_secret"], valueOf(tr.TranscriptHashes, thHello))
+	for _, a := range adds {
+		if v, ok := all[a.Traced]; a.Traced != "" && ok && !bytes.Equal(v, a.Bytes) {
+			return nil, fmt.Errorf("the engine's %q is not %s", a.Traced, a.Name)
+		}
+		out = append(out, Value{Name: a.Name, Hex: a.Bytes})
+	}
+	return out, nil
+}
+
+// additions are the profile's secrets beyond RFC 8446, as its descriptor
+// derives them (ta-07's handshake_exporter_secret and channel binders,
+// ea-07's attest_base and attestation binders).
+func additions(tr *Trace, h crypto.Hash, handshakeSecret, helloHash []byte) ([]party.Value, error) {
+	c := Case{Profile: tr.Profile, Model: tr.Model}
+	d, err := profile.Describe(c.Profile)
 	if err != nil {
 		return nil, err
 	}
-	if traced, ok := all[engineHandshakeExporter]; ok && !bytes.Equal(traced, valueOf(adds, "handshake_exporter_secret")) {
-		return nil, errors.New("the engine's \"h exp master\" is not handshake_exporter_secret")
+	if d.Secrets == nil {
+		return nil, nil
 	}
-	return append(out, adds...), nil
-}
-
-// additions are the profile's secrets beyond RFC 8446: ta-07's
-// handshake_exporter_secret and the channel binder of each direction that
-// binds one, ea-07's attest_base and the binder of each direction that
-// presents evidence.
-func additions(tr *Trace, h crypto.Hash, handshakeSecret, helloHash []byte) ([]Value, error) {
-	c := Case{Profile: tr.Profile, Model: tr.Model}
-	var out []Value
-	switch tr.Profile {
-	case ta07.Name:
-		hes := ta07.HandshakeExporterSecret(h, handshakeSecret, helloHash)
-		out = append(out, Value{Name: "handshake_exporter_secret", Hex: hes})
-		for _, client := range []bool{false, true} {
-			if !c.attests(client) || c.credential(client) != party.X509 || c.topology(client) != party.BackgroundCheck {
-				continue
-			}
-			nonce := nonceFor(tr, client)
-			if nonce == nil {
-				return nil, fmt.Errorf("no nonce for the %s's channel binder", sideName(client))
-			}
-			b, err := ta07.ChannelBinder(h, hes, nonce, len(nonce))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, Value{Name: sideName(client) + "_channel_binder", Hex: b})
-		}
-	case ea07.Name:
-		base := ea07.AttestBase(h, helloHash)
-		out = append(out, Value{Name: "attest_base", Hex: base})
-		for _, client := range []bool{false, true} {
-			if !c.attests(client) || c.topology(client) != party.BackgroundCheck {
-				continue
-			}
+	return d.Secrets(h, c.model(), party.HandshakeValues{
+		HandshakeSecret: handshakeSecret,
+		HelloHash:       helloHash,
+		Nonce:           func(client bool) []byte { return nonceFor(tr, client) },
+		SPKI: func(client bool) ([]byte, error) {
 			ep := tr.Inputs.Server
-			name := "s_attest_binder"
 			if client {
-				ep, name = tr.Inputs.Client, "c_attest_binder"
+				ep = tr.Inputs.Client
 			}
 			if ep.Attester == nil || len(ep.Attester.Chain) == 0 {
 				return nil, fmt.Errorf("no certificate for the %s's binder", sideName(client))
@@ -196,10 +186,9 @@ func additions(tr *Trace, h crypto.Hash, handshakeSecret, helloHash []byte) ([]V
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Value{Name: name, Hex: ea07.AttestBinder(h, base, leaf.RawSubjectPublicKeyInfo)})
-		}
-	}
-	return out, nil
+			return leaf.RawSubjectPublicKeyInfo, nil
+		},
+	})
 }
 
 // nonceFor is the nonce side client's attestation was challenged with.

@@ -1,6 +1,7 @@
 package party
 
 import (
+	"crypto"
 	"fmt"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
@@ -101,6 +102,22 @@ type Descriptor struct {
 
 	// Reqs are the requirement IDs of each rule the profile has.
 	Reqs map[Rule][]string
+
+	// Vectors:
+
+	// Secrets derives the profile's secrets beyond RFC 8446's key
+	// schedule for a handshake in model m under hash h, in the order the
+	// traces list them (nil: the profile adds none).
+	Secrets func(h crypto.Hash, m Model, in HandshakeValues) ([]Value, error)
+	// Selected names, in the draft's terms, what a handshake negotiated
+	// for the attestation of side s: the evidence type evidenceType (a
+	// media type) or the verifier whose identity is verifier.
+	Selected func(s Side, evidenceType string, verifier []byte) string
+	// Binder recomputes one binder vector (vectors/binders) under hash h:
+	// from its named inputs, the intermediates and outputs of the
+	// profile's binding computation (nil: the profile has no binder
+	// vectors).
+	Binder func(h crypto.Hash, inputs []Value) (intermediates, outputs []Value, err error)
 }
 
 // Binding is how one credential's attestation is bound to the connection.
@@ -244,4 +261,28 @@ func (d Descriptor) Models() []Model {
 		out = append(out, Model{Profile: d.Name, Server: bg, Client: pp}, Model{Profile: d.Name, Server: pp, Client: bg})
 	}
 	return out
+}
+
+// Value is one named byte string of a computation the profile defines.
+type Value struct {
+	Name  string
+	Bytes []byte
+	// Traced is the name the engine's tls13.Trace gives the same value
+	// when the engine derives it too ("": it does not).
+	Traced string
+}
+
+// HandshakeValues are what Descriptor.Secrets derives from: one
+// handshake's values.
+type HandshakeValues struct {
+	// HandshakeSecret is RFC 8446's Handshake Secret.
+	HandshakeSecret []byte
+	// HelloHash is Transcript-Hash(ClientHello...ServerHello).
+	HelloHash []byte
+	// Nonce is the challenge the attestation of side client (or the
+	// server) answered; nil if none.
+	Nonce func(client bool) []byte
+	// SPKI is the DER SubjectPublicKeyInfo of the end-entity certificate
+	// side client (or the server) presented.
+	SPKI func(client bool) ([]byte, error)
 }

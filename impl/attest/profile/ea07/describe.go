@@ -56,6 +56,9 @@ func (Profile) Describe() party.Descriptor {
 			party.RuleKeyBinding:      {"EA07-2-1", "EA07-5.2-2"},
 			party.RuleAttesterBinds:   {"EA07-4-2", "EA07-4.1-5"},
 		},
+		Secrets:  secrets,
+		Selected: selected,
+		Binder:   binder,
 	}
 }
 

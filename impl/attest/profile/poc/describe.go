@@ -47,5 +47,8 @@ func (Profile) Describe() party.Descriptor {
 			party.RuleNonceLength:          {"POC-ee-2"},
 			party.RuleAppraisal:            {"POC-cert-2"},
 		},
+		// The server's evidence_proposal selects the one content format
+		// the client offers.
+		Selected: func(party.Side, string, []byte) string { return "content_format=1 (EAT)" },
 	}
 }

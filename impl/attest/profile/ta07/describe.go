@@ -55,6 +55,9 @@ func (Profile) Describe() party.Descriptor {
 			party.RuleCertificateRequest:         {"TA07-8.1.2-4"},
 			party.RuleCertificateRequestPassport: {"TA07-8.2.2-4"},
 		},
+		Secrets:  secrets,
+		Selected: selected,
+		Binder:   binder,
 	}
 }
 

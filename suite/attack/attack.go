@@ -299,7 +299,7 @@ func (st *state) replay(ctx context.Context) (harness.Tweaks, error) {
 		// a connection in which the same attester presented it, in the
 		// first profile that defines its passport attestation-only model.
 		var err error
-		if src, err = passportSource(st.attesterIsClient); err != nil {
+		if src, err = PassportSource(st.attesterIsClient); err != nil {
 			return harness.Tweaks{}, err
 		}
 	}
@@ -317,29 +317,19 @@ func (st *state) replay(ctx context.Context) (harness.Tweaks, error) {
 	}), nil
 }
 
-// passportSource is the model a passport result to replay is captured
-// from, for a victim whose profile has no passport: the first registered
-// profile's model in which the side of the attester (the client if
-// client) attests alone, as a passport with an attestation-only
-// credential.
-func passportSource(client bool) (party.Model, error) {
+// PassportSource is the model whose passport connections give an
+// attester's EAR to replay where its own profile has no passport model:
+// the attester (the client, or the server) alone presents a passport with
+// an attestation-only credential, in the first profile that defines it.
+func PassportSource(client bool) (party.Model, error) {
 	s := party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
-	for _, d := range profile.All() {
-		m := party.Model{Profile: d.Name}
-		if client {
-			m.Client = s
-		} else {
-			m.Server = s
-		}
-		if d.Defines(m) {
-			return m, nil
-		}
-	}
-	who := "server"
+	var m party.Model
 	if client {
-		who = "client"
+		m.Client = s
+	} else {
+		m.Server = s
 	}
-	return party.Model{}, fmt.Errorf("attack: no profile defines a model in which the %s attests alone, %s", who, s)
+	return profile.FirstDefining(m)
 }
 
 // captureGenuine runs a genuine connection of m and captures the attester's flight.

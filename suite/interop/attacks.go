@@ -22,7 +22,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
-	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
@@ -331,14 +330,7 @@ func (a *peerAttack) attacker(p *party.Party, _ *tls13.Config) error {
 			if err != nil {
 				return err
 			}
-			s := party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}
-			m = party.Model{}
-			if a.attesterIsClient() {
-				m.Client = s
-			} else {
-				m.Server = s
-			}
-			if m, err = profile.FirstDefining(m); err != nil {
+			if m, err = attack.PassportSource(a.attesterIsClient()); err != nil {
 				return err
 			}
 			gp.Topology, gp.Credential, gp.Chain = party.Passport, party.AttestationOnly, nil

@@ -93,10 +93,16 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}
+	choice := driver.ChoiceFromEnv()
+	root, verifier, err := harness.FixtureFromEnv()
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	specs.UseFixture(root, verifier)
 	switch *drv {
 	case "auto":
 	case driver.KindContainers, driver.KindProcesses:
-		os.Setenv(driver.EnvDriver, *drv)
+		choice.Kind = *drv
 	default:
 		return usageErr("--driver %q, want auto, containers or processes", *drv)
 	}
@@ -142,7 +148,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 
 	prog := newProgress(stdout, isTerminal(stdout))
-	envs := newPeerEnvs(dir, prog.logf)
+	envs := newPeerEnvs(dir, choice, prog.logf)
 	interop.DeclarePairs(interop.PairOptions{Peers: peers, Env: envs.get, Reqs: specReqs(), After: wireChecks, Parallel: *parallel,
 		Selected: selected, RealServices: *services == "real"})
 
@@ -362,8 +368,9 @@ func wireChecks(c interop.Case, r *interop.Result) {
 // peerEnvs sets up each peer on first use: one driver for the run (its
 // choice logged once), one Env per peer under out/peers/<name>.
 type peerEnvs struct {
-	out  string
-	logf driver.Logf
+	out    string
+	choice driver.Choice
+	logf   driver.Logf
 
 	mu   sync.Mutex
 	drv  driver.Driver
@@ -371,8 +378,8 @@ type peerEnvs struct {
 	errs map[string]error
 }
 
-func newPeerEnvs(out string, logf driver.Logf) *peerEnvs {
-	return &peerEnvs{out: out, logf: logf, envs: map[string]*interop.Env{}, errs: map[string]error{}}
+func newPeerEnvs(out string, choice driver.Choice, logf driver.Logf) *peerEnvs {
+	return &peerEnvs{out: out, choice: choice, logf: logf, envs: map[string]*interop.Env{}, errs: map[string]error{}}
 }
 
 // setup selects the driver and prepares every peer before the specs run
@@ -388,11 +395,11 @@ func (pe *peerEnvs) setup(ctx context.Context, peers []*interop.PeerDir) {
 	defer pe.mu.Unlock()
 	// Process peers run this very binary; only images need the static one.
 	bin, err := os.Executable()
-	if os.Getenv(driver.EnvDriver) != driver.KindProcesses || err != nil {
+	if pe.choice.Kind != driver.KindProcesses || err != nil {
 		bin, err = images.Binary(ctx, runtime.GOOS, runtime.GOARCH)
 	}
 	if err == nil {
-		pe.drv, err = driver.Select(ctx, bin, pe.logf)
+		pe.drv, err = driver.Select(ctx, pe.choice, bin, pe.logf)
 	}
 	for _, p := range peers {
 		if err != nil {

@@ -38,12 +38,12 @@ const (
 	startAttempts = 3
 )
 
-// VeraisonConfig sets up Start; the zero value is usable.
+// VeraisonConfig sets up StartVeraison; the zero value is usable.
 type VeraisonConfig struct {
 	// BinDir holds the binaries; "" means VeraisonBinaries(ctx), which may build.
 	BinDir string
 	// ReadyTimeout bounds the wait for every service to report READY
-	// (within the Start context's own deadline); zero means
+	// (within StartVeraison's context's own deadline); zero means
 	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 	// LogLevel is the services' logging level (debug, info, warn, error).
@@ -79,7 +79,7 @@ type proc struct {
 	err  error         // Wait's result, valid after done
 }
 
-// Start launches the four services and returns once every
+// StartVeraison launches the four services and returns once every
 // /.well-known/veraison/* endpoint reports service-state READY. On any
 // failure everything started is stopped and the state directory removed;
 // the error carries the tail of the failing service's log.
@@ -109,7 +109,7 @@ func StartVeraison(ctx context.Context, cfg VeraisonConfig) (*Veraison, error) {
 		key = k
 	}
 	if key.Curve != elliptic.P256() {
-		return nil, errors.New("service: the EAR key must be P-256 (ES256)")
+		return nil, errors.New("services: the EAR key must be P-256 (ES256)")
 	}
 
 	var lastErr error
@@ -160,7 +160,7 @@ func start(ctx context.Context, cfg VeraisonConfig, key *ecdsa.PrivateKey) (_ *V
 	}
 	poStore := filepath.Join(dir, "po-store.sql")
 	if out, err := exec.CommandContext(ctx, filepath.Join(cfg.BinDir, "kvstore-init"), poStore).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("service: kvstore-init: %v: %s", err, out)
+		return nil, fmt.Errorf("services: kvstore-init: %v: %s", err, out)
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
 	yaml := ConfigYAML(Layout{VTS: s.VTSAddr, Provisioning: addr(ports[1]), Verification: addr(ports[2]),
@@ -193,7 +193,7 @@ func start(ctx context.Context, cfg VeraisonConfig, key *ecdsa.PrivateKey) (_ *V
 }
 
 // Layout is where one deployment's services listen and keep their
-// files, as the services see them: Start fills it with loopback ports and
+// files, as the services see them: StartVeraison fills it with loopback ports and
 // its state directory, the container image (containers/images) with fixed
 // ports on all interfaces and its own folders.
 type Layout struct {
@@ -237,7 +237,7 @@ func ConfigYAML(l Layout) string {
 // JWK is the private key as the JWK VTS's ear-signer loads (P-256).
 func JWK(k *ecdsa.PrivateKey) ([]byte, error) {
 	if k.Curve != elliptic.P256() {
-		return nil, errors.New("service: the EAR key must be P-256 (ES256)")
+		return nil, errors.New("services: the EAR key must be P-256 (ES256)")
 	}
 	ek, err := k.ECDH()
 	if err != nil {
@@ -266,7 +266,7 @@ func launch(binDir, stateDir, name, cfgPath string) (*proc, error) {
 	// which then stops the services in order.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("service: starting %s: %w", name, err)
+		return nil, fmt.Errorf("services: starting %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
@@ -287,7 +287,7 @@ func (s *Veraison) waitReady(ctx context.Context, name, url string) error {
 			select {
 			case <-p.done:
 				log := s.Log(p.name)
-				err := fmt.Errorf("service: %s exited during start-up (%v); log:\n%s", p.name, p.err, tail(log, 3000))
+				err := fmt.Errorf("services: %s exited during start-up (%v); log:\n%s", p.name, p.err, tail(log, 3000))
 				if strings.Contains(log, "address already in use") {
 					err = fmt.Errorf("%w: %w", errPortTaken, err)
 				}
@@ -306,7 +306,7 @@ func (s *Veraison) waitReady(ctx context.Context, name, url string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("service: %s not READY before the deadline (last: %s); log:\n%s", name, last, tail(s.Log(name), 3000))
+			return fmt.Errorf("services: %s not READY before the deadline (last: %s); log:\n%s", name, last, tail(s.Log(name), 3000))
 		case <-tick.C:
 		}
 	}
@@ -401,6 +401,6 @@ func (p *proc) stop() error {
 	case <-p.done:
 		return nil
 	case <-time.After(stopGrace):
-		return fmt.Errorf("service: %s (pid %d) survived SIGKILL", p.name, p.cmd.Process.Pid)
+		return fmt.Errorf("services: %s (pid %d) survived SIGKILL", p.name, p.cmd.Process.Pid)
 	}
 }

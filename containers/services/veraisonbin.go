@@ -14,7 +14,7 @@ import (
 	"sync"
 )
 
-// VeraisonBinEnv names a directory holding prebuilt binaries; when set, Binaries
+// VeraisonBinEnv names a directory holding prebuilt binaries; when set, VeraisonBinaries
 // returns it without building.
 const VeraisonBinEnv = "ATTESTED_TLS_VERAISON_BIN"
 
@@ -30,7 +30,7 @@ var binaries struct {
 	dir string
 }
 
-// Binaries returns the directory holding the Veraison binaries: $VeraisonBinEnv if
+// VeraisonBinaries returns the directory holding the Veraison binaries: $VeraisonBinEnv if
 // set, else what the build command in containers/veraison prints. That
 // command takes seconds when the binaries for the module's go.sum are
 // cached and builds them (minutes, cold) when not; build output goes to
@@ -53,7 +53,7 @@ func VeraisonBinaries(ctx context.Context) (string, error) {
 	cmd.Stdout = &out
 	cmd.Stderr = io.MultiWriter(os.Stderr, &errBuf)
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("service: building Veraison failed (%v); run `go -C %s run ./cmd/build` to see why:\n%s", err, mod, tail(errBuf.String(), 4000))
+		return "", fmt.Errorf("services: building Veraison failed (%v); run `go -C %s run ./cmd/build` to see why:\n%s", err, mod, tail(errBuf.String(), 4000))
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	dir := strings.TrimSpace(lines[len(lines)-1])
@@ -67,7 +67,7 @@ func VeraisonBinaries(ctx context.Context) (string, error) {
 func checkBinaries(dir string) error {
 	for _, n := range binaryNames {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-			return fmt.Errorf("service: %s missing in %s (build with `go -C %s run ./cmd/build`)", n, dir, VeraisonBuildModule)
+			return fmt.Errorf("services: %s missing in %s (build with `go -C %s run ./cmd/build`)", n, dir, VeraisonBuildModule)
 		}
 	}
 	return nil
@@ -97,7 +97,7 @@ func buildModuleDir() (string, error) {
 			d = p
 		}
 	}
-	return "", errors.New("service: cannot find " + VeraisonBuildModule + "/go.mod above the working directory; set " + VeraisonBinEnv)
+	return "", errors.New("services: cannot find " + VeraisonBuildModule + "/go.mod above the working directory; set " + VeraisonBinEnv)
 }
 
 // goTool is the go command on PATH, else the toolchain's own.

@@ -30,8 +30,25 @@ const (
 )
 
 // EnvDriver forces a driver (KindContainers or KindProcesses) instead of
-// the automatic choice.
+// the automatic choice; commands and tests read it (ChoiceFromEnv).
 const EnvDriver = "CONFORMANCE_DRIVER"
+
+// Choice says how Select picks a driver.
+type Choice struct {
+	// Kind forces a driver (KindContainers or KindProcesses); "" takes
+	// containers when a Docker engine answers, processes otherwise.
+	Kind string
+	// RequireContainers refuses the fallback to processes: a spec that
+	// must run in containers (in CI) cannot silently run as processes.
+	RequireContainers bool
+}
+
+// ChoiceFromEnv is the choice the environment makes: EnvDriver forces a
+// driver, CI=true requires containers. For commands and tests; libraries
+// take a Choice.
+func ChoiceFromEnv() Choice {
+	return Choice{Kind: os.Getenv(EnvDriver), RequireContainers: os.Getenv("CI") == "true"}
+}
 
 // StartTimeout is how long a server has to open its port (the contract's
 // 10 s), unless its deadline is sooner.
@@ -231,13 +248,12 @@ func Probe(ctx context.Context, c Case, s Spec) (*Result, error) {
 // Logf receives the drivers' log lines.
 type Logf func(format string, args ...any)
 
-// Select picks the container driver when a Docker engine answers, the
-// process driver otherwise, and logs one line saying which and why. With
-// CI=true and no engine it fails: a spec that must run in containers
-// cannot silently run as processes. EnvDriver overrides the choice.
-// binary is the conformance binary for process peers.
-func Select(ctx context.Context, binary string, logf Logf) (Driver, error) {
-	return selectDriver(ctx, binary, logf, func(ctx context.Context) (*ContainerDriver, error) {
+// Select picks the driver c forces, else the container driver when a
+// Docker engine answers and the process driver otherwise, and logs one
+// line saying which and why. When c requires containers and no engine
+// answers it fails. binary is the conformance binary for process peers.
+func Select(ctx context.Context, c Choice, binary string, logf Logf) (Driver, error) {
+	return selectDriver(ctx, c, binary, logf, func(ctx context.Context) (*ContainerDriver, error) {
 		d, err := NewContainers(ctx, logf)
 		if err == nil && d.arch == runtime.GOARCH {
 			// binary is the suite's own build: it idles only on an
@@ -248,29 +264,29 @@ func Select(ctx context.Context, binary string, logf Logf) (Driver, error) {
 	})
 }
 
-func selectDriver(ctx context.Context, binary string, logf Logf, newContainers func(context.Context) (*ContainerDriver, error)) (Driver, error) {
-	switch forced := os.Getenv(EnvDriver); forced {
+func selectDriver(ctx context.Context, c Choice, binary string, logf Logf, newContainers func(context.Context) (*ContainerDriver, error)) (Driver, error) {
+	switch c.Kind {
 	case KindContainers:
 		d, err := newContainers(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("driver: %s=%s but %w", EnvDriver, forced, err)
+			return nil, fmt.Errorf("driver: containers were asked for, but %w", err)
 		}
-		logf("peers: using containers (%s=%s): %s", EnvDriver, forced, d.Engine())
+		logf("peers: using containers (asked for): %s", d.Engine())
 		return d, nil
 	case KindProcesses:
-		logf("peers: using local processes (%s=%s)", EnvDriver, forced)
+		logf("peers: using local processes (asked for)")
 		return NewProcesses(binary), nil
 	case "":
 	default:
-		return nil, fmt.Errorf("driver: %s=%q, want %s or %s", EnvDriver, forced, KindContainers, KindProcesses)
+		return nil, fmt.Errorf("driver: %q, want %s or %s", c.Kind, KindContainers, KindProcesses)
 	}
 	d, err := newContainers(ctx)
 	if err == nil {
 		logf("peers: using containers: %s", d.Engine())
 		return d, nil
 	}
-	if os.Getenv("CI") == "true" {
-		return nil, fmt.Errorf("driver: CI=true requires containers, but no Docker engine answers: %w", err)
+	if c.RequireContainers {
+		return nil, fmt.Errorf("driver: containers are required (CI=true), but no Docker engine answers: %w", err)
 	}
 	logf("peers: using local processes: no Docker engine answers (%v)", err)
 	return NewProcesses(binary), nil

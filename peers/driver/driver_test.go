@@ -179,36 +179,30 @@ print("{\"contract\":1,\"role\":\"server\",\"handshake\":\"failed\",\"app_data\"
 	}
 }
 
-// Select with no engine: processes, except under CI=true.
+// Select with no engine: processes, unless containers are required.
 func TestSelectWithoutDocker(t *testing.T) {
 	noEngine := func(context.Context) (*ContainerDriver, error) {
 		return nil, errors.New("get provider: rootless Docker not found")
 	}
-	t.Setenv(EnvDriver, "")
 	var lines []string
 	logf := func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }
-	t.Setenv("CI", "")
-	d, err := selectDriver(context.Background(), "/bin/true", logf, noEngine)
+	d, err := selectDriver(context.Background(), Choice{}, "/bin/true", logf, noEngine)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Kind() != KindProcesses || len(lines) != 1 || !strings.Contains(lines[0], "no Docker engine answers (get provider") {
 		t.Fatalf("%s %q", d.Kind(), lines)
 	}
-	t.Setenv("CI", "true")
-	if _, err := selectDriver(context.Background(), "/bin/true", logf, noEngine); err == nil || !strings.Contains(err.Error(), "CI=true") {
-		t.Fatalf("CI=true without Docker: %v", err)
+	if _, err := selectDriver(context.Background(), Choice{RequireContainers: true}, "/bin/true", logf, noEngine); err == nil || !strings.Contains(err.Error(), "CI=true") {
+		t.Fatalf("containers required without Docker: %v", err)
 	}
-	t.Setenv(EnvDriver, "processes")
-	if d, err := selectDriver(context.Background(), "/bin/true", logf, noEngine); err != nil || d.Kind() != KindProcesses {
+	if d, err := selectDriver(context.Background(), Choice{Kind: KindProcesses, RequireContainers: true}, "/bin/true", logf, noEngine); err != nil || d.Kind() != KindProcesses {
 		t.Fatalf("forced processes: %v", err)
 	}
-	t.Setenv(EnvDriver, "containers")
-	if _, err := selectDriver(context.Background(), "/bin/true", logf, noEngine); err == nil {
+	if _, err := selectDriver(context.Background(), Choice{Kind: KindContainers}, "/bin/true", logf, noEngine); err == nil {
 		t.Fatal("forced containers without an engine")
 	}
-	t.Setenv(EnvDriver, "vms")
-	if _, err := selectDriver(context.Background(), "/bin/true", logf, noEngine); err == nil {
+	if _, err := selectDriver(context.Background(), Choice{Kind: "vms"}, "/bin/true", logf, noEngine); err == nil {
 		t.Fatal("unknown driver accepted")
 	}
 }
@@ -240,5 +234,19 @@ func TestKillStrays(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the children still run: %q", children())
+	}
+}
+
+// The environment's choice: CONFORMANCE_DRIVER forces, CI=true requires.
+func TestChoiceFromEnv(t *testing.T) {
+	t.Setenv(EnvDriver, KindProcesses)
+	t.Setenv("CI", "true")
+	if c := ChoiceFromEnv(); c != (Choice{Kind: KindProcesses, RequireContainers: true}) {
+		t.Fatalf("%+v", c)
+	}
+	t.Setenv(EnvDriver, "")
+	t.Setenv("CI", "")
+	if c := ChoiceFromEnv(); c != (Choice{}) {
+		t.Fatalf("%+v", c)
 	}
 }

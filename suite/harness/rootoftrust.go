@@ -17,19 +17,32 @@ const (
 	RootSwtpm     = rootoftrust.Swtpm     // swtpm, started by the fixture
 )
 
-// RootOfTrustEnv selects the root of trust of the suite's fixture.
+// RootOfTrustEnv selects the root of trust of the suite's fixture, where
+// commands and tests read it (FixtureFromEnv).
 const RootOfTrustEnv = "ATLS_ROOT_OF_TRUST"
 
-// RootOfTrust is the root of trust the environment asks for (software by default).
-func RootOfTrust() (string, error) {
-	switch r := os.Getenv(RootOfTrustEnv); r {
+// ParseRootOfTrust reads a root of trust's name ("" is software).
+func ParseRootOfTrust(v string) (string, error) {
+	switch v {
 	case "", RootSoftware:
 		return RootSoftware, nil
 	case RootSimulator, RootSwtpm:
-		return r, nil
-	default:
-		return "", fmt.Errorf("%s=%q: want %s, %s or %s", RootOfTrustEnv, r, RootSoftware, RootSimulator, RootSwtpm)
+		return v, nil
 	}
+	return "", fmt.Errorf("root of trust %q: want %s, %s or %s", v, RootSoftware, RootSimulator, RootSwtpm)
+}
+
+// FixtureFromEnv is the root of trust and verifier the environment asks
+// the fixture for (RootOfTrustEnv, VerifierEnv). For commands and tests;
+// libraries take them as parameters.
+func FixtureFromEnv() (root, verifier string, err error) {
+	if root, err = ParseRootOfTrust(os.Getenv(RootOfTrustEnv)); err != nil {
+		return "", "", fmt.Errorf("%s: %w", RootOfTrustEnv, err)
+	}
+	if verifier, err = ParseVerifierKind(os.Getenv(VerifierEnv)); err != nil {
+		return "", "", fmt.Errorf("%s: %w", VerifierEnv, err)
+	}
+	return root, verifier, nil
 }
 
 // newAttester makes one attester on root with faults; closers release

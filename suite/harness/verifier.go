@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest"
@@ -18,19 +17,19 @@ const (
 	VerifierVeraison = "veraison" // real Veraison services, started by the fixture
 )
 
-// VerifierEnv selects the verifier of the suite's fixture.
+// VerifierEnv selects the verifier of the suite's fixture, where commands
+// and tests read it (FixtureFromEnv).
 const VerifierEnv = "ATLS_VERIFIER"
 
-// VerifierKind is the verifier the environment asks for (local by default).
-func VerifierKind() (string, error) {
-	switch v := os.Getenv(VerifierEnv); v {
+// ParseVerifierKind reads a verifier kind ("" is local).
+func ParseVerifierKind(v string) (string, error) {
+	switch v {
 	case "", VerifierLocal:
 		return VerifierLocal, nil
 	case VerifierVeraison:
 		return v, nil
-	default:
-		return "", fmt.Errorf("%s=%q: want %s or %s", VerifierEnv, v, VerifierLocal, VerifierVeraison)
 	}
+	return "", fmt.Errorf("verifier %q: want %s or %s", v, VerifierLocal, VerifierVeraison)
 }
 
 // Verifier is the fixture's verifier: it appraises, and relying parties

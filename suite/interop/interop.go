@@ -48,9 +48,10 @@ type Env struct {
 	refresh func(ctx context.Context) error
 }
 
-// Setup selects the driver, makes sure the reference peer can run under
-// it (its binary built, its image imported), and prepares the inputs.
-func Setup(ctx context.Context, out string, logf driver.Logf) (*Env, error) {
+// Setup selects the driver as c says, makes sure the reference peer can
+// run under it (its binary built, its image imported), and prepares the
+// inputs.
+func Setup(ctx context.Context, c driver.Choice, out string, logf driver.Logf) (*Env, error) {
 	p, err := LoadPeer(ctx, "reference")
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func Setup(ctx context.Context, out string, logf driver.Logf) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	drv, err := driver.Select(ctx, binary, logf)
+	drv, err := driver.Select(ctx, c, binary, logf)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(GinkgoWriter, format+"\n", args...) }
 	var err error
-	env, err = Setup(ctx, outDir, logf)
+	env, err = Setup(ctx, driver.ChoiceFromEnv(), outDir, logf)
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry("driver", env.Driver.Kind())
 	AddReportEntry("output", outDir)

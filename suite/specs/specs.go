@@ -26,31 +26,27 @@ import (
 // One fixture per process: its keys and verifiers cost milliseconds, but
 // specs share the attesters' endorsements with it.
 var (
-	fixtureOnce sync.Once
-	fixtureVal  *harness.Fixture
-	fixtureErr  error
+	fixtureOnce     sync.Once
+	fixtureVal      *harness.Fixture
+	fixtureErr      error
+	fixtureRoot     = harness.RootSoftware
+	fixtureVerifier = harness.VerifierLocal
 )
+
+// UseFixture sets the root of trust (harness.RootSoftware, RootSimulator
+// or RootSwtpm) and the verifier (harness.VerifierLocal or
+// VerifierVeraison) of the fixture the specs share; call it before they
+// run. The default is software keys and the in-process verifier.
+func UseFixture(root, verifier string) {
+	fixtureRoot, fixtureVerifier = root, verifier
+}
 
 // fixture returns the process's fixture, creating it on first use (lazily
 // rather than in a BeforeSuite, so a binary embedding the tree may have its
-// own).
-// Its attesters stand on the root of trust harness.RootOfTrust names
-// (ATLS_ROOT_OF_TRUST: software, simulator or swtpm) and its relying
-// parties use the verifier harness.VerifierKind names (ATLS_VERIFIER:
-// local or veraison).
+// own), on the root of trust and verifier UseFixture set.
 func fixture() *harness.Fixture {
 	fixtureOnce.Do(func() {
-		root, err := harness.RootOfTrust()
-		if err != nil {
-			fixtureErr = err
-			return
-		}
-		verifier, err := harness.VerifierKind()
-		if err != nil {
-			fixtureErr = err
-			return
-		}
-		fixtureVal, fixtureErr = harness.NewFixtureOn(context.Background(), root, verifier)
+		fixtureVal, fixtureErr = harness.NewFixtureOn(context.Background(), fixtureRoot, fixtureVerifier)
 	})
 	ExpectWithOffset(1, fixtureErr).NotTo(HaveOccurred(), "building the fixture")
 	return fixtureVal

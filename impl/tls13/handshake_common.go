@@ -44,9 +44,21 @@ func (c *Conn) newHandshakeState(ctx context.Context) *handshakeState {
 	return st
 }
 
-// send queues a handshake message and adds it to the transcript, unless
-// Bugs say to skip or repeat it.
-func (st *handshakeState) send(raw []byte) {
+// send encodes a handshake message, queues it and adds it to the
+// transcript, unless Bugs say to skip or repeat it, and returns its
+// encoding. A message that cannot be encoded (a hook's or a Bugs
+// extension too long for its length prefix) is an internal_error naming it.
+func (st *handshakeState) send(m handshakeMessage) ([]byte, error) {
+	raw, err := m.marshal()
+	if err != nil {
+		return nil, err
+	}
+	st.sendRaw(raw)
+	return raw, nil
+}
+
+// sendRaw is send for a message already encoded.
+func (st *handshakeState) sendRaw(raw []byte) {
 	b := &st.c.config.Bugs
 	if containsUint8(b.SkipMessages, raw[0]) {
 		return
@@ -232,8 +244,8 @@ func (st *handshakeState) sendCertificateVerify(signer crypto.Signer, peerScheme
 	if c.config.Bugs.CertificateVerifyScheme != 0 {
 		scheme = c.config.Bugs.CertificateVerifyScheme
 	}
-	st.send((&certificateVerifyMsg{scheme: scheme, signature: sig}).marshal())
-	return nil
+	_, err = st.send(&certificateVerifyMsg{scheme: scheme, signature: sig})
+	return err
 }
 
 // verifyPeerCertificate runs the hook and then, unless it took over, the
@@ -345,13 +357,14 @@ func (st *handshakeState) readCertificateVerify(pub crypto.PublicKey) error {
 }
 
 // sendFinished sends Finished keyed by baseKey.
-func (st *handshakeState) sendFinished(baseKey []byte) {
+func (st *handshakeState) sendFinished(baseKey []byte) error {
 	c := st.c
 	vd := finishedVerifyData(c.suite.hash, baseKey, st.transcript.sum())
 	if c.config.Bugs.CorruptFinished {
 		vd[0] ^= 0x01
 	}
-	st.send((&finishedMsg{verifyData: vd}).marshal())
+	_, err := st.send(&finishedMsg{verifyData: vd})
+	return err
 }
 
 // readFinished checks the peer's Finished keyed by baseKey.

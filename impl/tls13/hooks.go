@@ -12,6 +12,9 @@ import (
 //
 // A hook that returns an error aborts the handshake. If the error is (or
 // wraps) an *AlertError, that alert is sent; otherwise internal_error.
+// Extensions a hook returns that make a message unencodable (a body
+// longer than its 2-byte length allows) also abort it with internal_error,
+// and the error names the message.
 // Embed NoHooks to implement only some methods. Declare the extensions the
 // hooks define in Config.HookExtensions: the engine then refuses them in
 // messages they are not defined for, so the Read hooks see only the ones

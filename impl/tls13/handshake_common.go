@@ -262,7 +262,7 @@ func (st *handshakeState) verifyPeerCertificate(m *certificateMsg, certType Cert
 	}
 	switch certType {
 	case CertTypeX509:
-		chain, err := c.verifyX509(m.entries, verify)
+		chain, err := c.config.verifyX509(m.entries, c.isClient, verify)
 		if err != nil {
 			return nil, err
 		}
@@ -288,7 +288,13 @@ func (st *handshakeState) verifyPeerCertificate(m *certificateMsg, certType Cert
 	return pc, nil
 }
 
-func (c *Conn) verifyX509(entries []CertificateEntry, verify bool) ([]*x509.Certificate, error) {
+// verifyX509 parses the peer's chain and, when verify is set, validates
+// it for our side (isClient): a server's chain against RootCAs and
+// ServerName, a client's against ClientCAs; at Config.Time, for
+// the side's extended key usage, and signed only with the schemes we
+// advertised for certificates. Its alerts are the engine's: unknown_ca,
+// certificate_expired, unsupported_certificate, else bad_certificate.
+func (c *Config) verifyX509(entries []CertificateEntry, isClient, verify bool) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	for _, e := range entries {
 		cert, err := x509.ParseCertificate(e.Data)
@@ -300,15 +306,15 @@ func (c *Conn) verifyX509(entries []CertificateEntry, verify bool) ([]*x509.Cert
 	if !verify {
 		return chain, nil
 	}
-	opts := x509.VerifyOptions{Intermediates: x509.NewCertPool(), CurrentTime: c.config.now()}
+	opts := x509.VerifyOptions{Intermediates: x509.NewCertPool(), CurrentTime: c.now()}
 	for _, cert := range chain[1:] {
 		opts.Intermediates.AddCert(cert)
 	}
-	if c.isClient {
-		opts.Roots, opts.DNSName = c.config.RootCAs, c.config.ServerName
+	if isClient {
+		opts.Roots, opts.DNSName = c.RootCAs, c.ServerName
 		opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	} else {
-		opts.Roots = c.config.ClientCAs
+		opts.Roots = c.ClientCAs
 		opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
 	paths, err := chain[0].Verify(opts)
@@ -327,7 +333,7 @@ func (c *Conn) verifyX509(entries []CertificateEntry, verify bool) ([]*x509.Cert
 	// advertised for certificates. Any verified path will do, less its
 	// trust anchor (§4.4.2.2); with none, §4.4.2.2 names the alert: "by
 	// default, unsupported_certificate".
-	schemes := c.config.certSignatureSchemes()
+	schemes := c.certSignatureSchemes()
 	var bad *x509.Certificate
 	for _, p := range paths {
 		if bad = unacceptableSignature(p[:len(p)-1], schemes); bad == nil {

@@ -203,12 +203,20 @@ func (c *Config) signatureSchemes() []SignatureScheme {
 // signatureAlgorithmsExtensions are signature_algorithms and, if
 // configured, signature_algorithms_cert, for a ClientHello or a
 // CertificateRequest.
-func (c *Config) signatureAlgorithmsExtensions() []Extension {
-	exts := []Extension{{extSignatureAlgorithms, encodeSchemes(c.signatureSchemes())}}
-	if c.SignatureSchemesCert != nil {
-		exts = append(exts, Extension{extSignatureAlgsCert, encodeSchemes(c.SignatureSchemesCert)})
+func (c *Config) signatureAlgorithmsExtensions() ([]Extension, error) {
+	data, err := encodeSchemes(c.signatureSchemes())
+	if err != nil {
+		return nil, extensionError(extSignatureAlgorithms, err)
 	}
-	return exts
+	exts := []Extension{{extSignatureAlgorithms, data}}
+	if c.SignatureSchemesCert != nil {
+		data, err := encodeSchemes(c.SignatureSchemesCert)
+		if err != nil {
+			return nil, extensionError(extSignatureAlgsCert, err)
+		}
+		exts = append(exts, Extension{extSignatureAlgsCert, data})
+	}
+	return exts, nil
 }
 
 // certSignatureSchemes are the schemes we accept in the peer's chain.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,21 +84,6 @@ func (c *Conn) HandshakeContext(ctx context.Context) (err error) {
 		return c.handshakeErr
 	}
 	stop := c.watchContext(ctx)
-	// A message that cannot be encoded (a hook's or a Bugs extension
-	// longer than its length prefix allows) ends the handshake with
-	// internal_error, not a panic.
-	defer func() {
-		r := recover()
-		if r == nil {
-			return
-		}
-		if e, ok := r.(error); !ok || !strings.HasPrefix(e.Error(), "cryptobyte:") {
-			panic(r)
-		}
-		stop()
-		err = c.fail(Alertf(AlertInternalError, "a handshake message cannot be encoded: %v", r))
-		c.handshakeErr = err
-	}()
 	if c.isClient {
 		err = c.clientHandshake(ctx)
 	} else {

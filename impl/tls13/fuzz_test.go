@@ -186,29 +186,29 @@ func engineMessages(tb testing.TB) [][]byte {
 // a post-handshake CertificateRequest, tickets, KeyUpdate.
 func builtMessages() [][]byte {
 	random := bytes.Repeat([]byte{0x5a}, 32)
-	ks := encodeClientKeyShares([]keyShare{{X25519, bytes.Repeat([]byte{9}, 32)}, {CurveP256, bytes.Repeat([]byte{4}, 65)}})
+	ks := must(encodeClientKeyShares([]keyShare{{X25519, bytes.Repeat([]byte{9}, 32)}, {CurveP256, bytes.Repeat([]byte{4}, 65)}}))
 	full := []Extension{
-		{extServerName, encodeServerName("example.test")},
-		{extSupportedGroups, encodeUint16List([]uint16{0x1d, 0x17}, false)},
-		{extSignatureAlgorithms, encodeUint16List([]uint16{0x0403, 0x0804}, false)},
-		{extSignatureAlgsCert, encodeUint16List([]uint16{0x0403}, false)},
-		{extSupportedVersions, encodeUint16List([]uint16{0x0304, 0x0303}, true)},
+		{extServerName, must(encodeServerName("example.test"))},
+		{extSupportedGroups, must(encodeUint16List([]uint16{0x1d, 0x17}, false))},
+		{extSignatureAlgorithms, must(encodeUint16List([]uint16{0x0403, 0x0804}, false))},
+		{extSignatureAlgsCert, must(encodeUint16List([]uint16{0x0403}, false))},
+		{extSupportedVersions, must(encodeUint16List([]uint16{0x0304, 0x0303}, true))},
 		{extKeyShare, ks},
-		{extPSKModes, encodeUint8List([]uint8{1})},
-		{extCookie, encodeOpaque16([]byte("cookie"))},
-		{extClientCertType, encodeUint8List([]uint8{0, 2})},
-		{extServerCertType, encodeUint8List([]uint8{2})},
+		{extPSKModes, must(encodeUint8List([]uint8{1}))},
+		{extCookie, must(encodeOpaque16([]byte("cookie")))},
+		{extClientCertType, must(encodeUint8List([]uint8{0, 2}))},
+		{extServerCertType, must(encodeUint8List([]uint8{2}))},
 		{extPostHandshakeAuth, nil},
-		{extALPN, encodeALPN([]string{"h2", "http/1.1"})},
+		{extALPN, must(encodeALPN([]string{"h2", "http/1.1"}))},
 		{0xfe0d, []byte{1, 2, 3}}, // an extension the engine does not know
 		{extPreSharedKey, []byte{0, 6, 0, 1, 0xaa, 0, 0, 0, 0, 0, 0x21, 0x20}},
 	}
 	ch := func(exts []Extension) []byte {
-		return (&clientHelloMsg{vers: versionTLS12, random: random, sessionID: bytes.Repeat([]byte{1}, 32),
-			cipherSuites: []uint16{0x1301, 0x1302, 0x1303}, compressionMethods: []uint8{0}, exts: exts}).marshal()
+		return must((&clientHelloMsg{vers: versionTLS12, random: random, sessionID: bytes.Repeat([]byte{1}, 32),
+			cipherSuites: []uint16{0x1301, 0x1302, 0x1303}, compressionMethods: []uint8{0}, exts: exts}).marshal())
 	}
 	sh := func(rnd []byte, exts []Extension) []byte {
-		return (&serverHelloMsg{vers: versionTLS12, random: rnd, cipherSuite: 0x1301, exts: exts}).marshal()
+		return must((&serverHelloMsg{vers: versionTLS12, random: rnd, cipherSuite: 0x1301, exts: exts}).marshal())
 	}
 	noExts := func(m []byte) []byte { // drop the trailing empty extensions block
 		m = m[:len(m)-2]
@@ -220,21 +220,21 @@ func builtMessages() [][]byte {
 		ch(full),
 		ch(nil),
 		noExts(ch(nil)),
-		sh(random, []Extension{{extSupportedVersions, encodeUint16(0x0304)}, {extKeyShare, encodeServerKeyShare(keyShare{X25519, bytes.Repeat([]byte{9}, 32)})}}),
-		sh(helloRetryRequestRandom, []Extension{{extKeyShare, encodeUint16(0x17)}, {extCookie, encodeOpaque16([]byte("c"))}, {extSupportedVersions, encodeUint16(0x0304)}}),
+		sh(random, []Extension{{extSupportedVersions, encodeUint16(0x0304)}, {extKeyShare, must(encodeServerKeyShare(keyShare{X25519, bytes.Repeat([]byte{9}, 32)}))}}),
+		sh(helloRetryRequestRandom, []Extension{{extKeyShare, encodeUint16(0x17)}, {extCookie, must(encodeOpaque16([]byte("c")))}, {extSupportedVersions, encodeUint16(0x0304)}}),
 		noExts(sh(random, nil)),
-		(&encryptedExtensionsMsg{}).marshal(),
-		(&encryptedExtensionsMsg{exts: []Extension{{extALPN, encodeALPN([]string{"h2"})}, {extClientCertType, []byte{2}}, {extServerCertType, []byte{0}}, {extServerName, nil}}}).marshal(),
-		(&certificateRequestMsg{context: []byte("12345678"), exts: []Extension{{extSignatureAlgorithms, encodeUint16List([]uint16{0x0807}, false)},
-			{extSignatureAlgsCert, encodeUint16List([]uint16{0x0401, 0x0807}, false)}, {extCertAuthorities, []byte{0, 0}}}}).marshal(),
-		(&certificateMsg{}).marshal(),
-		(&certificateMsg{context: []byte{7}, entries: []CertificateEntry{{Data: []byte{0x30, 0}, Extensions: []Extension{{5, []byte{1}}, {18, nil}}}, {Data: []byte{1}}}}).marshal(),
-		(&certificateVerifyMsg{scheme: Ed25519}).marshal(),
-		(&finishedMsg{}).marshal(),
-		(&finishedMsg{verifyData: bytes.Repeat([]byte{0xf1}, 48)}).marshal(),
-		(&newSessionTicketMsg{lifetime: 604800, ageAdd: 7, nonce: []byte{0}, ticket: []byte("ticket"), exts: []Extension{{extEarlyData, []byte{0, 0, 0x40, 0}}}}).marshal(),
-		(&keyUpdateMsg{}).marshal(),
-		(&keyUpdateMsg{updateRequested: true}).marshal(),
+		must((&encryptedExtensionsMsg{}).marshal()),
+		must((&encryptedExtensionsMsg{exts: []Extension{{extALPN, must(encodeALPN([]string{"h2"}))}, {extClientCertType, []byte{2}}, {extServerCertType, []byte{0}}, {extServerName, nil}}}).marshal()),
+		must((&certificateRequestMsg{context: []byte("12345678"), exts: []Extension{{extSignatureAlgorithms, must(encodeUint16List([]uint16{0x0807}, false))},
+			{extSignatureAlgsCert, must(encodeUint16List([]uint16{0x0401, 0x0807}, false))}, {extCertAuthorities, []byte{0, 0}}}}).marshal()),
+		must((&certificateMsg{}).marshal()),
+		must((&certificateMsg{context: []byte{7}, entries: []CertificateEntry{{Data: []byte{0x30, 0}, Extensions: []Extension{{5, []byte{1}}, {18, nil}}}, {Data: []byte{1}}}}).marshal()),
+		must((&certificateVerifyMsg{scheme: Ed25519}).marshal()),
+		must((&finishedMsg{}).marshal()),
+		must((&finishedMsg{verifyData: bytes.Repeat([]byte{0xf1}, 48)}).marshal()),
+		must((&newSessionTicketMsg{lifetime: 604800, ageAdd: 7, nonce: []byte{0}, ticket: []byte("ticket"), exts: []Extension{{extEarlyData, []byte{0, 0, 0x40, 0}}}}).marshal()),
+		must((&keyUpdateMsg{}).marshal()),
+		must((&keyUpdateMsg{updateRequested: true}).marshal()),
 	}
 }
 
@@ -278,7 +278,7 @@ func checkMessage(t *testing.T, typ uint8, m handshakeMessage, data []byte) {
 	if !bytes.Equal(rawOf(m), data) {
 		t.Fatalf("raw is %x, input was %x", rawOf(m), data)
 	}
-	got := m.marshal()
+	got := must(m.marshal())
 	if bytes.Equal(got, data) {
 		return
 	}
@@ -352,37 +352,37 @@ var extDecoders = []struct {
 }{
 	{"uint16 list, 16-bit length", func(b []byte) ([]byte, bool, error) {
 		v, err := decodeUint16List(b, false, "list")
-		return encodeUint16List(v, false), true, err
+		return must(encodeUint16List(v, false)), true, err
 	}},
 	{"uint16 list, 8-bit length", func(b []byte) ([]byte, bool, error) {
 		v, err := decodeUint16List(b, true, "list")
-		return encodeUint16List(v, true), true, err
+		return must(encodeUint16List(v, true)), true, err
 	}},
 	{"server_name", func(b []byte) ([]byte, bool, error) {
 		name, err := decodeServerName(b)
 		// Only a list of exactly one host_name re-encodes to itself: the
 		// decoder skips other name types, which encodeServerName never writes.
-		return encodeServerName(name), name != "" && len(b) == 5+len(name), err
+		return must(encodeServerName(name)), name != "" && len(b) == 5+len(name), err
 	}},
 	{"client key_share", func(b []byte) ([]byte, bool, error) {
 		v, err := decodeClientKeyShares(b)
-		return encodeClientKeyShares(v), true, err
+		return must(encodeClientKeyShares(v)), true, err
 	}},
 	{"server key_share", func(b []byte) ([]byte, bool, error) {
 		v, err := decodeServerKeyShare(b)
-		return encodeServerKeyShare(v), true, err
+		return must(encodeServerKeyShare(v)), true, err
 	}},
 	{"opaque16 (cookie)", func(b []byte) ([]byte, bool, error) {
 		v, err := decodeOpaque16(b, "cookie")
-		return encodeOpaque16(v), true, err
+		return must(encodeOpaque16(v)), true, err
 	}},
 	{"uint8 list", func(b []byte) ([]byte, bool, error) {
 		v, err := decodeUint8List(b, "list")
-		return encodeUint8List(v), true, err
+		return must(encodeUint8List(v)), true, err
 	}},
 	{"ALPN", func(b []byte) ([]byte, bool, error) {
 		v, err := decodeALPN(b)
-		return encodeALPN(v), true, err
+		return must(encodeALPN(v)), true, err
 	}},
 	{"uint16", func(b []byte) ([]byte, bool, error) {
 		v, err := decodeUint16(b, "uint16")
@@ -397,7 +397,7 @@ var extDecoders = []struct {
 		// readExtensions reads one block and leaves the rest; compare the
 		// re-encoding with the part it consumed.
 		consumed := b[:len(b)-len(s)]
-		out := build(func(bb *cryptobyte.Builder) { addExtensions(bb, exts) })
+		out := must(build(func(bb *cryptobyte.Builder) { addExtensions(bb, exts) }))
 		if !bytes.Equal(out, consumed) {
 			return out, true, nil // reported as a round-trip failure against b
 		}
@@ -720,7 +720,7 @@ func clientProfiles(tb testing.TB) []scriptProfile {
 
 	random := bytes.Repeat([]byte{0x5a}, 32)
 	sh := func(rnd []byte, exts ...Extension) []byte {
-		return plainRecord(recordHandshake, (&serverHelloMsg{vers: versionTLS12, random: rnd, cipherSuite: 0x1301, exts: exts}).marshal())
+		return plainRecord(recordHandshake, must((&serverHelloMsg{vers: versionTLS12, random: rnd, cipherSuite: 0x1301, exts: exts}).marshal()))
 	}
 	sv := Extension{extSupportedVersions, encodeUint16(0x0304)}
 	return []scriptProfile{
@@ -734,11 +734,11 @@ func clientProfiles(tb testing.TB) []scriptProfile {
 			seeds: [][]byte{joinRecords(tb, auth, "server_hello", "server_handshake")}, allowInternal: true},
 		{name: "default client", config: func() *Config { c := *def; return &c },
 			seeds: [][]byte{
-				sh(helloRetryRequestRandom, Extension{extKeyShare, encodeUint16(0x17)}, Extension{extCookie, encodeOpaque16([]byte("c"))}, sv),
+				sh(helloRetryRequestRandom, Extension{extKeyShare, encodeUint16(0x17)}, Extension{extCookie, must(encodeOpaque16([]byte("c")))}, sv),
 				sh(helloRetryRequestRandom, Extension{extKeyShare, encodeUint16(uint16(X25519MLKEM768))}, sv),
-				sh(random, sv, Extension{extKeyShare, encodeServerKeyShare(keyShare{X25519, bytes.Repeat([]byte{9}, 32)})}),
+				sh(random, sv, Extension{extKeyShare, must(encodeServerKeyShare(keyShare{X25519, bytes.Repeat([]byte{9}, 32)}))}),
 				append(plainRecord(recordChangeCipherSpec, []byte{1}), plainRecord(recordAlert, []byte{2, 40})...),
-				plainRecord(recordHandshake, (&finishedMsg{verifyData: make([]byte, 32)}).marshal()),
+				plainRecord(recordHandshake, must((&finishedMsg{verifyData: make([]byte, 32)}).marshal())),
 				{recordApplicationData, 3, 3, 0x41, 0x01},
 			}},
 	}
@@ -811,7 +811,7 @@ func serverProfiles(tb testing.TB) []scriptProfile {
 		append(plainRecord(recordHandshake, chMsg[:50]), plainRecord(recordHandshake, chMsg[50:])...),
 		append(plainRecord(recordChangeCipherSpec, []byte{1}), ch3...),
 		// ClientHello and a Finished in one record.
-		plainRecord(recordHandshake, append(slices.Clone(chMsg), (&finishedMsg{verifyData: make([]byte, 32)}).marshal()...)),
+		plainRecord(recordHandshake, append(slices.Clone(chMsg), must((&finishedMsg{verifyData: make([]byte, 32)}).marshal())...)),
 	}
 	rawSeeds = append(rawSeeds, engineCH...)
 	return []scriptProfile{

@@ -110,7 +110,9 @@ func (c *Conn) clientHandshake(ctx context.Context) (err error) {
 	if err := c.earlyApplicationData(); err != nil {
 		return err
 	}
-	st.sendFinished(st.hsClient)
+	if err := st.sendFinished(st.hsClient); err != nil {
+		return err
+	}
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -136,15 +138,56 @@ func (st *clientHandshakeState) addKeyShare(g CurveID) error {
 // and sends the ClientHello.
 func (st *clientHandshakeState) sendClientHello(cookie []byte) error {
 	c, cfg := st.c, st.c.config
+	exts, err := st.clientHelloExtensions(cookie)
+	if err != nil {
+		return err
+	}
+	if cfg.PostHandshakeAuth {
+		c.offeredPHA = true
+	}
+	extra, err := st.hooks.WriteClientHello(st.hs)
+	if err != nil {
+		return hookError(err)
+	}
+	st.hello.exts = c.finishExtensions(typeClientHello, append(exts, extra...))
+	st.offered = st.offered[:0]
+	for _, e := range st.hello.exts {
+		st.offered = append(st.offered, e.Type)
+	}
+	if st.hello.raw, err = st.send(st.hello); err != nil {
+		return err
+	}
+	c.helloSeen = true
+	return c.flushClientHello()
+}
+
+// clientHelloExtensions are the extensions the engine itself puts in a
+// ClientHello, or an internal_error if the configuration makes one that
+// cannot be encoded (an ALPN protocol of more than 255 bytes, say).
+func (st *clientHandshakeState) clientHelloExtensions(cookie []byte) ([]Extension, error) {
+	cfg := st.c.config
 	var exts []Extension
+	add := func(typ uint16, data []byte, err error) error {
+		if err != nil {
+			return extensionError(typ, err)
+		}
+		exts = append(exts, Extension{typ, data})
+		return nil
+	}
 	if cfg.ServerName != "" && net.ParseIP(cfg.ServerName) == nil {
-		exts = append(exts, Extension{extServerName, encodeServerName(cfg.ServerName)})
+		data, err := encodeServerName(cfg.ServerName)
+		if err := add(extServerName, data, err); err != nil {
+			return nil, err
+		}
 	}
 	groups := make([]uint16, 0, len(cfg.groups()))
 	for _, g := range cfg.groups() {
 		groups = append(groups, uint16(g))
 	}
-	exts = append(exts, Extension{extSupportedGroups, encodeUint16List(groups, false)})
+	data, err := encodeUint16List(groups, false)
+	if err := add(extSupportedGroups, data, err); err != nil {
+		return nil, err
+	}
 	var shares []keyShare
 	for _, g := range cfg.keyShareGroups() {
 		if k := st.shares[g]; k != nil {
@@ -156,39 +199,47 @@ func (st *clientHandshakeState) sendClientHello(cookie []byte) error {
 			shares = append(shares, keyShare{g, publicShare(k)})
 		}
 	}
-	exts = append(exts, Extension{extKeyShare, encodeClientKeyShares(shares)})
-	if cookie != nil {
-		exts = append(exts, Extension{extCookie, encodeOpaque16(cookie)})
+	data, err = encodeClientKeyShares(shares)
+	if err := add(extKeyShare, data, err); err != nil {
+		return nil, err
 	}
-	exts = append(exts, Extension{extSupportedVersions, encodeUint16List([]uint16{versionTLS13}, true)})
-	exts = append(exts, cfg.signatureAlgorithmsExtensions()...)
+	if cookie != nil {
+		data, err := encodeOpaque16(cookie)
+		if err := add(extCookie, data, err); err != nil {
+			return nil, err
+		}
+	}
+	data, err = encodeUint16List([]uint16{versionTLS13}, true)
+	if err := add(extSupportedVersions, data, err); err != nil {
+		return nil, err
+	}
+	sigAlgs, err := cfg.signatureAlgorithmsExtensions()
+	if err != nil {
+		return nil, err
+	}
+	exts = append(exts, sigAlgs...)
 	if cfg.ClientCertificateTypes != nil {
-		exts = append(exts, Extension{extClientCertType, encodeUint8List(certTypeBytes(cfg.ClientCertificateTypes))})
+		data, err := encodeUint8List(certTypeBytes(cfg.ClientCertificateTypes))
+		if err := add(extClientCertType, data, err); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.ServerCertificateTypes != nil {
-		exts = append(exts, Extension{extServerCertType, encodeUint8List(certTypeBytes(cfg.ServerCertificateTypes))})
+		data, err := encodeUint8List(certTypeBytes(cfg.ServerCertificateTypes))
+		if err := add(extServerCertType, data, err); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.PostHandshakeAuth {
 		exts = append(exts, Extension{extPostHandshakeAuth, nil})
-		c.offeredPHA = true
 	}
 	if len(cfg.NextProtos) > 0 {
-		exts = append(exts, Extension{extALPN, encodeALPN(cfg.NextProtos)})
+		data, err := encodeALPN(cfg.NextProtos)
+		if err := add(extALPN, data, err); err != nil {
+			return nil, err
+		}
 	}
-	extra, err := st.hooks.WriteClientHello(st.hs)
-	if err != nil {
-		return hookError(err)
-	}
-	st.hello.exts = c.finishExtensions(typeClientHello, append(exts, extra...))
-	st.offered = st.offered[:0]
-	for _, e := range st.hello.exts {
-		st.offered = append(st.offered, e.Type)
-	}
-	raw := st.hello.marshal()
-	st.hello.raw = raw
-	st.send(raw)
-	c.helloSeen = true
-	return c.flushClientHello()
+	return exts, nil
 }
 
 // flushClientHello sends the first ClientHello with record version
@@ -406,7 +457,9 @@ func (st *handshakeState) sendClientCertificate(cr *certificateRequestMsg) error
 	if err != nil {
 		return err
 	}
-	st.send(cm.marshal())
+	if _, err := st.send(cm); err != nil {
+		return err
+	}
 	if signer != nil && len(cm.entries) > 0 {
 		return st.sendCertificateVerify(signer, cr.sigAlgs)
 	}

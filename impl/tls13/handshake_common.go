@@ -44,9 +44,21 @@ func (c *Conn) newHandshakeState(ctx context.Context) *handshakeState {
 	return st
 }
 
-// send queues a handshake message and adds it to the transcript, unless
-// Bugs say to skip or repeat it.
-func (st *handshakeState) send(raw []byte) {
+// send encodes a handshake message, queues it and adds it to the
+// transcript, unless Bugs say to skip or repeat it, and returns its
+// encoding. A message that cannot be encoded (a hook's or a Bugs
+// extension too long for its length prefix) is an internal_error naming it.
+func (st *handshakeState) send(m handshakeMessage) ([]byte, error) {
+	raw, err := m.marshal()
+	if err != nil {
+		return nil, err
+	}
+	st.sendRaw(raw)
+	return raw, nil
+}
+
+// sendRaw is send for a message already encoded.
+func (st *handshakeState) sendRaw(raw []byte) {
 	b := &st.c.config.Bugs
 	if containsUint8(b.SkipMessages, raw[0]) {
 		return
@@ -232,8 +244,8 @@ func (st *handshakeState) sendCertificateVerify(signer crypto.Signer, peerScheme
 	if c.config.Bugs.CertificateVerifyScheme != 0 {
 		scheme = c.config.Bugs.CertificateVerifyScheme
 	}
-	st.send((&certificateVerifyMsg{scheme: scheme, signature: sig}).marshal())
-	return nil
+	_, err = st.send(&certificateVerifyMsg{scheme: scheme, signature: sig})
+	return err
 }
 
 // verifyPeerCertificate runs the hook and then, unless it took over, the
@@ -250,7 +262,7 @@ func (st *handshakeState) verifyPeerCertificate(m *certificateMsg, certType Cert
 	}
 	switch certType {
 	case CertTypeX509:
-		chain, err := c.verifyX509(m.entries, verify)
+		chain, err := c.config.verifyX509(m.entries, c.isClient, verify)
 		if err != nil {
 			return nil, err
 		}
@@ -276,7 +288,13 @@ func (st *handshakeState) verifyPeerCertificate(m *certificateMsg, certType Cert
 	return pc, nil
 }
 
-func (c *Conn) verifyX509(entries []CertificateEntry, verify bool) ([]*x509.Certificate, error) {
+// verifyX509 parses the peer's chain and, when verify is set, validates
+// it for our side (isClient): a server's chain against RootCAs and
+// ServerName, a client's against ClientCAs; at Config.Time, for
+// the side's extended key usage, and signed only with the schemes we
+// advertised for certificates. Its alerts are the engine's: unknown_ca,
+// certificate_expired, unsupported_certificate, else bad_certificate.
+func (c *Config) verifyX509(entries []CertificateEntry, isClient, verify bool) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	for _, e := range entries {
 		cert, err := x509.ParseCertificate(e.Data)
@@ -288,15 +306,15 @@ func (c *Conn) verifyX509(entries []CertificateEntry, verify bool) ([]*x509.Cert
 	if !verify {
 		return chain, nil
 	}
-	opts := x509.VerifyOptions{Intermediates: x509.NewCertPool(), CurrentTime: c.config.now()}
+	opts := x509.VerifyOptions{Intermediates: x509.NewCertPool(), CurrentTime: c.now()}
 	for _, cert := range chain[1:] {
 		opts.Intermediates.AddCert(cert)
 	}
-	if c.isClient {
-		opts.Roots, opts.DNSName = c.config.RootCAs, c.config.ServerName
+	if isClient {
+		opts.Roots, opts.DNSName = c.RootCAs, c.ServerName
 		opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	} else {
-		opts.Roots = c.config.ClientCAs
+		opts.Roots = c.ClientCAs
 		opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
 	paths, err := chain[0].Verify(opts)
@@ -315,7 +333,7 @@ func (c *Conn) verifyX509(entries []CertificateEntry, verify bool) ([]*x509.Cert
 	// advertised for certificates. Any verified path will do, less its
 	// trust anchor (§4.4.2.2); with none, §4.4.2.2 names the alert: "by
 	// default, unsupported_certificate".
-	schemes := c.config.certSignatureSchemes()
+	schemes := c.certSignatureSchemes()
 	var bad *x509.Certificate
 	for _, p := range paths {
 		if bad = unacceptableSignature(p[:len(p)-1], schemes); bad == nil {
@@ -345,13 +363,14 @@ func (st *handshakeState) readCertificateVerify(pub crypto.PublicKey) error {
 }
 
 // sendFinished sends Finished keyed by baseKey.
-func (st *handshakeState) sendFinished(baseKey []byte) {
+func (st *handshakeState) sendFinished(baseKey []byte) error {
 	c := st.c
 	vd := finishedVerifyData(c.suite.hash, baseKey, st.transcript.sum())
 	if c.config.Bugs.CorruptFinished {
 		vd[0] ^= 0x01
 	}
-	st.send((&finishedMsg{verifyData: vd}).marshal())
+	_, err := st.send(&finishedMsg{verifyData: vd})
+	return err
 }
 
 // readFinished checks the peer's Finished keyed by baseKey.

@@ -68,11 +68,15 @@ func (c *Conn) serverHandshake(ctx context.Context) (err error) {
 	if len(cm.entries) == 0 || signer == nil {
 		return Alertf(AlertHandshakeFailure, "no server credential fits the client's signature algorithms and certificate types")
 	}
-	st.send(cm.marshal())
+	if _, err := st.send(cm); err != nil {
+		return err
+	}
 	if err := st.sendCertificateVerify(signer, st.hello.sigAlgs); err != nil {
 		return err
 	}
-	st.sendFinished(st.hsServer)
+	if err := st.sendFinished(st.hsServer); err != nil {
+		return err
+	}
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -201,7 +205,11 @@ func (st *serverHandshakeState) helloRetry(ch1 *clientHelloMsg, g CurveID) error
 	c.helloRetried, st.hs.helloRetried = true, true
 	exts := []Extension{{extKeyShare, encodeUint16(uint16(g))}}
 	if cfg.HelloRetryCookie != nil {
-		exts = append(exts, Extension{extCookie, encodeOpaque16(cfg.HelloRetryCookie)})
+		cookie, err := encodeOpaque16(cfg.HelloRetryCookie)
+		if err != nil {
+			return extensionError(extCookie, err)
+		}
+		exts = append(exts, Extension{extCookie, cookie})
 	}
 	exts = append(exts, Extension{extSupportedVersions, encodeUint16(versionTLS13)})
 	hrr := &serverHelloMsg{vers: versionTLS12, random: helloRetryRequestRandom, sessionID: ch1.sessionID,
@@ -210,7 +218,9 @@ func (st *serverHandshakeState) helloRetry(ch1 *clientHelloMsg, g CurveID) error
 		return err
 	}
 	st.transcript.restartAfterHelloRetry(c.suite.hash, ch1.raw)
-	st.send(hrr.marshal())
+	if _, err := st.send(hrr); err != nil {
+		return err
+	}
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -291,15 +301,21 @@ func (st *serverHandshakeState) sendServerHello() error {
 	if _, err := io.ReadFull(cfg.rand(), random); err != nil {
 		return err
 	}
+	share, err := encodeServerKeyShare(keyShare{st.group, serverShare})
+	if err != nil {
+		return extensionError(extKeyShare, err)
+	}
 	exts := []Extension{
-		{extKeyShare, encodeServerKeyShare(keyShare{st.group, serverShare})},
+		{extKeyShare, share},
 		{extSupportedVersions, encodeUint16(versionTLS13)},
 	}
 	sh := &serverHelloMsg{vers: versionTLS12, random: random, sessionID: st.hello.sessionID,
 		cipherSuite: c.suite.id, exts: c.finishExtensions(typeServerHello, exts)}
 	c.ks = newKeySchedule(c.suite.hash, c.secret)
 	c.earlyExporter = c.ks.earlyExporter(st.transcript.sum())
-	st.send(sh.marshal())
+	if _, err := st.send(sh); err != nil {
+		return err
+	}
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -342,7 +358,11 @@ func (st *serverHandshakeState) sendEncryptedExtensions() error {
 			return Alertf(AlertNoApplicationProtocol, "no ALPN protocol in common")
 		}
 		c.alpn = proto
-		exts = append(exts, Extension{extALPN, encodeALPN([]string{proto})})
+		alpn, err := encodeALPN([]string{proto})
+		if err != nil {
+			return extensionError(extALPN, err)
+		}
+		exts = append(exts, Extension{extALPN, alpn})
 	}
 	if ch.serverCertTypes != nil {
 		exts = append(exts, Extension{extServerCertType, []byte{byte(c.serverCertType)}})
@@ -355,21 +375,26 @@ func (st *serverHandshakeState) sendEncryptedExtensions() error {
 		return hookError(err)
 	}
 	ee := &encryptedExtensionsMsg{exts: c.finishExtensions(typeEncryptedExtensions, append(exts, extra...))}
-	st.send(ee.marshal())
-	return nil
+	_, err = st.send(ee)
+	return err
 }
 
 // certificateRequest builds a CertificateRequest with the given context.
 func (st *handshakeState) certificateRequest(context []byte) (*certificateRequestMsg, error) {
 	c := st.c
-	exts := c.config.signatureAlgorithmsExtensions()
+	exts, err := c.config.signatureAlgorithmsExtensions()
+	if err != nil {
+		return nil, err
+	}
 	st.hs.sentCertificateRequest = true
 	extra, err := st.hooks.WriteCertificateRequest(st.hs)
 	if err != nil {
 		return nil, hookError(err)
 	}
 	cr := &certificateRequestMsg{context: context, exts: c.finishExtensions(typeCertificateRequest, append(exts, extra...))}
-	cr.raw = cr.marshal()
+	if cr.raw, err = cr.marshal(); err != nil {
+		return nil, err
+	}
 	return cr, nil
 }
 
@@ -379,7 +404,7 @@ func (st *serverHandshakeState) sendCertificateRequest() error {
 		return err
 	}
 	st.certReq = cr
-	st.send(cr.raw)
+	st.sendRaw(cr.raw)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -265,28 +266,82 @@ func TestDeterministicHandshake(t *testing.T) {
 }
 
 // A message that cannot be encoded (an extension longer than its 2-byte
-// length allows, from Bugs or a hook) ends the handshake with
-// internal_error on the side that built it, not a panic.
+// length allows, from Bugs, a hook or the configuration) ends the
+// handshake with internal_error on the wire from the side that built it,
+// and an error naming the message, not a panic.
 func TestUnencodableMessageIsInternalError(t *testing.T) {
 	p := getPKI(t)
 	huge := []Extension{{Type: 0xfe00, Data: make([]byte, 70000)}}
-	for _, side := range []string{"client", "server"} {
-		t.Run(side, func(t *testing.T) {
+	extra := func(typ uint8) map[uint8][]Extension { return map[uint8][]Extension{typ: huge} }
+	requestCert := func(cc, sc *Config) {
+		sc.ClientAuth = RequireAnyClientCert
+		cc.Certificates = []Credential{p.client}
+	}
+	for _, tc := range []struct {
+		name   string
+		client bool // the side that cannot encode
+		want   string
+		setup  func(cc, sc *Config)
+	}{
+		{"ClientHello", true, "cannot encode ClientHello", func(cc, sc *Config) { cc.Bugs.ExtraExtensions = extra(MsgClientHello) }},
+		{"ClientHello ALPN", true, "cannot encode extension 16", func(cc, sc *Config) { cc.NextProtos = []string{string(make([]byte, 300))} }},
+		{"HelloRetryRequest", false, "cannot encode HelloRetryRequest", func(cc, sc *Config) {
+			sc.Bugs.AlwaysHelloRetry, sc.Bugs.ExtraExtensions = true, extra(MsgServerHello)
+		}},
+		{"HelloRetryRequest cookie", false, "cannot encode extension 44", func(cc, sc *Config) {
+			sc.Bugs.AlwaysHelloRetry, sc.HelloRetryCookie = true, make([]byte, 70000)
+		}},
+		{"ServerHello", false, "cannot encode ServerHello", func(cc, sc *Config) { sc.Bugs.ExtraExtensions = extra(MsgServerHello) }},
+		{"EncryptedExtensions", false, "cannot encode EncryptedExtensions", func(cc, sc *Config) { sc.Bugs.ExtraExtensions = extra(MsgEncryptedExtensions) }},
+		{"EncryptedExtensions from a hook", false, "cannot encode EncryptedExtensions", func(cc, sc *Config) {
+			sc.NewHooks = func() Hooks { return eeHooks{exts: huge} }
+		}},
+		{"CertificateRequest", false, "cannot encode CertificateRequest", func(cc, sc *Config) {
+			requestCert(cc, sc)
+			sc.Bugs.ExtraExtensions = extra(MsgCertificateRequest)
+		}},
+		{"server Certificate", false, "cannot encode Certificate", func(cc, sc *Config) { sc.Bugs.ExtraEntryExtensions = map[int][]Extension{0: huge} }},
+		{"client Certificate", true, "cannot encode Certificate", func(cc, sc *Config) {
+			requestCert(cc, sc)
+			cc.Bugs.ExtraEntryExtensions = map[int][]Extension{0: huge}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			cc, sc := p.clientConfig(), p.serverConfig()
-			if side == "client" {
-				cc.Bugs.ExtraExtensions = map[uint8][]Extension{MsgClientHello: huge}
-			} else {
-				sc.Bugs.ExtraExtensions = map[uint8][]Extension{MsgEncryptedExtensions: huge}
-			}
+			tc.setup(cc, sc)
 			_, _, cerr, serr := runPair(t, cc, sc)
-			err := cerr
-			if side == "server" {
-				err = serr
+			err, peerErr := serr, cerr
+			if tc.client {
+				err, peerErr = cerr, serr
 			}
-			ae, ok := AsAlert(err)
-			if !ok || ae.Code != AlertInternalError || !ae.Sent {
-				t.Fatalf("%s: %v, want internal_error sent", side, err)
+			if ae, ok := AsAlert(err); !ok || ae.Code != AlertInternalError || !ae.Sent || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v, want internal_error sent and %q", err, tc.want)
+			}
+			if ae, ok := AsAlert(peerErr); !ok || ae.Code != AlertInternalError || ae.Sent {
+				t.Fatalf("peer: %v, want internal_error received", peerErr)
 			}
 		})
 	}
+}
+
+type eeHooks struct {
+	NoHooks
+	exts []Extension
+}
+
+func (h eeHooks) WriteEncryptedExtensions(*HookState) ([]Extension, error) { return h.exts, nil }
+
+// A NewSessionTicket that cannot be encoded is an error to the caller;
+// nothing goes out and the connection goes on.
+func TestUnencodableSessionTicket(t *testing.T) {
+	p := getPKI(t)
+	cli, srv, cerr, serr := runPair(t, p.clientConfig(), p.serverConfig())
+	if cerr != nil || serr != nil {
+		t.Fatal(cerr, serr)
+	}
+	err := srv.WriteSessionTicket(60, 0, []byte{0}, make([]byte, 70000), nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot encode NewSessionTicket") {
+		t.Fatalf("WriteSessionTicket: %v", err)
+	}
+	echo(t, cli, srv)
 }

@@ -12,6 +12,9 @@ import (
 //
 // A hook that returns an error aborts the handshake. If the error is (or
 // wraps) an *AlertError, that alert is sent; otherwise internal_error.
+// Extensions a hook returns that make a message unencodable (a body
+// longer than its 2-byte length allows) also abort it with internal_error,
+// and the error names the message.
 // Embed NoHooks to implement only some methods. Declare the extensions the
 // hooks define in Config.HookExtensions: the engine then refuses them in
 // messages they are not defined for, so the Read hooks see only the ones
@@ -42,6 +45,7 @@ type Hooks interface {
 	// engine then validates pc as usual unless the hook set pc.PublicKey;
 	// for other types the hook must set it. pc.PublicKey verifies the
 	// peer's CertificateVerify. An empty client Certificate also comes here.
+	// hs.VerifyChain runs the engine's X.509 chain validation on demand.
 	VerifyPeerCertificate(hs *HookState, pc *PeerCertificate) error
 	// HandshakeDone (both) is called after the peer's Finished verified and
 	// before our last flight (client) or before application data is
@@ -187,6 +191,32 @@ func (hs *HookState) CertificateRequested() bool {
 // PostHandshake reports whether the hook runs for a post-handshake
 // CertificateRequest (RFC 8446 §4.6.2).
 func (hs *HookState) PostHandshake() bool { return hs.postHandshake }
+
+// VerifyChain validates the peer's X.509 chain in pc as the engine does
+// when Config asks it to (InsecureSkipVerify unset on a client,
+// ClientAuth of VerifyClientCertIfGiven or more on a server), whatever
+// Config says: a server's chain against RootCAs and ServerName, a
+// client's against ClientCAs, at Config.Time, for the side's extended key
+// usage, signed only with schemes advertised for certificates. Its error
+// is the *AlertError the engine would send: unknown_ca, certificate_expired,
+// unsupported_certificate, else bad_certificate. On success it sets
+// pc.Chain and pc.PublicKey, so the engine does not validate the chain
+// again. A VerifyPeerCertificate hook calls it to require a valid chain
+// where the configuration would have the engine only parse one.
+func (hs *HookState) VerifyChain(pc *PeerCertificate) error {
+	if pc.Type != CertTypeX509 {
+		return Alertf(AlertUnsupportedCertificate, "VerifyChain: certificate type %d is not X.509", pc.Type)
+	}
+	if len(pc.Entries) == 0 {
+		return Alertf(AlertBadCertificate, "VerifyChain: no certificate")
+	}
+	chain, err := hs.config.verifyX509(pc.Entries, hs.isClient, true)
+	if err != nil {
+		return err
+	}
+	pc.Chain, pc.PublicKey = chain, chain[0].PublicKey
+	return nil
+}
 
 func clone(b []byte) []byte {
 	if b == nil {

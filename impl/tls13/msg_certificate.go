@@ -8,7 +8,7 @@ type certificateMsg struct {
 	entries []CertificateEntry
 }
 
-func (m *certificateMsg) marshal() []byte {
+func (m *certificateMsg) marshal() ([]byte, error) {
 	return marshalHandshake(typeCertificate, func(b *cryptobyte.Builder) {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(m.context) })
 		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
@@ -51,7 +51,7 @@ type certificateVerifyMsg struct {
 	signature []byte
 }
 
-func (m *certificateVerifyMsg) marshal() []byte {
+func (m *certificateVerifyMsg) marshal() ([]byte, error) {
 	return marshalHandshake(typeCertificateVerify, func(b *cryptobyte.Builder) {
 		b.AddUint16(uint16(m.scheme))
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(m.signature) })
@@ -78,7 +78,7 @@ type finishedMsg struct {
 	verifyData []byte
 }
 
-func (m *finishedMsg) marshal() []byte {
+func (m *finishedMsg) marshal() ([]byte, error) {
 	return marshalHandshake(typeFinished, func(b *cryptobyte.Builder) { b.AddBytes(m.verifyData) })
 }
 

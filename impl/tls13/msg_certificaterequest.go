@@ -12,7 +12,7 @@ type certificateRequestMsg struct {
 	sigAlgsCert []SignatureScheme // nil if signature_algorithms_cert is absent
 }
 
-func (m *certificateRequestMsg) marshal() []byte {
+func (m *certificateRequestMsg) marshal() ([]byte, error) {
 	return marshalHandshake(typeCertificateRequest, func(b *cryptobyte.Builder) {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(m.context) })
 		addExtensions(b, m.exts)

@@ -27,7 +27,7 @@ type clientHelloMsg struct {
 	alpn              []string
 }
 
-func (m *clientHelloMsg) marshal() []byte {
+func (m *clientHelloMsg) marshal() ([]byte, error) {
 	return marshalHandshake(typeClientHello, func(b *cryptobyte.Builder) {
 		b.AddUint16(m.vers)
 		b.AddBytes(m.random)

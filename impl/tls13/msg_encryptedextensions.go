@@ -14,7 +14,7 @@ type encryptedExtensionsMsg struct {
 	hasServerCertType bool
 }
 
-func (m *encryptedExtensionsMsg) marshal() []byte {
+func (m *encryptedExtensionsMsg) marshal() ([]byte, error) {
 	return marshalHandshake(typeEncryptedExtensions, func(b *cryptobyte.Builder) {
 		addExtensions(b, m.exts)
 	})

@@ -44,13 +44,22 @@ func readExtensions(s *cryptobyte.String) ([]Extension, error) {
 
 func errDecode(what string) error { return Alertf(AlertDecodeError, "malformed %s", what) }
 
-func build(f func(b *cryptobyte.Builder)) []byte {
+// build runs f on a fresh builder. It fails, as cryptobyte does, when a
+// value is too long for its length prefix (a configured ALPN protocol of
+// more than 255 bytes, say).
+func build(f func(b *cryptobyte.Builder)) ([]byte, error) {
 	var b cryptobyte.Builder
 	f(&b)
-	return b.BytesOrPanic()
+	return b.Bytes()
 }
 
-func encodeUint16List(v []uint16, u8prefix bool) []byte {
+// extensionError is the internal_error for an extension body the engine
+// cannot encode from its configuration.
+func extensionError(typ uint16, err error) error {
+	return Alertf(AlertInternalError, "cannot encode extension %d: %v", typ, err)
+}
+
+func encodeUint16List(v []uint16, u8prefix bool) ([]byte, error) {
 	return build(func(b *cryptobyte.Builder) {
 		add := b.AddUint16LengthPrefixed
 		if u8prefix {
@@ -87,7 +96,7 @@ func decodeUint16List(data []byte, u8prefix bool, what string) ([]uint16, error)
 	return out, nil
 }
 
-func encodeSchemes(schemes []SignatureScheme) []byte {
+func encodeSchemes(schemes []SignatureScheme) ([]byte, error) {
 	v := make([]uint16, len(schemes))
 	for i, s := range schemes {
 		v[i] = uint16(s)
@@ -113,7 +122,7 @@ func decodeSchemes(data []byte, typ uint16) ([]SignatureScheme, error) {
 	return out, nil
 }
 
-func encodeServerName(name string) []byte {
+func encodeServerName(name string) ([]byte, error) {
 	return build(func(b *cryptobyte.Builder) {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 			b.AddUint8(0) // host_name
@@ -155,7 +164,7 @@ func encodeKeyShareEntry(b *cryptobyte.Builder, ks keyShare) {
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(ks.data) })
 }
 
-func encodeClientKeyShares(shares []keyShare) []byte {
+func encodeClientKeyShares(shares []keyShare) ([]byte, error) {
 	return build(func(b *cryptobyte.Builder) {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 			for _, ks := range shares {
@@ -196,7 +205,7 @@ func decodeClientKeyShares(data []byte) ([]keyShare, error) {
 	return out, nil
 }
 
-func encodeServerKeyShare(ks keyShare) []byte {
+func encodeServerKeyShare(ks keyShare) ([]byte, error) {
 	return build(func(b *cryptobyte.Builder) { encodeKeyShareEntry(b, ks) })
 }
 
@@ -218,7 +227,7 @@ func decodeUint16(data []byte, what string) (uint16, error) {
 	return uint16(data[0])<<8 | uint16(data[1]), nil
 }
 
-func encodeOpaque16(v []byte) []byte {
+func encodeOpaque16(v []byte) ([]byte, error) {
 	return build(func(b *cryptobyte.Builder) {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
 	})
@@ -233,7 +242,7 @@ func decodeOpaque16(data []byte, what string) ([]byte, error) {
 	return []byte(v), nil
 }
 
-func encodeUint8List(v []uint8) []byte {
+func encodeUint8List(v []uint8) ([]byte, error) {
 	return build(func(b *cryptobyte.Builder) {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(v) })
 	})
@@ -248,7 +257,7 @@ func decodeUint8List(data []byte, what string) ([]uint8, error) {
 	return []byte(v), nil
 }
 
-func encodeALPN(protos []string) []byte {
+func encodeALPN(protos []string) ([]byte, error) {
 	return build(func(b *cryptobyte.Builder) {
 		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 			for _, p := range protos {

@@ -1,19 +1,53 @@
 package tls13
 
-import "golang.org/x/crypto/cryptobyte"
+import (
+	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+)
 
 // handshakeMessage is one of the msg types below. marshal returns the whole
-// message including its 4-byte header; unmarshal takes the same.
+// message including its 4-byte header, or an internal_error *AlertError
+// naming the message when a field does not fit its length prefix (a hook's
+// or a Bugs extension can be longer than 2^16-1 bytes); unmarshal takes the
+// same bytes.
 type handshakeMessage interface {
-	marshal() []byte
+	marshal() ([]byte, error)
 	unmarshal(data []byte) error
 }
 
-func marshalHandshake(typ uint8, body func(b *cryptobyte.Builder)) []byte {
+var messageNames = map[uint8]string{
+	typeClientHello: "ClientHello", typeServerHello: "ServerHello",
+	typeNewSessionTicket: "NewSessionTicket", typeEndOfEarlyData: "EndOfEarlyData",
+	typeEncryptedExtensions: "EncryptedExtensions", typeCertificate: "Certificate",
+	typeCertificateRequest: "CertificateRequest", typeCertificateVerify: "CertificateVerify",
+	typeFinished: "Finished", typeKeyUpdate: "KeyUpdate", typeMessageHash: "message_hash",
+}
+
+// messageName is the RFC 8446 name of a handshake message type.
+func messageName(typ uint8) string {
+	if n, ok := messageNames[typ]; ok {
+		return n
+	}
+	return fmt.Sprintf("handshake message %d", typ)
+}
+
+// marshalHandshake encodes a message with its header.
+func marshalHandshake(typ uint8, body func(b *cryptobyte.Builder)) ([]byte, error) {
+	return marshalNamed(typ, messageName(typ), body)
+}
+
+// marshalNamed is marshalHandshake for a message whose name is not its
+// type's (a HelloRetryRequest), so that errors name it.
+func marshalNamed(typ uint8, name string, body func(b *cryptobyte.Builder)) ([]byte, error) {
 	var b cryptobyte.Builder
 	b.AddUint8(typ)
 	b.AddUint24LengthPrefixed(body)
-	return b.BytesOrPanic()
+	raw, err := b.Bytes()
+	if err != nil {
+		return nil, Alertf(AlertInternalError, "cannot encode %s: %v", name, err)
+	}
+	return raw, nil
 }
 
 // readHandshakeBody checks the header of a complete message and returns its body.

@@ -11,7 +11,7 @@ type newSessionTicketMsg struct {
 	exts     []Extension
 }
 
-func (m *newSessionTicketMsg) marshal() []byte {
+func (m *newSessionTicketMsg) marshal() ([]byte, error) {
 	return marshalHandshake(typeNewSessionTicket, func(b *cryptobyte.Builder) {
 		b.AddUint32(m.lifetime)
 		b.AddUint32(m.ageAdd)
@@ -47,7 +47,7 @@ type keyUpdateMsg struct {
 	updateRequested bool
 }
 
-func (m *keyUpdateMsg) marshal() []byte {
+func (m *keyUpdateMsg) marshal() ([]byte, error) {
 	return marshalHandshake(typeKeyUpdate, func(b *cryptobyte.Builder) {
 		if m.updateRequested {
 			b.AddUint8(1)

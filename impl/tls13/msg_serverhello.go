@@ -33,8 +33,12 @@ func (m *serverHelloMsg) isHelloRetryRequest() bool {
 	return bytes.Equal(m.random, helloRetryRequestRandom)
 }
 
-func (m *serverHelloMsg) marshal() []byte {
-	return marshalHandshake(typeServerHello, func(b *cryptobyte.Builder) {
+func (m *serverHelloMsg) marshal() ([]byte, error) {
+	name := "ServerHello"
+	if m.isHelloRetryRequest() {
+		name = "HelloRetryRequest"
+	}
+	return marshalNamed(typeServerHello, name, func(b *cryptobyte.Builder) {
 		b.AddUint16(m.vers)
 		b.AddBytes(m.random)
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(m.sessionID) })

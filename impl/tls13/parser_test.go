@@ -22,7 +22,7 @@ import (
 // --- Message parsers.
 
 func hsMsg(typ uint8, body []byte) []byte {
-	return marshalHandshake(typ, func(b *cryptobyte.Builder) { b.AddBytes(body) })
+	return must(marshalHandshake(typ, func(b *cryptobyte.Builder) { b.AddBytes(body) }))
 }
 
 // setLen rewrites the 24-bit length of a handshake message to match its body.
@@ -46,7 +46,7 @@ func helloWith(t *testing.T, edit func(m *clientHelloMsg)) []byte {
 	m := rfcHello(t)
 	m.exts = slices.Clone(m.exts)
 	edit(m)
-	return m.marshal()
+	return must(m.marshal())
 }
 
 func setExt(exts []Extension, typ uint16, data []byte) []Extension {
@@ -60,14 +60,14 @@ func setExt(exts []Extension, typ uint16, data []byte) []Extension {
 }
 
 func serverHelloBytes(random []byte, sid []byte, exts ...Extension) []byte {
-	return (&serverHelloMsg{vers: versionTLS12, random: random, sessionID: sid, cipherSuite: 0x1301, exts: exts}).marshal()
+	return must((&serverHelloMsg{vers: versionTLS12, random: random, sessionID: sid, cipherSuite: 0x1301, exts: exts}).marshal())
 }
 
 func TestParserRejects(t *testing.T) {
 	random := bytes.Repeat([]byte{7}, 32)
 	sv := Extension{extSupportedVersions, encodeUint16(0x0304)}
 	x25519 := bytes.Repeat([]byte{9}, 32)
-	sigAlgs := Extension{extSignatureAlgorithms, encodeUint16List([]uint16{0x0403}, false)}
+	sigAlgs := Extension{extSignatureAlgorithms, must(encodeUint16List([]uint16{0x0403}, false))}
 	psk := Extension{extPreSharedKey, []byte{0, 6, 0, 1, 0xaa, 0, 0, 0, 0, 0, 0x21, 0x20}}
 	for _, tc := range []struct {
 		name string
@@ -93,7 +93,7 @@ func TestParserRejects(t *testing.T) {
 			m.exts = append(m.exts, Extension{0xfe0d, nil}, Extension{0xfe0d, []byte{1}})
 		}), AlertIllegalParameter},
 		{"ClientHello: key_share for x25519 twice", helloWith(t, func(m *clientHelloMsg) {
-			m.exts = setExt(m.exts, extKeyShare, encodeClientKeyShares([]keyShare{{X25519, x25519}, {X25519, x25519}}))
+			m.exts = setExt(m.exts, extKeyShare, must(encodeClientKeyShares([]keyShare{{X25519, x25519}, {X25519, x25519}})))
 		}), AlertIllegalParameter},
 		{"ClientHello: key_share entry with empty key_exchange", helloWith(t, func(m *clientHelloMsg) {
 			m.exts = setExt(m.exts, extKeyShare, []byte{0, 4, 0, 0x1d, 0, 0})
@@ -132,43 +132,43 @@ func TestParserRejects(t *testing.T) {
 		// ServerHello and HelloRetryRequest.
 		{"ServerHello: legacy_session_id_echo of 33 bytes", serverHelloBytes(random, make([]byte, 33), sv), AlertDecodeError},
 		{"ServerHello: duplicate key_share", serverHelloBytes(random, nil, sv,
-			Extension{extKeyShare, encodeServerKeyShare(keyShare{X25519, x25519})},
-			Extension{extKeyShare, encodeServerKeyShare(keyShare{X25519, x25519})}), AlertIllegalParameter},
+			Extension{extKeyShare, must(encodeServerKeyShare(keyShare{X25519, x25519}))},
+			Extension{extKeyShare, must(encodeServerKeyShare(keyShare{X25519, x25519}))}), AlertIllegalParameter},
 		{"ServerHello: supported_versions of 3 bytes", serverHelloBytes(random, nil, Extension{extSupportedVersions, []byte{3, 4, 0}}), AlertDecodeError},
 		{"ServerHello: key_share with a trailing byte", serverHelloBytes(random, nil, sv,
-			Extension{extKeyShare, append(encodeServerKeyShare(keyShare{X25519, x25519}), 0)}), AlertDecodeError},
+			Extension{extKeyShare, append(must(encodeServerKeyShare(keyShare{X25519, x25519})), 0)}), AlertDecodeError},
 		{"HelloRetryRequest: key_share is a KeyShareEntry, not a NamedGroup", serverHelloBytes(helloRetryRequestRandom, nil, sv,
-			Extension{extKeyShare, encodeServerKeyShare(keyShare{X25519, x25519})}), AlertDecodeError},
+			Extension{extKeyShare, must(encodeServerKeyShare(keyShare{X25519, x25519}))}), AlertDecodeError},
 		{"HelloRetryRequest: empty cookie", serverHelloBytes(helloRetryRequestRandom, nil, sv,
 			Extension{extCookie, []byte{0, 0}}), AlertDecodeError},
 
 		// EncryptedExtensions.
-		{"EncryptedExtensions: duplicate extension", (&encryptedExtensionsMsg{exts: []Extension{{0xfe0d, nil}, {0xfe0d, nil}}}).marshal(), AlertIllegalParameter},
-		{"EncryptedExtensions: ALPN with two protocols", (&encryptedExtensionsMsg{exts: []Extension{{extALPN, encodeALPN([]string{"a", "b"})}}}).marshal(), AlertDecodeError},
-		{"EncryptedExtensions: server_certificate_type of 2 bytes", (&encryptedExtensionsMsg{exts: []Extension{{extServerCertType, []byte{1, 2}}}}).marshal(), AlertDecodeError},
+		{"EncryptedExtensions: duplicate extension", must((&encryptedExtensionsMsg{exts: []Extension{{0xfe0d, nil}, {0xfe0d, nil}}}).marshal()), AlertIllegalParameter},
+		{"EncryptedExtensions: ALPN with two protocols", must((&encryptedExtensionsMsg{exts: []Extension{{extALPN, must(encodeALPN([]string{"a", "b"}))}}}).marshal()), AlertDecodeError},
+		{"EncryptedExtensions: server_certificate_type of 2 bytes", must((&encryptedExtensionsMsg{exts: []Extension{{extServerCertType, []byte{1, 2}}}}).marshal()), AlertDecodeError},
 		{"EncryptedExtensions: extension header cut", hsMsg(typeEncryptedExtensions, []byte{0, 3, 0, 16, 0}), AlertDecodeError},
 
 		// CertificateRequest.
-		{"CertificateRequest: no signature_algorithms", (&certificateRequestMsg{exts: []Extension{{extCertAuthorities, []byte{0, 0}}}}).marshal(), AlertMissingExtension},
-		{"CertificateRequest: no extensions at all", (&certificateRequestMsg{}).marshal(), AlertMissingExtension},
-		{"CertificateRequest: empty signature_algorithms list", (&certificateRequestMsg{exts: []Extension{{extSignatureAlgorithms, []byte{0, 0}}}}).marshal(), AlertDecodeError},
-		{"CertificateRequest: signature_algorithms_cert of odd length", (&certificateRequestMsg{exts: []Extension{sigAlgs,
-			{extSignatureAlgsCert, []byte{0, 3, 4, 3, 8}}}}).marshal(), AlertDecodeError},
-		{"CertificateRequest: duplicate signature_algorithms", (&certificateRequestMsg{exts: []Extension{sigAlgs, sigAlgs}}).marshal(), AlertIllegalParameter},
+		{"CertificateRequest: no signature_algorithms", must((&certificateRequestMsg{exts: []Extension{{extCertAuthorities, []byte{0, 0}}}}).marshal()), AlertMissingExtension},
+		{"CertificateRequest: no extensions at all", must((&certificateRequestMsg{}).marshal()), AlertMissingExtension},
+		{"CertificateRequest: empty signature_algorithms list", must((&certificateRequestMsg{exts: []Extension{{extSignatureAlgorithms, []byte{0, 0}}}}).marshal()), AlertDecodeError},
+		{"CertificateRequest: signature_algorithms_cert of odd length", must((&certificateRequestMsg{exts: []Extension{sigAlgs,
+			{extSignatureAlgsCert, []byte{0, 3, 4, 3, 8}}}}).marshal()), AlertDecodeError},
+		{"CertificateRequest: duplicate signature_algorithms", must((&certificateRequestMsg{exts: []Extension{sigAlgs, sigAlgs}}).marshal()), AlertIllegalParameter},
 
 		// Certificate.
-		{"Certificate: entry with empty cert_data", (&certificateMsg{entries: []CertificateEntry{{Data: []byte{0x30}}, {Data: nil}}}).marshal(), AlertDecodeError},
-		{"Certificate: duplicate entry extension", (&certificateMsg{entries: []CertificateEntry{{Data: []byte{0x30},
-			Extensions: []Extension{{5, []byte{1}}, {5, []byte{1}}}}}}).marshal(), AlertIllegalParameter},
+		{"Certificate: entry with empty cert_data", must((&certificateMsg{entries: []CertificateEntry{{Data: []byte{0x30}}, {Data: nil}}}).marshal()), AlertDecodeError},
+		{"Certificate: duplicate entry extension", must((&certificateMsg{entries: []CertificateEntry{{Data: []byte{0x30},
+			Extensions: []Extension{{5, []byte{1}}, {5, []byte{1}}}}}}).marshal()), AlertIllegalParameter},
 		{"Certificate: entry without its extensions block", hsMsg(typeCertificate, []byte{0, 0, 0, 4, 0, 0, 1, 0x30}), AlertDecodeError},
 
 		// CertificateVerify.
 		{"CertificateVerify: signature length past the end", hsMsg(typeCertificateVerify, []byte{8, 7, 0, 2, 0}), AlertDecodeError},
 
 		// NewSessionTicket.
-		{"NewSessionTicket: empty ticket", (&newSessionTicketMsg{nonce: []byte{0}}).marshal(), AlertDecodeError},
-		{"NewSessionTicket: duplicate extension", (&newSessionTicketMsg{ticket: []byte{1},
-			exts: []Extension{{extEarlyData, []byte{0, 0, 0, 1}}, {extEarlyData, []byte{0, 0, 0, 1}}}}).marshal(), AlertIllegalParameter},
+		{"NewSessionTicket: empty ticket", must((&newSessionTicketMsg{nonce: []byte{0}}).marshal()), AlertDecodeError},
+		{"NewSessionTicket: duplicate extension", must((&newSessionTicketMsg{ticket: []byte{1},
+			exts: []Extension{{extEarlyData, []byte{0, 0, 0, 1}}, {extEarlyData, []byte{0, 0, 0, 1}}}}).marshal()), AlertIllegalParameter},
 
 		// KeyUpdate.
 		{"KeyUpdate: request_update 2", hsMsg(typeKeyUpdate, []byte{2}), AlertIllegalParameter},
@@ -209,9 +209,9 @@ func TestParserAccepts(t *testing.T) {
 		"ClientHello with session id of 32":    helloWith(t, func(m *clientHelloMsg) { m.sessionID = make([]byte, 32) }),
 		"KeyUpdate 0":                          hsMsg(typeKeyUpdate, []byte{0}),
 		"KeyUpdate 1":                          hsMsg(typeKeyUpdate, []byte{1}),
-		"CertificateRequest with signature_algorithms": (&certificateRequestMsg{exts: []Extension{
-			{extSignatureAlgorithms, encodeUint16List([]uint16{0x0403}, false)}}}).marshal(),
-		"empty Certificate (the parser leaves emptiness to the handshake)": (&certificateMsg{}).marshal(),
+		"CertificateRequest with signature_algorithms": must((&certificateRequestMsg{exts: []Extension{
+			{extSignatureAlgorithms, must(encodeUint16List([]uint16{0x0403}, false))}}}).marshal()),
+		"empty Certificate (the parser leaves emptiness to the handshake)": must((&certificateMsg{}).marshal()),
 	} {
 		if err := ParseHandshakeMessage(data); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -252,7 +252,7 @@ func TestParserTruncatedAndTrailing(t *testing.T) {
 }
 
 func TestParserWrongType(t *testing.T) {
-	fin := (&finishedMsg{verifyData: make([]byte, 32)}).marshal()
+	fin := must((&finishedMsg{verifyData: make([]byte, 32)}).marshal())
 	expectParserAlert(t, new(serverHelloMsg).unmarshal(fin), AlertUnexpectedMessage)
 	expectParserAlert(t, new(clientHelloMsg).unmarshal(fin), AlertUnexpectedMessage)
 	expectParserAlert(t, new(certificateMsg).unmarshal(hsMsg(typeCertificateVerify, []byte{8, 4, 0, 0})), AlertUnexpectedMessage)
@@ -329,7 +329,7 @@ func bigRecord(typ uint8, n int) []byte {
 // TestClientRecordLayerRejects: our default client against a server that
 // answers the ClientHello with the script.
 func TestClientRecordLayerRejects(t *testing.T) {
-	fin := (&finishedMsg{verifyData: make([]byte, 32)}).marshal()
+	fin := must((&finishedMsg{verifyData: make([]byte, 32)}).marshal())
 	for _, tc := range []struct {
 		name   string
 		script []byte
@@ -527,7 +527,7 @@ func TestBugsNegativeHandshakes(t *testing.T) {
 			expectAlert(t, serr, AlertUnsupportedExtension, false)
 		}},
 		{"server ExtraExtensions: ALPN not offered in EncryptedExtensions", func(cc, sc *Config) {
-			sc.Bugs.ExtraExtensions = map[uint8][]Extension{MsgEncryptedExtensions: {{ExtALPN, encodeALPN([]string{"h2"})}}}
+			sc.Bugs.ExtraExtensions = map[uint8][]Extension{MsgEncryptedExtensions: {{ExtALPN, must(encodeALPN([]string{"h2"}))}}}
 		}, func(t *testing.T, cli, srv *Conn, cerr, serr error) {
 			expectAlert(t, cerr, AlertUnsupportedExtension, true)
 			expectAlert(t, serr, AlertUnsupportedExtension, false)

@@ -91,7 +91,11 @@ func (c *Conn) sendKeyUpdate(requestPeer bool) error {
 	if c.writeErr != nil {
 		return c.writeErr
 	}
-	c.writeHandshake((&keyUpdateMsg{updateRequested: requestPeer}).marshal())
+	raw, err := (&keyUpdateMsg{updateRequested: requestPeer}).marshal()
+	if err != nil {
+		return err
+	}
+	c.writeHandshake(raw)
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -130,7 +134,9 @@ func (c *Conn) answerPostHandshakeCertificateRequest(raw []byte) error {
 	if err := st.sendClientCertificate(cr); err != nil {
 		return err
 	}
-	st.sendFinished(c.out.secret)
+	if err := st.sendFinished(c.out.secret); err != nil {
+		return err
+	}
 	return c.flush()
 }
 
@@ -209,8 +215,12 @@ func (c *Conn) WriteSessionTicket(lifetime, ageAdd uint32, nonce, ticket []byte,
 	if c.isClient || !c.handshakeDone.Load() {
 		return errors.New("tls13: WriteSessionTicket is for a server after its handshake")
 	}
+	raw, err := (&newSessionTicketMsg{lifetime: lifetime, ageAdd: ageAdd, nonce: nonce, ticket: ticket, exts: exts}).marshal()
+	if err != nil {
+		return err // nothing was sent: the connection goes on
+	}
 	c.outMu.Lock()
 	defer c.outMu.Unlock()
-	c.writeHandshake((&newSessionTicketMsg{lifetime: lifetime, ageAdd: ageAdd, nonce: nonce, ticket: ticket, exts: exts}).marshal())
+	c.writeHandshake(raw)
 	return c.flush()
 }

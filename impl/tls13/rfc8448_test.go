@@ -376,7 +376,7 @@ func rfcServerConfig(t *testing.T, tr *rfcTrace, rec *recorder, shares map[Curve
 
 // eeGroups is the supported_groups extension the RFC's server puts in EncryptedExtensions.
 func eeGroups(groups ...uint16) []Extension {
-	return []Extension{{10, encodeUint16List(groups, false)}, {28, []byte{0x40, 0x01}}}
+	return []Extension{{10, must(encodeUint16List(groups, false))}, {28, []byte{0x40, 0x01}}}
 }
 
 var rfcAllGroups = []uint16{0x1d, 0x17, 0x18, 0x19, 0x100, 0x101, 0x102, 0x103, 0x104}

@@ -205,3 +205,11 @@ func lastMessage(t *testing.T, msgs [][]byte, typ uint8, m handshakeMessage) {
 	}
 	t.Fatalf("no handshake message of type %d", typ)
 }
+
+// must is an encoding a test builds from values that fit.
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -117,7 +117,8 @@ func (s AttestationScheme) String() string {
 	return fmt.Sprintf("evidence/media_type=%q", s.Evidence.MediaType)
 }
 
-func (s AttestationScheme) add(b *cryptobyte.Builder) error {
+// Marshal writes s; AttestationScheme is a cryptobyte.MarshalingValue.
+func (s AttestationScheme) Marshal(b *cryptobyte.Builder) error {
 	b.AddUint8(uint8(s.Mechanism))
 	switch s.Mechanism {
 	case MechanismEvidence:
@@ -185,16 +186,12 @@ func readScheme(s *cryptobyte.String, out *AttestationScheme) error {
 	return nil
 }
 
-func addSchemes(b *cryptobyte.Builder, list []AttestationScheme) error {
-	var err error
+func addSchemes(b *cryptobyte.Builder, list []AttestationScheme) {
 	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
 		for _, s := range list {
-			if err == nil {
-				err = s.add(b)
-			}
+			codec.AddValue(b, s)
 		}
 	})
-	return err
 }
 
 func readSchemes(s *cryptobyte.String, what string) ([]AttestationScheme, error) {
@@ -223,11 +220,9 @@ type RemoteAttestationCH struct {
 
 func (x RemoteAttestationCH) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	err := addSchemes(&b, x.ServerAttesterSchemes)
-	if err == nil {
-		err = addSchemes(&b, x.ClientAttesterSchemes)
-	}
-	return errs.Finish(&b, err)
+	addSchemes(&b, x.ServerAttesterSchemes)
+	addSchemes(&b, x.ClientAttesterSchemes)
+	return errs.Finish(&b)
 }
 
 func (x *RemoteAttestationCH) Unmarshal(data []byte) error {
@@ -255,7 +250,8 @@ type RemoteAttestationEE struct {
 
 func (x RemoteAttestationEE) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return errs.Finish(&b, x.ChosenServerScheme.add(&b))
+	codec.AddValue(&b, x.ChosenServerScheme)
+	return errs.Finish(&b)
 }
 
 func (x *RemoteAttestationEE) Unmarshal(data []byte) error {
@@ -275,7 +271,8 @@ type RemoteAttestationCR struct {
 
 func (x RemoteAttestationCR) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return errs.Finish(&b, x.ChosenClientScheme.add(&b))
+	codec.AddValue(&b, x.ChosenClientScheme)
+	return errs.Finish(&b)
 }
 
 func (x *RemoteAttestationCR) Unmarshal(data []byte) error {
@@ -317,7 +314,7 @@ func (x RemoteAttestationCertificate) Marshal() ([]byte, error) {
 	}
 	var b cryptobyte.Builder
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(x.CMWPayload) })
-	return errs.Finish(&b, nil)
+	return errs.Finish(&b)
 }
 
 // Unmarshal accepts any length the struct allows; the CMW inside is not

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/cmw"
@@ -69,9 +68,10 @@ const Name = "ea-07"
 // "does not change for the lifetime of the connection", so resent stale
 // Evidence passes, the gap §8.4 admits.
 //
-// A server that negotiated client attestation validates the client's chain
-// against Config.ClientCAs itself when Config.ClientAuth would not make the
-// engine do it: attestation vouches for the key, the chain for who holds it.
+// A server that negotiated client attestation has the engine validate the
+// client's chain against Config.ClientCAs (HookState.VerifyChain) when
+// Config.ClientAuth would not make it do so: attestation vouches for the
+// key, the chain for who holds it.
 type Profile struct{}
 
 func (Profile) Name() string { return Name }
@@ -536,43 +536,17 @@ func payloadOfScheme(sc AttestationScheme, payload []byte) error {
 	return nil
 }
 
-// verifyClientChain validates the client's chain against ClientCAs when
-// Config.ClientAuth would have the engine only parse it, and hands the
+// verifyClientChain has the engine validate the client's chain against
+// ClientCAs when Config.ClientAuth would have it only parse the chain
+// (HookState.VerifyChain, with the engine's alerts), which also hands the
 // engine the leaf key.
 func verifyClientChain(hs *tls13.HookState, pc *tls13.PeerCertificate) error {
-	cfg := hs.Config()
-	if cfg.ClientAuth >= tls13.VerifyClientCertIfGiven {
+	if hs.Config().ClientAuth >= tls13.VerifyClientCertIfGiven {
 		return nil // the engine validates it
 	}
-	var chain []*x509.Certificate
-	for _, e := range pc.Entries {
-		c, err := x509.ParseCertificate(e.Data)
-		if err != nil {
-			return tls13.Alertf(tls13.AlertBadCertificate, "ea-07: client certificate: %v", err)
-		}
-		chain = append(chain, c)
+	if err := hs.VerifyChain(pc); err != nil {
+		return fmt.Errorf("ea-07: client certificate: %w", err) // keeps the engine's alert
 	}
-	now := time.Now()
-	if cfg.Time != nil {
-		now = cfg.Time()
-	}
-	opts := x509.VerifyOptions{Roots: cfg.ClientCAs, Intermediates: x509.NewCertPool(), CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	for _, c := range chain[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	if _, err := chain[0].Verify(opts); err != nil {
-		var unknown x509.UnknownAuthorityError
-		var invalid x509.CertificateInvalidError
-		switch {
-		case errors.As(err, &unknown):
-			return tls13.Alertf(tls13.AlertUnknownCA, "ea-07: client certificate: %v", err)
-		case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-			return tls13.Alertf(tls13.AlertCertificateExpired, "ea-07: client certificate: %v", err)
-		}
-		return tls13.Alertf(tls13.AlertBadCertificate, "ea-07: client certificate: %v", err)
-	}
-	pc.Chain, pc.PublicKey = chain, chain[0].PublicKey
 	return nil
 }
 

@@ -591,3 +591,29 @@ func FuzzServerReadsCertificate(f *testing.F) {
 		}
 	})
 }
+
+// A server that negotiated client attestation has the engine validate the
+// client's chain (HookState.VerifyChain) even where Config.ClientAuth
+// would only parse it, with the engine's alerts.
+func TestClientChainValidated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(sc *tls13.Config)
+		want tls13.AlertCode
+	}{
+		{"unknown CA", func(sc *tls13.Config) { sc.ClientCAs = x509.NewCertPool() }, tls13.AlertUnknownCA},
+		{"expired", func(sc *tls13.Config) {
+			sc.Time = func() time.Time { return time.Now().AddDate(50, 0, 0) }
+		}, tls13.AlertCertificateExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, party.Model{Client: bg}, nil, func(cc, sc *tls13.Config) {
+				if sc.ClientAuth >= tls13.VerifyClientCertIfGiven {
+					t.Fatalf("ClientAuth %v: the engine would validate the chain itself", sc.ClientAuth)
+				}
+				tc.edit(sc)
+			})
+			mustFail(t, r, tc.want, true)
+		})
+	}
+}

@@ -103,7 +103,8 @@ const (
 	MaxNonceLen = 255
 )
 
-func (t EvidenceType) add(b *cryptobyte.Builder) error {
+// Marshal writes t; EvidenceType is a cryptobyte.MarshalingValue.
+func (t EvidenceType) Marshal(b *cryptobyte.Builder) error {
 	if t.CredentialKind > CertAttestation {
 		return errs.Build("credential_kind %d undefined", t.CredentialKind)
 	}
@@ -150,19 +151,16 @@ func readEvidenceType(s *cryptobyte.String, t *EvidenceType) error {
 	return nil
 }
 
-func addEvidenceTypes(b *cryptobyte.Builder, ts []EvidenceType) error {
+func addEvidenceTypes(b *cryptobyte.Builder, ts []EvidenceType) {
 	if len(ts) == 0 {
-		return errs.Build("supported_evidence_types<1..2^8-1> is empty")
+		codec.Fail(b, errs.Build("supported_evidence_types<1..2^8-1> is empty"))
+		return
 	}
-	var err error
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {
 		for _, t := range ts {
-			if err == nil {
-				err = t.add(b)
-			}
+			codec.AddValue(b, t)
 		}
 	})
-	return err
 }
 
 func readEvidenceTypes(s *cryptobyte.String) ([]EvidenceType, error) {
@@ -184,12 +182,12 @@ func readEvidenceTypes(s *cryptobyte.String) ([]EvidenceType, error) {
 	return out, nil
 }
 
-func addNonce(b *cryptobyte.Builder, n []byte) error {
+func addNonce(b *cryptobyte.Builder, n []byte) {
 	if len(n) < MinNonceLen || len(n) > MaxNonceLen {
-		return errs.Build("nonce of %d bytes outside <8..2^8-1>", len(n))
+		codec.Fail(b, errs.Build("nonce of %d bytes outside <8..2^8-1>", len(n)))
+		return
 	}
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(n) })
-	return nil
 }
 
 func readNonce(s *cryptobyte.String) ([]byte, error) {
@@ -212,11 +210,9 @@ type EvidenceRequestCH struct {
 
 func (x EvidenceRequestCH) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	err := addEvidenceTypes(&b, x.SupportedEvidenceTypes)
-	if err == nil {
-		err = addNonce(&b, x.Nonce)
-	}
-	return errs.Finish(&b, err)
+	addEvidenceTypes(&b, x.SupportedEvidenceTypes)
+	addNonce(&b, x.Nonce)
+	return errs.Finish(&b)
 }
 
 func (x *EvidenceRequestCH) Unmarshal(data []byte) error {
@@ -244,7 +240,8 @@ type EvidenceRequestEE struct {
 
 func (x EvidenceRequestEE) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return errs.Finish(&b, x.SelectedEvidenceType.add(&b))
+	codec.AddValue(&b, x.SelectedEvidenceType)
+	return errs.Finish(&b)
 }
 
 func (x *EvidenceRequestEE) Unmarshal(data []byte) error {
@@ -268,7 +265,8 @@ type EvidenceProposalCH struct {
 
 func (x EvidenceProposalCH) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return errs.Finish(&b, addEvidenceTypes(&b, x.SupportedEvidenceTypes))
+	addEvidenceTypes(&b, x.SupportedEvidenceTypes)
+	return errs.Finish(&b)
 }
 
 func (x *EvidenceProposalCH) Unmarshal(data []byte) error {
@@ -293,11 +291,9 @@ type EvidenceProposalEE struct {
 
 func (x EvidenceProposalEE) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	err := x.SelectedEvidenceType.add(&b)
-	if err == nil {
-		err = addNonce(&b, x.Nonce)
-	}
-	return errs.Finish(&b, err)
+	codec.AddValue(&b, x.SelectedEvidenceType)
+	addNonce(&b, x.Nonce)
+	return errs.Finish(&b)
 }
 
 func (x *EvidenceProposalEE) Unmarshal(data []byte) error {
@@ -328,15 +324,12 @@ func (x ResultsCH) Marshal() ([]byte, error) {
 		return nil, errs.Build("trusted_verifiers<1..2^8-1> is empty")
 	}
 	var b cryptobyte.Builder
-	var err error
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {
 		for _, v := range x.TrustedVerifiers {
-			if err == nil {
-				err = addVerifier(b, v)
-			}
+			codec.AddValue(b, v)
 		}
 	})
-	return errs.Finish(&b, err)
+	return errs.Finish(&b)
 }
 
 func (x *ResultsCH) Unmarshal(data []byte) error {
@@ -371,7 +364,8 @@ type ResultsEE struct {
 
 func (x ResultsEE) Marshal() ([]byte, error) {
 	var b cryptobyte.Builder
-	return errs.Finish(&b, addVerifier(&b, x.SelectedVerifier))
+	codec.AddValue(&b, x.SelectedVerifier)
+	return errs.Finish(&b)
 }
 
 func (x *ResultsEE) Unmarshal(data []byte) error {
@@ -387,7 +381,8 @@ func (x *ResultsEE) Unmarshal(data []byte) error {
 	return nil
 }
 
-func addVerifier(b *cryptobyte.Builder, v VerifierIdentity) error {
+// Marshal writes v; VerifierIdentity is a cryptobyte.MarshalingValue.
+func (v VerifierIdentity) Marshal(b *cryptobyte.Builder) error {
 	if len(v) > 0xffff {
 		return errs.Build("verifier_identity of %d bytes exceeds 2^16-1", len(v))
 	}

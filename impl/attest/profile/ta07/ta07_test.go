@@ -200,6 +200,14 @@ func TestMarshalErrors(t *testing.T) {
 	if _, err := (EvidenceProposalCH{many[:63]}).Marshal(); err != nil {
 		t.Errorf("252-byte list: %v", err)
 	}
+	// Of two faults, the first written is the one reported.
+	if _, err := (EvidenceRequestCH{Nonce: nonceOf(7)}).Marshal(); err == nil || !strings.Contains(err.Error(), "supported_evidence_types") {
+		t.Errorf("empty list and short nonce: %v, want the list's error", err)
+	}
+	bad := []EvidenceType{{CredentialKind: 2}, {Encoding: 7}}
+	if _, err := (EvidenceProposalCH{bad}).Marshal(); err == nil || !strings.Contains(err.Error(), "credential_kind") {
+		t.Errorf("two bad types: %v, want the first's error", err)
+	}
 }
 
 func TestEvidenceTypeEqual(t *testing.T) {

@@ -2,7 +2,9 @@
 // attested TLS (see README.md in this directory): handshake traces in the
 // manner of RFC 8448 (vectors/traces), parser vectors in the shape of
 // Wycheproof (vectors/parsers) and binder vectors (vectors/binders), each
-// kind with a JSON Schema (vectors/schema).
+// kind with a JSON Schema (vectors/schema). The folders beside them hold
+// data only; the code that makes and checks each kind is under
+// vectors/gen (handshake, parser, binder, and the fixture they share).
 //
 // Generate produces every file from the reference implementation in
 // deterministic mode, byte-identical on every run: canonical JSON (sorted
@@ -24,9 +26,9 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/internal/jsonschema"
-	"github.com/attested-tls/conformance/vectors/binder"
-	"github.com/attested-tls/conformance/vectors/handshake"
-	"github.com/attested-tls/conformance/vectors/parser"
+	"github.com/attested-tls/conformance/vectors/gen/binder"
+	"github.com/attested-tls/conformance/vectors/gen/handshake"
+	"github.com/attested-tls/conformance/vectors/gen/parser"
 )
 
 // Kinds of vector file, by top-level directory, and their schemas.

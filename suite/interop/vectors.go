@@ -23,7 +23,7 @@ import (
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/suite/harness/wire"
-	"github.com/attested-tls/conformance/vectors/parser"
+	"github.com/attested-tls/conformance/vectors/gen/parser"
 )
 
 // The parser vectors on the wire: every published parser vector

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/attested-tls/conformance/peers/contract"
-	"github.com/attested-tls/conformance/vectors/parser"
+	"github.com/attested-tls/conformance/vectors/gen/parser"
 )
 
 func loadManifest(t *testing.T, peer string) *contract.Manifest {

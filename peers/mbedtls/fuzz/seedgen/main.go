@@ -22,7 +22,7 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
-	"github.com/attested-tls/conformance/vectors/parser"
+	"github.com/attested-tls/conformance/vectors/gen/parser"
 )
 
 // Handshake message and record types.

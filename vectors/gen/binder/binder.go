@@ -20,7 +20,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
-	"github.com/attested-tls/conformance/vectors/fixture"
+	"github.com/attested-tls/conformance/vectors/gen/fixture"
 )
 
 // Hex is bytes that travel as lowercase hex in JSON.

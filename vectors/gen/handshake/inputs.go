@@ -17,7 +17,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
-	"github.com/attested-tls/conformance/vectors/fixture"
+	"github.com/attested-tls/conformance/vectors/gen/fixture"
 )
 
 // Fixed names and sizes of every trace.

@@ -23,7 +23,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/tls13"
-	"github.com/attested-tls/conformance/vectors/fixture"
+	"github.com/attested-tls/conformance/vectors/gen/fixture"
 )
 
 func codepointsOf(raw json.RawMessage) (codepoint.Table, error) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile"
-	"github.com/attested-tls/conformance/vectors/fixture"
+	"github.com/attested-tls/conformance/vectors/gen/fixture"
 )
 
 var (

@@ -130,7 +130,7 @@ func TestIndependentRecomputation(t *testing.T) {
 // repository's RFC 8448 test data, the hello hash is the hash of its
 // messages, and the first and last tests of each file use them.
 func TestRFC8448Values(t *testing.T) {
-	dir := filepath.Join("..", "..", "impl", "tls13", "testdata", "rfc8448")
+	dir := filepath.Join("..", "..", "..", "impl", "tls13", "testdata", "rfc8448")
 	spki := func(file string) []byte {
 		der, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil {

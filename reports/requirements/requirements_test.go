@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/onsi/ginkgo/v2/types"
 )
 
@@ -260,5 +261,29 @@ func TestLabelAndPrefix(t *testing.T) {
 	}
 	if Should.Mandatory() || May.Mandatory() || Recommended.Mandatory() || ShouldNot.Mandatory() {
 		t.Error("SHOULD/MAY/RECOMMENDED/SHOULD NOT must not be mandatory")
+	}
+}
+
+// Every requirement ID a profile's descriptor names for a rule is in the
+// catalog, under that profile.
+func TestDescriptorRequirementsAreCatalogued(t *testing.T) {
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range profile.All() {
+		for rule, ids := range d.Reqs {
+			for _, id := range ids {
+				n++
+				r, ok := c.ByID(id)
+				if !ok || r.Profile != d.Name {
+					t.Errorf("%s rule %s names %s, which the catalog has not under %s", d.Name, rule, id, d.Name)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no descriptor names a requirement")
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,124 +66,212 @@ Writes results.json, junit.xml, report.html and summary.md to --out, and
 each pair spec's logs, key logs and captures under --out/peers/NAME/cases.`
 
 func runCmd(args []string, stdout, stderr io.Writer) int {
+	f, code := parseRunFlags(args, stderr)
+	if f == nil {
+		return code
+	}
+	ctx := context.Background()
+	p, err := newRunPlan(ctx, f)
+	if err != nil {
+		return runUsageErr(stderr, err)
+	}
+	prog := newProgress(stdout, isTerminal(stdout))
+	envs := newPeerEnvs(p.dir, p.choice, prog.logf)
+	interop.DeclarePairs(interop.PairOptions{Peers: p.peers, Env: envs.get, Reqs: specReqs(), After: wireChecks, Parallel: f.parallel,
+		Selected: p.selected, RealServices: f.services == "real"})
+	suiteCfg, reporterCfg, closeLog, err := p.ginkgoConfig(prog, stdout)
+	if err != nil {
+		return runUsageErr(stderr, err)
+	}
+	defer closeLog()
+	report, runID := p.runSpecs(ctx, envs, prog, suiteCfg, reporterCfg, stdout)
+
+	// Results as data first, so a rendering problem loses nothing.
+	res := p.collectResults(report, runID, envs)
+	if code := p.applyBaselines(res, stdout, stderr); code != 0 {
+		return code
+	}
+	if code := writeReports(res, p.dir, stdout, stderr); code != 0 {
+		return code
+	}
+	return verdict(res, report, p.dir, stdout, stderr)
+}
+
+// runUsageErr reports bad usage of run: exit status 2.
+func runUsageErr(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "conformance run: %v\n", err)
+	return 2
+}
+
+// runFlags are run's flags, as parsed.
+type runFlags struct {
+	out                 string
+	profiles, peerNames multiFlag
+	inProcess           bool
+	drv, base           string
+	update              bool
+	labels, focus       string
+	verbose             bool
+	timeout             time.Duration
+	parallel            int
+	services            string
+}
+
+// parseRunFlags parses run's arguments. A nil *runFlags means stop with
+// the exit status code: 0 after --help, 2 for bad usage.
+func parseRunFlags(args []string, stderr io.Writer) (*runFlags, int) {
+	f := &runFlags{}
 	fs := newFlags("run", runSynopsis, stderr)
-	out := fs.String("out", "out", "output folder for the reports (created if missing)")
-	var profiles, peerNames multiFlag
-	fs.Var(&profiles, "profile", "run only this profile (repeatable): ta-07, ea-07, poc")
-	fs.Var(&peerNames, "peer", "run this peer against the in-process reference (repeatable): a name under peers/ or a folder with manifest.json")
-	inProcess := fs.Bool("in-process", true, "also run the in-process specs (go→go)")
-	drv := fs.String("driver", "auto", "how peers run: auto (containers when Docker answers), containers, processes")
-	base := fs.String("baseline", "peers", "peers: gate each peer on its expected.json; none: no baseline; FILE: also apply this expected.json to every spec")
-	update := fs.Bool("update-baseline", false, "rewrite each peer's expected.json (or the --baseline FILE) from this run")
-	labels := fs.String("label-filter", "", "Ginkgo label filter, e.g. 'role:server && model:bg' or 'peer-role:client'")
-	focus := fs.String("focus", "", "run only specs whose text matches this regular expression")
-	verbose := fs.Bool("v", false, "print every spec as it runs (Ginkgo's verbose output)")
-	timeout := fs.Duration("timeout", 60*time.Minute, "fail the run if it takes longer")
-	parallel := fs.Int("parallel", 1, "run up to N of a peer's cases at once")
-	services := fs.String("services", "needed", "what a peer gets on each case's network: 'needed' (a swtpm or Veraison only where its\nmanifest has no software TPM or in-process verifier) or 'real' (wherever it lists them: a swtpm for each attesting\nside, and one Veraison both sides appraise through and get passports from)")
+	fs.StringVar(&f.out, "out", "out", "output folder for the reports (created if missing)")
+	fs.Var(&f.profiles, "profile", "run only this profile (repeatable): ta-07, ea-07, poc")
+	fs.Var(&f.peerNames, "peer", "run this peer against the in-process reference (repeatable): a name under peers/ or a folder with manifest.json")
+	fs.BoolVar(&f.inProcess, "in-process", true, "also run the in-process specs (go→go)")
+	fs.StringVar(&f.drv, "driver", "auto", "how peers run: auto (containers when Docker answers), containers, processes")
+	fs.StringVar(&f.base, "baseline", "peers", "peers: gate each peer on its expected.json; none: no baseline; FILE: also apply this expected.json to every spec")
+	fs.BoolVar(&f.update, "update-baseline", false, "rewrite each peer's expected.json (or the --baseline FILE) from this run")
+	fs.StringVar(&f.labels, "label-filter", "", "Ginkgo label filter, e.g. 'role:server && model:bg' or 'peer-role:client'")
+	fs.StringVar(&f.focus, "focus", "", "run only specs whose text matches this regular expression")
+	fs.BoolVar(&f.verbose, "v", false, "print every spec as it runs (Ginkgo's verbose output)")
+	fs.DurationVar(&f.timeout, "timeout", 60*time.Minute, "fail the run if it takes longer")
+	fs.IntVar(&f.parallel, "parallel", 1, "run up to N of a peer's cases at once")
+	fs.StringVar(&f.services, "services", "needed", "what a peer gets on each case's network: 'needed' (a swtpm or Veraison only where its\nmanifest has no software TPM or in-process verifier) or 'real' (wherever it lists them: a swtpm for each attesting\nside, and one Veraison both sides appraise through and get passports from)")
 	if err := fs.Parse(args); err != nil {
 		if err == flagHelp {
-			return 0
+			return nil, 0
 		}
-		return 2
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "conformance run: "+format+"\n", a...)
-		return 2
+		return nil, 2
 	}
 	if fs.NArg() > 0 {
-		return usageErr("unexpected argument %q", fs.Arg(0))
+		return nil, runUsageErr(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	choice := driver.ChoiceFromEnv()
+	return f, 0
+}
+
+// runPlan is a run whose flags have checked out: the fixture is chosen,
+// the output folder exists, the peers and a run-wide baseline are loaded
+// and the label filter is parsed.
+type runPlan struct {
+	*runFlags
+	choice   driver.Choice
+	dir      string
+	peers    []*interop.PeerDir
+	runWide  *contract.Expected
+	filter   string
+	selected func(text string, labels []string) bool
+}
+
+// newRunPlan checks the flags and does the setup they call for, in the
+// order the checks have always run, so that of several errors the same
+// one is reported. Every error is bad usage.
+func newRunPlan(ctx context.Context, f *runFlags) (*runPlan, error) {
+	p := &runPlan{runFlags: f}
 	root, verifier, err := harness.FixtureFromEnv()
 	if err != nil {
-		return usageErr("%v", err)
+		return nil, err
 	}
 	specs.UseFixture(root, verifier)
-	switch *drv {
+	if p.choice, err = driverChoice(f.drv); err != nil {
+		return nil, err
+	}
+	if !f.inProcess && len(f.peerNames) == 0 {
+		return nil, errors.New("--in-process=false and no --peer: nothing to run")
+	}
+	if p.dir, err = outputDir(f.out); err != nil {
+		return nil, fmt.Errorf("output folder: %v", err)
+	}
+	if p.peers, err = loadPeers(ctx, f.peerNames); err != nil {
+		return nil, err
+	}
+	if f.base != "peers" && f.base != "none" {
+		if p.runWide, err = baseline.Load(f.base); err != nil {
+			return nil, err
+		}
+	}
+	if f.services != "needed" && f.services != "real" {
+		return nil, fmt.Errorf("--services %q, want needed or real", f.services)
+	}
+	if f.parallel < 1 || f.parallel > 16 {
+		return nil, fmt.Errorf("--parallel %d, want 1 to 16", f.parallel)
+	}
+	p.filter = combineLabels(f.labels, f.profiles)
+	if !f.inProcess {
+		p.filter = andLabels(p.filter, "peers")
+	}
+	if p.selected, err = selector(p.filter, f.focus); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// driverChoice is the environment's driver choice, overridden by --driver
+// unless it is auto.
+func driverChoice(drv string) (driver.Choice, error) {
+	choice := driver.ChoiceFromEnv()
+	switch drv {
 	case "auto":
 	case driver.KindContainers, driver.KindProcesses:
-		choice.Kind = *drv
+		choice.Kind = drv
 	default:
-		return usageErr("--driver %q, want auto, containers or processes", *drv)
+		return choice, fmt.Errorf("--driver %q, want auto, containers or processes", drv)
 	}
-	if !*inProcess && len(peerNames) == 0 {
-		return usageErr("--in-process=false and no --peer: nothing to run")
-	}
-	dir, err := filepath.Abs(*out)
+	return choice, nil
+}
+
+// outputDir makes the output folder and returns its absolute path.
+func outputDir(out string) (string, error) {
+	dir, err := filepath.Abs(out)
 	if err == nil {
 		err = os.MkdirAll(dir, 0o755)
 	}
-	if err != nil {
-		return usageErr("output folder: %v", err)
-	}
-	ctx := context.Background()
+	return dir, err
+}
+
+func loadPeers(ctx context.Context, names []string) ([]*interop.PeerDir, error) {
 	var peers []*interop.PeerDir
-	for _, name := range peerNames {
+	for _, name := range names {
 		p, err := interop.LoadPeer(ctx, name)
 		if err != nil {
-			return usageErr("%v", err)
+			return nil, err
 		}
 		peers = append(peers, p)
 	}
-	var runWide *contract.Expected
-	if *base != "peers" && *base != "none" {
-		if runWide, err = baseline.Load(*base); err != nil {
-			return usageErr("%v", err)
-		}
-	}
+	return peers, nil
+}
 
-	if *services != "needed" && *services != "real" {
-		return usageErr("--services %q, want needed or real", *services)
-	}
-	if *parallel < 1 || *parallel > 16 {
-		return usageErr("--parallel %d, want 1 to 16", *parallel)
-	}
-	filter := combineLabels(*labels, profiles)
-	if !*inProcess {
-		filter = andLabels(filter, "peers")
-	}
-	selected, err := selector(filter, *focus)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-
-	prog := newProgress(stdout, isTerminal(stdout))
-	envs := newPeerEnvs(dir, choice, prog.logf)
-	interop.DeclarePairs(interop.PairOptions{Peers: peers, Env: envs.get, Reqs: specReqs(), After: wireChecks, Parallel: *parallel,
-		Selected: selected, RealServices: *services == "real"})
-
+// ginkgoConfig configures Ginkgo for the run. The func it returns closes
+// the log that takes Ginkgo's own output when not verbose; it must outlive
+// the specs.
+func (p *runPlan) ginkgoConfig(prog *progress, stdout io.Writer) (types.SuiteConfig, types.ReporterConfig, func(), error) {
 	suiteCfg, reporterCfg := ginkgo.GinkgoConfiguration()
-	suiteCfg.LabelFilter = filter
-	if *focus != "" {
-		suiteCfg.FocusStrings = []string{*focus}
+	suiteCfg.LabelFilter = p.filter
+	if p.focus != "" {
+		suiteCfg.FocusStrings = []string{p.focus}
 	}
-	suiteCfg.Timeout = *timeout
-	reporterCfg.JSONReport = filepath.Join(dir, "ginkgo.json")
-	reporterCfg.NoColor = !isTerminal(stdout) || !*verbose
-	reporterCfg.Verbose = *verbose
-	reporterCfg.Succinct = !*verbose
-	if !*verbose {
+	suiteCfg.Timeout = p.timeout
+	reporterCfg.JSONReport = filepath.Join(p.dir, "ginkgo.json")
+	reporterCfg.NoColor = !isTerminal(stdout) || !p.verbose
+	reporterCfg.Verbose = p.verbose
+	reporterCfg.Succinct = !p.verbose
+	closeLog := func() {}
+	if !p.verbose {
 		// Ginkgo's own output (dots, failure details) goes to a log; the
 		// terminal shows the progress line and, at the end, what failed.
-		log, err := os.Create(filepath.Join(dir, "ginkgo.log"))
+		log, err := os.Create(filepath.Join(p.dir, "ginkgo.log"))
 		if err != nil {
-			return usageErr("%v", err)
+			return suiteCfg, reporterCfg, nil, err
 		}
-		defer log.Close()
+		closeLog = func() { log.Close() }
 		formatter.ColorableStdOut = log
 		prog.enable()
 	}
+	return suiteCfg, reporterCfg, closeLog, nil
+}
 
-	what := "in-process specs"
-	if len(peers) > 0 {
-		what = fmt.Sprintf("peers %s against the in-process reference", strings.Join(peerNames, ", "))
-		if *inProcess {
-			what = "in-process specs and " + what
-		}
-	}
-	fmt.Fprintf(stdout, "conformance: running %s (label filter %q), output in %s\n", what, suiteCfg.LabelFilter, dir)
-	envs.setup(ctx, peers)
+// runSpecs sets up the peers and runs the spec tree, returning Ginkgo's
+// report and the run's ID.
+func (p *runPlan) runSpecs(ctx context.Context, envs *peerEnvs, prog *progress, suiteCfg types.SuiteConfig, reporterCfg types.ReporterConfig, stdout io.Writer) (types.Report, string) {
+	fmt.Fprintf(stdout, "conformance: running %s (label filter %q), output in %s\n", p.what(), suiteCfg.LabelFilter, p.dir)
+	envs.setup(ctx, p.peers)
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	runID := time.Now().UTC().Format("20060102T150405Z")
 	var report types.Report
@@ -195,10 +284,26 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	ginkgo.RunSpecs(&t, "attested-tls conformance", suiteCfg, reporterCfg)
 	prog.stop()
 	envs.close(ctx)
+	return report, runID
+}
 
-	// Results as data first, so a rendering problem loses nothing.
-	pairSpecs, rest := interop.PairResults(report, dir)
-	if !*inProcess {
+// what says what the run runs, for its first line.
+func (p *runPlan) what() string {
+	what := "in-process specs"
+	if len(p.peers) > 0 {
+		what = fmt.Sprintf("peers %s against the in-process reference", strings.Join(p.peerNames, ", "))
+		if p.inProcess {
+			what = "in-process specs and " + what
+		}
+	}
+	return what
+}
+
+// collectResults turns Ginkgo's report into the run's results: the
+// in-process specs (when they ran), the pair specs and the peers.
+func (p *runPlan) collectResults(report types.Report, runID string, envs *peerEnvs) *results.Results {
+	pairSpecs, rest := interop.PairResults(report, p.dir)
+	if !p.inProcess {
 		rest = nil
 	}
 	inproc := report
@@ -206,26 +311,35 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	res := specs.Results(inproc, runID)
 	res.Started, res.Finished = report.StartTime.UTC(), report.EndTime.UTC()
 	res.Specs = append(res.Specs, pairSpecs...)
-	res.Peers = append(res.Peers, envs.results(peers)...)
+	res.Peers = append(res.Peers, envs.results(p.peers)...)
 	res.Sort()
+	return res
+}
 
-	for _, p := range peers {
-		if *base == "none" {
+// applyBaselines applies each peer's baseline and a run-wide one to res,
+// and rewrites them from res with --update-baseline. A non-zero result is
+// the exit status.
+func (p *runPlan) applyBaselines(res *results.Results, stdout, stderr io.Writer) int {
+	for _, peer := range p.peers {
+		if p.base == "none" {
 			break
 		}
-		if un := baseline.Apply(res, p.Name(), p.Expected); len(un) > 0 && *labels == "" && *focus == "" && len(profiles) == 0 {
-			fmt.Fprintf(stdout, "conformance: %s: %d of its patterns matched no spec of this run (stale, or cases this peer's matrix does not have)\n", p.ExpectedPath, len(un))
+		if un := baseline.Apply(res, peer.Name(), peer.Expected); len(un) > 0 && p.labels == "" && p.focus == "" && len(p.profiles) == 0 {
+			fmt.Fprintf(stdout, "conformance: %s: %d of its patterns matched no spec of this run (stale, or cases this peer's matrix does not have)\n", peer.ExpectedPath, len(un))
 		}
 	}
-	if runWide != nil {
-		baseline.Apply(res, "", runWide)
+	if p.runWide != nil {
+		baseline.Apply(res, "", p.runWide)
 	}
-	if *update {
-		if code := updateBaselines(res, peers, *base, runWide, stdout, stderr); code != 0 {
-			return code
-		}
+	if p.update {
+		return updateBaselines(res, p.peers, p.base, p.runWide, stdout, stderr)
 	}
+	return 0
+}
 
+// writeReports writes results.json and the rendered reports to dir and
+// says what it wrote. A non-zero result is the exit status.
+func writeReports(res *results.Results, dir string, stdout, stderr io.Writer) int {
 	resultsPath := filepath.Join(dir, "results.json")
 	if err := res.Write(resultsPath); err != nil {
 		fmt.Fprintf(stderr, "conformance run: writing results: %v\n", err)
@@ -244,7 +358,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	for _, p := range paths {
 		fmt.Fprintf(stdout, "conformance: wrote %s\n", p)
 	}
+	return 0
+}
 
+// verdict is the run's exit status: 1 for unexpected results or a failure
+// of the suite itself, which it names on stderr.
+func verdict(res *results.Results, report types.Report, dir string, stdout, stderr io.Writer) int {
 	code := 0
 	if err := baseline.Gate(res); err != nil {
 		fmt.Fprintf(stderr, "conformance: FAIL: %v\n", err)

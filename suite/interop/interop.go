@@ -257,44 +257,17 @@ func (e *Env) Run(ctx context.Context, c Case) (*Result, error) {
 	return r, err
 }
 
+// run runs one case against the in-process reference: both sides'
+// configurations, the case's network and services, then the two sides in
+// the order the peer's role calls for.
 func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 	start := time.Now()
 	if c.Timeout == 0 {
 		c.Timeout = 15 * time.Second
 	}
-	tc := c.TestCase
-	if tc == "" {
-		tc = c.Model.ID()
-	}
-	dir := filepath.Join(e.Out, "cases", unsafeChars.ReplaceAllString(c.name(), "_"), string(c.PeerRole)+"-peer")
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, err
-	}
-	refOpt := c.Reference
-	refOpt.Wire = nil
-	if c.Negative != nil {
-		refOpt.KeepSending = true
-	}
-	res := &Result{Dir: dir, Dirs: map[contract.Role]string{
-		contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}}
-	scfg, ccfg, err := e.Inputs.Configs(inputs.Pair{TestCase: tc, Model: c.Model, Dirs: res.Dirs,
-		Misbehave: c.Misbehave, Timeout: c.Timeout})
+	cr, err := e.newCaseRun(c, start)
 	if err != nil {
 		return nil, err
-	}
-	peerCfg, refCfg := scfg, ccfg
-	if c.PeerRole == contract.Client {
-		peerCfg, refCfg = ccfg, scfg
-	}
-	provisionRef := func(ctx context.Context) error { return e.provisionReference(ctx, c, refCfg.EndorsementsOut) }
-	if c.Tweak != nil {
-		c.Tweak(&peerCfg)
-	}
-	if c.TweakReference != nil {
-		c.TweakReference(&refCfg)
-	}
-	if c.Endorse != nil && peerCfg.EndorsementsOut == "" {
-		return nil, fmt.Errorf("interop: %s: Endorse needs the peer under test to attest", c.ID())
 	}
 	if e.refresh != nil {
 		if err := e.refresh(ctx); err != nil {
@@ -311,76 +284,152 @@ func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 		// (a service func stops what it started with context.AfterFunc).
 		svcCtx, stopServices := context.WithCancel(ctx)
 		defer stopServices()
-		if err := c.Services(svcCtx, k, &peerCfg, &refCfg); err != nil {
+		if err := c.Services(svcCtx, k, &cr.peerCfg, &cr.refCfg); err != nil {
 			return nil, err
 		}
 	}
-	spec := driver.Spec{Peer: e.Peer, Config: peerCfg, In: e.Inputs.Dir, PeerOut: res.Dirs[refCfg.Role], Root: e.Out,
+	cr.spec = driver.Spec{Peer: e.Peer, Config: cr.peerCfg, In: e.Inputs.Dir, PeerOut: cr.res.Dirs[cr.refCfg.Role], Root: e.Out,
 		Env: e.peerEnv(c.PeerEnv), Deadline: c.Deadline}
-	refLog, err := os.Create(filepath.Join(res.Dirs[refCfg.Role], "reference.txt"))
+	refLog, err := os.Create(filepath.Join(cr.res.Dirs[cr.refCfg.Role], "reference.txt"))
 	if err != nil {
 		return nil, err
 	}
 	defer refLog.Close()
-	refOpt.Log, refOpt.Wire = refLog, &res.Wire
+	cr.refOpt.Log, cr.refOpt.Wire = refLog, &cr.res.Wire
 
 	if c.PeerRole == contract.Server {
-		r, err := k.Start(ctx, spec)
-		if err != nil {
-			if r == nil {
-				return nil, err
-			}
-			res.Peer = r.Wait(ctx)
-			res.ReferenceExit = -1
-			res.Reference.Error = "not run: the peer did not start"
-			res.Took = time.Since(start)
-			return res, nil
-		}
-		refCfg.Connect = r.Addr()
-		// A server writes its endorsement before it listens: it is there.
-		if err := e.endorse(ctx, c, peerCfg.EndorsementsOut); err != nil {
-			res.Peer = r.Wait(ctx)
-			res.ReferenceExit = -1
-			res.Reference.Error = "not run: " + err.Error()
-			res.Took = time.Since(start)
-			return res, nil
-		}
-		if c.ProvisionReference != nil {
-			// The reference client writes its endorsement and dials at
-			// once: it dials a gate that lets the connection through to
-			// the peer once the endorsement is provisioned.
-			gate, _, err := gateway(ctx, "127.0.0.1", refCfg.Connect, provisionRef, nil)
-			if err != nil {
-				return nil, err
-			}
-			defer gate.Close()
-			refCfg.Connect = gate.Addr().String()
-		}
-		res.Reference, res.ReferenceExit = reference.Run(ctx, refCfg, refOpt)
-		res.Peer = r.Wait(ctx)
-		res.Took = time.Since(start)
-		return res, nil
+		return cr.runPeerServer(ctx, k)
 	}
+	return cr.runPeerClient(ctx, k)
+}
 
+// caseRun is one case under way: both sides' configurations and the
+// result so far.
+type caseRun struct {
+	e     *Env
+	c     Case
+	start time.Time
+	res   *Result
+
+	peerCfg, refCfg contract.Config
+	refOpt          reference.Options
+	spec            driver.Spec // the peer's, once the case's services are up
+}
+
+// newCaseRun empties the case's folder and makes both sides'
+// configurations, tweaked as the case says.
+func (e *Env) newCaseRun(c Case, start time.Time) (*caseRun, error) {
+	tc := c.TestCase
+	if tc == "" {
+		tc = c.Model.ID()
+	}
+	dir := filepath.Join(e.Out, "cases", unsafeChars.ReplaceAllString(c.name(), "_"), string(c.PeerRole)+"-peer")
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	cr := &caseRun{e: e, c: c, start: start, refOpt: c.Reference}
+	cr.refOpt.Wire = nil
+	if c.Negative != nil {
+		cr.refOpt.KeepSending = true
+	}
+	cr.res = &Result{Dir: dir, Dirs: map[contract.Role]string{
+		contract.Server: filepath.Join(dir, "server"), contract.Client: filepath.Join(dir, "client")}}
+	scfg, ccfg, err := e.Inputs.Configs(inputs.Pair{TestCase: tc, Model: c.Model, Dirs: cr.res.Dirs,
+		Misbehave: c.Misbehave, Timeout: c.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	cr.peerCfg, cr.refCfg = scfg, ccfg
+	if c.PeerRole == contract.Client {
+		cr.peerCfg, cr.refCfg = ccfg, scfg
+	}
+	if c.Tweak != nil {
+		c.Tweak(&cr.peerCfg)
+	}
+	if c.TweakReference != nil {
+		c.TweakReference(&cr.refCfg)
+	}
+	if c.Endorse != nil && cr.peerCfg.EndorsementsOut == "" {
+		return nil, fmt.Errorf("interop: %s: Endorse needs the peer under test to attest", c.ID())
+	}
+	return cr, nil
+}
+
+// provisionRef provisions the reference's endorsement, from where its
+// configuration says it is written at the time of the call.
+func (cr *caseRun) provisionRef(ctx context.Context) error {
+	return cr.e.provisionReference(ctx, cr.c, cr.refCfg.EndorsementsOut)
+}
+
+// done stamps the result with the case's duration.
+func (cr *caseRun) done() (*Result, error) {
+	cr.res.Took = time.Since(cr.start)
+	return cr.res, nil
+}
+
+// notRun ends a case whose reference never ran: the peer's result and why.
+func (cr *caseRun) notRun(ctx context.Context, r driver.Running, why string) (*Result, error) {
+	cr.res.Peer = r.Wait(ctx)
+	cr.res.ReferenceExit = -1
+	cr.res.Reference.Error = "not run: " + why
+	return cr.done()
+}
+
+// runPeerServer runs a case whose peer is the server: the peer starts,
+// then the reference dials it.
+func (cr *caseRun) runPeerServer(ctx context.Context, k driver.Case) (*Result, error) {
+	c, res := cr.c, cr.res
+	r, err := k.Start(ctx, cr.spec)
+	if err != nil {
+		if r == nil {
+			return nil, err
+		}
+		return cr.notRun(ctx, r, "the peer did not start")
+	}
+	cr.refCfg.Connect = r.Addr()
+	// A server writes its endorsement before it listens: it is there.
+	if err := cr.e.endorse(ctx, c, cr.peerCfg.EndorsementsOut); err != nil {
+		return cr.notRun(ctx, r, err.Error())
+	}
+	if c.ProvisionReference != nil {
+		// The reference client writes its endorsement and dials at
+		// once: it dials a gate that lets the connection through to
+		// the peer once the endorsement is provisioned.
+		gate, _, err := gateway(ctx, "127.0.0.1", cr.refCfg.Connect, cr.provisionRef, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer gate.Close()
+		cr.refCfg.Connect = gate.Addr().String()
+	}
+	res.Reference, res.ReferenceExit = reference.Run(ctx, cr.refCfg, cr.refOpt)
+	res.Peer = r.Wait(ctx)
+	return cr.done()
+}
+
+// runPeerClient runs a case whose peer is the client: the reference
+// listens where the peer can reach it, and the peer dials it.
+func (cr *caseRun) runPeerClient(ctx context.Context, k driver.Case) (*Result, error) {
+	c, res := cr.c, cr.res
 	ln, err := net.Listen("tcp", net.JoinHostPort(k.HostAddress(), "0"))
 	if err != nil {
 		return nil, fmt.Errorf("interop: listening where the peer can reach us: %w", err)
 	}
-	refCfg.Listen = ln.Addr().String()
-	spec.Config.Connect = ln.Addr().String()
+	cr.refCfg.Listen = ln.Addr().String()
+	cr.spec.Config.Connect = ln.Addr().String()
 	// Both attest and both endorsements go to a verifier: the reference
 	// starts (and writes its endorsement) only once the peer's is
 	// provisioned, so the peer dials a gate that lets it through to the
 	// reference once the reference's is provisioned too.
 	gated := c.Endorse != nil && c.ProvisionReference != nil
 	if gated {
-		gate, _, err := gateway(ctx, k.HostAddress(), refCfg.Listen, provisionRef, nil)
+		gate, _, err := gateway(ctx, k.HostAddress(), cr.refCfg.Listen, cr.provisionRef, nil)
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
 		defer gate.Close()
-		spec.Config.Connect = gate.Addr().String()
+		cr.spec.Config.Connect = gate.Addr().String()
 	}
 	refCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -391,30 +440,15 @@ func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 	refDone := make(chan side, 1)
 	runRef := func() {
 		go func() {
-			opt := refOpt
+			opt := cr.refOpt
 			opt.Listener = ln
-			o, code := reference.Run(refCtx, refCfg, opt)
+			o, code := reference.Run(refCtx, cr.refCfg, opt)
 			refDone <- side{o, code}
 		}()
 	}
-	if c.Endorse == nil {
-		runRef()
-	}
-	if c.ProvisionReference != nil && !gated {
-		// The reference server wrote its endorsement before accepting; the
-		// peer client starts once it is provisioned.
-		if err := provisionRef(ctx); err != nil {
-			cancel()
-			if c.Endorse == nil {
-				<-refDone
-			} else {
-				ln.Close()
-			}
-			return nil, err
-		}
-	}
-	r, err := k.Start(ctx, spec)
-	if err != nil && r == nil {
+	// abandon stops the reference, or closes its listener if it never
+	// started.
+	abandon := func(err error) (*Result, error) {
 		cancel()
 		if c.Endorse == nil {
 			<-refDone
@@ -423,16 +457,26 @@ func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 		}
 		return nil, err
 	}
+	if c.Endorse == nil {
+		runRef()
+	}
+	if c.ProvisionReference != nil && !gated {
+		// The reference server wrote its endorsement before accepting; the
+		// peer client starts once it is provisioned.
+		if err := cr.provisionRef(ctx); err != nil {
+			return abandon(err)
+		}
+	}
+	r, err := k.Start(ctx, cr.spec)
+	if err != nil && r == nil {
+		return abandon(err)
+	}
 	if c.Endorse != nil {
 		// The client attester wrote its endorsement before dialing; its
 		// connection waits in the listener's backlog meanwhile.
-		if err := e.endorse(ctx, c, peerCfg.EndorsementsOut); err != nil {
+		if err := cr.e.endorse(ctx, c, cr.peerCfg.EndorsementsOut); err != nil {
 			ln.Close()
-			res.Peer = r.Wait(ctx)
-			res.ReferenceExit = -1
-			res.Reference.Error = "not run: " + err.Error()
-			res.Took = time.Since(start)
-			return res, nil
+			return cr.notRun(ctx, r, err.Error())
 		}
 		runRef()
 	}
@@ -445,8 +489,7 @@ func (e *Env) run(ctx context.Context, c Case) (*Result, error) {
 		s = <-refDone
 	}
 	res.Reference, res.ReferenceExit = s.o, s.code
-	res.Took = time.Since(start)
-	return res, nil
+	return cr.done()
 }
 
 // endorse waits (up to the case's timeout) for the attester's endorsement

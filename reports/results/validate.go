@@ -60,17 +60,23 @@ func (v *validator) run(r *Results) {
 	}
 }
 
+// name checks the name of a listed thing (a profile, a peer) and adds it
+// to seen.
+func (v *validator) name(what, name string, seen map[string]bool) {
+	switch {
+	case !nameRE.MatchString(name):
+		v.bad("%s %q: bad name", what, name)
+	case seen[name]:
+		v.bad("%s %q: listed twice", what, name)
+	}
+	seen[name] = true
+}
+
 // profiles checks the profiles and returns their names, for the specs.
 func (v *validator) profiles(ps []Profile) map[string]bool {
 	profiles := map[string]bool{}
 	for _, p := range ps {
-		switch {
-		case !nameRE.MatchString(p.Name):
-			v.bad("profile %q: bad name", p.Name)
-		case profiles[p.Name]:
-			v.bad("profile %q: listed twice", p.Name)
-		}
-		profiles[p.Name] = true
+		v.name("profile", p.Name, profiles)
 		if p.Draft == "" || p.Revision == "" {
 			v.bad("profile %q: draft and revision are required", p.Name)
 		}
@@ -82,13 +88,7 @@ func (v *validator) profiles(ps []Profile) map[string]bool {
 func (v *validator) peers(ps []Peer) map[string]bool {
 	peers := map[string]bool{}
 	for _, p := range ps {
-		switch {
-		case !nameRE.MatchString(p.Name):
-			v.bad("peer %q: bad name", p.Name)
-		case peers[p.Name]:
-			v.bad("peer %q: listed twice", p.Name)
-		}
-		peers[p.Name] = true
+		v.name("peer", p.Name, peers)
 		if p.Kind != InProcess && p.Kind != Process && p.Kind != Container {
 			v.bad("peer %q: unknown kind %q", p.Name, p.Kind)
 		}

@@ -473,12 +473,7 @@ func certTypeExtensions(msg []byte) (uint8, []tls13.Extension, error) {
 // peerMessage is the first handshake message of type typ the peer sent.
 func peerMessage(r *Result, typ uint8) wire.Message {
 	GinkgoHelper()
-	_, theirs := r.Flights()
-	if m, ok := theirs.Find(typ); ok {
-		return m
-	}
-	Fail(fmt.Sprintf("the peer sent no handshake message of type %d\n%s", typ, r.Describe()))
-	return nil
+	return firstMessage(r, false, typ)
 }
 
 // peerSelects checks the peer's message typ carries extension ext (name)

@@ -138,11 +138,22 @@ func placeVector(carrier Case, rule vectorRule, g parser.Group, tc parser.Test, 
 // sentMessage is the first handshake message of type typ the reference sent.
 func sentMessage(r *Result, typ uint8) wire.Message {
 	GinkgoHelper()
-	ours, _ := r.Flights()
-	if m, ok := ours.Find(typ); ok {
+	return firstMessage(r, true, typ)
+}
+
+// firstMessage is the first handshake message of type typ the reference
+// (ours) or the peer sent; the spec fails if there is none.
+func firstMessage(r *Result, ours bool, typ uint8) wire.Message {
+	GinkgoHelper()
+	mine, theirs := r.Flights()
+	who, f := "the peer", theirs
+	if ours {
+		who, f = "the reference", mine
+	}
+	if m, ok := f.Find(typ); ok {
 		return m
 	}
-	Fail(fmt.Sprintf("the reference sent no handshake message of type %d\n%s", typ, r.Describe()))
+	Fail(fmt.Sprintf("%s sent no handshake message of type %d\n%s", who, typ, r.Describe()))
 	return nil
 }
 

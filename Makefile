@@ -53,6 +53,7 @@ veraison:
 test: deps vet veraison
 	$(GO) test -timeout 25m $(TESTFLAGS) ./...
 	bash peers/mbedtls/fuzz/run.sh replay
+	bash peers/mbedtls/test/run.sh
 	ATLS_ROOT_OF_TRUST=simulator $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	ATLS_ROOT_OF_TRUST=swtpm ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	@for m in $(SUBMODULES_TESTED); do (cd $$m && $(GO) test -timeout 15m $(TESTFLAGS) ./...) || exit 1; done

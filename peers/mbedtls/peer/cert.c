@@ -1,8 +1,10 @@
 /*
  * X.509 from the run's CA (ATLS_CA_CERT, ATLS_CA_KEY): the certificates
  * mbedTLS needs for its own key. A server always presents one when it
- * does not attest; an attester's certificate for its TPM key only
- * satisfies mbedTLS's bookkeeping (its Certificate carries evidence).
+ * does not attest; an attester with an X.509 credential presents its
+ * certificate for its TPM key (its evidence in attestation_evidence); an
+ * attestation-only one's only satisfies mbedTLS's bookkeeping (its
+ * Certificate carries evidence instead).
  */
 #define MBEDTLS_ALLOW_PRIVATE_ACCESS /* the issuer name is copied as encoded */
 #include <stdio.h>

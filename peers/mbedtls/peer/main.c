@@ -2,9 +2,10 @@
  * atls-mbedtls-peer: the patched mbedTLS as a contract peer
  * (peers/CONTRACT.md, version 1). Everything comes from ATLS_* variables;
  * the last line of stdout is the outcome. Supported: profiles ta-07
- * (background check, attestation-only credentials, either side attests)
- * and poc (the client attests), both roles, the TPM on swtpm, the
- * verifier Veraison; everything else exits 127.
+ * (background check, attestation-only or X.509 credentials, either side
+ * attests or both) and poc (the client attests, attestation-only), both
+ * roles, the TPM on swtpm, the verifier Veraison; everything else exits
+ * 127.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -268,6 +269,8 @@ static mbedtls_ssl_attestation att = {
     .poc_evidence_proposal = 100,
     .media_type = PARSEC_TPM_MEDIA_TYPE,
 };
+/* ta-07.attestation_evidence (mbedtls_ssl_conf_attestation_evidence_ext). */
+static uint16_t attestation_evidence_ext = MBEDTLS_TLS_EXT_ATTESTATION_EVIDENCE_DEFAULT;
 
 /* ATLS_CODEPOINTS: name=value,... (decimal or 0x-hex), the names of
  * impl/attest/codepoint. */
@@ -325,6 +328,7 @@ static int codepoints(const char *spec, char *err, size_t errlen)
         if (strcmp(name, "ta-07.evidence_request") == 0) att.ta07_evidence_request = (uint16_t) v;
         if (strcmp(name, "ta-07.evidence_proposal") == 0) att.ta07_evidence_proposal = (uint16_t) v;
         if (strcmp(name, "ta-07.attestation") == 0) att.ta07_cert_type = (uint8_t) v;
+        if (strcmp(name, "ta-07.attestation_evidence") == 0) attestation_evidence_ext = (uint16_t) v;
         if (strcmp(name, "ta-07.unsupported_evidence") == 0) att.ta07_unsupported_evidence = (uint8_t) v;
         if (strcmp(name, "poc.evidence_proposal") == 0) att.poc_evidence_proposal = (uint16_t) v;
     }
@@ -335,6 +339,8 @@ static int codepoints(const char *spec, char *err, size_t errlen)
 
 static int is_poc;
 static int appraised_once;
+/* ta-07: our evidence (self) or the peer's travels in an X.509 credential. */
+static int self_x509, peer_x509;
 
 static int cb_nonce(void *p, mbedtls_ssl_context *ssl, unsigned char *nonce, size_t size, size_t *len)
 {
@@ -368,7 +374,8 @@ static int cb_evidence(void *p, mbedtls_ssl_context *ssl, const unsigned char *n
         logf_("evidence: does not fit the Certificate");
         return -1;
     }
-    logf_("presented Parsec TPM evidence (%zu bytes) bound to a %zu-byte nonce", *len, nonce_len);
+    logf_("presented Parsec TPM evidence (%zu bytes) bound to a %zu-byte %s", *len, nonce_len,
+          self_x509 ? "channel binder" : "nonce");
     return 0;
 }
 
@@ -387,7 +394,8 @@ static int cb_appraise(void *p, mbedtls_ssl_context *ssl, const unsigned char *e
          * (RFC 8446 §6.2); the poc's server answered decode_error. */
         return is_poc ? MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR : MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
     }
-    logf_("the peer's evidence is affirming; its attested key signs CertificateVerify");
+    logf_(peer_x509 ? "the peer's evidence is affirming; the certificate's key must be the attested key"
+                    : "the peer's evidence is affirming; its attested key signs CertificateVerify");
     return 0;
 }
 
@@ -603,14 +611,15 @@ static int read_exact(mbedtls_ssl_context *ssl, unsigned char *buf, size_t n)
 
 static void describe_attestation(int status, int client)
 {
-    const char *sel = is_poc ? "bg: EAT" : "bg: ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
+    const char *att = is_poc ? "bg: EAT" : "bg: ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
+    const char *x509 = "bg: CERT_ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
     int self = status & MBEDTLS_SSL_ATTESTATION_SELF_NEGOTIATED;
     int peer = status & MBEDTLS_SSL_ATTESTATION_PEER_NEGOTIATED;
     char *mine = client ? out.client_att : out.server_att;
     char *theirs = client ? out.server_att : out.client_att;
 
-    if (self) snprintf(mine, 256, "%s", sel);
-    if (peer) snprintf(theirs, 256, "%s", sel);
+    if (self) snprintf(mine, 256, "%s", self_x509 ? x509 : att);
+    if (peer) snprintf(theirs, 256, "%s", peer_x509 ? x509 : att);
 }
 
 int main(void)
@@ -674,6 +683,8 @@ int main(void)
     }
     self_attests = strcmp(client ? cli_att : srv_att, "none") != 0;
     peer_attests = strcmp(client ? srv_att : cli_att, "none") != 0;
+    self_x509 = self_attests && strcmp(client ? cli_cred : srv_cred, "x509") == 0;
+    peer_x509 = peer_attests && strcmp(client ? srv_cred : cli_cred, "x509") == 0;
     if (client) {
         if (split_host_port(env("ATLS_CONNECT"), host, sizeof(host), &port) != 0) {
             fail_config(EXIT_CONFIG, "ATLS_CONNECT: want host:port, got \"%s\"", env("ATLS_CONNECT"));
@@ -690,6 +701,9 @@ int main(void)
     }
     if (*env("ATLS_CA_CERT") == 0) fail_config(EXIT_CONFIG, "ATLS_CA_CERT: required");
     if (!client && *env("ATLS_CA_KEY") == 0) fail_config(EXIT_CONFIG, "ATLS_CA_KEY: required: the server certifies its key");
+    if (self_x509 && *env("ATLS_CA_KEY") == 0) {
+        fail_config(EXIT_CONFIG, "ATLS_CA_KEY: required: the %s certifies its TPM key (x509 credential)", role);
+    }
     if (peer_attests && *verifier == 0) fail_config(EXIT_CONFIG, "ATLS_VERIFIER: required: the %s appraises", role);
     if (*verifier != 0 && strcmp(verifier, "local") != 0 &&
         !(strncmp(verifier, "veraison:", 9) == 0 && verifier[9] != 0)) {
@@ -731,8 +745,8 @@ int main(void)
     if (strcmp(srv_att, "passport") == 0 || strcmp(cli_att, "passport") == 0) {
         fail_config(EXIT_UNSUPPORTED, "passport topology (this peer has background check only)");
     }
-    if (strcmp(srv_cred, "x509") == 0 || strcmp(cli_cred, "x509") == 0) {
-        fail_config(EXIT_UNSUPPORTED, "x509 credentials (this peer has attestation-only credentials)");
+    if (is_poc && (strcmp(srv_cred, "x509") == 0 || strcmp(cli_cred, "x509") == 0)) {
+        fail_config(EXIT_UNSUPPORTED, "poc: x509 credentials (the poc's evidence is the credential)");
     }
     if (is_poc && strcmp(srv_att, "none") != 0) {
         fail_config(EXIT_UNSUPPORTED, "poc: only the client attests");
@@ -874,6 +888,12 @@ int main(void)
     att.f_appraise = cb_appraise;
     if (self_attests || peer_attests) {
         mbedtls_ssl_conf_attestation(&conf, &att);
+        /* ta-07 6.2: X.509 credentials carry the evidence in
+         * attestation_evidence, bound to the channel binder. */
+        mbedtls_ssl_conf_attestation_credentials(
+            &conf, self_x509 ? MBEDTLS_SSL_ATTESTATION_CREDENTIAL_X509 : MBEDTLS_SSL_ATTESTATION_CREDENTIAL_ATTESTATION,
+            peer_x509 ? MBEDTLS_SSL_ATTESTATION_CREDENTIAL_X509 : MBEDTLS_SSL_ATTESTATION_CREDENTIAL_ATTESTATION);
+        mbedtls_ssl_conf_attestation_evidence_ext(&conf, attestation_evidence_ext);
     }
     if (mbedtls_ssl_setup(&ssl, &conf) != 0 || (client && mbedtls_ssl_set_hostname(&ssl, env("ATLS_SERVER_NAME")) != 0)) {
         fail_config(EXIT_FAILED, "mbedtls_ssl_setup failed");

@@ -148,7 +148,8 @@ int ca_load(const char *cert_path, const char *key_path, char *err, size_t errle
 mbedtls_x509_crt *ca_cert(void);
 /* Certifies the public key in spki for a client or server called name,
  * appending the certificate to chain. Without the CA key the issuer is a
- * throwaway key: the certificate is never sent (attestation-only). */
+ * throwaway key: the certificate is never sent (attestation-only; an
+ * X.509 credential needs ATLS_CA_KEY). */
 int ca_issue(const unsigned char *spki, size_t spki_len, int client, const char *name,
              mbedtls_x509_crt *chain, char *err, size_t errlen);
 

@@ -106,6 +106,16 @@ func digest(s SignatureScheme, msg []byte) []byte {
 	return d.Sum(nil)
 }
 
+// signingRand is the randomness for a signature under scheme: none for
+// ECDSA when DeterministicSignatures is set, so crypto/ecdsa signs per
+// RFC 6979; RSA-PSS salts stay random.
+func (c *Config) signingRand(scheme SignatureScheme) io.Reader {
+	if c.DeterministicSignatures && scheme != PSSWithSHA256 && scheme != PSSWithSHA384 && scheme != PSSWithSHA512 {
+		return nil
+	}
+	return c.rand()
+}
+
 func sign(signer crypto.Signer, rand io.Reader, s SignatureScheme, msg []byte) ([]byte, error) {
 	return signer.Sign(rand, digest(s, msg), signerOpts(s))
 }

@@ -77,6 +77,34 @@ type Bugs struct {
 	// CertificateRequestContext, on a server, is sent in a handshake
 	// CertificateRequest, where RFC 8446 says it must be empty.
 	CertificateRequestContext []byte
+
+	// RFC 9261 exported authenticators (Conn.AuthenticatorRequest and
+	// Conn.Authenticator). These leave the handshake alone, and the
+	// handshake's knobs above leave authenticators alone, except that
+	// extension knobs keyed by CertificateRequest (13) or
+	// ClientCertificateRequest (17) apply to authenticator requests.
+
+	// WrongAuthenticatorContext puts in our authenticators' Certificate a
+	// certificate_request_context other than the request's (its last byte
+	// flipped, or a byte added to an empty one); signature and Finished
+	// are computed over the wrong one, so only the context check fails.
+	WrongAuthenticatorContext bool
+	// ReuseAuthenticatorContext gives our authenticator requests and
+	// spontaneous authenticators the context of our previous one, and
+	// lets us answer a request whose context we already answered; RFC
+	// 9261 §4 and §5.2.1 want every context unique within the connection.
+	ReuseAuthenticatorContext bool
+	// CorruptAuthenticatorSignature flips a bit of our authenticators'
+	// CertificateVerify signature.
+	CorruptAuthenticatorSignature bool
+	// CorruptAuthenticatorFinished flips a bit of our authenticators'
+	// Finished, an empty authenticator's included.
+	CorruptAuthenticatorFinished bool
+	// UnsolicitedAuthenticatorExtensions are added to the end-entity
+	// CertificateEntry of our authenticators after the check that the
+	// request (or, for a spontaneous one, the ClientHello) offered them
+	// (RFC 9261 §5.2.1).
+	UnsolicitedAuthenticatorExtensions []Extension
 }
 
 func containsUint8(list []uint8, v uint8) bool {

@@ -42,6 +42,10 @@ const (
 	typeFinished            uint8 = 20
 	typeKeyUpdate           uint8 = 24
 	typeMessageHash         uint8 = 254
+
+	// RFC 9261 §4: a client's authenticator request. Never sent in the
+	// handshake; it travels at the application layer.
+	typeClientCertificateRequest uint8 = 17
 )
 
 // Handshake message types, exported for hooks, traces and Bugs.
@@ -55,6 +59,8 @@ const (
 	MsgCertificateVerify   = typeCertificateVerify
 	MsgFinished            = typeFinished
 	MsgKeyUpdate           = typeKeyUpdate
+
+	MsgClientCertificateRequest = typeClientCertificateRequest
 )
 
 // Extension types the engine itself understands (IANA TLS ExtensionType).

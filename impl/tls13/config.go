@@ -276,6 +276,7 @@ func (b Bugs) clone() Bugs {
 	b.EarlyApplicationData = slices.Clone(b.EarlyApplicationData)
 	b.ApplicationDataAfterAlertReceived = slices.Clone(b.ApplicationDataAfterAlertReceived)
 	b.CertificateRequestContext = slices.Clone(b.CertificateRequestContext)
+	b.UnsolicitedAuthenticatorExtensions = slices.Clone(b.UnsolicitedAuthenticatorExtensions)
 	return b
 }
 

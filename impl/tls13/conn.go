@@ -60,6 +60,13 @@ type Conn struct {
 	offeredPHA        bool // client sent post_handshake_auth
 	peerOfferedPHA    bool // server saw it
 	postHandshakeAuth sync.Mutex
+
+	// For spontaneous exported authenticators (RFC 9261 §5.2): the
+	// extension types and signature_algorithms of the ClientHello the
+	// handshake completed with (sent, on a client; received, on a server).
+	helloExts    []uint16
+	helloSigAlgs []SignatureScheme
+	ea           authenticatorState
 }
 
 // Client returns a client-side Conn over conn.

@@ -901,3 +901,91 @@ func TestRecordLayerSeedsComplete(t *testing.T) {
 		})
 	}
 }
+
+// --- RFC 9261 exported authenticators.
+
+// eaFuzzSetup returns the known-answer requests and authenticators of
+// testdata/rfc9261 with what validating them needs: RFC 8448 §3's
+// exporter_master_secret and a config trusting its server certificate.
+type eaFuzzSetup struct {
+	ems, reqC, reqS, auth, empty []byte
+	cfg                          *Config
+}
+
+func loadEAFuzz(tb testing.TB) *eaFuzzSetup {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "rfc9261", eaVectorsFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var v eaVectorsJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		tb.Fatal(err)
+	}
+	h := func(s string) []byte {
+		out, err := hex.DecodeString(s)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return out
+	}
+	tr := fuzzTrace(tb, "simple_1rtt")
+	cert, err := x509.ParseCertificate(traceFile(tb, tr, "server_certificate_file"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	return &eaFuzzSetup{
+		ems: h(v.ExporterMasterSecret), reqC: h(v.ServerAuthenticator.Request), reqS: h(v.ClientEmptyAuthenticator.Request),
+		auth: h(v.ServerAuthenticator.Authenticator), empty: h(v.ClientEmptyAuthenticator.Authenticator),
+		cfg: &Config{RootCAs: roots, Time: func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }},
+	}
+}
+
+func FuzzAuthenticatorRequest(f *testing.F) {
+	s := loadEAFuzz(f)
+	f.Add(s.reqC)
+	f.Add(s.reqS)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cr, typ, err := parseAuthenticatorRequest(data)
+		if err != nil {
+			checkParserError(t, err)
+			return
+		}
+		if re, err := cr.marshalAs(typ); err != nil || !bytes.Equal(re, data) {
+			t.Fatalf("request %x re-encoded as %x, %v", data, re, err)
+		}
+	})
+}
+
+// FuzzAuthenticator parses and validates the input as an answer to both
+// known-answer requests: the outcome is an alert, or acceptance of the
+// known authenticator itself; never a panic.
+func FuzzAuthenticator(f *testing.F) {
+	s := loadEAFuzz(f)
+	f.Add(s.auth)
+	f.Add(s.empty)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := ParseAuthenticator(data); err != nil {
+			checkParserError(t, err)
+		}
+		for _, side := range []struct {
+			client bool
+			req    []byte
+			valid  []byte
+		}{{true, s.reqC, s.auth}, {false, s.reqS, nil}} {
+			c := eaKATConn(side.client, s.cfg, s.ems)
+			_, err := c.ValidateAuthenticator(side.req, data)
+			if err == nil {
+				if side.valid == nil || !bytes.Equal(data, side.valid) {
+					t.Fatalf("accepted %x", data)
+				}
+				continue
+			}
+			if _, ok := AsAlert(err); !ok {
+				t.Fatalf("error without an alert: %v", err)
+			}
+		}
+	})
+}

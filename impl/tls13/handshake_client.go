@@ -122,6 +122,8 @@ func (c *Conn) clientHandshake(ctx context.Context) (err error) {
 	c.out.setTrafficSecret(c, c.suite, apClient, "client_application")
 	c.resumptionSecret = c.ks.resumption(st.transcript.sum())
 	c.transcript = st.transcript
+	c.helloSigAlgs = cfg.signatureSchemes()
+	c.helloExts = slices.Clone(st.offered)
 	return nil
 }
 

@@ -229,11 +229,7 @@ func (st *handshakeState) sendCertificateVerify(signer crypto.Signer, peerScheme
 	if !c.isClient {
 		ctx = serverSignatureContext
 	}
-	random := c.config.rand()
-	if c.config.DeterministicSignatures && scheme != PSSWithSHA256 && scheme != PSSWithSHA384 && scheme != PSSWithSHA512 {
-		random = nil // crypto/ecdsa signs per RFC 6979 with a nil source
-	}
-	sig, err := sign(signer, random, scheme, signedMessage(ctx, st.transcript.sum()))
+	sig, err := sign(signer, c.config.signingRand(scheme), scheme, signedMessage(ctx, st.transcript.sum()))
 	if err != nil {
 		// A TPM-held key fails here; say which operation failed.
 		return Alertf(AlertInternalError, "signing CertificateVerify: %v", err)
@@ -295,6 +291,13 @@ func (st *handshakeState) verifyPeerCertificate(m *certificateMsg, certType Cert
 // advertised for certificates. Its alerts are the engine's: unknown_ca,
 // certificate_expired, unsupported_certificate, else bad_certificate.
 func (c *Config) verifyX509(entries []CertificateEntry, isClient, verify bool) ([]*x509.Certificate, error) {
+	return c.verifyX509Named(entries, isClient, c.ServerName, verify)
+}
+
+// verifyX509Named is verifyX509 checking a server's chain for serverName
+// instead of Config.ServerName: an exported authenticator may prove
+// another identity than the handshake's (RFC 9261 §1).
+func (c *Config) verifyX509Named(entries []CertificateEntry, isClient bool, serverName string, verify bool) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	for _, e := range entries {
 		cert, err := x509.ParseCertificate(e.Data)
@@ -311,7 +314,7 @@ func (c *Config) verifyX509(entries []CertificateEntry, isClient, verify bool) (
 		opts.Intermediates.AddCert(cert)
 	}
 	if isClient {
-		opts.Roots, opts.DNSName = c.RootCAs, c.ServerName
+		opts.Roots, opts.DNSName = c.RootCAs, serverName
 		opts.KeyUsages = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	} else {
 		opts.Roots = c.ClientCAs

@@ -108,6 +108,10 @@ func (c *Conn) serverHandshake(ctx context.Context) (err error) {
 	c.in.setTrafficSecret(c, c.suite, apClient, "client_application")
 	c.resumptionSecret = c.ks.resumption(st.transcript.sum())
 	c.transcript = st.transcript
+	c.helloSigAlgs = st.hello.sigAlgs
+	for _, e := range st.hello.exts {
+		c.helloExts = append(c.helloExts, e.Type)
+	}
 	return nil
 }
 

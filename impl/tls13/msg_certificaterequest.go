@@ -13,28 +13,54 @@ type certificateRequestMsg struct {
 }
 
 func (m *certificateRequestMsg) marshal() ([]byte, error) {
-	return marshalHandshake(typeCertificateRequest, func(b *cryptobyte.Builder) {
+	return m.marshalAs(typeCertificateRequest)
+}
+
+func (m *certificateRequestMsg) unmarshal(data []byte) error {
+	return m.unmarshalAs(data, typeCertificateRequest)
+}
+
+// clientCertificateRequestMsg is RFC 9261 §4's ClientCertificateRequest:
+// a client's authenticator request, with the CertificateRequest structure
+// under its own message type.
+type clientCertificateRequestMsg struct {
+	certificateRequestMsg
+}
+
+func (m *clientCertificateRequestMsg) marshal() ([]byte, error) {
+	return m.marshalAs(typeClientCertificateRequest)
+}
+
+func (m *clientCertificateRequestMsg) unmarshal(data []byte) error {
+	return m.unmarshalAs(data, typeClientCertificateRequest)
+}
+
+// marshalAs encodes the message under type typ (13 or 17).
+func (m *certificateRequestMsg) marshalAs(typ uint8) ([]byte, error) {
+	return marshalHandshake(typ, func(b *cryptobyte.Builder) {
 		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(m.context) })
 		addExtensions(b, m.exts)
 	})
 }
 
-func (m *certificateRequestMsg) unmarshal(data []byte) error {
+// unmarshalAs decodes a message of type typ (13 or 17).
+func (m *certificateRequestMsg) unmarshalAs(data []byte, typ uint8) error {
 	*m = certificateRequestMsg{raw: data}
-	s, err := readHandshakeBody(data, typeCertificateRequest)
+	name := messageName(typ)
+	s, err := readHandshakeBody(data, typ)
 	if err != nil {
 		return err
 	}
 	var ctx cryptobyte.String
 	if !s.ReadUint8LengthPrefixed(&ctx) {
-		return errDecode("CertificateRequest")
+		return errDecode(name)
 	}
 	m.context = []byte(ctx)
 	if m.exts, err = readExtensions(&s); err != nil {
 		return err
 	}
 	if !s.Empty() {
-		return errDecode("CertificateRequest trailing data")
+		return errDecode(name + " trailing data")
 	}
 	for _, e := range m.exts {
 		switch e.Type {
@@ -47,9 +73,10 @@ func (m *certificateRequestMsg) unmarshal(data []byte) error {
 			return err
 		}
 	}
-	// RFC 8446 §4.3.2: signature_algorithms MUST be specified.
+	// RFC 8446 §4.3.2: signature_algorithms MUST be specified (RFC 9261
+	// §4 keeps the structure for authenticator requests).
 	if m.sigAlgs == nil {
-		return Alertf(AlertMissingExtension, "CertificateRequest without signature_algorithms")
+		return Alertf(AlertMissingExtension, "%s without signature_algorithms", name)
 	}
 	return nil
 }

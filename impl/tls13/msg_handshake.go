@@ -22,6 +22,7 @@ var messageNames = map[uint8]string{
 	typeEncryptedExtensions: "EncryptedExtensions", typeCertificate: "Certificate",
 	typeCertificateRequest: "CertificateRequest", typeCertificateVerify: "CertificateVerify",
 	typeFinished: "Finished", typeKeyUpdate: "KeyUpdate", typeMessageHash: "message_hash",
+	typeClientCertificateRequest: "ClientCertificateRequest",
 }
 
 // messageName is the RFC 8446 name of a handshake message type.

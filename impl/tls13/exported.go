@@ -81,6 +81,23 @@ func authenticatorKeys(h crypto.Hash, exporterSecret []byte, client bool) (hands
 		exportKeyingMaterial(h, exporterSecret, fkLabel, nil, h.Size())
 }
 
+// AuthenticatorKeys is authenticatorKeys for callers outside the engine:
+// the Handshake Context and Finished MAC Key (RFC 9261 §5.1) of
+// authenticators sent by the client (client) or the server, derived from
+// a given exporter_master_secret under hash h. It exists so the published
+// authenticator vectors (vectors/authenticators) can be derived without a
+// connection.
+func AuthenticatorKeys(h crypto.Hash, exporterMasterSecret []byte, client bool) (handshakeContext, finishedKey []byte) {
+	return authenticatorKeys(h, exporterMasterSecret, client)
+}
+
+// AuthenticatorFinished is the verify_data of an authenticator's Finished
+// (RFC 9261 §5.2.3): HMAC under h keyed by the Finished MAC Key over the
+// transcript hash. Exported for the same reason as AuthenticatorKeys.
+func AuthenticatorFinished(h crypto.Hash, finishedKey, transcriptHash []byte) []byte {
+	return authenticatorFinished(h, finishedKey, transcriptHash)
+}
+
 // authenticatorTranscript is Hash(Handshake Context || authenticator
 // request || Certificate [|| CertificateVerify]) of RFC 9261 §5.2.2 and
 // §5.2.3; a missing request is a nil part.

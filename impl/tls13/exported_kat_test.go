@@ -288,6 +288,13 @@ func TestRFC9261KnownAnswers(t *testing.T) {
 			t.Fatalf("client=%v: engine keys %x %x, want %x %x", k.client, hc, fk, k.hc, k.fk)
 		}
 	}
+	// The exported helpers the published vectors use agree too.
+	if hc, fk := AuthenticatorKeys(crypto.SHA256, ems, false); !bytes.Equal(hc, shc) || !bytes.Equal(fk, sfk) {
+		t.Fatalf("AuthenticatorKeys: %x %x", hc, fk)
+	}
+	if !bytes.Equal(AuthenticatorFinished(crypto.SHA256, sfk, th2), fin) || !bytes.Equal(AuthenticatorFinished(crypto.SHA256, cfk, thEmpty), finEmpty) {
+		t.Fatal("AuthenticatorFinished differs from the Finished computed by hand")
+	}
 	for _, req := range [][]byte{reqC, reqS} {
 		cr, typ, err := parseAuthenticatorRequest(req)
 		if err != nil {

@@ -1,10 +1,11 @@
 // Package vectors generates and checks the published test vectors for
 // attested TLS (see README.md in this directory): handshake traces in the
 // manner of RFC 8448 (vectors/traces), parser vectors in the shape of
-// Wycheproof (vectors/parsers) and binder vectors (vectors/binders), each
-// kind with a JSON Schema (vectors/schema). The folders beside them hold
-// data only; the code that makes and checks each kind is under
-// vectors/gen (handshake, parser, binder, and the fixture they share).
+// Wycheproof (vectors/parsers), binder vectors (vectors/binders) and RFC
+// 9261 exported authenticator vectors (vectors/authenticators), each kind
+// with a JSON Schema (vectors/schema). The folders beside them hold data
+// only; the code that makes and checks each kind is under vectors/gen
+// (handshake, parser, binder, authenticator, and the fixture they share).
 //
 // Generate produces every file from the reference implementation in
 // deterministic mode, byte-identical on every run: canonical JSON (sorted
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/internal/jsonschema"
+	"github.com/attested-tls/conformance/vectors/gen/authenticator"
 	"github.com/attested-tls/conformance/vectors/gen/binder"
 	"github.com/attested-tls/conformance/vectors/gen/handshake"
 	"github.com/attested-tls/conformance/vectors/gen/parser"
@@ -36,6 +38,7 @@ var kinds = []struct{ dir, schema string }{
 	{"traces", "schema/trace.schema.json"},
 	{"parsers", "schema/parser.schema.json"},
 	{"binders", "schema/binder.schema.json"},
+	{"authenticators", "schema/authenticator.schema.json"},
 }
 
 // The schemas are written by hand in schema/ and built in, so Generate
@@ -46,7 +49,7 @@ var kinds = []struct{ dir, schema string }{
 var schemaFS embed.FS
 
 // generatedDirs are the directories Generate owns.
-var generatedDirs = []string{"traces", "parsers", "binders", "schema"}
+var generatedDirs = []string{"traces", "parsers", "binders", "authenticators", "schema"}
 
 func compileSchemas() (map[string]*jsonschema.Schema, error) {
 	out := map[string]*jsonschema.Schema{}
@@ -127,6 +130,13 @@ func Generate() (map[string][]byte, error) {
 	if err := put(binder.EA07Path, ea); err != nil {
 		return nil, err
 	}
+	af, err := authenticator.Generate()
+	if err != nil {
+		return nil, err
+	}
+	if err := put(authenticator.Path, af); err != nil {
+		return nil, err
+	}
 	schemas, err := fs.Glob(schemaFS, "schema/*.json")
 	if err != nil {
 		return nil, err
@@ -150,7 +160,7 @@ func Paths(files map[string][]byte) []string {
 }
 
 // Write puts files under dir and removes any other .json file in the
-// generated directories (traces, parsers, binders, schema), so dir holds
+// generated directories (traces, parsers, binders, authenticators, schema), so dir holds
 // exactly the set. README.md and the Go sources are not touched.
 func Write(dir string, files map[string][]byte) error {
 	existing, err := listGenerated(dir)
@@ -207,11 +217,12 @@ func listGenerated(dir string) ([]string, error) {
 
 // Report is the outcome of Check.
 type Report struct {
-	// Files counts the checked files by kind (traces, parsers, binders).
+	// Files counts the checked files by kind (traces, parsers, binders,
+	// authenticators, schema).
 	Files map[string]int
-	// Tests counts parser tests and binder tests; Replays counts one-side
-	// trace replays.
-	ParserTests, BinderTests, Replays int
+	// Tests counts parser, binder and authenticator tests; Replays counts
+	// one-side trace replays.
+	ParserTests, BinderTests, AuthenticatorTests, Replays int
 	// Problems are every disagreement found; empty means the set passed.
 	Problems []string
 	Elapsed  time.Duration
@@ -225,7 +236,8 @@ func (r *Report) problem(format string, args ...any) {
 // kind's schema; the set equals a fresh generation byte for byte; every
 // trace replays through the engine, one side at a time, against the
 // other side's records; every parser vector gets its verdict and alert
-// from our parsers; every binder recomputes. It returns an error only
+// from our parsers; every binder and every authenticator recomputes (an
+// authenticator's signature is verified against its certificate). It returns an error only
 // when the check itself could not run.
 func Check(dir string) (*Report, error) {
 	start := time.Now()
@@ -321,6 +333,15 @@ func (r *Report) checkFile(kind, path string, b []byte) {
 		}
 		r.BinderTests += len(f.Tests)
 		if err := binder.Check(f); err != nil {
+			r.problem("%s: %v", path, err)
+		}
+	case "authenticators":
+		var f authenticator.File
+		if !dec(&f) {
+			return
+		}
+		r.AuthenticatorTests += len(f.Tests)
+		if err := authenticator.Check(f); err != nil {
 			r.problem("%s: %v", path, err)
 		}
 	}

@@ -24,13 +24,16 @@ func TestCommittedVectorsMatchTheImplementation(t *testing.T) {
 	for _, p := range r.Problems {
 		t.Error(p)
 	}
-	if r.Files["traces"] != 25 || r.Files["parsers"] != 16 || r.Files["binders"] != 2 || r.Files["schema"] != 3 {
-		t.Errorf("files %v, want 25 traces, 16 parsers, 2 binders, 3 schemas", r.Files)
+	if r.Files["traces"] != 25 || r.Files["parsers"] != 16 || r.Files["binders"] != 2 || r.Files["authenticators"] != 1 || r.Files["schema"] != 4 {
+		t.Errorf("files %v, want 25 traces, 16 parsers, 2 binders, 1 authenticators, 4 schemas", r.Files)
+	}
+	if r.AuthenticatorTests != 4 {
+		t.Errorf("%d authenticator tests, want 4", r.AuthenticatorTests)
 	}
 	if r.Replays != 2*r.Files["traces"] {
 		t.Errorf("%d replays for %d traces", r.Replays, r.Files["traces"])
 	}
-	t.Logf("%v, %d replays, %d parser tests, %d binder tests in %v", r.Files, r.Replays, r.ParserTests, r.BinderTests, r.Elapsed)
+	t.Logf("%v, %d replays, %d parser tests, %d binder tests, %d authenticator tests in %v", r.Files, r.Replays, r.ParserTests, r.BinderTests, r.AuthenticatorTests, r.Elapsed)
 }
 
 func TestGenerateIsByteIdentical(t *testing.T) {
@@ -77,6 +80,7 @@ func TestSchemasRejectBrokenFiles(t *testing.T) {
 		{"schema/trace.schema.json", "traces/ta-07/server-attests_bg-x509.json", "secrets", "cipher_suite"},
 		{"schema/parser.schema.json", "parsers/ta-07/cmw.json", "testGroups", "numberOfTests"},
 		{"schema/binder.schema.json", "binders/ea-07.json", "tests", "profile"},
+		{"schema/authenticator.schema.json", "authenticators/rfc9261.json", "tests", "rfc"},
 	}
 	for _, c := range cases {
 		sb, err := os.ReadFile(c.schema)
@@ -156,6 +160,20 @@ func TestCheckReportsDrift(t *testing.T) {
 	os.WriteFile(trace, b, 0o644)
 	os.Remove(filepath.Join(dir, "parsers", "poc", "cmw.json"))
 	os.WriteFile(filepath.Join(dir, "binders", "stray.json"), []byte("{}\n"), 0o644)
+	// A flipped bit in the RFC 8448 server authenticator's signature.
+	auth := filepath.Join(dir, "authenticators", "rfc9261.json")
+	ab, _ := os.ReadFile(auth)
+	k := bytes.Index(ab, []byte(`"0f000084`))
+	if k < 0 {
+		t.Fatal("no CertificateVerify in the authenticator file")
+	}
+	k += 40
+	if ab[k] == '0' {
+		ab[k] = '1'
+	} else {
+		ab[k] = '0'
+	}
+	os.WriteFile(auth, ab, 0o644)
 	os.WriteFile(filepath.Join(dir, "schema", "trace.schema.json"), []byte("{}\n"), 0o644)
 
 	r, err := Check(dir)
@@ -169,6 +187,8 @@ func TestCheckReportsDrift(t *testing.T) {
 		"parsers/poc/cmw.json: missing",
 		"binders/stray.json: not produced by the generator",
 		"binders/stray.json: schema",
+		"authenticators/rfc9261.json: differs from a fresh generation",
+		"authenticators/rfc9261.json: test 1: certificate_verify: the 0x0804 signature does not verify",
 		"schema/trace.schema.json: differs from a fresh generation",
 	} {
 		if !strings.Contains(all, want) {

@@ -30,8 +30,9 @@ func vectorsCmd(args []string, stdout, stderr io.Writer) int {
 
 func vectorsUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: conformance vectors generate [--out DIR]\n       conformance vectors check [--dir DIR]")
-	fmt.Fprintln(w, "\ngenerate writes the traces, parser and binder vectors (byte-identical on every run);")
-	fmt.Fprintln(w, "check verifies a committed set: schemas, a fresh generation, trace replays, parser verdicts, binders.")
+	fmt.Fprintln(w, "\ngenerate writes the traces, parser, binder and RFC 9261 authenticator vectors (byte-identical on every run);")
+	fmt.Fprintln(w, "check verifies a committed set: schemas, a fresh generation, trace replays, parser verdicts, binders,")
+	fmt.Fprintln(w, "authenticators (recomputed, signatures verified against their certificates).")
 }
 
 func vectorsGenerate(args []string, stdout, stderr io.Writer) int {
@@ -88,8 +89,8 @@ func vectorsCheck(args []string, stdout, stderr io.Writer) int {
 	for _, p := range r.Problems {
 		fmt.Fprintf(stdout, "FAIL %s\n", p)
 	}
-	fmt.Fprintf(stdout, "checked %s: %d trace replays, %d parser tests, %d binder tests; %d problems, in %v\n",
-		describeCounts(r.Files), r.Replays, r.ParserTests, r.BinderTests, len(r.Problems), r.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(stdout, "checked %s: %d trace replays, %d parser tests, %d binder tests, %d authenticator tests; %d problems, in %v\n",
+		describeCounts(r.Files), r.Replays, r.ParserTests, r.BinderTests, r.AuthenticatorTests, len(r.Problems), r.Elapsed.Round(time.Millisecond))
 	if len(r.Problems) > 0 {
 		return 1
 	}

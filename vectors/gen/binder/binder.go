@@ -24,18 +24,7 @@ import (
 )
 
 // Hex is bytes that travel as lowercase hex in JSON.
-type Hex []byte
-
-func (h Hex) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-
-func (h *Hex) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	if err != nil {
-		return fmt.Errorf("binder: bad hex: %w", err)
-	}
-	*h = v
-	return nil
-}
+type Hex = fixture.Hex
 
 // File is one binder vector file.
 type File struct {

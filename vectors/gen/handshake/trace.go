@@ -15,24 +15,13 @@
 package handshake
 
 import (
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
+
+	"github.com/attested-tls/conformance/vectors/gen/fixture"
 )
 
 // Hex is bytes that travel as lowercase hex in JSON.
-type Hex []byte
-
-func (h Hex) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-
-func (h *Hex) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	if err != nil {
-		return fmt.Errorf("handshake: bad hex: %w", err)
-	}
-	*h = v
-	return nil
-}
+type Hex = fixture.Hex
 
 // Trace is one vector file of vectors/traces.
 type Trace struct {

@@ -11,28 +11,17 @@ package parser
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/tls13"
+	"github.com/attested-tls/conformance/vectors/gen/fixture"
 )
 
 // Hex is bytes that travel as lowercase hex in JSON.
-type Hex []byte
-
-func (h Hex) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-
-func (h *Hex) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	if err != nil {
-		return fmt.Errorf("parser: bad hex: %w", err)
-	}
-	*h = v
-	return nil
-}
+type Hex = fixture.Hex
 
 // Results, as Wycheproof spells them. "acceptable" inputs are well-formed
 // but a receiver may reject them; one that does sends the test's alert.

@@ -10,7 +10,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
-	"github.com/google/go-tpm/tpm2"
 )
 
 // fixedKey derives a P-256 key from a label so fuzz seeds are reproducible.
@@ -81,14 +80,18 @@ func (f *fixture) raw(tb testing.TB) []byte {
 // resign parses a TPMS_ATTEST, lets mutate change it, and signs the result
 // with the fixture's attestation key: a TPM-signed structure whose content
 // is wrong.
-func (f *fixture) resign(tb testing.TB, raw []byte, mutate func(*tpm2.TPMSAttest)) (attest, sig []byte) {
+func (f *fixture) resign(tb testing.TB, raw []byte, mutate func(*parsectpm.Attest)) (attest, sig []byte) {
 	tb.Helper()
 	a, err := parsectpm.ParseAttest(raw)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	mutate(a)
-	return f.sign(tb, tpm2.Marshal(a))
+	b, err := a.Marshal()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return f.sign(tb, b)
 }
 
 func (f *fixture) sign(tb testing.TB, b []byte) (attest, sig []byte) {

@@ -127,9 +127,10 @@ func TestVerifyRejects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ecc, _ := s.Signature.ECDSA()
-			ecc.Hash = tpm2.TPMAlgSHA384
-			ev.KAT.Sig = tpm2.Marshal(s)
+			s.Hash = parsectpm.AlgSHA384
+			if ev.KAT.Sig, err = s.Marshal(); err != nil {
+				t.Fatal(err)
+			}
 		}},
 		"unendorsed key": {parsectpm.ReasonKATSignature, func(t *testing.T, f *fixture, ev *parsectpm.Evidence, _ *crypto.PublicKey) {
 			f.att.SetFaults(faultsUnendorsed)
@@ -155,8 +156,8 @@ func TestVerifyRejects(t *testing.T) {
 			*ev = *f.evidence(t)
 		}},
 		"quote with other nonce": {parsectpm.ReasonQualifyingData, func(t *testing.T, f *fixture, ev *parsectpm.Evidence, _ *crypto.PublicKey) {
-			ev.PAT.AttestInfo, ev.PAT.Sig = f.resign(t, ev.PAT.AttestInfo, func(a *tpm2.TPMSAttest) {
-				a.ExtraData.Buffer = []byte("other nonce")
+			ev.PAT.AttestInfo, ev.PAT.Sig = f.resign(t, ev.PAT.AttestInfo, func(a *parsectpm.Attest) {
+				a.ExtraData = []byte("other nonce")
 			})
 		}},
 		"pubArea swapped": {parsectpm.ReasonCertifiedName, func(t *testing.T, f *fixture, ev *parsectpm.Evidence, _ *crypto.PublicKey) {
@@ -171,9 +172,8 @@ func TestVerifyRejects(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ev.KAT.CertInfo, ev.KAT.Sig = f.resign(t, ev.KAT.CertInfo, func(a *tpm2.TPMSAttest) {
-				c, _ := a.Attested.Certify()
-				c.Name.Buffer = name
+			ev.KAT.CertInfo, ev.KAT.Sig = f.resign(t, ev.KAT.CertInfo, func(a *parsectpm.Attest) {
+				a.Certify.Name = name
 			})
 		}},
 		"not fixedTPM": {parsectpm.ReasonNotFixedTPM, func(t *testing.T, f *fixture, ev *parsectpm.Evidence, _ *crypto.PublicKey) {
@@ -196,9 +196,8 @@ func TestVerifyRejects(t *testing.T) {
 			f.e.PCRSelection.PCRs = []int{0, 1}
 		}},
 		"two banks": {parsectpm.ReasonPCRSelection, func(t *testing.T, f *fixture, ev *parsectpm.Evidence, _ *crypto.PublicKey) {
-			ev.PAT.AttestInfo, ev.PAT.Sig = f.resign(t, ev.PAT.AttestInfo, func(a *tpm2.TPMSAttest) {
-				q, _ := a.Attested.Quote()
-				q.PCRSelect.PCRSelections = append(q.PCRSelect.PCRSelections, q.PCRSelect.PCRSelections[0])
+			ev.PAT.AttestInfo, ev.PAT.Sig = f.resign(t, ev.PAT.AttestInfo, func(a *parsectpm.Attest) {
+				a.Quote.PCRSelect = append(a.Quote.PCRSelect, a.Quote.PCRSelect[0])
 			})
 		}},
 		"measured boot changed": {parsectpm.ReasonPCRDigest, func(t *testing.T, f *fixture, ev *parsectpm.Evidence, _ *crypto.PublicKey) {
@@ -260,7 +259,7 @@ func TestNonCanonicalYesNo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	safe := 4 + 2 + 2 + len(a.QualifiedSigner.Buffer) + 2 + len(a.ExtraData.Buffer) + 8 + 4 + 4
+	safe := 4 + 2 + 2 + len(a.QualifiedSigner) + 2 + len(a.ExtraData) + 8 + 4 + 4
 	b := bytes.Clone(ev.KAT.CertInfo)
 	if b[safe] != 1 {
 		t.Fatalf("safe byte at %d is %d", safe, b[safe])

@@ -10,48 +10,6 @@ import (
 	"github.com/google/go-tpm/tpm2"
 )
 
-// ParseAttest parses a TPMS_ATTEST and insists the bytes hold exactly one,
-// so what was signed is what was read.
-func ParseAttest(raw []byte) (*tpm2.TPMSAttest, error) {
-	return parseExact[tpm2.TPMSAttest](raw)
-}
-
-// ParsePublic parses exactly one TPMT_PUBLIC.
-func ParsePublic(raw []byte) (*tpm2.TPMTPublic, error) {
-	return parseExact[tpm2.TPMTPublic](raw)
-}
-
-// ParseSignature parses exactly one TPMT_SIGNATURE.
-func ParseSignature(raw []byte) (*tpm2.TPMTSignature, error) {
-	return parseExact[tpm2.TPMTSignature](raw)
-}
-
-// parseExact unmarshals and rejects trailing bytes, which go-tpm's
-// Unmarshal ignores. It re-marshals to learn how much was consumed: every
-// field re-encodes at its original size, though not always to the same
-// bytes (veraison/parsec's own encoder writes clockInfo.safe = 6, which
-// reads back as YES), so only the length is compared.
-func parseExact[T tpm2.Marshallable, P interface {
-	*T
-	tpm2.Unmarshallable
-}](raw []byte) (v *T, err error) {
-	defer func() {
-		// tpm2.Marshal panics on values it cannot encode; a value it
-		// just decoded should never be one, but input is hostile.
-		if r := recover(); r != nil {
-			v, err = nil, fmt.Errorf("re-encoding: %v", r)
-		}
-	}()
-	v, err = tpm2.Unmarshal[T, P](raw)
-	if err != nil {
-		return nil, err
-	}
-	if n := len(tpm2.Marshal(*v)); n != len(raw) {
-		return nil, fmt.Errorf("%d bytes after the structure", len(raw)-n)
-	}
-	return v, nil
-}
-
 // Name computes the TPM Name of an object from its marshalled TPMT_PUBLIC:
 // nameAlg || H_nameAlg(pubArea). Hashing the received bytes (not a
 // re-encoding) is what binds the Name to what was sent.
@@ -59,17 +17,14 @@ func Name(pubArea []byte) ([]byte, error) {
 	if len(pubArea) < 4 {
 		return nil, fmt.Errorf("pubArea too short")
 	}
-	alg := tpm2.TPMAlgID(binary.BigEndian.Uint16(pubArea[2:4]))
-	h, err := alg.Hash()
-	if err != nil {
-		return nil, err
-	}
-	if !h.Available() {
-		return nil, fmt.Errorf("nameAlg %v not available", alg)
+	alg := binary.BigEndian.Uint16(pubArea[2:4])
+	h, ok := hashOf(alg)
+	if !ok || !h.Available() {
+		return nil, fmt.Errorf("nameAlg %#x not available", alg)
 	}
 	d := h.New()
 	d.Write(pubArea)
-	return d.Sum(binary.BigEndian.AppendUint16(nil, uint16(alg))), nil
+	return d.Sum(binary.BigEndian.AppendUint16(nil, alg)), nil
 }
 
 // PCRSelection names a PCR bank and the PCRs quoted from it.
@@ -80,23 +35,33 @@ type PCRSelection struct {
 	PCRs []int
 }
 
-// TPMLPCRSelection encodes the selection as a TPM quote carries it, in the
-// PC Client layout (at least 3 bytes of bitmap).
-func (s PCRSelection) TPMLPCRSelection() (tpm2.TPMLPCRSelection, error) {
+// Banks encodes the selection as a TPM quote carries it (TPML_PCR_SELECTION
+// for the format's own codec), in the PC Client layout: at least 3 bytes
+// of bitmap.
+func (s PCRSelection) Banks() ([]BankSelection, error) {
 	alg, err := tpmHash(s.Hash)
+	if err != nil {
+		return nil, err
+	}
+	bitmap := make([]byte, 3)
+	for _, p := range s.PCRs {
+		if p < 0 || p > 23 {
+			return nil, fmt.Errorf("PCR index %d out of range", p)
+		}
+		bitmap[p/8] |= 1 << (p % 8)
+	}
+	return []BankSelection{{Hash: alg, Select: bitmap}}, nil
+}
+
+// TPMLPCRSelection is Banks in go-tpm's type, for commands to a TPM.
+func (s PCRSelection) TPMLPCRSelection() (tpm2.TPMLPCRSelection, error) {
+	banks, err := s.Banks()
 	if err != nil {
 		return tpm2.TPMLPCRSelection{}, err
 	}
-	idx := make([]uint, 0, len(s.PCRs))
-	for _, p := range s.PCRs {
-		if p < 0 || p > 23 {
-			return tpm2.TPMLPCRSelection{}, fmt.Errorf("PCR index %d out of range", p)
-		}
-		idx = append(idx, uint(p))
-	}
 	return tpm2.TPMLPCRSelection{PCRSelections: []tpm2.TPMSPCRSelection{{
-		Hash:      alg,
-		PCRSelect: tpm2.PCClientCompatible.PCRs(idx...),
+		Hash:      tpm2.TPMAlgID(banks[0].Hash),
+		PCRSelect: banks[0].Select,
 	}}}, nil
 }
 
@@ -120,19 +85,18 @@ func (s PCRSelection) Digest(values map[int][]byte) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// selectionFromTPM reads a quote's selection; a quote over more than one
-// bank is reported as such (veraison/parsec accepts exactly one).
-func selectionFromTPM(l tpm2.TPMLPCRSelection) (PCRSelection, error) {
-	if len(l.PCRSelections) != 1 {
-		return PCRSelection{}, fmt.Errorf("%d PCR banks selected, want 1", len(l.PCRSelections))
+// selectionOf reads a quote's selection; a quote over more than one bank
+// is reported as such (veraison/parsec accepts exactly one).
+func selectionOf(l []BankSelection) (PCRSelection, error) {
+	if len(l) != 1 {
+		return PCRSelection{}, fmt.Errorf("%d PCR banks selected, want 1", len(l))
 	}
-	s := l.PCRSelections[0]
-	h, err := s.Hash.Hash()
-	if err != nil {
-		return PCRSelection{}, err
+	h, ok := hashOf(l[0].Hash)
+	if !ok {
+		return PCRSelection{}, fmt.Errorf("PCR bank hash %#x", l[0].Hash)
 	}
 	var pcrs []int
-	for i, b := range s.PCRSelect {
+	for i, b := range l[0].Select {
 		for bit := range 8 {
 			if b&(1<<bit) != 0 {
 				pcrs = append(pcrs, 8*i+bit)
@@ -142,14 +106,29 @@ func selectionFromTPM(l tpm2.TPMLPCRSelection) (PCRSelection, error) {
 	return PCRSelection{Hash: h, PCRs: pcrs}, nil
 }
 
-func tpmHash(h crypto.Hash) (tpm2.TPMAlgID, error) {
+// hashOf maps a TPM hash algorithm to Go's.
+func hashOf(alg uint16) (crypto.Hash, bool) {
+	switch alg {
+	case AlgSHA1:
+		return crypto.SHA1, true
+	case AlgSHA256:
+		return crypto.SHA256, true
+	case AlgSHA384:
+		return crypto.SHA384, true
+	case AlgSHA512:
+		return crypto.SHA512, true
+	}
+	return 0, false
+}
+
+func tpmHash(h crypto.Hash) (uint16, error) {
 	switch h {
 	case crypto.SHA256:
-		return tpm2.TPMAlgSHA256, nil
+		return AlgSHA256, nil
 	case crypto.SHA384:
-		return tpm2.TPMAlgSHA384, nil
+		return AlgSHA384, nil
 	case crypto.SHA512:
-		return tpm2.TPMAlgSHA512, nil
+		return AlgSHA512, nil
 	}
 	return 0, fmt.Errorf("hash %v has no TPM algorithm here", h)
 }

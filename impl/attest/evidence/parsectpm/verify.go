@@ -7,12 +7,12 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/google/go-tpm/tpm2"
 )
 
 // Endorsement is what a verifier knows about one attester: its attestation
@@ -76,23 +76,23 @@ func Verify(ev *Evidence, e Endorsement, expectedQualifyingData []byte, expected
 		return err
 	}
 
-	certInfo, err := parseAttest(kat.CertInfo, "kat.certInfo", tpm2.TPMSTAttestCertify)
+	certInfo, err := parseAttest(kat.CertInfo, "kat.certInfo", STAttestCertify)
 	if err != nil {
 		return err
 	}
-	quote, err := parseAttest(pat.AttestInfo, "pat.attestInfo", tpm2.TPMSTAttestQuote)
+	quote, err := parseAttest(pat.AttestInfo, "pat.attestInfo", STAttestQuote)
 	if err != nil {
 		return err
 	}
 
-	if !bytes.Equal(certInfo.ExtraData.Buffer, expectedQualifyingData) {
-		return attest.Reject(ReasonQualifyingData, "kat extraData %x, want %x", certInfo.ExtraData.Buffer, expectedQualifyingData)
+	if !bytes.Equal(certInfo.ExtraData, expectedQualifyingData) {
+		return attest.Reject(ReasonQualifyingData, "kat extraData %x, want %x", certInfo.ExtraData, expectedQualifyingData)
 	}
-	if !bytes.Equal(quote.ExtraData.Buffer, expectedQualifyingData) {
-		return attest.Reject(ReasonQualifyingData, "pat extraData %x, want %x", quote.ExtraData.Buffer, expectedQualifyingData)
+	if !bytes.Equal(quote.ExtraData, expectedQualifyingData) {
+		return attest.Reject(ReasonQualifyingData, "pat extraData %x, want %x", quote.ExtraData, expectedQualifyingData)
 	}
 
-	if err := checkCertifiedKey(kat, certInfo, expectedTIK); err != nil {
+	if _, err := checkCertifiedKey(kat, certInfo, expectedTIK); err != nil {
 		return err
 	}
 	return checkQuote(quote, e)
@@ -103,37 +103,34 @@ func verifySig(ak *ecdsa.PublicKey, signed, rawSig []byte, which string, bad att
 	if err != nil {
 		return attest.Reject(ReasonMalformed, "%s.sig: %v", which, err)
 	}
-	if sig.SigAlg != tpm2.TPMAlgECDSA {
-		return attest.Reject(ReasonSignatureScheme, "%s.sig algorithm %v, want ECDSA", which, sig.SigAlg)
+	if sig.Alg != AlgECDSA {
+		return attest.Reject(ReasonSignatureScheme, "%s.sig algorithm %#x, want ECDSA", which, sig.Alg)
 	}
-	ecc, err := sig.Signature.ECDSA()
-	if err != nil {
-		return attest.Reject(ReasonMalformed, "%s.sig: %v", which, err)
-	}
-	if ecc.Hash != tpm2.TPMAlgSHA256 {
-		return attest.Reject(ReasonSignatureScheme, "%s.sig hash %v, want SHA-256", which, ecc.Hash)
+	if sig.Hash != AlgSHA256 {
+		return attest.Reject(ReasonSignatureScheme, "%s.sig hash %#x, want SHA-256", which, sig.Hash)
 	}
 	digest := sha256.Sum256(signed)
-	r := new(big.Int).SetBytes(ecc.SignatureR.Buffer)
-	s := new(big.Int).SetBytes(ecc.SignatureS.Buffer)
+	r := new(big.Int).SetBytes(sig.R)
+	s := new(big.Int).SetBytes(sig.S)
 	if !ecdsa.Verify(ak, digest[:], r, s) {
 		return attest.Reject(bad, "%s signature does not verify with the endorsed attestation key", which)
 	}
 	return nil
 }
 
-// parseAttest checks the magic before parsing: go-tpm refuses a wrong magic
-// while unmarshalling, and "not TPM-generated" deserves its own reason.
-func parseAttest(raw []byte, which string, want tpm2.TPMST) (*tpm2.TPMSAttest, error) {
+// parseAttest checks the magic and type before parsing: "not
+// TPM-generated" and "not the expected kind of token" deserve their own
+// reasons.
+func parseAttest(raw []byte, which string, want uint16) (*Attest, error) {
 	if len(raw) < 4 {
 		return nil, attest.Reject(ReasonMalformed, "%s: %d bytes", which, len(raw))
 	}
-	if m := binary.BigEndian.Uint32(raw); tpm2.TPMGenerated(m) != tpm2.TPMGeneratedValue {
+	if m := binary.BigEndian.Uint32(raw); m != GeneratedValue {
 		return nil, attest.Reject(ReasonBadMagic, "%s magic %#x", which, m)
 	}
 	if len(raw) >= 6 {
-		if t := tpm2.TPMST(binary.BigEndian.Uint16(raw[4:])); t != want {
-			return nil, attest.Reject(ReasonBadType, "%s type %#x, want %#x", which, uint16(t), uint16(want))
+		if t := binary.BigEndian.Uint16(raw[4:]); t != want {
+			return nil, attest.Reject(ReasonBadType, "%s type %#x, want %#x", which, t, want)
 		}
 	}
 	a, err := ParseAttest(raw)
@@ -143,59 +140,53 @@ func parseAttest(raw []byte, which string, want tpm2.TPMST) (*tpm2.TPMSAttest, e
 	return a, nil
 }
 
-func checkCertifiedKey(kat *KAT, certInfo *tpm2.TPMSAttest, expectedTIK crypto.PublicKey) error {
-	certify, err := certInfo.Attested.Certify()
-	if err != nil {
-		return attest.Reject(ReasonMalformed, "kat.certInfo: %v", err)
-	}
-	pub, err := ParsePublic(kat.PubArea)
-	if err != nil {
-		return attest.Reject(ReasonMalformed, "kat.pubArea: %v", err)
+func checkCertifiedKey(kat *KAT, certInfo *Attest, expectedTIK crypto.PublicKey) (*ecdsa.PublicKey, error) {
+	// A key of another type parses no further but is named: its Name is
+	// checked first, its type after.
+	pub, perr := ParsePublic(kat.PubArea)
+	if perr != nil && !errors.Is(perr, ErrNotECC) {
+		return nil, attest.Reject(ReasonMalformed, "kat.pubArea: %v", perr)
 	}
 	name, err := Name(kat.PubArea)
 	if err != nil {
-		return attest.Reject(ReasonCertifiedName, "kat.pubArea nameAlg: %v", err)
+		return nil, attest.Reject(ReasonCertifiedName, "kat.pubArea nameAlg: %v", err)
 	}
-	if !bytes.Equal(certify.Name.Buffer, name) {
-		return attest.Reject(ReasonCertifiedName, "certified name %x, pubArea name %x", certify.Name.Buffer, name)
+	if !bytes.Equal(certInfo.Certify.Name, name) {
+		return nil, attest.Reject(ReasonCertifiedName, "certified name %x, pubArea name %x", certInfo.Certify.Name, name)
 	}
-	key, err := publicKey(pub)
+	key, err := certifiedKey(pub, perr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !pub.ObjectAttributes.FixedTPM {
-		return attest.Reject(ReasonNotFixedTPM, "certified key may leave the TPM")
+	if pub.Attributes&AttrFixedTPM == 0 {
+		return nil, attest.Reject(ReasonNotFixedTPM, "certified key may leave the TPM")
 	}
-	if !pub.ObjectAttributes.SensitiveDataOrigin {
-		return attest.Reject(ReasonNotSensitiveDataOrigin, "certified key was not generated by the TPM")
+	if pub.Attributes&AttrSensitiveDataOrigin == 0 {
+		return nil, attest.Reject(ReasonNotSensitiveDataOrigin, "certified key was not generated by the TPM")
 	}
 	if expectedTIK != nil {
 		eq, ok := expectedTIK.(interface{ Equal(crypto.PublicKey) bool })
 		if !ok || !eq.Equal(key) {
-			return attest.Reject(ReasonTIKMismatch, "certified key is not the TLS identity key")
+			return nil, attest.Reject(ReasonTIKMismatch, "certified key is not the TLS identity key")
 		}
 	}
-	return nil
+	return key, nil
 }
 
-// publicKey extracts the certified ECC key (veraison/parsec accepts only
-// ECC) and checks the point is on its curve.
-func publicKey(pub *tpm2.TPMTPublic) (*ecdsa.PublicKey, error) {
-	if pub.Type != tpm2.TPMAlgECC {
-		return nil, attest.Reject(ReasonKeyType, "certified key type %v, want ECC", pub.Type)
+// certifiedKey is the certified ECC key (veraison/parsec accepts only
+// ECC), its point checked to be on its curve, from ParsePublic's result.
+func certifiedKey(pub *Public, err error) (*ecdsa.PublicKey, error) {
+	if errors.Is(err, ErrNotECC) {
+		return nil, attest.Reject(ReasonKeyType, "certified key: %v", err)
 	}
-	k, err := tpm2.Pub(*pub)
+	if err != nil {
+		return nil, attest.Reject(ReasonMalformed, "kat.pubArea: %v", err)
+	}
+	key, err := pub.Key()
 	if err != nil {
 		return nil, attest.Reject(ReasonKeyType, "certified key: %v", err)
 	}
-	ek, ok := k.(*ecdsa.PublicKey)
-	if !ok {
-		return nil, attest.Reject(ReasonKeyType, "certified key is %T", k)
-	}
-	if _, err := ek.ECDH(); err != nil {
-		return nil, attest.Reject(ReasonKeyType, "certified key: %v", err)
-	}
-	return ek, nil
+	return key, nil
 }
 
 // PublicKey returns the key the KAT certifies (the TIK), without verifying
@@ -204,19 +195,12 @@ func (ev *Evidence) PublicKey() (*ecdsa.PublicKey, error) {
 	if ev == nil || ev.KAT == nil {
 		return nil, attest.Reject(ReasonMalformed, "missing kat")
 	}
-	pub, err := ParsePublic(ev.KAT.PubArea)
-	if err != nil {
-		return nil, attest.Reject(ReasonMalformed, "kat.pubArea: %v", err)
-	}
-	return publicKey(pub)
+	return certifiedKey(ParsePublic(ev.KAT.PubArea))
 }
 
-func checkQuote(a *tpm2.TPMSAttest, e Endorsement) error {
-	q, err := a.Attested.Quote()
-	if err != nil {
-		return attest.Reject(ReasonMalformed, "pat.attestInfo: %v", err)
-	}
-	sel, err := selectionFromTPM(q.PCRSelect)
+func checkQuote(a *Attest, e Endorsement) error {
+	q := a.Quote
+	sel, err := selectionOf(q.PCRSelect)
 	if err != nil {
 		return attest.Reject(ReasonPCRSelection, "%v", err)
 	}
@@ -228,8 +212,8 @@ func checkQuote(a *tpm2.TPMSAttest, e Endorsement) error {
 	if err != nil {
 		return fmt.Errorf("parsectpm: endorsement: %w", err)
 	}
-	if !bytes.Equal(q.PCRDigest.Buffer, digest) {
-		return attest.Reject(ReasonPCRDigest, "pcrDigest %x, reference %x", q.PCRDigest.Buffer, digest)
+	if !bytes.Equal(q.PCRDigest, digest) {
+		return attest.Reject(ReasonPCRDigest, "pcrDigest %x, reference %x", q.PCRDigest, digest)
 	}
 	return nil
 }

@@ -23,7 +23,6 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/google/go-tpm/tpm2"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/cryptobyte/asn1"
 )
@@ -49,15 +48,8 @@ type Config struct {
 	Deterministic bool
 }
 
-// ClockInfo is TPMS_CLOCK_INFO: the TPM's clock in milliseconds, its reset
-// and restart counts, and whether the clock may have gone backwards (Safe
-// false).
-type ClockInfo struct {
-	Clock        uint64
-	ResetCount   uint32
-	RestartCount uint32
-	Safe         bool
-}
+// ClockInfo is TPMS_CLOCK_INFO.
+type ClockInfo = parsectpm.ClockInfo
 
 // DefaultPCRs is the quoted selection when Config.PCRs is empty.
 var DefaultPCRs = []int{0, 1, 7}
@@ -74,6 +66,7 @@ type Attester struct {
 	tik, otherTIK *ecdsa.PrivateKey
 	kid           []byte
 	signerName    []byte // qualified name of the AK, as TPMS_ATTEST carries it
+	certified     map[certifiedKey]certified
 	start         time.Time
 	clock         func() ClockInfo
 	deterministic bool
@@ -117,10 +110,55 @@ func New(cfg Config) (*Attester, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.signerName, err = qualifiedName(tpm2.TPMRHEndorsement, akPub); err != nil {
+	if a.signerName, err = qualifiedName(parsectpm.RHEndorsement, akPub); err != nil {
 		return nil, err
 	}
+	// What a KAT says about a certified key depends on the key and its
+	// attributes only: computed once per combination the faults can ask
+	// for, not per handshake.
+	a.certified = map[certifiedKey]certified{}
+	for _, tik := range []*ecdsa.PrivateKey{a.tik, a.otherTIK} {
+		for _, fixed := range []bool{true, false} {
+			for _, origin := range []bool{true, false} {
+				k := certifiedKey{tik, fixed, origin}
+				if a.certified[k], err = certify(tik, fixed, origin); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	return a, nil
+}
+
+type certifiedKey struct {
+	tik                       *ecdsa.PrivateKey
+	fixedTPM, sensitiveOrigin bool
+}
+
+// certified is a key's pubArea and the Names TPM2_Certify reports for it.
+type certified struct{ pubArea, name, qualifiedName []byte }
+
+func certify(tik *ecdsa.PrivateKey, fixedTPM, sensitiveOrigin bool) (certified, error) {
+	attrs := tikAttributes
+	if !fixedTPM {
+		attrs &^= parsectpm.AttrFixedTPM
+	}
+	if !sensitiveOrigin {
+		attrs &^= parsectpm.AttrSensitiveDataOrigin
+	}
+	pubArea, err := marshalPublic(&tik.PublicKey, attrs)
+	if err != nil {
+		return certified{}, err
+	}
+	name, err := parsectpm.Name(pubArea)
+	if err != nil {
+		return certified{}, err
+	}
+	qname, err := qualifiedName(parsectpm.RHOwner, pubArea)
+	if err != nil {
+		return certified{}, err
+	}
+	return certified{pubArea, name, qname}, nil
 }
 
 func cmpOr(a, b []int) []int {
@@ -246,28 +284,8 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 		tik = a.otherTIK
 	}
 
-	attrs := tikAttributes
-	attrs.FixedTPM = !f.NotFixedTPM
-	attrs.SensitiveDataOrigin = !f.NotSensitiveDataOrigin
-	pubArea, err := marshalPublic(&tik.PublicKey, attrs)
-	if err != nil {
-		return attest.Evidence{}, err
-	}
-	name, err := parsectpm.Name(pubArea)
-	if err != nil {
-		return attest.Evidence{}, err
-	}
-	qname, err := qualifiedName(tpm2.TPMRHOwner, pubArea)
-	if err != nil {
-		return attest.Evidence{}, err
-	}
-	certInfo := tpm2.Marshal(a.attestHeader(tpm2.TPMSTAttestCertify, qd,
-		tpm2.NewTPMUAttest(tpm2.TPMSTAttestCertify, &tpm2.TPMSCertifyInfo{
-			Name:          tpm2.TPM2BName{Buffer: name},
-			QualifiedName: tpm2.TPM2BName{Buffer: qname},
-		})))
-
-	tpmSel, err := sel.TPMLPCRSelection()
+	c := a.certified[certifiedKey{tik, !f.NotFixedTPM, !f.NotSensitiveDataOrigin}]
+	banks, err := sel.Banks()
 	if err != nil {
 		return attest.Evidence{}, err
 	}
@@ -275,11 +293,18 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	if err != nil {
 		return attest.Evidence{}, err
 	}
-	attestInfo := tpm2.Marshal(a.attestHeader(tpm2.TPMSTAttestQuote, qd,
-		tpm2.NewTPMUAttest(tpm2.TPMSTAttestQuote, &tpm2.TPMSQuoteInfo{
-			PCRSelect: tpmSel,
-			PCRDigest: tpm2.TPM2BDigest{Buffer: digest},
-		})))
+	cert := a.attestHeader(parsectpm.STAttestCertify, qd)
+	cert.Certify = parsectpm.CertifyInfo{Name: c.name, QualifiedName: c.qualifiedName}
+	certInfo, err := cert.Marshal()
+	if err != nil {
+		return attest.Evidence{}, err
+	}
+	quote := a.attestHeader(parsectpm.STAttestQuote, qd)
+	quote.Quote = parsectpm.QuoteInfo{PCRSelect: banks, PCRDigest: digest}
+	attestInfo, err := quote.Marshal()
+	if err != nil {
+		return attest.Evidence{}, err
+	}
 
 	sign := Sign
 	if a.deterministic {
@@ -294,7 +319,7 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 		return attest.Evidence{}, err
 	}
 	data, err := parsectpm.Encode(&parsectpm.Evidence{
-		KAT: &parsectpm.KAT{TPMVer: parsectpm.TPMVersion, KID: a.kid, Sig: katSig, PubArea: pubArea, CertInfo: certInfo},
+		KAT: &parsectpm.KAT{TPMVer: parsectpm.TPMVersion, KID: a.kid, Sig: katSig, PubArea: slices.Clone(c.pubArea), CertInfo: certInfo},
 		PAT: &parsectpm.PAT{TPMVer: parsectpm.TPMVersion, KID: a.kid, Sig: patSig, AttestInfo: attestInfo},
 	})
 	if err != nil {
@@ -303,24 +328,17 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	return attest.Evidence{MediaType: parsectpm.MediaType, Data: data}, nil
 }
 
-func (a *Attester) attestHeader(typ tpm2.TPMST, qd []byte, body tpm2.TPMUAttest) *tpm2.TPMSAttest {
+func (a *Attester) attestHeader(typ uint16, qd []byte) *parsectpm.Attest {
 	ci := ClockInfo{Clock: uint64(time.Since(a.start).Milliseconds()), Safe: true}
 	if a.clock != nil {
 		ci = a.clock()
 	}
-	return &tpm2.TPMSAttest{
-		Magic:           tpm2.TPMGeneratedValue,
+	return &parsectpm.Attest{
 		Type:            typ,
-		QualifiedSigner: tpm2.TPM2BName{Buffer: a.signerName},
-		ExtraData:       tpm2.TPM2BData{Buffer: slices.Clone(qd)},
-		ClockInfo: tpm2.TPMSClockInfo{
-			Clock:        ci.Clock,
-			ResetCount:   ci.ResetCount,
-			RestartCount: ci.RestartCount,
-			Safe:         ci.Safe,
-		},
+		QualifiedSigner: a.signerName,
+		ExtraData:       qd,
+		ClockInfo:       ci,
 		FirmwareVersion: firmwareVersion,
-		Attested:        body,
 	}
 }
 
@@ -349,67 +367,47 @@ func sign(ak *ecdsa.PrivateKey, tpmsAttest []byte, random io.Reader) ([]byte, er
 	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !in.Empty() || !seq.ReadASN1Integer(&r) || !seq.ReadASN1Integer(&s) || !seq.Empty() {
 		return nil, errors.New("software: ECDSA signature is not DER")
 	}
-	return tpm2.Marshal(&tpm2.TPMTSignature{
-		SigAlg: tpm2.TPMAlgECDSA,
-		Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA, &tpm2.TPMSSignatureECC{
-			Hash:       tpm2.TPMAlgSHA256,
-			SignatureR: tpm2.TPM2BECCParameter{Buffer: r.FillBytes(make([]byte, 32))},
-			SignatureS: tpm2.TPM2BECCParameter{Buffer: s.FillBytes(make([]byte, 32))},
-		}),
-	}), nil
+	sig := parsectpm.Signature{Alg: parsectpm.AlgECDSA, Hash: parsectpm.AlgSHA256,
+		R: r.FillBytes(make([]byte, 32)), S: s.FillBytes(make([]byte, 32))}
+	return sig.Marshal()
 }
 
 // Object attributes as a TPM would report them: the AK a restricted signing
 // key, the TIK an ordinary signing key, both generated in and bound to the
 // TPM.
-var (
-	akAttributes = tpm2.TPMAObject{
-		FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
-		UserWithAuth: true, NoDA: true, Restricted: true, SignEncrypt: true,
-	}
-	tikAttributes = tpm2.TPMAObject{
-		FixedTPM: true, FixedParent: true, SensitiveDataOrigin: true,
-		UserWithAuth: true, SignEncrypt: true,
-	}
+const (
+	tikAttributes = parsectpm.AttrFixedTPM | parsectpm.AttrFixedParent | parsectpm.AttrSensitiveDataOrigin |
+		parsectpm.AttrUserWithAuth | parsectpm.AttrSign
+	akAttributes = tikAttributes | parsectpm.AttrNoDA | parsectpm.AttrRestricted
 )
 
 // marshalPublic encodes an ECDSA P-256 key as the TPMT_PUBLIC a TPM would
 // hold for it (nameAlg SHA-256, scheme ECDSA/SHA-256).
-func marshalPublic(k *ecdsa.PublicKey, attrs tpm2.TPMAObject) ([]byte, error) {
+func marshalPublic(k *ecdsa.PublicKey, attrs uint32) ([]byte, error) {
 	ek, err := k.ECDH()
 	if err != nil {
 		return nil, err
 	}
 	pt := ek.Bytes() // 0x04 || X || Y
-	return tpm2.Marshal(&tpm2.TPMTPublic{
-		Type:             tpm2.TPMAlgECC,
-		NameAlg:          tpm2.TPMAlgSHA256,
-		ObjectAttributes: attrs,
-		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
-			Symmetric: tpm2.TPMTSymDefObject{Algorithm: tpm2.TPMAlgNull},
-			Scheme: tpm2.TPMTECCScheme{
-				Scheme:  tpm2.TPMAlgECDSA,
-				Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256}),
-			},
-			CurveID: tpm2.TPMECCNistP256,
-			KDF:     tpm2.TPMTKDFScheme{Scheme: tpm2.TPMAlgNull},
-		}),
-		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
-			X: tpm2.TPM2BECCParameter{Buffer: pt[1:33]},
-			Y: tpm2.TPM2BECCParameter{Buffer: pt[33:]},
-		}),
-	}), nil
+	p := parsectpm.Public{
+		NameAlg: parsectpm.AlgSHA256, Attributes: attrs,
+		Symmetric: parsectpm.AlgNull,
+		Scheme:    parsectpm.AlgECDSA, SchemeHash: parsectpm.AlgSHA256,
+		CurveID: parsectpm.CurveNISTP256, KDF: parsectpm.AlgNull,
+		X: pt[1:33], Y: pt[33:],
+	}
+	return p.Marshal()
 }
 
 // qualifiedName is the Qualified Name of a primary object under a
 // hierarchy: nameAlg || SHA-256(handle || Name).
-func qualifiedName(hierarchy tpm2.TPMHandle, pubArea []byte) ([]byte, error) {
+func qualifiedName(hierarchy uint32, pubArea []byte) ([]byte, error) {
 	name, err := parsectpm.Name(pubArea)
 	if err != nil {
 		return nil, err
 	}
 	h := sha256.New()
-	h.Write(binary.BigEndian.AppendUint32(nil, uint32(hierarchy)))
+	h.Write(binary.BigEndian.AppendUint32(nil, hierarchy))
 	h.Write(name)
-	return h.Sum(binary.BigEndian.AppendUint16(nil, uint16(tpm2.TPMAlgSHA256))), nil
+	return h.Sum(binary.BigEndian.AppendUint16(nil, parsectpm.AlgSHA256)), nil
 }

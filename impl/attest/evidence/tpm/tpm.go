@@ -227,15 +227,11 @@ func publicKey(o *object) (*ecdsa.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpm: key the TPM created: %w", err)
 	}
-	k, err := tpm2.Pub(*pub)
+	k, err := pub.Key()
 	if err != nil {
 		return nil, fmt.Errorf("tpm: key the TPM created: %w", err)
 	}
-	ek, ok := k.(*ecdsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("tpm: key the TPM created is %T", k)
-	}
-	return ek, nil
+	return k, nil
 }
 
 // Close flushes the attester's keys and releases its share of the TPM

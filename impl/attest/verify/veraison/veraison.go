@@ -213,9 +213,9 @@ func checkBinding(data, qd []byte, r *attest.Result) error {
 		if err != nil {
 			return attest.Reject(parsectpm.ReasonMalformed, "%s: %v", tok.name, err)
 		}
-		if !bytes.Equal(a.ExtraData.Buffer, qd) {
+		if !bytes.Equal(a.ExtraData, qd) {
 			return attest.Reject(parsectpm.ReasonQualifyingData, "Veraison returned %s for evidence whose %s extraData is %x, not the session nonce %x (veraison/services#447)",
-				r.Status, tok.name, a.ExtraData.Buffer, qd)
+				r.Status, tok.name, a.ExtraData, qd)
 		}
 	}
 	return nil

@@ -222,6 +222,17 @@ func AuthenticatorRequestContext(request []byte) ([]byte, error) {
 	return cr.context, nil
 }
 
+// AuthenticatorRequestExtensions returns the extensions of an
+// authenticator request, signature_algorithms included (RFC 9261 §7.2:
+// an application decides from them what to put in its answer).
+func AuthenticatorRequestExtensions(request []byte) ([]Extension, error) {
+	cr, _, err := parseAuthenticatorRequest(request)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(cr.exts), nil
+}
+
 // AuthenticatorContext returns the certificate_request_context of an
 // authenticator (RFC 9261 §7.2); an empty authenticator carries none and
 // gives nil.

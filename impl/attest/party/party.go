@@ -162,7 +162,8 @@ type Bugs struct {
 	OmitCertificateRequest bool
 	// DataBeforeAttestation is sent as application data before the
 	// post-handshake attestation exchanges complete (a post-handshake
-	// profile's Attest), which they forbid.
+	// profile's Attest), which they forbid: right after our attestation
+	// if we attest, else before anything.
 	DataBeforeAttestation []byte
 	// SessionTicket makes a server send a NewSessionTicket on a
 	// connection whose post-handshake attestation it requires, which a

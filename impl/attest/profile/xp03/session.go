@@ -113,8 +113,8 @@ func (s *session) run() error {
 			return err
 		}
 	}
-	if p.Bugs.DataBeforeAttestation != nil {
-		if err := s.write(eaframe.Frame{Type: eaframe.ApplicationData, Body: p.Bugs.DataBeforeAttestation}); err != nil {
+	if p.Bugs.DataBeforeAttestation != nil && !p.Attests() {
+		if err := s.earlyData(); err != nil {
 			return err
 		}
 	}
@@ -234,7 +234,18 @@ func (s *session) answer(req []byte) error {
 		return tls13.Alertf(tls13.AlertInternalError, "%s: authenticator for context %x: %v", Name, ctx, err)
 	}
 	party.RecordSelfIn(s.values, self)
-	return s.write(eaframe.Frame{Type: eaframe.Authenticator, Body: auth})
+	if err := s.write(eaframe.Frame{Type: eaframe.Authenticator, Body: auth}); err != nil {
+		return err
+	}
+	if p.Bugs.DataBeforeAttestation != nil && p.Attests() {
+		return s.earlyData()
+	}
+	return nil
+}
+
+// earlyData is party.Bugs.DataBeforeAttestation's application data.
+func (s *session) earlyData() error {
+	return s.write(eaframe.Frame{Type: eaframe.ApplicationData, Body: s.p.Bugs.DataBeforeAttestation})
 }
 
 // present is our cmw_attestation for context: the CMW bound by the

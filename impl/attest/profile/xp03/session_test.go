@@ -160,11 +160,23 @@ func TestBothReadValidationLabel(t *testing.T) {
 	mustSucceed(t, r)
 }
 
+// The relying party client sends data before it asked for the server's
+// attestation: the server refuses it.
 func TestDataBeforeAttestation(t *testing.T) {
-	r := run(t, party.Model{Client: bg}, func(c, _ *party.Party) {
+	r := run(t, party.Model{Server: bg}, func(c, _ *party.Party) {
 		c.Bugs.DataBeforeAttestation = []byte("early")
 	}, nil)
 	failsWith(t, r, false, tls13.AlertUnexpectedMessage)
+}
+
+// An attester whose attestation is refused gets no data through, even
+// though it sends some right after its authenticator.
+func TestDataAfterRefusedAuthenticator(t *testing.T) {
+	r := run(t, party.Model{Client: bg}, func(c, _ *party.Party) {
+		c.Bugs.DataBeforeAttestation = []byte("early")
+		c.Bugs.WrongChallenge = true
+	}, nil)
+	failsWith(t, r, false, tls13.AlertBadCertificate)
 }
 
 func TestEarlyDataOfferRefused(t *testing.T) {

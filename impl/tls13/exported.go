@@ -92,6 +92,13 @@ func AuthenticatorKeys(h crypto.Hash, exporterMasterSecret []byte, client bool) 
 	return authenticatorKeys(h, exporterMasterSecret, client)
 }
 
+// ExportKeyingMaterialFrom is the RFC 8446 §7.5 exporter over a given
+// exporter_master_secret under hash h, for the same reason as
+// AuthenticatorKeys: published vectors of values derived from it.
+func ExportKeyingMaterialFrom(h crypto.Hash, exporterMasterSecret []byte, label string, context []byte, length int) []byte {
+	return exportKeyingMaterial(h, exporterMasterSecret, label, context, length)
+}
+
 // AuthenticatorFinished is the verify_data of an authenticator's Finished
 // (RFC 9261 §5.2.3): HMAC under h keyed by the Finished MAC Key over the
 // transcript hash. Exported for the same reason as AuthenticatorKeys.

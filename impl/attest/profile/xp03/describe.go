@@ -70,15 +70,23 @@ func cmwIn(t codepoint.Table, _ party.Credential, _ []byte, exts []tls13.Extensi
 	return ca.CMWData, nil
 }
 
-// binder recomputes a binding vector (§5.1, §5.2): from exported_value
-// (the exporter's output, which needs a connection's secrets) and an
-// spki, the binding value and AIK_pub_hash.
+// binder recomputes a binding vector (§5.1, §5.2) from
+// exporter_master_secret, label, certificate_request_context and spki:
+// the exporter's output, then the binding value and AIK_pub_hash.
 func binder(h crypto.Hash, in []party.Value) (intermediates, outputs []party.Value, err error) {
-	if len(in) != 2 || in[0].Name != "exported_value" || in[1].Name != "spki" {
-		return nil, nil, fmt.Errorf("want the inputs exported_value and spki, in that order")
+	names := []string{"exporter_master_secret", "label", "certificate_request_context", "spki"}
+	if len(in) != len(names) {
+		return nil, nil, fmt.Errorf("want the inputs %v, in that order", names)
 	}
-	b := Binding(h, in[1].Bytes, in[0].Bytes)
+	for i, n := range names {
+		if in[i].Name != n {
+			return nil, nil, fmt.Errorf("input %d is %q, want %q", i, in[i].Name, n)
+		}
+	}
+	exported := tls13.ExportKeyingMaterialFrom(h, in[0].Bytes, string(in[1].Bytes), in[2].Bytes, ExportedLength)
+	b := Binding(h, in[3].Bytes, exported)
 	d := h.New()
-	d.Write(in[1].Bytes)
-	return nil, []party.Value{{Name: "binding", Bytes: b}, {Name: "aik_pub_hash", Bytes: d.Sum(nil)}}, nil
+	d.Write(in[3].Bytes)
+	return []party.Value{{Name: "exported_value", Bytes: exported}},
+		[]party.Value{{Name: "binding", Bytes: b}, {Name: "aik_pub_hash", Bytes: d.Sum(nil)}}, nil
 }

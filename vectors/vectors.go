@@ -130,6 +130,13 @@ func Generate() (map[string][]byte, error) {
 	if err := put(binder.EA07Path, ea); err != nil {
 		return nil, err
 	}
+	xp, err := binder.XP03()
+	if err != nil {
+		return nil, err
+	}
+	if err := put(binder.XP03Path, xp); err != nil {
+		return nil, err
+	}
 	af, err := authenticator.Generate()
 	if err != nil {
 		return nil, err

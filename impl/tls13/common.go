@@ -180,6 +180,14 @@ func cipherSuiteByID(id uint16) *cipherSuite {
 	return nil
 }
 
+// CipherSuiteHash is the hash of a TLS 1.3 cipher suite (0 for another).
+func CipherSuiteHash(id uint16) crypto.Hash {
+	if s := cipherSuiteByID(id); s != nil {
+		return s.hash
+	}
+	return 0
+}
+
 // CipherSuiteName returns the RFC name of a TLS 1.3 cipher suite.
 func CipherSuiteName(id uint16) string {
 	switch id {

@@ -159,6 +159,20 @@ func (c *Conn) fail(err error) error {
 	return c.failErr
 }
 
+// Fail ends the connection as the engine ends it on its own fatal errors:
+// it sends the alert err carries (internal_error for other errors) and
+// returns the error to report, an *AlertError when the alert went out.
+// It is for checks an application makes after the handshake on the
+// engine's behalf, such as validating an exported authenticator (RFC
+// 9261 §7 leaves the alert to the application). Later reads and writes
+// fail.
+func (c *Conn) Fail(err error) error {
+	if err == nil {
+		err = errors.New("tls13: connection failed")
+	}
+	return c.fail(err)
+}
+
 func (c *Conn) sendFatal(err error) error {
 	ae, isAlert := AsAlert(err)
 	if isAlert && ae.received {

@@ -46,6 +46,7 @@ var ErrEmptyAuthenticator = errors.New("tls13: empty authenticator: the peer dec
 type authenticatorState struct {
 	mu        sync.Mutex
 	last      []byte          // context of our last request or spontaneous authenticator
+	used      map[string]bool // contexts of our requests and spontaneous authenticators
 	answered  map[string]bool // contexts we sent authenticators for
 	validated map[string]bool // contexts of peer authenticators we accepted
 }
@@ -89,6 +90,13 @@ func authenticatorKeys(h crypto.Hash, exporterSecret []byte, client bool) (hands
 // connection.
 func AuthenticatorKeys(h crypto.Hash, exporterMasterSecret []byte, client bool) (handshakeContext, finishedKey []byte) {
 	return authenticatorKeys(h, exporterMasterSecret, client)
+}
+
+// ExportKeyingMaterialFrom is the RFC 8446 §7.5 exporter over a given
+// exporter_master_secret under hash h, for the same reason as
+// AuthenticatorKeys: published vectors of values derived from it.
+func ExportKeyingMaterialFrom(h crypto.Hash, exporterMasterSecret []byte, label string, context []byte, length int) []byte {
+	return exportKeyingMaterial(h, exporterMasterSecret, label, context, length)
 }
 
 // AuthenticatorFinished is the verify_data of an authenticator's Finished
@@ -221,6 +229,17 @@ func AuthenticatorRequestContext(request []byte) ([]byte, error) {
 	return cr.context, nil
 }
 
+// AuthenticatorRequestExtensions returns the extensions of an
+// authenticator request, signature_algorithms included (RFC 9261 §7.2:
+// an application decides from them what to put in its answer).
+func AuthenticatorRequestExtensions(request []byte) ([]Extension, error) {
+	cr, _, err := parseAuthenticatorRequest(request)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(cr.exts), nil
+}
+
 // AuthenticatorContext returns the certificate_request_context of an
 // authenticator (RFC 9261 §7.2); an empty authenticator carries none and
 // gives nil.
@@ -260,19 +279,32 @@ func requestType(client bool) uint8 {
 	return typeCertificateRequest
 }
 
-// newAuthenticatorContext returns a fresh context for a request or a
-// spontaneous authenticator of ours (Bugs may make it the last one).
-func (c *Conn) newAuthenticatorContext() ([]byte, error) {
+// newAuthenticatorContext returns the context for a request or a
+// spontaneous authenticator of ours: chosen, if not nil, else fresh
+// (Bugs may make it the last one).
+func (c *Conn) newAuthenticatorContext(chosen []byte) ([]byte, error) {
 	st := &c.ea
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if c.config.Bugs.ReuseAuthenticatorContext && st.last != nil {
 		return clone(st.last), nil
 	}
-	ctx := make([]byte, authenticatorContextLen)
-	if _, err := io.ReadFull(c.config.rand(), ctx); err != nil {
-		return nil, err
+	ctx := clone(chosen)
+	switch {
+	case chosen == nil:
+		ctx = make([]byte, authenticatorContextLen)
+		if _, err := io.ReadFull(c.config.rand(), ctx); err != nil {
+			return nil, err
+		}
+	case len(chosen) == 0 || len(chosen) > 255:
+		return nil, fmt.Errorf("tls13: certificate_request_context of %d bytes (1..255)", len(chosen))
+	case st.used[string(chosen)]:
+		return nil, errors.New("tls13: certificate_request_context already used on this connection (RFC 9261 §4)")
 	}
+	if st.used == nil {
+		st.used = map[string]bool{}
+	}
+	st.used[string(ctx)] = true
 	st.last = clone(ctx)
 	return ctx, nil
 }
@@ -284,6 +316,16 @@ func (c *Conn) newAuthenticatorContext() ([]byte, error) {
 // Config, then exts as given: an empty extension solicits it in the
 // answer's Certificate (RFC 9261 §5.2.1).
 func (c *Conn) AuthenticatorRequest(exts []Extension) ([]byte, error) {
+	return c.AuthenticatorRequestWithContext(nil, exts)
+}
+
+// AuthenticatorRequestWithContext is AuthenticatorRequest with the
+// certificate_request_context the caller chose (nil: a fresh random one),
+// for an application that binds something of its own to the context, a
+// verifier's nonce for one. RFC 9261 §4 wants it unique within the
+// connection, so a context we used before is refused, and unpredictable
+// to the peer, which is the caller's to ensure.
+func (c *Conn) AuthenticatorRequestWithContext(context []byte, exts []Extension) ([]byte, error) {
 	if err := c.authenticatorReady(); err != nil {
 		return nil, err
 	}
@@ -292,7 +334,7 @@ func (c *Conn) AuthenticatorRequest(exts []Extension) ([]byte, error) {
 			return nil, fmt.Errorf("tls13: AuthenticatorRequest: extension %d comes from Config.SignatureSchemes(Cert)", e.Type)
 		}
 	}
-	ctx, err := c.newAuthenticatorContext()
+	ctx, err := c.newAuthenticatorContext(context)
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +378,7 @@ func (c *Conn) Authenticator(request []byte, cred *Credential, certExts Certific
 			return nil, errors.New("tls13: an empty authenticator answers a request")
 		}
 		var err error
-		if ctx, err = c.newAuthenticatorContext(); err != nil {
+		if ctx, err = c.newAuthenticatorContext(nil); err != nil {
 			return nil, err
 		}
 		offered, peerSchemes = c.helloExts, c.helloSigAlgs
@@ -347,6 +389,9 @@ func (c *Conn) Authenticator(request []byte, cred *Credential, certExts Certific
 		}
 		if want := requestType(!c.isClient); typ != want {
 			return nil, Alertf(AlertUnexpectedMessage, "we answer a %s, not a %s", messageName(want), messageName(typ))
+		}
+		if err := c.config.checkAuthenticatorRequestExtensions(cr.exts); err != nil {
+			return nil, err
 		}
 		ctx, peerSchemes = cr.context, cr.sigAlgs
 		for _, e := range cr.exts {
@@ -566,7 +611,7 @@ func (c *Conn) ValidateAuthenticator(request, authenticator []byte) (*ValidatedA
 	if len(a.cert.entries) == 0 {
 		return nil, Alertf(AlertDecodeError, "authenticator Certificate without entries")
 	}
-	if err := c.config.checkReceivedExtensions(a.cert); err != nil {
+	if err := c.config.checkAuthenticatorExtensions(a.cert); err != nil {
 		return nil, err
 	}
 	// RFC 9261 §5.2.1: only extensions of the request (or the ClientHello);

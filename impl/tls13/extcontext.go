@@ -17,12 +17,24 @@ const (
 	InFirstCertificateEntry
 	InOtherCertificateEntry
 	InNewSessionTicket
+	// The places of RFC 9261 exported authenticators, which travel at the
+	// application layer after the handshake: an authenticator request
+	// (CertificateRequest or ClientCertificateRequest) and the entries of
+	// an authenticator's Certificate. An extension declared for a
+	// handshake CertificateRequest or CertificateEntry is also allowed in
+	// its authenticator counterpart (RFC 9261 §4, §5.2.1 reuse the
+	// handshake's rules); one declared only here is refused in the
+	// handshake.
+	InAuthenticatorRequest
+	InAuthenticatorFirstEntry
+	InAuthenticatorOtherEntry
 )
 
 var extensionContextNames = []string{
 	"ClientHello", "ServerHello", "HelloRetryRequest", "EncryptedExtensions",
 	"CertificateRequest", "the first CertificateEntry", "a CertificateEntry other than the first",
-	"NewSessionTicket",
+	"NewSessionTicket", "an authenticator request", "an authenticator's first CertificateEntry",
+	"an authenticator's CertificateEntry other than the first",
 }
 
 // String names the places in x, joined by " or ".
@@ -69,17 +81,41 @@ func (c *Config) checkReceivedExtensions(m handshakeMessage) error {
 	case *certificateRequestMsg:
 		return c.checkExtensionContext(InCertificateRequest, m.exts)
 	case *certificateMsg:
-		for i, e := range m.entries {
-			where := InFirstCertificateEntry
-			if i > 0 {
-				where = InOtherCertificateEntry
-			}
-			if err := c.checkExtensionContext(where, e.Extensions); err != nil {
-				return err
-			}
-		}
+		return c.checkEntryExtensions(m, InFirstCertificateEntry, InOtherCertificateEntry)
 	case *newSessionTicketMsg:
 		return c.checkExtensionContext(InNewSessionTicket, m.exts)
 	}
 	return nil
+}
+
+// checkEntryExtensions applies Config.HookExtensions to the entries of a
+// Certificate: first (or other) is the place of the end-entity entry (or
+// of the rest).
+func (c *Config) checkEntryExtensions(m *certificateMsg, first, other ExtensionContext) error {
+	for i, e := range m.entries {
+		where := first
+		if i > 0 {
+			where = other
+		}
+		if err := c.checkExtensionContext(where, e.Extensions); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAuthenticatorExtensions applies Config.HookExtensions to an
+// authenticator's Certificate: each entry may carry what is declared for
+// its handshake counterpart or for authenticators.
+func (c *Config) checkAuthenticatorExtensions(m *certificateMsg) error {
+	if len(c.HookExtensions) == 0 {
+		return nil
+	}
+	return c.checkEntryExtensions(m, InFirstCertificateEntry|InAuthenticatorFirstEntry, InOtherCertificateEntry|InAuthenticatorOtherEntry)
+}
+
+// checkAuthenticatorRequestExtensions applies Config.HookExtensions to
+// an authenticator request we answer.
+func (c *Config) checkAuthenticatorRequestExtensions(exts []Extension) error {
+	return c.checkExtensionContext(InCertificateRequest|InAuthenticatorRequest, exts)
 }

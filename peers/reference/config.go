@@ -130,6 +130,14 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 			return ep, err
 		}
 	}
+	if d := prof.Describe(); d.Phase == party.PostHandshake {
+		// The attestation travels in exported authenticators: the
+		// contract's CertificateVerify and Finished misbehaviours are
+		// theirs.
+		ep.attest = d.Attest
+		base.Bugs.CorruptAuthenticatorSignature, base.Bugs.CorruptCertificateVerify = base.Bugs.CorruptCertificateVerify, false
+		base.Bugs.CorruptAuthenticatorFinished, base.Bugs.CorruptFinished = base.Bugs.CorruptFinished, false
+	}
 	if ep.tls, err = prof.Configure(base, ep.isClient, ep.party); err != nil {
 		if errors.Is(err, party.ErrUnsupported) {
 			return ep, contract.Unsupportedf("%v", err)

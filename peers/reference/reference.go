@@ -129,6 +129,9 @@ type ours struct {
 	isClient bool
 	tls      *tls13.Config
 	party    *party.Party
+	// attest runs a post-handshake profile's attestation (nil: the
+	// profile's attestation travels in the handshake).
+	attest   func(ctx context.Context, c *tls13.Conn, isClient bool, p *party.Party) (io.ReadWriter, error)
 	attester parsectpm.Attester
 	verifier *local.Verifier
 	closers  []func() error

@@ -200,6 +200,46 @@ const (
 // handshakes returned, so specs can check nothing flows after a failure.
 // ccfg and scfg are not modified.
 func Run(ctx context.Context, ccfg, scfg *tls13.Config) (*Result, error) {
+	return RunPost(ctx, ccfg, scfg, Post{})
+}
+
+// Post runs a post-handshake profile's attestation on each side after its
+// handshake (party.Descriptor.Attest with the side's party); the stream
+// it returns carries the application data. A nil side runs none. Its
+// error is the side's handshake error in Result: the connection failed
+// before application data could flow.
+type Post struct {
+	Client, Server func(ctx context.Context, c *tls13.Conn) (io.ReadWriter, error)
+}
+
+// Post is m's post-handshake phase for the parties client and server, if
+// its profile has one.
+func (f *Fixture) Post(m party.Model, client, server *party.Party) Post {
+	d, err := profile.Describe(m.Profile)
+	if err != nil || d.Phase != party.PostHandshake || d.Attest == nil {
+		return Post{}
+	}
+	side := func(isClient bool, p *party.Party) func(context.Context, *tls13.Conn) (io.ReadWriter, error) {
+		return func(ctx context.Context, c *tls13.Conn) (io.ReadWriter, error) { return d.Attest(ctx, c, isClient, p) }
+	}
+	return Post{Client: side(true, client), Server: side(false, server)}
+}
+
+// attestAfter runs phase, if any, on c after a successful handshake and
+// returns the stream application data flows on.
+func attestAfter(ctx context.Context, c *tls13.Conn, hsErr error, phase func(context.Context, *tls13.Conn) (io.ReadWriter, error)) (io.ReadWriter, error) {
+	if hsErr != nil || phase == nil {
+		return c, hsErr
+	}
+	rw, err := phase(ctx, c)
+	if err != nil {
+		return c, err
+	}
+	return rw, nil
+}
+
+// RunPost is Run with a post-handshake phase on each side.
+func RunPost(ctx context.Context, ccfg, scfg *tls13.Config, post Post) (*Result, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -222,11 +262,13 @@ func Run(ctx context.Context, ccfg, scfg *tls13.Config) (*Result, error) {
 		defer raw.Close()
 		c := tls13.Server(raw, scfg)
 		s := side{err: c.HandshakeContext(ctx)}
+		var rw io.ReadWriter
+		rw, s.err = attestAfter(ctx, c, s.err, post.Server)
 		s.state = c.ConnectionState()
 		// Read whatever the client sends, handshake failure or not.
-		s.got, s.readErr = readSome(ctx, c, len(Ping))
+		s.got, s.readErr = readSome(ctx, c, rw, len(Ping))
 		if s.err == nil && s.got == Ping {
-			c.Write([]byte(Pong))
+			rw.Write([]byte(Pong))
 		}
 		c.Close()
 		srvc <- s
@@ -238,11 +280,13 @@ func Run(ctx context.Context, ccfg, scfg *tls13.Config) (*Result, error) {
 	defer raw.Close()
 	c := tls13.Client(raw, ccfg)
 	r := &Result{ClientErr: c.HandshakeContext(ctx)}
+	var rw io.ReadWriter
+	rw, r.ClientErr = attestAfter(ctx, c, r.ClientErr, post.Client)
 	r.Client = c.ConnectionState()
 	if r.ClientErr == nil {
-		c.Write([]byte(Ping))
+		rw.Write([]byte(Ping))
 	}
-	r.ClientGot, r.ClientReadErr = readSome(ctx, c, len(Pong))
+	r.ClientGot, r.ClientReadErr = readSome(ctx, c, rw, len(Pong))
 	c.Close()
 	s := <-srvc
 	r.ServerErr, r.Server, r.ServerGot, r.ServerReadErr = s.err, s.state, s.got, s.readErr
@@ -259,12 +303,12 @@ func withTrace(c *tls13.Config, t tls13.Trace) *tls13.Config {
 // readSome reads up to n bytes of application data before ctx ends, and
 // returns what arrived (nothing, if Read failed first) and the error that
 // ended the read, if it ended early.
-func readSome(ctx context.Context, c *tls13.Conn, n int) (string, error) {
+func readSome(ctx context.Context, c *tls13.Conn, rw io.Reader, n int) (string, error) {
 	if d, ok := ctx.Deadline(); ok {
 		c.SetReadDeadline(d)
 	}
 	buf := make([]byte, n)
-	k, err := io.ReadFull(c, buf)
+	k, err := io.ReadFull(rw, buf)
 	if err != nil && k == 0 {
 		return "", err
 	}
@@ -297,7 +341,7 @@ func (f *Fixture) Handshake(ctx context.Context, m party.Model, t Tweaks) (*Resu
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.HandshakeLimit)
 	defer cancel()
-	return Run(ctx, ccfg, scfg)
+	return RunPost(ctx, ccfg, scfg, f.Post(m, cli, srv))
 }
 
 // Alert returns the alert err carries and whether we sent it.

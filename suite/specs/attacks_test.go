@@ -58,6 +58,12 @@ func TestAttackExpectations(t *testing.T) {
 func TestAttackVariants(t *testing.T) {
 	want := map[string]attackVariant{}
 	for _, d := range profile.All() {
+		if d.Phase == party.PostHandshake {
+			// The attacker of package attack borrows attestation inside
+			// the victim's handshake; the post-handshake exchanges have no
+			// column yet (issue 20, item 5).
+			continue
+		}
 		client := !slices.Contains(d.Roles, party.ServerAttests)
 		for _, c := range d.Credentials {
 			alone := func(topo party.Topology) party.Model {

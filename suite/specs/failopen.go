@@ -150,6 +150,10 @@ func failOpen(m party.Model, rp Endpoint, alert tls13.AlertCode, f rpFailure, b 
 		faulty, err = attack.NewFaulty(fixture().Verifier, f.fault)
 		Expect(err).NotTo(HaveOccurred())
 	}
+	// A post-handshake profile's attestation follows the handshake: its
+	// attester's early data is application data right after its
+	// authenticator, before the relying party accepted it.
+	postEarly := b.name == "early-data" && profile.MustDescribe(m.Profile).Phase == party.PostHandshake
 	tw := harness.Tweaks{Parties: func(client, server *party.Party) {
 		att, rpp := client, server
 		if rp == Client {
@@ -169,8 +173,11 @@ func failOpen(m party.Model, rp Endpoint, alert tls13.AlertCode, f rpFailure, b 
 		if f.tweak != nil {
 			f.tweak(att, rpp)
 		}
+		if postEarly {
+			att.Bugs.DataBeforeAttestation = []byte("attester data before the attestation completed")
+		}
 	}}
-	if b.set != nil {
+	if b.set != nil && !postEarly {
 		tw.Configs = func(client, server *tls13.Config) {
 			if rp == Client {
 				b.set(server, client)

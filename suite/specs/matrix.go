@@ -24,7 +24,7 @@ type profileSpec struct {
 // profileSpecs are the profiles the suite knows, in report order. The
 // list is static so the tree is the same whichever profiles are built in;
 // a profile whose hooks are missing fails its specs.
-var profileSpecs = []profileSpec{ta07Spec, ea07Spec, pocSpec}
+var profileSpecs = []profileSpec{ta07Spec, ea07Spec, pocSpec, xp03Spec}
 
 // Case is one positive entry of the matrix.
 type Case struct {

@@ -66,6 +66,10 @@ type Table struct {
 
 	// CCC attested-tls-poc (poc): its single evidence_proposal extension.
 	PoCEvidenceProposal uint16 `json:"poc.evidence_proposal"`
+
+	// draft-fossati-seat-expat, editor's copy after -02 (xp-03): the
+	// cmw_attestation extension of exported authenticators.
+	XP03CMWAttestation uint16 `json:"xp-03.cmw_attestation"`
 }
 
 // Default returns the table described in the package comment.
@@ -86,6 +90,8 @@ func Default() Table {
 		EA07AttestationFailed:             228,
 
 		PoCEvidenceProposal: 100,
+
+		XP03CMWAttestation: 0xFFD0,
 	}
 }
 
@@ -144,6 +150,7 @@ func (t *Table) fields() []field {
 		alert("ea-07.attestation_required", &t.EA07AttestationRequired),
 		alert("ea-07.attestation_failed", &t.EA07AttestationFailed),
 		ext("poc.evidence_proposal", &t.PoCEvidenceProposal),
+		ext("xp-03.cmw_attestation", &t.XP03CMWAttestation),
 	}
 }
 

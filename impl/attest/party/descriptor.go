@@ -1,8 +1,10 @@
 package party
 
 import (
+	"context"
 	"crypto"
 	"fmt"
+	"io"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -103,6 +105,17 @@ type Descriptor struct {
 	// Reqs are the requirement IDs of each rule the profile has.
 	Reqs map[Rule][]string
 
+	// Phase is when the attestation travels: in the handshake, on the
+	// profile's hooks, or after it (RFC 9261 exported authenticators at
+	// the application layer), where Attest carries it.
+	Phase Phase
+	// Attest, for a PostHandshake profile, runs the attestation exchanges
+	// of one side with the party's roles on a connection whose handshake
+	// completed, and returns the stream application data then flows on.
+	// A failure has been sent to the peer as an alert (tls13.Conn.Fail)
+	// and is returned as that *tls13.AlertError.
+	Attest func(ctx context.Context, c *tls13.Conn, isClient bool, p *Party) (io.ReadWriter, error)
+
 	// Vectors:
 
 	// Secrets derives the profile's secrets beyond RFC 8446's key
@@ -118,6 +131,24 @@ type Descriptor struct {
 	// profile's binding computation (nil: the profile has no binder
 	// vectors).
 	Binder func(h crypto.Hash, inputs []Value) (intermediates, outputs []Value, err error)
+}
+
+// Phase is when a profile's attestation travels.
+type Phase uint8
+
+const (
+	// InHandshake: in the handshake's messages, on the engine's hooks.
+	InHandshake Phase = iota
+	// PostHandshake: after the handshake, at the application layer, before
+	// any application data (the profile's Descriptor.Attest).
+	PostHandshake
+)
+
+func (ph Phase) String() string {
+	if ph == PostHandshake {
+		return "post-handshake"
+	}
+	return "in-handshake"
 }
 
 // Binding is how one credential's attestation is bound to the connection.

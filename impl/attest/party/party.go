@@ -119,9 +119,17 @@ type Party struct {
 	// on, unless it requires the client's attestation. False, the default,
 	// aborts with unsupported_evidence or unsupported_verifiers.
 	OmitUnmatchedProposal bool
+	// Readings are the catalog IDs of the interpretations (reports/
+	// requirements, "interpretations") whose non-default reading this
+	// endpoint follows, for a profile that makes one selectable.
+	Readings []string
 	// Bugs make the profile misbehave for negative tests.
 	Bugs Bugs
 }
+
+// Reads reports whether the endpoint follows interpretation id's
+// non-default reading.
+func (p *Party) Reads(id string) bool { return slices.Contains(p.Readings, id) }
 
 // Bugs are attestation-level misbehaviours, in the spirit of the engine's
 // tls13.Bugs; zero value is correct behaviour.
@@ -152,6 +160,15 @@ type Bugs struct {
 	// OmitCertificateRequest makes a server that asks the client to attest
 	// not send a CertificateRequest.
 	OmitCertificateRequest bool
+	// DataBeforeAttestation is sent as application data before the
+	// post-handshake attestation exchanges complete (a post-handshake
+	// profile's Attest), which they forbid: right after our attestation
+	// if we attest, else before anything.
+	DataBeforeAttestation []byte
+	// SessionTicket makes a server send a NewSessionTicket on a
+	// connection whose post-handshake attestation it requires, which a
+	// post-handshake profile forbids.
+	SessionTicket bool
 	// AcceptAny makes a relying party accept whatever attestation the peer
 	// presents, unappraised, as affirming and attesting the key it was
 	// meant to (the challenge's; none for an attestation-only credential,
@@ -412,6 +429,12 @@ const (
 
 // RecordPeer stores the outcome of appraising the peer.
 func RecordPeer(hs *tls13.HookState, o Outcome) { hs.Values[peerKey] = o }
+
+// RecordPeerIn and RecordSelfIn store outcomes in a connection's hook
+// values after its handshake (tls13.ConnectionState.Values is the map the
+// hooks wrote), for a post-handshake profile.
+func RecordPeerIn(values map[string]any, o Outcome) { values[peerKey] = o }
+func RecordSelfIn(values map[string]any, o Outcome) { values[selfKey] = o }
 
 // RecordSelf stores what we presented.
 func RecordSelf(hs *tls13.HookState, o Outcome) { hs.Values[selfKey] = o }

@@ -13,6 +13,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
 	"github.com/attested-tls/conformance/impl/attest/profile/poc"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
+	"github.com/attested-tls/conformance/impl/attest/profile/xp03"
 )
 
 var (
@@ -32,6 +33,7 @@ func init() {
 	register(ta07.Profile{})
 	register(ea07.Profile{})
 	register(poc.Profile{})
+	register(xp03.Profile{})
 }
 
 // ByName returns the profile called name.

@@ -27,6 +27,9 @@ func TestDescriptors(t *testing.T) {
 		if d.Alerts.Rejected == 0 || d.Alerts.Unoffered == 0 {
 			t.Errorf("%s: no rejection or unoffered-selection alert", d.Name)
 		}
+		if (d.Phase == party.PostHandshake) != (d.Attest != nil) {
+			t.Errorf("%s: phase %s, Attest set: %v", d.Name, d.Phase, d.Attest != nil)
+		}
 		if d.EvidenceTypes != (d.Alerts.NoCommonType != 0) {
 			t.Errorf("%s: negotiates evidence types %v, but its no-common-type alert is %d", d.Name, d.EvidenceTypes, d.Alerts.NoCommonType)
 		}

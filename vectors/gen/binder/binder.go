@@ -20,6 +20,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
+	"github.com/attested-tls/conformance/impl/attest/profile/xp03"
 	"github.com/attested-tls/conformance/vectors/gen/fixture"
 )
 
@@ -58,6 +59,7 @@ type Value struct {
 const (
 	TA07Path = "binders/ta-07.json"
 	EA07Path = "binders/ea-07.json"
+	XP03Path = "binders/xp-03.json"
 )
 
 var hashes = []struct {
@@ -176,6 +178,48 @@ func fromParty(vs []party.Value) []Value {
 }
 
 // EA07 is the ea-07 file: attest_base and the attestation binders.
+// rfc8448ExporterMasterSecret is RFC 8448 §3's exporter_master_secret.
+var rfc8448ExporterMasterSecret = mustHex("fe22f881176eda18eb8f44529e6792c50c9a3f89452f68d8ae311b4309d3cf50")
+
+// XP03 is the binding value of draft-fossati-seat-expat §5.1 and the
+// AIK_pub_hash of §5.2, under both readings of the exporter label
+// (catalog XP03-I-1).
+func XP03() (File, error) {
+	f := File{Binder: "xp-03 binding value and AIK_pub_hash", Profile: xp03.Name,
+		Draft: "draft-fossati-seat-expat (editor's copy, -03) §5.1, §5.2",
+		Definition: []string{
+			`exported_value = TLS-Exporter(label, certificate_request_context, 32), RFC 8446 §7.5 over exporter_master_secret`,
+			`binding = Hash(public_key || exported_value), Hash the cipher suite's hash, public_key the end-entity certificate's DER SubjectPublicKeyInfo (catalog XP03-I-2)`,
+			`aik_pub_hash = Hash(public_key)`,
+			`label is "Attestation" (§5.1, the default) or "Attestation Binding" (§4; catalog XP03-I-1)`,
+		}}
+	d := profile.MustDescribe(xp03.Name)
+	id := 0
+	add := func(comment string, h crypto.Hash, hname string, ems []byte, label string, ctx, spki []byte) error {
+		id++
+		t, err := test(d, id, comment, hname, h, []Value{{"exporter_master_secret", ems}, {"label", []byte(label)},
+			{"certificate_request_context", ctx}, {"spki", spki}})
+		f.Tests = append(f.Tests, t)
+		return err
+	}
+	for _, label := range []string{xp03.LabelBinder, xp03.LabelValidation} {
+		if err := add(fmt.Sprintf("RFC 8448 §3 exporter_master_secret and server certificate, label %q, a 32-byte context", label),
+			crypto.SHA256, "SHA-256", rfc8448ExporterMasterSecret, label, fixture.Bytes("binder/xp-03/rfc8448/context", 32), rfc8448ServerSPKI); err != nil {
+			return f, err
+		}
+	}
+	for _, hh := range hashes {
+		ems := fixture.Bytes("binder/xp-03/"+hh.name+"/exporter_master_secret", hh.h.Size())
+		for _, n := range []int{8, 32, 64, 255} {
+			if err := add(fmt.Sprintf("%s: a %d-byte certificate_request_context (a verifier's nonce)", hh.name, n), hh.h, hh.name, ems,
+				xp03.LabelBinder, fixture.Bytes(fmt.Sprintf("binder/xp-03/%s/context/%d", hh.name, n), n), rfc8448ClientSPKI); err != nil {
+				return f, err
+			}
+		}
+	}
+	return f, nil
+}
+
 func EA07() (File, error) {
 	f := File{Binder: "ea-07 attest_base and attestation binders", Profile: ea07.Name,
 		Draft: "draft-fossati-seat-early-attestation-07 §5.1.1",

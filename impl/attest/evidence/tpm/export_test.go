@@ -41,3 +41,6 @@ func Commands(a *Attester, qd []byte) ([]Command, error) {
 
 // Retries is how often the attester's link has retried a command.
 func Retries(a *Attester) int64 { return a.l.retries.Load() }
+
+// Sent is how many commands the attester's link has sent to its TPM.
+func Sent(a *Attester) int64 { return a.l.sent.Load() }

@@ -211,6 +211,50 @@ func BenchmarkEvidence(b *testing.B) {
 	}
 }
 
+// BenchmarkHandshakeAtTPMPace compares each attested handshake (ta-07,
+// server attests, background check, X.509) with the TPM commands it
+// cannot do without — TPM2_Certify, TPM2_Quote and TPM2_Sign, keys
+// loaded — timed one by one right after it on the same TPM: "pace" is
+// handshake time over their sum, what the rest (session and key
+// handling, transport, the TLS and verification work) costs on top.
+func BenchmarkHandshakeAtTPMPace(b *testing.B) {
+	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}}
+	qd := sha256.Sum256([]byte("nonce"))
+	for _, k := range attesterKinds()[1:] {
+		b.Run(k.name, func(b *testing.B) {
+			a := k.open(b).(*tpm.Attester)
+			cc, sc := serverAttests(b, a, m)
+			cmds, err := tpm.Commands(a, qd[:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			var hs, floor time.Duration
+			var sent int64
+			for b.Loop() {
+				n, t0 := tpm.Sent(a), time.Now()
+				if r := handshake(b, cc, sc); r.ClientErr != nil || r.ServerErr != nil {
+					b.Fatal(r.Describe())
+				}
+				hs += time.Since(t0)
+				sent += tpm.Sent(a) - n
+				for _, c := range cmds {
+					t0 := time.Now()
+					if err := c.Run(ctx); err != nil {
+						b.Fatal(err)
+					}
+					floor += time.Since(t0)
+				}
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(hs.Microseconds())/1000/n, "handshake-ms")
+			b.ReportMetric(float64(floor.Microseconds())/1000/n, "tpm-ms")
+			b.ReportMetric(float64(hs)/float64(floor), "pace")
+			b.ReportMetric(float64(sent)/n, "tpm-commands/handshake")
+		})
+	}
+}
+
 // BenchmarkAttestedHandshake is a full ta-07 handshake (server attests,
 // background check, X.509) with each attester, against the same engine
 // and in-process verifier.

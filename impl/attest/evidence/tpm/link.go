@@ -38,6 +38,7 @@ type link struct {
 	refs int // guarded by links.mu
 
 	retries atomic.Int64 // commands sent again on TPM_RC_RETRY and kin
+	sent    atomic.Int64 // commands sent, retries included
 }
 
 // object is a transient key this package created. Its saved context lets
@@ -264,6 +265,7 @@ func (s *session) Send(cmd []byte) ([]byte, error) {
 		if err := s.ctx.Err(); err != nil {
 			return nil, err
 		}
+		s.l.sent.Add(1)
 		rsp, err := s.l.exchange(s.ctx, cmd)
 		if err != nil {
 			if ctxErr := s.ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {

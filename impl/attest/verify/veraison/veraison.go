@@ -37,6 +37,11 @@ const (
 	DefaultNonceSize = 32
 )
 
+// DefaultMaxConcurrent is the default bound on appraisals in flight: more
+// than Veraison's services use on a small machine, so the bound protects
+// the service without queueing a relying party's normal load.
+const DefaultMaxConcurrent = 32
+
 // SubmodName is the EAR submodule Veraison appraises Parsec TPM evidence
 // in (the scheme name).
 const SubmodName = "PARSEC_TPM"
@@ -46,9 +51,15 @@ type Config struct {
 	// VerificationURL is the verification service's base URL
 	// (scheme://host:port).
 	VerificationURL string
-	// Transport carries every request; nil is http.DefaultTransport.
-	// Deadlines come from each call's context, never from the transport.
+	// Transport carries every request; nil is a transport of its own that
+	// keeps up to MaxConcurrent connections to the service alive (Go's
+	// default keeps two per host, so concurrent appraisals would open and
+	// close connections). Deadlines come from each call's context, never
+	// from the transport.
 	Transport http.RoundTripper
+	// MaxConcurrent bounds the appraisals in flight; others wait for a
+	// slot until their context ends. 0 means DefaultMaxConcurrent.
+	MaxConcurrent int
 	// Identity is the verifier identity peers negotiate; nil derives it
 	// from the discovered EAR key (attest.VerifierIdentity).
 	Identity []byte
@@ -71,6 +82,7 @@ type Verifier struct {
 	disc       *Discovery
 	sessionURI string
 	id         []byte
+	slots      chan struct{}
 }
 
 var _ attest.Verifier = (*Verifier)(nil)
@@ -87,9 +99,17 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.NonceSize < MinNonceSize || cfg.NonceSize > MaxNonceSize {
 		return nil, fmt.Errorf("veraison: nonce size %d outside %d..%d", cfg.NonceSize, MinNonceSize, MaxNonceSize)
 	}
-	v := &Verifier{cfg: cfg, rt: cfg.Transport}
+	if cfg.MaxConcurrent == 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if cfg.MaxConcurrent < 0 {
+		return nil, fmt.Errorf("veraison: MaxConcurrent %d", cfg.MaxConcurrent)
+	}
+	v := &Verifier{cfg: cfg, rt: cfg.Transport, slots: make(chan struct{}, cfg.MaxConcurrent)}
 	if v.rt == nil {
-		v.rt = http.DefaultTransport
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = cfg.MaxConcurrent
+		v.rt = t
 	}
 	d, err := Discover(ctx, cfg.VerificationURL, v.rt)
 	if err != nil {
@@ -159,6 +179,12 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 	}
 	ctx, cancel, client, t := bind(ctx, v.rt)
 	defer cancel()
+	select {
+	case v.slots <- struct{}{}:
+		defer func() { <-v.slots }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("veraison: waiting for one of %d appraisal slots: %w", cap(v.slots), ctx.Err())
+	}
 
 	cr := verification.ChallengeResponseConfig{
 		Nonce:         slices.Clone(qd),

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/attested-tls/conformance/containers/services"
 	"io"
 	"net"
 	"net/http"
@@ -20,8 +19,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/attested-tls/conformance/containers/services"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
@@ -376,6 +378,52 @@ func TestVerifierTimeout(t *testing.T) {
 	}
 	if el < limit-100*time.Millisecond || el > limit+500*time.Millisecond {
 		t.Errorf("failed after %s, deadline %s", el, limit)
+	}
+}
+
+// With MaxConcurrent appraisals in flight, the next waits for a slot and
+// fails at its own deadline without a request reaching the service.
+func TestConcurrencyBound(t *testing.T) {
+	doc := discoveryDoc(t)
+	hang := make(chan struct{})
+	var sessions atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == veraison.VerificationWellKnown {
+			w.Header().Set("Content-Type", veraison.DiscoveryMediaType)
+			w.Write(doc)
+			return
+		}
+		sessions.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-hang:
+		}
+	}))
+	defer srv.Close()
+	defer close(hang)
+	v := newVerifier(t, veraison.Config{VerificationURL: srv.URL, MaxConcurrent: 1})
+	a := newAttester(t)
+	ch, ev := challenge(t, v, a)
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Appraise(deadline(t, 3*time.Second), ev, ch)
+		first <- err
+	}()
+	for sessions.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	_, err := v.Appraise(deadline(t, 200*time.Millisecond), ev, ch)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "appraisal slots") {
+		t.Fatalf("second appraisal: %v, want its deadline while waiting for a slot", err)
+	}
+	if n := sessions.Load(); n != 1 {
+		t.Fatalf("%d requests reached the service, want 1", n)
+	}
+	if err := <-first; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first appraisal: %v", err)
+	}
+	if _, err := veraison.New(context.Background(), veraison.Config{VerificationURL: srv.URL, MaxConcurrent: -1}); err == nil {
+		t.Fatal("negative MaxConcurrent accepted")
 	}
 }
 

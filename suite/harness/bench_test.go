@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,15 +35,18 @@ func BenchmarkAttestationOverhead(b *testing.B) {
 	}
 	plainClient := &tls13.Config{ServerName: f.ServerName, RootCAs: f.Pool}
 	plainServer := &tls13.Config{Certificates: []tls13.Credential{f.Plain[false]}}
-	run := func(b *testing.B, cc, sc *tls13.Config, post Post) time.Duration {
+	// run returns the handshake's wall time and the process's CPU time
+	// during it (both sides and the garbage collector): CPU time is what
+	// the handshake costs whatever else the machine is doing.
+	run := func(b *testing.B, cc, sc *tls13.Config, post Post) (wall, cpu time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		t0 := time.Now()
+		c0, t0 := cpuTime(b), time.Now()
 		r, err := RunPost(ctx, cc, sc, post)
 		if err != nil || r.ClientErr != nil || r.ServerErr != nil {
 			b.Fatal(err, r.Describe())
 		}
-		return time.Since(t0)
+		return time.Since(t0), cpuTime(b) - c0
 	}
 	models := []party.Model{
 		{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}},
@@ -63,10 +67,12 @@ func BenchmarkAttestationOverhead(b *testing.B) {
 		signs, verifies := cryptoFloor(m)
 		post := f.Post(m, cli, srv)
 		b.Run(m.ID(), func(b *testing.B) {
-			var plain, attested, sign, verify time.Duration
+			var plain, attested, plainCPU, attestedCPU, sign, verify time.Duration
 			for b.Loop() {
-				plain += run(b, plainClient, plainServer, Post{})
-				attested += run(b, cc, sc, post)
+				w, c := run(b, plainClient, plainServer, Post{})
+				plain, plainCPU = plain+w, plainCPU+c
+				w, c = run(b, cc, sc, post)
+				attested, attestedCPU = attested+w, attestedCPU+c
 				s, v := unit.time(b)
 				sign += s
 				verify += v
@@ -75,6 +81,8 @@ func BenchmarkAttestationOverhead(b *testing.B) {
 			n := float64(b.N)
 			b.ReportMetric(float64(attested)/float64(plain), "overhead")
 			b.ReportMetric(float64(attested-plain)/float64(floor), "excess")
+			b.ReportMetric(float64(attestedCPU)/float64(plainCPU), "cpu-overhead")
+			b.ReportMetric(float64(attestedCPU-plainCPU)/float64(floor), "cpu-excess")
 			b.ReportMetric(float64(plain.Microseconds())/n, "plain-µs/op")
 			b.ReportMetric(float64(attested.Microseconds())/n, "attested-µs/op")
 			b.ReportMetric(float64(floor.Microseconds())/n, "floor-µs/op")
@@ -115,6 +123,15 @@ func cryptoFloor(m party.Model) (signs, verifies int) {
 		}
 	}
 	return signs, verifies
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // cryptoUnit times one ECDSA P-256 signature and one verification, each

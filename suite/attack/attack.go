@@ -256,10 +256,22 @@ func (st *state) impersonate() (harness.Tweaks, error) {
 			chain = ownChain
 		}
 	}
-	return harness.Tweaks{Parties: func(client, server *party.Party) {
+	tw := harness.Tweaks{Parties: func(client, server *party.Party) {
 		att, _ := st.attacker(client, server)
 		att.Attester, att.Chain = &st.imp.Mallory, chain
-	}}, nil
+	}}
+	if postHandshake(st.a.Model) {
+		q := &requests{}
+		st.imp.RequestContext = q.Context
+		tw.Configs = func(client, server *tls13.Config) {
+			att := server
+			if st.attesterIsClient {
+				att = client
+			}
+			att.NewHooks = q.hooks(att.NewHooks)
+		}
+	}
+	return tw, nil
 }
 
 // leg runs the attacker's own handshake with a, standing for the genuine
@@ -282,12 +294,11 @@ func (st *state) leg(ctx context.Context, a attest.Attester, nonce []byte) (*Cap
 // capture reads the genuine attester's Certificate and CertificateVerify
 // from a run of m.
 func (st *state) capture(m party.Model, r *harness.Result) (*Captured, error) {
-	client := m.Client.Attests
-	flight := r.ServerSent
-	if client {
-		flight = r.ClientSent
+	flight, err := Flight(m, r)
+	if err != nil {
+		return nil, err
 	}
-	return Capture(m.Profile, side(m, client).Credential, flight)
+	return Capture(m.Profile, side(m, m.Client.Attests).Credential, flight)
 }
 
 // replay captures a genuine connection and builds an attacker that sends
@@ -464,7 +475,10 @@ func checkOf(m party.Model, o party.Outcome, code tls13.AlertCode) Check {
 		return CheckKeyBinding
 	case has(attest.ReasonUnsupportedEvidence, party.ReasonPayloadType):
 		return CheckEvidenceType
-	case o.Reason == "" && code == tls13.AlertDecryptError:
+	case code == tls13.AlertDecryptError && (o.Reason == "" || strings.Contains(o.Err, "CertificateVerify")):
+		// The engine refused the signature: in the handshake, before any
+		// appraisal was recorded; in an authenticator, recorded as the
+		// validation's failure (RFC 9261 §5.2.2).
 		return CheckCertificateVerify
 	case o.Reason != "":
 		return Check("other:" + string(o.Reason))

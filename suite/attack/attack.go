@@ -261,14 +261,14 @@ func (st *state) impersonate() (harness.Tweaks, error) {
 		att.Attester, att.Chain = &st.imp.Mallory, chain
 	}}
 	if postHandshake(st.a.Model) {
-		q := &requests{}
+		q := &Requests{}
 		st.imp.RequestContext = q.Context
 		tw.Configs = func(client, server *tls13.Config) {
-			att := server
 			if st.attesterIsClient {
-				att = client
+				q.Watch(client)
+			} else {
+				q.Watch(server)
 			}
-			att.NewHooks = q.hooks(att.NewHooks)
 		}
 	}
 	return tw, nil

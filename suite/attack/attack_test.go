@@ -348,12 +348,12 @@ func TestFlightAfterHandshake(t *testing.T) {
 // its own request to the genuine attester.
 func TestRequestContext(t *testing.T) {
 	f := fixture(t)
-	q := &requests{}
+	q := &Requests{}
 	if q.Context() != nil {
 		t.Error("a context before any connection")
 	}
 	r, err := f.Handshake(context.Background(), xpBG, harness.Tweaks{Configs: func(_, server *tls13.Config) {
-		server.NewHooks = q.hooks(server.NewHooks)
+		q.Watch(server)
 	}})
 	if err != nil {
 		t.Fatal(err)

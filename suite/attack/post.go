@@ -86,16 +86,18 @@ func splitMessages(b []byte) (wire.Flight, error) {
 	return out, nil
 }
 
-// requests watches the frames of the attacker's connection with the
+// Requests watches the frames of the attacker's connection with the
 // victim, through the hook values the profile keeps them in.
-type requests struct {
+type Requests struct {
 	mu     sync.Mutex
 	values map[string]any
 }
 
-// hooks wraps an endpoint's hooks so that the connection's values are
-// kept once its handshake is done.
-func (q *requests) hooks(next func() tls13.Hooks) func() tls13.Hooks {
+// Watch makes the attacker's endpoint c, configured by its profile, keep
+// its connection's values for q once its handshake is done.
+func (q *Requests) Watch(c *tls13.Config) { c.NewHooks = q.hooks(c.NewHooks) }
+
+func (q *Requests) hooks(next func() tls13.Hooks) func() tls13.Hooks {
 	return func() tls13.Hooks {
 		var h tls13.Hooks = tls13.NoHooks{}
 		if next != nil {
@@ -107,7 +109,7 @@ func (q *requests) hooks(next func() tls13.Hooks) func() tls13.Hooks {
 
 type valuesHooks struct {
 	tls13.Hooks
-	q *requests
+	q *Requests
 }
 
 func (h valuesHooks) HandshakeDone(hs *tls13.HookState) error {
@@ -121,7 +123,7 @@ func (h valuesHooks) HandshakeDone(hs *tls13.HookState) error {
 // request the victim sent the attacker (nil before any): the victim's
 // nonce in a background check, which the attacker may put in its own
 // requests to the genuine attester as any relying party may.
-func (q *requests) Context() []byte {
+func (q *Requests) Context() []byte {
 	q.mu.Lock()
 	values := q.values
 	q.mu.Unlock()

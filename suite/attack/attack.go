@@ -11,6 +11,11 @@
 // exchanges application data with the attacker, and is prevented when the
 // victim aborts with an alert and nothing flows. Check names the victim's
 // check that stopped it, read from the appraisal the victim recorded.
+//
+// Where a profile attests after the handshake (party.PostHandshake), the
+// attacker does the same with what travels in the frames of the
+// application stream (post.go): the request it answers, the
+// authenticator it builds, captures or replays.
 package attack
 
 import (
@@ -242,7 +247,7 @@ func side(m party.Model, client bool) party.Side {
 }
 
 // impersonate builds the attacker for the scenarios in which it borrows
-// attestation during the victim's handshake.
+// attestation during the victim's connection.
 func (st *state) impersonate() (harness.Tweaks, error) {
 	own, ownChain, err := st.ownKey()
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 type Leg func(ctx context.Context, a attest.Attester, nonce []byte) (*Captured, error)
 
 // Impostor is the attacker of the scenarios in which it borrows
-// attestation during the victim's handshake (Diversion, Splice,
+// attestation during the victim's connection (Diversion, Splice,
 // OtherKey): its capability decides which key signs its CertificateVerify
 // and where the evidence it presents comes from. The victim may be the
 // in-process reference or a driven peer; only Leg differs.

@@ -11,6 +11,11 @@
 // exchanges application data with the attacker, and is prevented when the
 // victim aborts with an alert and nothing flows. Check names the victim's
 // check that stopped it, read from the appraisal the victim recorded.
+//
+// Where a profile attests after the handshake (party.PostHandshake), the
+// attacker does the same with what travels in the frames of the
+// application stream (post.go): the request it answers, the
+// authenticator it builds, captures or replays.
 package attack
 
 import (
@@ -242,7 +247,7 @@ func side(m party.Model, client bool) party.Side {
 }
 
 // impersonate builds the attacker for the scenarios in which it borrows
-// attestation during the victim's handshake.
+// attestation during the victim's connection.
 func (st *state) impersonate() (harness.Tweaks, error) {
 	own, ownChain, err := st.ownKey()
 	if err != nil {
@@ -256,10 +261,22 @@ func (st *state) impersonate() (harness.Tweaks, error) {
 			chain = ownChain
 		}
 	}
-	return harness.Tweaks{Parties: func(client, server *party.Party) {
+	tw := harness.Tweaks{Parties: func(client, server *party.Party) {
 		att, _ := st.attacker(client, server)
 		att.Attester, att.Chain = &st.imp.Mallory, chain
-	}}, nil
+	}}
+	if postHandshake(st.a.Model) {
+		q := &Requests{}
+		st.imp.RequestContext = q.Context
+		tw.Configs = func(client, server *tls13.Config) {
+			if st.attesterIsClient {
+				q.Watch(client)
+			} else {
+				q.Watch(server)
+			}
+		}
+	}
+	return tw, nil
 }
 
 // leg runs the attacker's own handshake with a, standing for the genuine
@@ -282,12 +299,11 @@ func (st *state) leg(ctx context.Context, a attest.Attester, nonce []byte) (*Cap
 // capture reads the genuine attester's Certificate and CertificateVerify
 // from a run of m.
 func (st *state) capture(m party.Model, r *harness.Result) (*Captured, error) {
-	client := m.Client.Attests
-	flight := r.ServerSent
-	if client {
-		flight = r.ClientSent
+	flight, err := Flight(m, r)
+	if err != nil {
+		return nil, err
 	}
-	return Capture(m.Profile, side(m, client).Credential, flight)
+	return Capture(m.Profile, side(m, m.Client.Attests).Credential, flight)
 }
 
 // replay captures a genuine connection and builds an attacker that sends
@@ -464,7 +480,10 @@ func checkOf(m party.Model, o party.Outcome, code tls13.AlertCode) Check {
 		return CheckKeyBinding
 	case has(attest.ReasonUnsupportedEvidence, party.ReasonPayloadType):
 		return CheckEvidenceType
-	case o.Reason == "" && code == tls13.AlertDecryptError:
+	case code == tls13.AlertDecryptError && (o.Reason == "" || strings.Contains(o.Err, "CertificateVerify")):
+		// The engine refused the signature: in the handshake, before any
+		// appraisal was recorded; in an authenticator, recorded as the
+		// validation's failure (RFC 9261 §5.2.2).
 		return CheckCertificateVerify
 	case o.Reason != "":
 		return Check("other:" + string(o.Reason))

@@ -1,6 +1,7 @@
 package attack
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -8,8 +9,10 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/eaframe"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
+	"github.com/attested-tls/conformance/impl/attest/profile/xp03"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness"
 	"github.com/attested-tls/conformance/suite/harness/wire"
@@ -28,6 +31,8 @@ func fixture(t *testing.T) *harness.Fixture {
 var (
 	taX509 = party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.X509}}
 	pocBG  = party.Model{Profile: "poc", Client: party.Side{Attests: true, Topology: party.BackgroundCheck, Credential: party.AttestationOnly}}
+	// xpBG attests after the handshake.
+	xpBG = party.Model{Profile: "xp-03", Server: taX509.Server}
 )
 
 func TestRun(t *testing.T) {
@@ -47,6 +52,9 @@ func TestRun(t *testing.T) {
 		{Attack{ReplayEvidence, Replay, pocBG}, Prevented, CheckNonce, 0, false},
 		{Attack{NonceReuse, Replay, pocBG}, Prevented, CheckNonceReuse, 0, false},
 		{Attack{OtherKey, Oracle, taX509}, Prevented, CheckKeyBinding, 0, false},
+		{Attack{Diversion, Relay, xpBG}, Prevented, CheckBinder, 1, false},
+		{Attack{Splice, Relay, xpBG}, Prevented, CheckCertificateVerify, 1, false},
+		{Attack{NonceReuse, Replay, xpBG}, Prevented, CheckCertificateVerify, 0, false},
 	} {
 		o, err := Run(ctx, f, tc.a)
 		if err != nil {
@@ -142,6 +150,9 @@ func TestCheckOf(t *testing.T) {
 		{pocBG, party.Outcome{Reason: attest.ReasonUnsupportedEvidence}, tls13.AlertDecodeError, CheckEvidenceType},
 		{pocBG, party.Outcome{Reason: party.ReasonMalformedPayload}, tls13.AlertDecodeError, "other:payload.malformed"},
 		{taAO, party.Outcome{}, tls13.AlertDecryptError, CheckCertificateVerify},
+		// An authenticator's failures are recorded as its validation's.
+		{xpBG, party.Outcome{Reason: party.ReasonVerifierFailed, Err: "tls13: decrypt_error: CertificateVerify: ECDSA signature invalid"}, tls13.AlertDecryptError, CheckCertificateVerify},
+		{xpBG, party.Outcome{Reason: party.ReasonVerifierFailed, Err: "tls13: decrypt_error: authenticator Finished does not match"}, tls13.AlertDecryptError, "other:verifier.failed"},
 	} {
 		if got := checkOf(tc.m, tc.o, tc.code); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.o, got, tc.want)
@@ -176,16 +187,16 @@ func TestTEE(t *testing.T) {
 
 func TestCaptureAndParse(t *testing.T) {
 	f := fixture(t)
-	for _, m := range []party.Model{taX509, pocBG,
+	for _, m := range []party.Model{taX509, pocBG, xpBG,
 		{Profile: "ea-07", Server: taX509.Server},
 		{Profile: "ta-07", Client: party.Side{Attests: true, Topology: party.Passport, Credential: party.AttestationOnly}}} {
 		r, err := f.Handshake(context.Background(), m, harness.Tweaks{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		flight := r.ServerSent
-		if m.Client.Attests {
-			flight = r.ClientSent
+		flight, err := Flight(m, r)
+		if err != nil {
+			t.Fatalf("%s: %v", m.ID(), err)
 		}
 		cred := m.Server.Credential
 		if m.Client.Attests {
@@ -294,5 +305,85 @@ func TestFaulty(t *testing.T) {
 	}
 	if VerifierTimeout.String() != "verifier-timeout" || Fault(9).String() != "fault(9)" {
 		t.Error("Fault names")
+	}
+}
+
+// TestFlightAfterHandshake: where the attestation follows the handshake,
+// the attester's flight is its authenticator, read from the frames it
+// sent or, through the relying party alone, from those it received.
+func TestFlightAfterHandshake(t *testing.T) {
+	f := fixture(t)
+	r, err := f.Handshake(context.Background(), xpBG, harness.Tweaks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := Flight(xpBG, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := *r
+	seen.Foreign = true
+	got, err := Flight(xpBG, &seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(own) != 3 || own[0].Type() != wire.Certificate || own[1].Type() != wire.CertificateVerify || own[2].Type() != wire.Finished {
+		t.Errorf("authenticator split into %d messages", len(own))
+	}
+	if len(got) != len(own) || string(got[1]) != string(own[1]) {
+		t.Error("the relying party received another authenticator than the attester sent")
+	}
+	if hs, _ := r.ServerSent.Find(wire.CertificateVerify); string(hs) == string(own[1]) {
+		t.Error("the flight is the handshake's CertificateVerify")
+	}
+	for name, b := range map[string][]byte{"short header": {wire.Certificate, 0}, "short body": {wire.Certificate, 0, 0, 2, 0}} {
+		if _, err := splitMessages(b); err == nil {
+			t.Errorf("%s: split", name)
+		}
+	}
+}
+
+// TestRequestContext: the attacker reads the victim's
+// certificate_request_context off its own connection, and feeds it to
+// its own request to the genuine attester.
+func TestRequestContext(t *testing.T) {
+	f := fixture(t)
+	q := &Requests{}
+	if q.Context() != nil {
+		t.Error("a context before any connection")
+	}
+	r, err := f.Handshake(context.Background(), xpBG, harness.Tweaks{Configs: func(_, server *tls13.Config) {
+		q.Watch(server)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := 0
+	for _, fr := range xp03.Frames(r.Client) {
+		if fr.Sent && fr.Frame.Type == eaframe.AuthenticatorRequest {
+			reqs++
+			want, err := tls13.AuthenticatorRequestContext(fr.Frame.Body)
+			if err != nil || len(want) == 0 || !bytes.Equal(q.Context(), want) {
+				t.Errorf("context %x, the victim sent %x (%v)", q.Context(), want, err)
+			}
+		}
+	}
+	if reqs != 1 {
+		t.Errorf("%d requests", reqs)
+	}
+
+	var fed []byte
+	im := NewImpostor(Diversion, Relay, f.Attester[false], f.Plain[false].Signer, func(_ context.Context, _ attest.Attester, nonce []byte) (*Captured, error) {
+		fed = nonce
+		return nil, errors.New("stop")
+	})
+	im.RequestContext = func() []byte { return []byte("victim's context") }
+	im.Present(context.Background(), attest.Challenge{Binder: []byte("binding value")})
+	if string(fed) != "victim's context" {
+		t.Errorf("the leg was fed %q", fed)
+	}
+	im.Present(context.Background(), attest.Challenge{Nonce: []byte("nonce")})
+	if string(fed) != "nonce" {
+		t.Errorf("a challenge's own nonce: the leg was fed %q", fed)
 	}
 }

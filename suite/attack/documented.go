@@ -214,6 +214,47 @@ var documented = map[Cell]Expectation{
 	{NonceReuse, Replay, "ea-07"}: prevented(CheckBinder,
 		"ea-07 has no verifier nonce: freshness comes from the hello transcript (both randoms and key shares), so there is no nonce to "+
 			"reuse, and the replayed evidence fails the binder"),
+	// Post-handshake attestation (xp-03): the evidence answers an RFC 9261
+	// authenticator request after the handshake, and the relying party
+	// validates the authenticator (its CertificateVerify over the
+	// connection's exporter-derived handshake context) before it
+	// appraises the CMW inside. What the in-handshake profiles stop at
+	// appraisal, xp-03 may stop one check earlier.
+	{Diversion, Relay, "xp-03"}: prevented(CheckBinder,
+		"the attacker puts the victim's certificate_request_context (its verifier's nonce) in its own authenticator request to the "+
+			"genuine server and relays the evidence, but the binding value hashes the TLS exporter of the attacker's own connection "+
+			"with the genuine server and the genuine key (§5.1), not the victim connection's; the attacker's own key signs a "+
+			"CertificateVerify that verifies"),
+	{Diversion, Oracle, "xp-03"}: succeeds("the oracle attests the binding value the attacker's stack computes from the victim " +
+		"connection's exporter and the genuine AIK's SPKI, and the AIK signs the attacker's authenticator, while the attacker's own TLS " +
+		"stack holds the session keys. Moving attestation after the handshake does not help: the exporter is the attacker's to compute. " +
+		"Documented as succeeding for every profile"),
+	{Diversion, TEEBound, "xp-03"}: prevented(CheckBinder,
+		teeRefused+"evidence from the attacker's own connection with the TEE binds that connection's exporter"),
+	{Splice, Relay, "xp-03"}: prevented(CheckCertificateVerify,
+		"the spliced CertificateVerify signed the authenticator transcript of the attacker's own connection with the genuine server "+
+			"(its exporter-derived handshake context, RFC 9261 §5.2.2), and authenticator validation refuses it before the CMW is "+
+			"appraised; the binding value would fail next"),
+	{Splice, Oracle, "xp-03"}: prevented(CheckBinder,
+		"even with the AIK signing for it and the victim's certificate_request_context in its own request, the attacker gets evidence "+
+			"bound to its own connection's exporter (§5.1), not the victim's. Only the attestation oracle itself (relay, oracle) gets past"),
+	{Splice, TEEBound, "xp-03"}: prevented(CheckCertificateVerify,
+		teeRefused+"the CertificateVerify spliced from the TEE's own authenticator signs another connection's handshake context"),
+	{ReplayEvidence, Replay, "xp-03"}: prevented(CheckCertificateVerify,
+		"the replayed CertificateVerify signed the earlier connection's handshake context and request; authenticator validation "+
+			"refuses it before the evidence, whose binding value names the earlier connection's exporter, is appraised"),
+	{ReplayFreshEAR, Replay, "xp-03"}: prevented(CheckCertificateVerify,
+		"a passport result is fresh by its age alone and the replayed genuine chain passes key binding; only the authenticator's "+
+			"CertificateVerify, which signed the earlier connection's handshake context, stops the replay"),
+	{ReplayStaleEAR, Replay, "xp-03"}: prevented(CheckCertificateVerify,
+		"the authenticator is validated before its CMW is appraised: the replayed CertificateVerify fails before the result's age is "+
+			"looked at, so the freshness check that stops this replay in the in-handshake profiles is never reached"),
+	{OtherKey, Oracle, "xp-03"}: prevented(CheckKeyBinding,
+		"the oracle attests the binding value the victim computes with the attacker's end-entity SPKI, but the key attestation "+
+			"certifies the TPM's AIK: the appraisal, given the end-entity key to compare, refuses it before AIK_pub_hash is (§5.2)"),
+	{NonceReuse, Replay, "xp-03"}: prevented(CheckCertificateVerify,
+		"the victim's request carries a nonce its verifier already consumed, but the same certificate_request_context does not "+
+			"restore the earlier connection's handshake context: the replayed CertificateVerify fails before the verifier sees the nonce"),
 }
 
 // Text is the verdict in words.

@@ -14,7 +14,7 @@ import (
 type Leg func(ctx context.Context, a attest.Attester, nonce []byte) (*Captured, error)
 
 // Impostor is the attacker of the scenarios in which it borrows
-// attestation during the victim's handshake (Diversion, Splice,
+// attestation during the victim's connection (Diversion, Splice,
 // OtherKey): its capability decides which key signs its CertificateVerify
 // and where the evidence it presents comes from. The victim may be the
 // in-process reference or a driven peer; only Leg differs.
@@ -29,6 +29,12 @@ type Impostor struct {
 	// attester; LegErr is the last one's failure, which voids the attack.
 	Legs   int
 	LegErr error
+	// RequestContext, where the attestation follows the handshake, is the
+	// certificate_request_context of the victim's authenticator request:
+	// the challenge the attacker's stack computes from it is a binder
+	// carrying no nonce, and the attacker puts the victim's context in
+	// its own request to the genuine attester.
+	RequestContext func() []byte
 }
 
 // NewImpostor builds the attacker of scenario sc with capability cp
@@ -64,7 +70,11 @@ func NewImpostor(sc Scenario, cp Capability, genuine attest.Attester, own crypto
 		// A handshake of its own with the genuine attester, fed with the
 		// victim's nonce where the protocol lets a peer choose it.
 		im.Legs++
-		c, err := leg(ctx, a, ch.Nonce)
+		nonce := ch.Nonce
+		if nonce == nil && im.RequestContext != nil {
+			nonce = im.RequestContext()
+		}
+		c, err := leg(ctx, a, nonce)
 		if err != nil {
 			im.LegErr = err
 			return attest.Evidence{}, err

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/policy"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
@@ -53,6 +55,11 @@ import (
 // draws its own nonces (nonce-reuse) and keeps its own clock
 // (replay-ear-stale); the TEE and oracle capabilities need the genuine
 // attester in process, so they are played only with the peer as victim.
+// Where the attestation follows the handshake, the attacker borrowing
+// from the genuine attester feeds it the victim's
+// certificate_request_context, which it reads off its connection with
+// the victim; the reference, as attacker, shows its connection only once
+// the case is over, so with a peer as victim those plays are left out.
 
 func init() { generators = append(generators, Attacks) }
 
@@ -107,14 +114,36 @@ func victimPlays(d party.Descriptor, ref party.Side) []play {
 	var out []play
 	for _, s := range []attack.Scenario{attack.Diversion, attack.Splice, attack.OtherKey, attack.ReplayEvidence} {
 		for _, cp := range attack.Capabilities(s) {
+			if d.Phase == party.PostHandshake && borrows(s, cp) {
+				continue // the victim's certificate_request_context is out of the attacker's reach (above)
+			}
 			out = append(out, documented(s, cp, v))
 		}
 	}
-	// A passport replayed where evidence is due: refused whatever its age.
-	return append(out, play{attack.Cell{Scenario: attack.ReplayFreshEAR, Capability: attack.Replay, Variant: v},
-		attack.Expectation{Verdict: attack.Prevented, Check: attack.CheckEvidenceType,
-			Why: "the victim appraises evidence in the background-check model: an EAR captured from a ta-07 passport connection of the " +
-				"genuine attester is not evidence of a type it takes, fresh or not"}})
+	return append(out, earForEvidence(v))
+}
+
+// borrows: the attacker runs its own connection with the genuine
+// attester during the victim's, fed with the victim's challenge.
+func borrows(s attack.Scenario, cp attack.Capability) bool {
+	return s == attack.Splice || s == attack.Diversion && cp != attack.Oracle
+}
+
+// earForEvidence is a passport replayed where evidence is due. The
+// victim refuses it whatever its age: as a payload of a type it does not
+// take, unless replayed evidence is stopped before its payload is looked
+// at (the documented check of the variant's evidence replay is
+// CertificateVerify), where the EAR meets the same check.
+func earForEvidence(v string) play {
+	cell := attack.Cell{Scenario: attack.ReplayFreshEAR, Capability: attack.Replay, Variant: v}
+	if e, _ := attack.Documented(attack.Cell{Scenario: attack.ReplayEvidence, Capability: attack.Replay, Variant: v}); e.Check == attack.CheckCertificateVerify {
+		return play{cell, attack.Expectation{Verdict: attack.Prevented, Check: attack.CheckCertificateVerify,
+			Why: "the victim validates the replayed authenticator before it looks at the payload: the CertificateVerify the attacker copied " +
+				"from the genuine attester's ta-07 passport connection signed that connection's transcript, not this authenticator's"}}
+	}
+	return play{cell, attack.Expectation{Verdict: attack.Prevented, Check: attack.CheckEvidenceType,
+		Why: "the victim appraises evidence in the background-check model: an EAR captured from a ta-07 passport connection of the " +
+			"genuine attester is not evidence of a type it takes, fresh or not"}}
 }
 
 // attesterPlays are the attacks that relay or replay a peer attester's
@@ -210,7 +239,9 @@ type peerAttack struct {
 	flight    chan peerFlight
 	victim    chan victimRun
 	legs      int
-	observed  *results.Attack
+	// fed is the challenge the attacker relayed to the peer.
+	fed      []byte
+	observed *results.Attack
 }
 
 type peerFlight struct {
@@ -254,23 +285,34 @@ func (a *peerAttack) sides() (att, rp party.Side) {
 }
 
 // pair runs one in-process connection of m between the attester party
-// ap and the relying party rp.
-func (a *peerAttack) pair(ctx context.Context, profileName string, attIsClient bool, ap, rp *party.Party) (*harness.Result, error) {
+// ap and the relying party rp, with the profile's post-handshake phase
+// if it has one; watch, if set, watches the attester's connection.
+func (a *peerAttack) pair(ctx context.Context, profileName string, attIsClient bool, ap, rp *party.Party, watch *attack.Requests) (*harness.Result, error) {
 	acfg, err := a.in.CA.Configure(profileName, attIsClient, inputs.ServerName, ap)
 	if err != nil {
 		return nil, err
+	}
+	if watch != nil {
+		watch.Watch(acfg)
 	}
 	rcfg, err := a.in.CA.Configure(profileName, !attIsClient, inputs.ServerName, rp)
 	if err != nil {
 		return nil, err
 	}
-	ccfg, scfg := rcfg, acfg
+	ccfg, scfg, cp, sp := rcfg, acfg, rp, ap
 	if attIsClient {
-		ccfg, scfg = acfg, rcfg
+		ccfg, scfg, cp, sp = acfg, rcfg, ap, rp
+	}
+	var post harness.Post
+	if d := profile.MustDescribe(profileName); d.Phase == party.PostHandshake {
+		side := func(isClient bool, p *party.Party) func(context.Context, *tls13.Conn) (io.ReadWriter, error) {
+			return func(ctx context.Context, c *tls13.Conn) (io.ReadWriter, error) { return d.Attest(ctx, c, isClient, p) }
+		}
+		post = harness.Post{Client: side(true, cp), Server: side(false, sp)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, attackLimit)
 	defer cancel()
-	return harness.Run(ctx, ccfg, scfg)
+	return harness.RunPost(ctx, ccfg, scfg, post)
 }
 
 // ownKey is a key of the attacker's, certified by the run's CA for the
@@ -385,13 +427,13 @@ func (a *peerAttack) capture(ctx context.Context, m party.Model, ap *party.Party
 	}
 	rp := endpoint.NewParty(rpSide, att, endpoint.Roles{MediaTypes: genuine.MediaTypes(), Verifier: &attack.Nonces{Verifier: v, Pin: nonce},
 		Policy: &policy.Policy{Verifiers: trusted}})
-	r, err := a.pair(ctx, m.Profile, attIsClient, ap, rp)
+	r, err := a.pair(ctx, m.Profile, attIsClient, ap, rp, nil)
 	if err != nil {
 		return nil, err
 	}
-	flight := r.ServerSent
-	if attIsClient {
-		flight = r.ClientSent
+	flight, err := attack.Flight(m, r)
+	if err != nil {
+		return nil, err
 	}
 	return attack.Capture(m.Profile, att.Credential, flight)
 }
@@ -494,11 +536,19 @@ func (a *peerAttack) relay(ctx context.Context) (*harness.Result, error) {
 		m.Key, chain = own, c
 	}
 	var endorsement string
+	watch := &attack.Requests{}
 	m.Present = func(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
 		a.mu.Lock()
 		a.legs++
 		a.mu.Unlock()
-		a.challenge <- ch.Nonce
+		nonce := ch.Nonce
+		if nonce == nil {
+			nonce = watch.Context() // the victim's certificate_request_context, after the handshake
+		}
+		a.mu.Lock()
+		a.fed = nonce
+		a.mu.Unlock()
+		a.challenge <- nonce
 		select {
 		case f := <-a.flight:
 			if f.err != nil {
@@ -510,14 +560,15 @@ func (a *peerAttack) relay(ctx context.Context) (*harness.Result, error) {
 			return attest.Evidence{}, fmt.Errorf("interop: no flight from the peer: %w", ctx.Err())
 		}
 	}
-	return a.victimConn(ctx, m, chain, nil, func() string { return endorsement })
+	return a.victimConn(ctx, m, chain, nil, func() string { return endorsement }, watch)
 }
 
 // victimConn runs the in-process victim against an attacker presenting
 // attester m (with chain, replaying payload when set); the victim's
 // verifier learns the peer's endorsement from the file endorsement
-// names once it appraises.
-func (a *peerAttack) victimConn(ctx context.Context, m *attack.Mallory, chain [][]byte, payload []byte, endorsement func() string) (*harness.Result, error) {
+// names once it appraises; watch, if set, watches the attacker's
+// connection with the victim.
+func (a *peerAttack) victimConn(ctx context.Context, m *attack.Mallory, chain [][]byte, payload []byte, endorsement func() string, watch *attack.Requests) (*harness.Result, error) {
 	att, rpSide := a.sides()
 	v, err := local.New(local.Config{Build: "conformance-victim"})
 	if err != nil {
@@ -530,7 +581,7 @@ func (a *peerAttack) victimConn(ctx context.Context, m *attack.Mallory, chain []
 	attacker.Bugs.ReplayPayload = payload
 	// The relay waits for the peer's flight, which its spec hands over.
 	attacker.Timeout = 2 * attackLimit
-	return a.pair(ctx, a.model.Profile, a.attesterIsClient(), attacker, victim)
+	return a.pair(ctx, a.model.Profile, a.attesterIsClient(), attacker, victim, watch)
 }
 
 // lateEndorsed is a verifier given the peer's endorsement when it first
@@ -569,11 +620,19 @@ func (a *peerAttack) ran(r *Result) {
 	a.flight <- a.peerFlight(r)
 }
 
-// peerFlight reads the peer's attestation off the wire.
+// peerFlight reads the peer's attestation off the wire: its handshake
+// flight, or the authenticator the reference received after it.
 func (a *peerAttack) peerFlight(r *Result) peerFlight {
 	att, _ := a.sides()
 	_, flight := r.Flights()
-	c, err := attack.Capture(a.model.Profile, att.Credential, flight)
+	var err error
+	if describe(a.model).Phase == party.PostHandshake {
+		flight, err = attack.AuthenticatorFlight(r.Wire.State, false)
+	}
+	var c *attack.Captured
+	if err == nil {
+		c, err = attack.Capture(a.model.Profile, att.Credential, flight)
+	}
 	return peerFlight{c: c, err: err, endorsement: filepath.Join(r.Dirs[a.peerRole], inputs.EndorsementFile)}
 }
 
@@ -591,7 +650,7 @@ func (a *peerAttack) judgeVictim(c Case, r *Result) {
 		m.Key = &attack.ReplayedSigner{Pub: pub, Sig: f.c.Signature}
 		ctx, cancel := context.WithTimeout(context.Background(), attackLimit)
 		defer cancel()
-		vr.r, vr.err = a.victimConn(ctx, m, f.c.Chain, f.c.Payload, func() string { return f.endorsement })
+		vr.r, vr.err = a.victimConn(ctx, m, f.c.Chain, f.c.Payload, func() string { return f.endorsement }, nil)
 	} else {
 		select {
 		case vr = <-a.victim:
@@ -616,9 +675,14 @@ func (a *peerAttack) judgeVictim(c Case, r *Result) {
 		wantLegs = 0
 	}
 	a.mu.Lock()
-	legs := a.legs
+	legs, fed := a.legs, a.fed
 	a.mu.Unlock()
 	Expect(legs).To(Equal(wantLegs), "the attacker's handshakes with the peer during the attack")
+	if legs > 0 && describe(a.model).Phase == party.PostHandshake {
+		// As any relying party may, the attacker asked the peer to attest
+		// the victim's certificate_request_context.
+		Expect(fed).NotTo(BeEmpty(), "the victim's certificate_request_context, relayed to the peer")
+	}
 }
 
 // signerOf is the key a replayed CertificateVerify claims: the captured

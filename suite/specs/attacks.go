@@ -56,6 +56,9 @@ var attackVariants = []attackVariant{
 	{key: "ea-07", name: "ea-07 (hello-transcript and TIK binder)",
 		bg:       party.Model{Profile: "ea-07", Server: attesterSide(party.BackgroundCheck, party.X509)},
 		passport: party.Model{Profile: "ea-07", Server: attesterSide(party.Passport, party.X509)}},
+	{key: "xp-03", name: "xp-03 (post-handshake: exporter and SPKI binding value in an exported authenticator)",
+		bg:       party.Model{Profile: "xp-03", Server: attesterSide(party.BackgroundCheck, party.X509)},
+		passport: party.Model{Profile: "xp-03", Server: attesterSide(party.Passport, party.X509)}},
 }
 
 func (v attackVariant) model(s attack.Scenario) party.Model {

@@ -478,8 +478,10 @@ func wireChecks(c interop.Case, r *interop.Result) {
 	hr := &harness.Result{Client: r.Wire.State, Server: r.Wire.State, Foreign: true}
 	ours, theirs := r.Flights()
 	hr.ClientSent, hr.ServerSent = ours, theirs
+	hr.ClientFrames, hr.ServerFrames = r.Frames(true), r.Frames(false)
 	if c.PeerRole == contract.Client {
 		hr.ClientSent, hr.ServerSent = theirs, ours
+		hr.ClientFrames, hr.ServerFrames = hr.ServerFrames, hr.ClientFrames
 	}
 	specs.CheckWire(c.Model, hr)
 }

@@ -123,7 +123,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, int) {
 	f := &runFlags{}
 	fs := newFlags("run", runSynopsis, stderr)
 	fs.StringVar(&f.out, "out", "out", "output folder for the reports (created if missing)")
-	fs.Var(&f.profiles, "profile", "run only this profile (repeatable): ta-07, ea-07, poc")
+	fs.Var(&f.profiles, "profile", "run only this profile (repeatable): ta-07, ea-07, poc, xp-03")
 	fs.Var(&f.peerNames, "peer", "run this peer against the in-process reference (repeatable): a name under peers/ or a folder with manifest.json")
 	fs.BoolVar(&f.inProcess, "in-process", true, "also run the in-process specs (go→go)")
 	fs.StringVar(&f.drv, "driver", "auto", "how peers run: auto (containers when Docker answers), containers, processes")
@@ -478,8 +478,10 @@ func wireChecks(c interop.Case, r *interop.Result) {
 	hr := &harness.Result{Client: r.Wire.State, Server: r.Wire.State, Foreign: true}
 	ours, theirs := r.Flights()
 	hr.ClientSent, hr.ServerSent = ours, theirs
+	hr.ClientFrames, hr.ServerFrames = r.Frames(true), r.Frames(false)
 	if c.PeerRole == contract.Client {
 		hr.ClientSent, hr.ServerSent = theirs, ours
+		hr.ClientFrames, hr.ServerFrames = hr.ServerFrames, hr.ClientFrames
 	}
 	specs.CheckWire(c.Model, hr)
 }

@@ -269,6 +269,8 @@ func (c *Conn) readRecordInto(allowAppData bool) error {
 		c.hsIn = append(c.hsIn, data...)
 		return nil
 	case recordApplicationData:
+		// What the peer sent, whether or not it may send it now.
+		c.traceAppData(false, data)
 		if !allowAppData || len(c.hsIn) > 0 {
 			return Alertf(AlertUnexpectedMessage, "application data during the handshake")
 		}

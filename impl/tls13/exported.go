@@ -480,6 +480,10 @@ func (c *Conn) fullAuthenticator(request, ctx []byte, cred *Credential, certExts
 	if len(b.UnsolicitedAuthenticatorExtensions) > 0 {
 		entries[0].Extensions = append(entries[0].Extensions, b.UnsolicitedAuthenticatorExtensions...)
 	}
+	// The extension bugs apply as in the handshake's Certificate.
+	for i := range entries {
+		entries[i].Extensions = b.mangle(entries[i].Extensions)
+	}
 	h := c.suite.hash
 	certRaw, err := (&certificateMsg{context: ctx, entries: entries}).marshal()
 	if err != nil {

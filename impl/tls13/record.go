@@ -132,6 +132,9 @@ func (c *Conn) writeRecords(typ uint8, data []byte) error {
 	for first := true; first || len(data) > 0; first = false {
 		n := min(len(data), maxPlaintext)
 		rec := c.out.seal(typ, data[:n])
+		if typ == recordApplicationData {
+			c.traceAppData(true, data[:n])
+		}
 		data = data[n:]
 		if c.config.Trace != nil {
 			c.config.Trace.Record(true, rec)

@@ -20,6 +20,21 @@ type Trace interface {
 	Secret(name string, value []byte)
 }
 
+// ApplicationDataTrace is a Trace that also sees the plaintext of each
+// application data record sent or read: a judge of what a protocol above
+// TLS put on the wire (exported authenticators in frames) needs it, and
+// a record's ciphertext does not show it.
+type ApplicationDataTrace interface {
+	ApplicationData(sent bool, data []byte)
+}
+
+// traceAppData reports application data to the Trace, if it wants it.
+func (c *Conn) traceAppData(sent bool, data []byte) {
+	if t, ok := c.config.Trace.(ApplicationDataTrace); ok && len(data) > 0 {
+		t.ApplicationData(sent, data)
+	}
+}
+
 // NSS key log labels (the SSLKEYLOGFILE format Wireshark reads).
 var keyLogLabels = map[string]string{
 	"client_handshake_traffic_secret":     "CLIENT_HANDSHAKE_TRAFFIC_SECRET",

@@ -131,12 +131,15 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 		}
 	}
 	if d := prof.Describe(); d.Phase == party.PostHandshake {
-		// The attestation travels in exported authenticators: the
-		// contract's CertificateVerify and Finished misbehaviours are
-		// theirs.
+		// The attestation travels in exported authenticators: an
+		// attester's CertificateVerify and Finished misbehaviours are
+		// its authenticator's; a side that sends none keeps them in the
+		// handshake, where the peer must refuse them all the same.
 		ep.attest = d.Attest
-		base.Bugs.CorruptAuthenticatorSignature, base.Bugs.CorruptCertificateVerify = base.Bugs.CorruptCertificateVerify, false
-		base.Bugs.CorruptAuthenticatorFinished, base.Bugs.CorruptFinished = base.Bugs.CorruptFinished, false
+		if self.Attests {
+			base.Bugs.CorruptAuthenticatorSignature, base.Bugs.CorruptCertificateVerify = base.Bugs.CorruptCertificateVerify, false
+			base.Bugs.CorruptAuthenticatorFinished, base.Bugs.CorruptFinished = base.Bugs.CorruptFinished, false
+		}
 	}
 	if ep.tls, err = prof.Configure(base, ep.isClient, ep.party); err != nil {
 		if errors.Is(err, party.ErrUnsupported) {

@@ -39,7 +39,7 @@ func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn,
 	}
 	pcap := tcfg.Trace
 	if opt.Wire != nil {
-		tcfg.Trace = &recorder{w: opt.Wire, next: tcfg.Trace}
+		tcfg.Trace = &recorder{w: opt.Wire, next: tcfg.Trace, frames: ep.attest != nil}
 	}
 	if opt.KeepSending {
 		// 0.5-RTT data would reach a post-handshake profile's peer as a
@@ -102,7 +102,10 @@ func (ep *ours) converse(ctx context.Context, cfg contract.Config, raw net.Conn,
 		}
 	}
 	if w := opt.Wire; w != nil {
-		w.Completed, w.AppData, w.State = hsErr == nil, got, cs
+		w.Completed, w.State = hsErr == nil, cs
+		if ep.attest == nil {
+			w.AppData = got // a post-handshake profile's came in frames
+		}
 		if o.AlertSent != nil {
 			w.AlertSent = tls13.AlertCode(o.AlertSent.Code)
 		}

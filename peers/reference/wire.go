@@ -2,11 +2,13 @@ package reference
 
 import (
 	"encoding/binary"
+	"errors"
 	"net"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/attested-tls/conformance/impl/attest/eaframe"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
 
@@ -19,8 +21,16 @@ type Wire struct {
 	// Sent and Received are complete handshake messages (4-byte header
 	// included) in order: ours, and the peer's as we decrypted them.
 	Sent, Received [][]byte
-	// AppData is the application data we read from the peer.
+	// AppData is the application data we read from the peer; for a
+	// post-handshake profile, the bodies of every application_data frame
+	// it sent, whenever it sent them.
 	AppData []byte
+	// Frames are the post-handshake attestation frames (peers/CONTRACT.md)
+	// both sides sent, in order, read from the plaintext of the
+	// application data records (post-handshake profiles only).
+	// FrameError says why the peer's stream stopped parsing as frames.
+	Frames     []Frame
+	FrameError string
 	// AlertSent and AlertReceived are the fatal alerts (not close_notify)
 	// we sent and read; 0 for none.
 	AlertSent, AlertReceived tls13.AlertCode
@@ -36,6 +46,12 @@ type Wire struct {
 	Trailing, TrailingRecordBytes, TrailingBytes int
 }
 
+// Frame is one frame of the application stream and who sent it.
+type Frame struct {
+	Sent bool
+	eaframe.Frame
+}
+
 // TrailingWait bounds how long a failed connection is read for records
 // the peer sends after it.
 const TrailingWait = time.Second
@@ -45,6 +61,12 @@ type recorder struct {
 	mu   sync.Mutex
 	w    *Wire
 	next tls13.Trace
+	// frames: the application stream carries frames; stream holds each
+	// direction's bytes not yet a whole frame (index 1: sent), and
+	// broken the directions that stopped parsing.
+	frames bool
+	stream [2][]byte
+	broken [2]bool
 }
 
 func (r *recorder) Message(sent bool, raw []byte) {
@@ -63,6 +85,44 @@ func (r *recorder) Message(sent bool, raw []byte) {
 func (r *recorder) Record(sent bool, raw []byte) {
 	if r.next != nil {
 		r.next.Record(sent, raw)
+	}
+}
+
+// ApplicationData splits each direction's plaintext into frames.
+func (r *recorder) ApplicationData(sent bool, data []byte) {
+	if t, ok := r.next.(tls13.ApplicationDataTrace); ok {
+		t.ApplicationData(sent, data)
+	}
+	if !r.frames {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := 0
+	if sent {
+		d = 1
+	}
+	if r.broken[d] {
+		return
+	}
+	r.stream[d] = append(r.stream[d], data...)
+	for {
+		f, rest, err := eaframe.Next(r.stream[d])
+		if errors.Is(err, eaframe.ErrShort) {
+			return
+		}
+		if err != nil {
+			r.broken[d] = true
+			if !sent {
+				r.w.FrameError = err.Error()
+			}
+			return
+		}
+		r.stream[d] = rest
+		r.w.Frames = append(r.w.Frames, Frame{Sent: sent, Frame: f})
+		if !sent && f.Type == eaframe.ApplicationData {
+			r.w.AppData = append(r.w.AppData, f.Body...)
+		}
 	}
 }
 

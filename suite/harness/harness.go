@@ -20,6 +20,7 @@ import (
 
 	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/eaframe"
 	"github.com/attested-tls/conformance/impl/attest/endpoint"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
@@ -167,6 +168,11 @@ type Result struct {
 	ClientReadErr, ServerReadErr error
 	// ClientSent and ServerSent are the handshake messages each side sent.
 	ClientSent, ServerSent wire.Flight
+	// ClientFrames and ServerFrames are the post-handshake frames each
+	// side sent, as the reference's wire recorder read them off the
+	// application data records (Foreign results; in process the
+	// profile's own log has them).
+	ClientFrames, ServerFrames []eaframe.Frame
 	// Foreign says one side was a peer under test, seen only through the
 	// in-process reference: its keys are not the fixture's, and both
 	// connection states are the reference's.

@@ -96,7 +96,10 @@ var battery = []negative{
 	{
 		misbehave: contract.SelectUnoffered,
 		applies: func(m party.Model, refRole contract.Role, _, _ party.Side) bool {
-			return refRole == contract.Server && (m.Server.Attests || m.Client.Attests)
+			// After the handshake the attester's cmw_attestation answers
+			// a request that always asks for it: nothing is selected
+			// that the peer did not offer.
+			return describe(m).Phase == party.InHandshake && refRole == contract.Server && (m.Server.Attests || m.Client.Attests)
 		},
 		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
 			d := describe(m)

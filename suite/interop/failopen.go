@@ -142,7 +142,10 @@ func FailOpen(m *contract.Manifest, c Case) []Case {
 			k.Reference.Tweak = f.tweak
 			if b.name != "" {
 				k.Variant += "+" + b.name
-				k.Reference.Tweak = earlyData(f.tweak)
+				k.Reference.Tweak = earlyData(d.Phase, f.tweak)
+				if d.Phase == party.PostHandshake {
+					k.It = "aborts when " + f.when + ", though the reference also sends application data right after its authenticator"
+				}
 			}
 			if f.fault != FaultNone {
 				k.after(faulty(f.fault))
@@ -197,10 +200,15 @@ func trustByKey(_ context.Context, _ driver.Case, peer, _ *contract.Config) erro
 }
 
 // earlyData is tweak, and the reference sending application data before
-// its Finished.
-func earlyData(tweak func(*party.Party, *tls13.Config) error) func(*party.Party, *tls13.Config) error {
+// its Finished, or, where the attestation follows the handshake, right
+// after its authenticator: data before the attestation is done either way.
+func earlyData(phase party.Phase, tweak func(*party.Party, *tls13.Config) error) func(*party.Party, *tls13.Config) error {
 	return func(p *party.Party, c *tls13.Config) error {
-		c.Bugs.EarlyApplicationData = []byte("application data before the reference's Finished")
+		if phase == party.PostHandshake {
+			p.Bugs.DataBeforeAttestation = []byte("application data before the attestation completed")
+		} else {
+			c.Bugs.EarlyApplicationData = []byte("application data before the reference's Finished")
+		}
 		if tweak == nil {
 			return nil
 		}

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/attested-tls/conformance/impl/attest/eaframe"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/inputs"
@@ -196,6 +197,18 @@ func (r *Result) Flights() (reference, peer wire.Flight) {
 	return flight(r.Wire.Sent), flight(r.Wire.Received)
 }
 
+// Frames are the post-handshake frames the reference sent (ours) or the
+// peer sent, as the reference's wire recorder read them.
+func (r *Result) Frames(ours bool) []eaframe.Frame {
+	var out []eaframe.Frame
+	for _, f := range r.Wire.Frames {
+		if f.Sent == ours {
+			out = append(out, f.Frame)
+		}
+	}
+	return out
+}
+
 // wireSummary says what crossed: the handshake messages each way, the
 // alerts, the peer's application data and anything after a failure.
 func wireSummary(r *Result) string {
@@ -212,6 +225,19 @@ func wireSummary(r *Result) string {
 	}
 	ours, theirs := r.Flights()
 	s := fmt.Sprintf("the reference sent %s; the peer sent %s", names(ours), names(theirs))
+	if len(w.Frames) > 0 {
+		frames := func(fs []eaframe.Frame) string {
+			var out []string
+			for _, f := range fs {
+				out = append(out, f.Type.String())
+			}
+			return strings.Join(out, ", ")
+		}
+		s += fmt.Sprintf("; after the handshake the reference sent the frames %s, the peer %s", frames(r.Frames(true)), frames(r.Frames(false)))
+	}
+	if w.FrameError != "" {
+		s += "; the peer's stream stopped being frames: " + w.FrameError
+	}
 	if w.AlertReceived != 0 {
 		s += "; then the peer's alert " + alertName(w.AlertReceived)
 	}

@@ -18,12 +18,16 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/attested-tls/conformance/impl/attest/eaframe"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/peers/capture"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
 	"github.com/attested-tls/conformance/peers/inputs"
 	"github.com/attested-tls/conformance/peers/reference"
+	"github.com/attested-tls/conformance/suite/harness/wire"
 )
 
 // A peer against itself: both sides driven, for every model it claims in
@@ -271,7 +275,9 @@ type decrypted struct {
 func tsharkDecrypt(ctx context.Context, pcap, keylog string) ([]decrypted, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	args := []string{"-n", "-r", pcap, "-d", "tcp.port==" + strconv.Itoa(driver.PeerPort) + ",tls",
+	// Application data stays data: tshark's RDP heuristic would claim
+	// some of it (a post-handshake authenticator frame, for one).
+	args := []string{"-n", "-r", pcap, "--disable-protocol", "rdpmt", "-d", "tcp.port==" + strconv.Itoa(driver.PeerPort) + ",tls",
 		"-Y", "tls", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,",
 		"-e", "ip.src", "-e", "tls.handshake.type", "-e", "tls.handshake.extension.type", "-e", "tls.alert_message.desc", "-e", "data.data"}
 	if keylog != "" {
@@ -309,6 +315,67 @@ func tsharkDecrypt(ctx context.Context, pcap, keylog string) ([]decrypted, error
 	return ps, nil
 }
 
+// expectFramed checks a post-handshake profile's application stream,
+// each direction (by fromClient) split into frames: each relying party
+// asked with an authenticator_request carrying the profile's extension,
+// each attester answered with an authenticator whose end-entity entry
+// carries it, both sent attested before any application_data. It returns
+// the application data the frames carried.
+func expectFramed(m party.Model, data map[bool][]byte, say func() string) map[bool][]byte {
+	GinkgoHelper()
+	var ext []uint16
+	for _, e := range describe(m).Extensions {
+		if e.InCertificate {
+			ext = append(ext, e.Type)
+		}
+	}
+	out := map[bool][]byte{}
+	frames := map[bool]map[eaframe.Type][]eaframe.Frame{}
+	for _, fromClient := range []bool{true, false} {
+		who := map[bool]string{true: "client", false: "server"}[fromClient]
+		frames[fromClient] = map[eaframe.Type][]eaframe.Frame{}
+		attested := false
+		for rest := data[fromClient]; len(rest) > 0; {
+			f, next, err := eaframe.Next(rest)
+			Expect(err).NotTo(HaveOccurred(), "the %s's application stream is not frames\n%s", who, say())
+			rest = next
+			frames[fromClient][f.Type] = append(frames[fromClient][f.Type], f)
+			switch f.Type {
+			case eaframe.Attested:
+				attested = true
+			case eaframe.ApplicationData:
+				Expect(attested).To(BeTrue(), "the %s sent application data before attested\n%s", who, say())
+				out[fromClient] = append(out[fromClient], f.Body...)
+			}
+		}
+		Expect(frames[fromClient][eaframe.Attested]).To(HaveLen(1), "the %s's attested frames\n%s", who, say())
+	}
+	for _, attesterIsClient := range []bool{true, false} {
+		if !m.Attesting(attesterIsClient).Attests {
+			continue
+		}
+		reqs, auths := frames[!attesterIsClient][eaframe.AuthenticatorRequest], frames[attesterIsClient][eaframe.Authenticator]
+		Expect(reqs).To(HaveLen(1), "the relying party's authenticator requests\n%s", say())
+		Expect(auths).To(HaveLen(1), "the attester's authenticators\n%s", say())
+		exts, err := tls13.AuthenticatorRequestExtensions(reqs[0].Body)
+		Expect(err).NotTo(HaveOccurred())
+		cert, err := wire.Leading(auths[0].Body).Certificate()
+		Expect(err).NotTo(HaveOccurred(), "the authenticator does not start with a Certificate\n%s", say())
+		Expect(cert.Entries).NotTo(BeEmpty())
+		for _, typ := range ext {
+			_, asked := tls13.FindExtension(exts, typ)
+			Expect(asked).To(BeTrue(), "the request lacks extension %d\n%s", typ, say())
+			_, carried := tls13.FindExtension(cert.Entries[0].Extensions, typ)
+			Expect(carried).To(BeTrue(), "the authenticator's end-entity entry lacks extension %d\n%s", typ, say())
+		}
+	}
+	return out
+}
+
+// postHandshake: m's attestation follows the handshake, in frames on
+// the application stream.
+func postHandshake(m party.Model) bool { return describe(m).Phase == party.PostHandshake }
+
 // expectSelf judges a peer against itself from the relay's capture.
 func expectSelf(c Case, r *Result) {
 	GinkgoHelper()
@@ -340,6 +407,9 @@ func expectSelf(c Case, r *Result) {
 	Expect(finished[true]).To(Equal(1), "the client's Finished, decrypted with the client's key log, %d times\n%s", finished[true], describe())
 	for _, e := range firstFlight(c.Model) {
 		Expect(eeExts).To(ContainElement(strconv.Itoa(int(e.Type))), "the server's EncryptedExtensions lack %s\n%s", e.Name, describe())
+	}
+	if postHandshake(c.Model) {
+		data = expectFramed(c.Model, data, describe)
 	}
 	Expect(string(data[true])).To(Equal(reference.Ping), "the client's application data\n%s", describe())
 	Expect(string(data[false])).To(Equal(reference.Pong), "the server's application data\n%s", describe())

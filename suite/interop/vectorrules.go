@@ -371,6 +371,20 @@ var vectorRules = map[string]vectorRule{
 		},
 	},
 	"poc/cmw.json": {fits: refAppraised, valid: cmwRejected},
+
+	// The xp-03 relying party reads cmw_attestation in the reference's
+	// authenticator: a well-formed one holds no evidence that appraises
+	// (some hold no CMW at all, so the peer's reason is not checked).
+	"xp-03/cmw_attestation.certificate.json": {fits: refAppraised, valid: func(k Case, _ parser.Group, _ parser.Test) vectorWant {
+		return vectorWant{alert: describe(k.Model).Alerts.Rejected, it: "cmw_attestation parses, but what cmw_data carries does not appraise"}
+	}},
+	"xp-03/cmw.json": {fits: refAppraised, valid: cmwRejected},
+	// The frames are left out: the reference writes only the frames its
+	// session makes, and a truncated or trailing frame on a stream reads
+	// as another outcome than the vector's.
+	"xp-03/frame.json": {fits: func(parser.Group, parser.Test) ([]caseFit, string) {
+		return nil, "a place for a raw frame on the reference's application stream (the reference writes only the frames its session makes)"
+	}},
 }
 
 // ea07Chosen judges a chosen scheme: the contract's evidence scheme (what

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/eaframe"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/suite/harness/wire"
@@ -47,9 +48,15 @@ func placeVector(carrier Case, rule vectorRule, g parser.Group, tc parser.Test, 
 		tbugs = func(b *tls13.Bugs) {
 			b.ExtraEntryExtensions = map[int][]tls13.Extension{0: {{Type: cp, Data: bytes.Clone(input)}}}
 		}
+		if postHandshake(carrier.Model) {
+			// The end-entity entry of the reference's authenticator.
+			tbugs = func(b *tls13.Bugs) {
+				b.UnsolicitedAuthenticatorExtensions = []tls13.Extension{{Type: cp, Data: bytes.Clone(input)}}
+			}
+		}
 		sent = func(r *Result) {
 			GinkgoHelper()
-			c := sentCertificate(r)
+			c := attestedCertificate(r, carrier.Model)
 			data, ok := tls13.FindExtension(c.Entries[0].Extensions, cp)
 			Expect(ok && bytes.Equal(data, input)).To(BeTrue(), "the reference's leaf CertificateEntry carries extension %#x = %x, not the vector's %x\n%s", cp, data, input, r.Describe())
 		}
@@ -105,12 +112,14 @@ func placeVector(carrier Case, rule vectorRule, g parser.Group, tc parser.Test, 
 		pbugs = func(p *party.Party) { p.Bugs.ReplayPayload = bytes.Clone(input) }
 		sent = func(r *Result) {
 			GinkgoHelper()
-			e := sentCertificate(r).Entries[0]
+			e := attestedCertificate(r, carrier.Model).Entries[0]
 			found := bytes.Equal(e.Data, input)
 			for _, x := range e.Extensions {
-				// The CMW itself (ta-07's attestation_evidence) or ea-07's
-				// cmw_payload<1..2^24-1> around it.
-				found = found || bytes.Equal(x.Data, input) || len(x.Data) == len(input)+3 && bytes.Equal(x.Data[3:], input)
+				// The CMW itself (ta-07's attestation_evidence), ea-07's
+				// cmw_payload<1..2^24-1> or xp-03's cmw_data<1..2^16-1>
+				// around it.
+				found = found || bytes.Equal(x.Data, input) || len(x.Data) == len(input)+3 && bytes.Equal(x.Data[3:], input) ||
+					len(x.Data) == len(input)+2 && bytes.Equal(x.Data[2:], input)
 			}
 			Expect(found).To(BeTrue(), "the reference's leaf CertificateEntry does not carry the vector's CMW %x\n%s", input, r.Describe())
 		}
@@ -164,6 +173,26 @@ func sentCertificate(r *Result) *wire.CertificateMsg {
 	Expect(err).NotTo(HaveOccurred(), "the reference's Certificate\n%s", r.Describe())
 	Expect(c.Entries).NotTo(BeEmpty(), "the reference's Certificate is empty\n%s", r.Describe())
 	return c
+}
+
+// attestedCertificate is the Certificate the reference's attestation
+// travels in: its handshake's, or where the attestation follows the
+// handshake, its authenticator's.
+func attestedCertificate(r *Result, m party.Model) *wire.CertificateMsg {
+	GinkgoHelper()
+	if !postHandshake(m) {
+		return sentCertificate(r)
+	}
+	for _, f := range r.Frames(true) {
+		if m := wire.Leading(f.Body); f.Type == eaframe.Authenticator && m.Type() == tls13.MsgCertificate {
+			c, err := m.Certificate()
+			Expect(err).NotTo(HaveOccurred(), "the reference's authenticator's Certificate\n%s", r.Describe())
+			Expect(c.Entries).NotTo(BeEmpty(), "the reference's authenticator's Certificate is empty\n%s", r.Describe())
+			return c
+		}
+	}
+	Fail("the reference sent no authenticator with a Certificate\n" + r.Describe())
+	return nil
 }
 
 // vectorNonce is the reference's verifier issuing the vector's nonce:

@@ -39,8 +39,15 @@ func xp03Reqs(m party.Model) []string {
 	return ids
 }
 
-// xpFrames are the frames e sent (sent) or received.
+// xpFrames are the frames e sent (sent) or received: against a peer
+// under test, as the reference's wire recorder read them.
 func xpFrames(r *harness.Result, e Endpoint, sent bool) []eaframe.Frame {
+	if r.Foreign {
+		if (e == Client) == sent {
+			return r.ClientFrames
+		}
+		return r.ServerFrames
+	}
 	cs := r.Server
 	if e == Client {
 		cs = r.Client
@@ -124,8 +131,7 @@ func xp03Wire(m party.Model, r *harness.Result) {
 		actx, err := tls13.AuthenticatorContext(auth.Body)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(actx).To(Equal(ctx), "the authenticator's certificate_request_context")
-		cert := wire.Message(auth.Body[:4+(int(auth.Body[1])<<16|int(auth.Body[2])<<8|int(auth.Body[3]))])
-		c, err := cert.Certificate()
+		c, err := wire.Leading(auth.Body).Certificate()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(c.Entries).NotTo(BeEmpty())
 		d, found := tls13.FindExtension(c.Entries[0].Extensions, ext)

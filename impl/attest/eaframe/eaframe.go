@@ -95,13 +95,9 @@ func Read(r io.Reader) (Frame, error) {
 	if _, err := io.ReadFull(r, h[1:]); err != nil {
 		return Frame{}, truncated(err)
 	}
-	n := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
-	t := Type(h[0])
-	if !known(t) {
-		return Frame{}, tls13.Alertf(tls13.AlertUnexpectedMessage, "eaframe: unknown frame type %d", h[0])
-	}
-	if n > MaxBody {
-		return Frame{}, tls13.Alertf(tls13.AlertDecodeError, "eaframe: %s body of %d bytes exceeds %d", t, n, MaxBody)
+	t, n, err := header(h[:])
+	if err != nil {
+		return Frame{}, err
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
@@ -110,18 +106,54 @@ func Read(r io.Reader) (Frame, error) {
 	return Frame{Type: t, Body: body}, nil
 }
 
+// ErrShort says a buffer holds no whole frame yet.
+var ErrShort = errors.New("eaframe: no whole frame yet")
+
+// Next splits the first frame off b, with the checks Read makes: for a
+// reader of a stream that arrives in pieces (a wire recorder). It returns
+// ErrShort while b holds no whole frame.
+func Next(b []byte) (f Frame, rest []byte, err error) {
+	if len(b) < 4 {
+		return Frame{}, b, ErrShort
+	}
+	t, n, err := header(b[:4])
+	if err != nil {
+		return Frame{}, b, err
+	}
+	if len(b) < 4+n {
+		return Frame{}, b, ErrShort
+	}
+	return Frame{Type: t, Body: append([]byte(nil), b[4:4+n]...)}, b[4+n:], nil
+}
+
+// header checks a frame's type and length.
+func header(h []byte) (Type, int, error) {
+	t, n := Type(h[0]), int(h[1])<<16|int(h[2])<<8|int(h[3])
+	if !known(t) {
+		return 0, 0, tls13.Alertf(tls13.AlertUnexpectedMessage, "eaframe: unknown frame type %d", h[0])
+	}
+	if n > MaxBody {
+		return 0, 0, tls13.Alertf(tls13.AlertDecodeError, "eaframe: %s body of %d bytes exceeds %d", t, n, MaxBody)
+	}
+	return t, n, nil
+}
+
 // Parse decodes exactly one frame from b, as Read would (for fuzzing and
 // parser vectors).
 func Parse(b []byte) (Frame, error) {
-	r := &sliceReader{b: b}
-	f, err := Read(r)
-	if errors.Is(err, io.EOF) {
+	if len(b) == 0 {
 		return Frame{}, tls13.Alertf(tls13.AlertDecodeError, "eaframe: empty input")
 	}
-	if err == nil && len(r.b) > 0 {
-		return Frame{}, tls13.Alertf(tls13.AlertDecodeError, "eaframe: %d bytes after the frame", len(r.b))
+	f, rest, err := Next(b)
+	switch {
+	case errors.Is(err, ErrShort):
+		return Frame{}, tls13.Alertf(tls13.AlertDecodeError, "eaframe: truncated frame")
+	case err != nil:
+		return Frame{}, err
+	case len(rest) > 0:
+		return Frame{}, tls13.Alertf(tls13.AlertDecodeError, "eaframe: %d bytes after the frame", len(rest))
 	}
-	return f, err
+	return f, nil
 }
 
 func known(t Type) bool {
@@ -134,15 +166,4 @@ func truncated(err error) error {
 		return tls13.Alertf(tls13.AlertDecodeError, "eaframe: truncated frame")
 	}
 	return err
-}
-
-type sliceReader struct{ b []byte }
-
-func (r *sliceReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
 }

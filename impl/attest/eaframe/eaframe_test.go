@@ -2,6 +2,7 @@ package eaframe
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -56,6 +57,46 @@ func FuzzParse(f *testing.F) {
 		out, err := fr.Marshal()
 		if err != nil || !bytes.Equal(out, in) {
 			t.Fatalf("re-marshal %x, want %x (%v)", out, in, err)
+		}
+	})
+}
+
+// FuzzNext: splitting a buffer with Next yields the frames, and stops at
+// the error, that Read yields on the same bytes as a stream.
+func FuzzNext(f *testing.F) {
+	f.Add([]byte{3, 0, 0, 0, 23, 0, 0, 4, 'p', 'i', 'n', 'g'})
+	f.Add([]byte{1, 0, 0, 5, 13, 0, 0, 1, 0, 9, 0, 0, 0})
+	f.Add([]byte{2, 0x10, 0, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bytes.NewReader(in)
+		rest := in
+		for {
+			got, next, err := Next(rest)
+			want, rerr := Read(r)
+			if errors.Is(err, ErrShort) {
+				if rerr == nil {
+					t.Fatalf("Next wants more of %x; Read took %s", rest, want.Type)
+				}
+				if !bytes.Equal(next, rest) {
+					t.Fatal("Next consumed a partial frame")
+				}
+				return
+			}
+			if (err == nil) != (rerr == nil) {
+				t.Fatalf("Next: %v; Read: %v", err, rerr)
+			}
+			if err != nil {
+				ae, ok := tls13.AsAlert(err)
+				re, rok := tls13.AsAlert(rerr)
+				if !ok || !rok || ae.Code != re.Code {
+					t.Fatalf("Next: %v; Read: %v", err, rerr)
+				}
+				return
+			}
+			if got.Type != want.Type || !bytes.Equal(got.Body, want.Body) {
+				t.Fatalf("Next %s %x; Read %s %x", got.Type, got.Body, want.Type, want.Body)
+			}
+			rest = next
 		}
 	})
 }

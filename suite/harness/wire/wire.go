@@ -45,6 +45,16 @@ func Name(t uint8) string {
 // Message is one complete handshake message, header included.
 type Message []byte
 
+// Leading is the first handshake message of b, which holds several in
+// a row (an RFC 9261 authenticator: Certificate, CertificateVerify,
+// Finished); b itself if its header promises more than b holds.
+func Leading(b []byte) Message {
+	if len(b) < 4 {
+		return Message(b)
+	}
+	return Message(b[:min(len(b), 4+(int(b[1])<<16|int(b[2])<<8|int(b[3])))])
+}
+
 // Type is the message's msg_type, 0 for a message too short to have one.
 func (m Message) Type() uint8 {
 	if len(m) == 0 {

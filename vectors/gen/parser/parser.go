@@ -55,7 +55,9 @@ type Note struct {
 type Group struct {
 	// Type is ExtensionData (an extension's extension_data),
 	// HandshakeMessage (a whole handshake message with its header) or
-	// CMW (a Conceptual Message Wrapper where the profile carries one).
+	// CMW (a Conceptual Message Wrapper where the profile carries one) or
+	// Frame (one frame of the post-handshake framing on the application
+	// stream).
 	Type string `json:"type"`
 	// Message is the handshake message the input belongs to.
 	Message string `json:"message"`
@@ -139,6 +141,7 @@ var notes = map[string]Note{
 	"UnknownCredentialKind": {"MALFORMED", "A well-formed EvidenceType whose credential_kind is undefined: the structure decodes, " +
 		"but a field holds a value the peer cannot accept: illegal_parameter (RFC 8446 §6.2: a field in the handshake was incorrect " +
 		"or inconsistent with other fields)."},
+	"UnknownType":          {"MALFORMED", "A frame type the suite's post-handshake framing does not define: unexpected_message (peers/CONTRACT.md)."},
 	"UnknownMechanism":     {"MALFORMED", "An AttestationMechanism with no select arm: nothing after it can be parsed."},
 	"SemanticCheck":        {"MISSING_STEP", "The input parses, but the draft requires the receiver to reject it; the alert is the draft's."},
 	"VerifierIdentity":     {"BASIC", "VerifierIdentityType.verifier_identity<0..2^16-1>."},

@@ -53,6 +53,7 @@ func TestCoverage(t *testing.T) {
 		"parsers/ea-07/remote_attestation.certificate_request.json", "parsers/ea-07/remote_attestation.certificate.json",
 		"parsers/ea-07/cmw.json",
 		"parsers/poc/evidence_proposal.client_hello.json", "parsers/poc/evidence_proposal.encrypted_extensions.json", "parsers/poc/cmw.json",
+		"parsers/xp-03/cmw_attestation.certificate.json", "parsers/xp-03/cmw.json", "parsers/xp-03/frame.json",
 	}
 	if got := Paths(); !slices.Equal(got, sortedCopy(want)) {
 		t.Fatalf("files %v, want %v", got, want)

@@ -17,6 +17,7 @@ func structures() []structure {
 	out = append(out, ta07Structures(t)...)
 	out = append(out, ea07Structures(t)...)
 	out = append(out, pocStructures(t)...)
+	out = append(out, xp03Structures(t)...)
 	return out
 }
 

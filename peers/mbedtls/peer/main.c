@@ -3,9 +3,9 @@
  * (peers/CONTRACT.md, version 1). Everything comes from ATLS_* variables;
  * the last line of stdout is the outcome. Supported: profiles ta-07
  * (background check, attestation-only or X.509 credentials, either side
- * attests or both) and poc (the client attests, attestation-only), both
- * roles, the TPM on swtpm, the verifier Veraison; everything else exits
- * 127.
+ * attests or both), ea-07 (background check, X.509, either side attests
+ * or both) and poc (the client attests, attestation-only), both roles,
+ * the TPM on swtpm, the verifier Veraison; everything else exits 127.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +91,14 @@ static struct {
 } out = { .testcase = "", .role = "", .profile = "", .handshake = "none", .app_data = "none" };
 
 static int unsupported_evidence_alert = 224;
+/* ea-07's alerts (mbedtls_ssl_conf_attestation_ea07_codepoints). */
+static int ea07_alerts[3] = {
+    MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_ATTESTATION_SCHEMES_DEFAULT,
+    MBEDTLS_SSL_ALERT_MSG_ATTESTATION_REQUIRED_DEFAULT,
+    MBEDTLS_SSL_ALERT_MSG_ATTESTATION_FAILED_DEFAULT,
+};
+static uint16_t ea07_remote_attestation = MBEDTLS_TLS_EXT_REMOTE_ATTESTATION_DEFAULT;
+static int is_ea07;
 
 static const char *alert_name(int code)
 {
@@ -122,8 +130,18 @@ static const char *alert_name(int code)
         case 116: return "certificate_required";
         case 120: return "no_application_protocol";
     }
-    if (code == unsupported_evidence_alert) {
+    if (code == unsupported_evidence_alert && !is_ea07) {
         return "unsupported_evidence";
+    }
+    if (is_ea07) {
+        static const char *const names[3] = {
+            "unsupported_attestation_schemes", "attestation_required", "attestation_failed"
+        };
+        for (int i = 0; i < 3; i++) {
+            if (code == ea07_alerts[i]) {
+                return names[i];
+            }
+        }
     }
     return "unknown";
 }
@@ -331,6 +349,10 @@ static int codepoints(const char *spec, char *err, size_t errlen)
         if (strcmp(name, "ta-07.attestation_evidence") == 0) attestation_evidence_ext = (uint16_t) v;
         if (strcmp(name, "ta-07.unsupported_evidence") == 0) att.ta07_unsupported_evidence = (uint8_t) v;
         if (strcmp(name, "poc.evidence_proposal") == 0) att.poc_evidence_proposal = (uint16_t) v;
+        if (strcmp(name, "ea-07.remoteAttestation") == 0) ea07_remote_attestation = (uint16_t) v;
+        if (strcmp(name, "ea-07.unsupported_attestation_schemes") == 0) ea07_alerts[0] = (int) v;
+        if (strcmp(name, "ea-07.attestation_required") == 0) ea07_alerts[1] = (int) v;
+        if (strcmp(name, "ea-07.attestation_failed") == 0) ea07_alerts[2] = (int) v;
     }
     return 0;
 }
@@ -375,7 +397,7 @@ static int cb_evidence(void *p, mbedtls_ssl_context *ssl, const unsigned char *n
         return -1;
     }
     logf_("presented Parsec TPM evidence (%zu bytes) bound to a %zu-byte %s", *len, nonce_len,
-          self_x509 ? "channel binder" : "nonce");
+          is_ea07 ? "attestation binder" : self_x509 ? "channel binder" : "nonce");
     return 0;
 }
 
@@ -390,9 +412,11 @@ static int cb_appraise(void *p, mbedtls_ssl_context *ssl, const unsigned char *e
     if (verifier_appraise(evidence, len, nonce, nonce_len, spki, size, spki_len, &out.v) != 0) {
         logf_("appraisal rejected the peer's evidence: %s (%s)", out.v.reason, out.v.detail);
         snprintf(out.error, sizeof(out.error), "appraisal: %s: %s", out.v.reason, out.v.detail);
-        /* ta-07 defines no alert for a failed appraisal: bad_certificate
-         * (RFC 8446 §6.2); the poc's server answered decode_error. */
-        return is_poc ? MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR : MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+        /* ea-07: attestation_failed (5.1.2); ta-07 defines no alert for
+         * a failed appraisal: bad_certificate (RFC 8446 §6.2); the poc's
+         * server answered decode_error. */
+        return is_ea07 ? ea07_alerts[2] : is_poc ? MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR
+                                                 : MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
     }
     logf_(peer_x509 ? "the peer's evidence is affirming; the certificate's key must be the attested key"
                     : "the peer's evidence is affirming; its attested key signs CertificateVerify");
@@ -612,7 +636,8 @@ static int read_exact(mbedtls_ssl_context *ssl, unsigned char *buf, size_t n)
 static void describe_attestation(int status, int client)
 {
     const char *att = is_poc ? "bg: EAT" : "bg: ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
-    const char *x509 = "bg: CERT_ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
+    const char *x509 = is_ea07 ? "bg: evidence/MEDIA_TYPE=" PARSEC_TPM_MEDIA_TYPE
+                               : "bg: CERT_ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
     int self = status & MBEDTLS_SSL_ATTESTATION_SELF_NEGOTIATED;
     int peer = status & MBEDTLS_SSL_ATTESTATION_PEER_NEGOTIATED;
     char *mine = client ? out.client_att : out.server_att;
@@ -737,16 +762,20 @@ int main(void)
             fail_config(EXIT_UNSUPPORTED, "case %s is not a case of profile %s", testcase, profile);
         }
     }
-    if (strcmp(profile, "ta-07") != 0 && strcmp(profile, "poc") != 0) {
-        fail_config(EXIT_UNSUPPORTED, "profile %s (this peer has ta-07 and poc)", profile);
+    if (strcmp(profile, "ta-07") != 0 && strcmp(profile, "ea-07") != 0 && strcmp(profile, "poc") != 0) {
+        fail_config(EXIT_UNSUPPORTED, "profile %s (this peer has ta-07, ea-07 and poc)", profile);
     }
     is_poc = strcmp(profile, "poc") == 0;
+    is_ea07 = strcmp(profile, "ea-07") == 0;
     if (*env("ATLS_MISBEHAVE") != 0) fail_config(EXIT_UNSUPPORTED, "misbehaviour %s", env("ATLS_MISBEHAVE"));
     if (strcmp(srv_att, "passport") == 0 || strcmp(cli_att, "passport") == 0) {
         fail_config(EXIT_UNSUPPORTED, "passport topology (this peer has background check only)");
     }
     if (is_poc && (strcmp(srv_cred, "x509") == 0 || strcmp(cli_cred, "x509") == 0)) {
         fail_config(EXIT_UNSUPPORTED, "poc: x509 credentials (the poc's evidence is the credential)");
+    }
+    if (is_ea07 && (strcmp(srv_cred, "attestation-only") == 0 || strcmp(cli_cred, "attestation-only") == 0)) {
+        fail_config(EXIT_UNSUPPORTED, "ea-07: attestation-only credentials (ea-07 attests an X.509 certificate's key)");
     }
     if (is_poc && strcmp(srv_att, "none") != 0) {
         fail_config(EXIT_UNSUPPORTED, "poc: only the client attests");
@@ -880,7 +909,8 @@ int main(void)
     if (own_chain.raw.p != NULL && mbedtls_ssl_conf_own_cert(&conf, &own_chain, &own_key) != 0) {
         fail_config(EXIT_FAILED, "mbedtls_ssl_conf_own_cert failed");
     }
-    att.profile = is_poc ? MBEDTLS_SSL_ATTESTATION_POC : MBEDTLS_SSL_ATTESTATION_TA07;
+    att.profile = is_poc ? MBEDTLS_SSL_ATTESTATION_POC
+                : is_ea07 ? MBEDTLS_SSL_ATTESTATION_EA07 : MBEDTLS_SSL_ATTESTATION_TA07;
     att.attest = self_attests;
     att.verify_peer = peer_attests;
     att.f_nonce = cb_nonce;
@@ -894,6 +924,9 @@ int main(void)
             &conf, self_x509 ? MBEDTLS_SSL_ATTESTATION_CREDENTIAL_X509 : MBEDTLS_SSL_ATTESTATION_CREDENTIAL_ATTESTATION,
             peer_x509 ? MBEDTLS_SSL_ATTESTATION_CREDENTIAL_X509 : MBEDTLS_SSL_ATTESTATION_CREDENTIAL_ATTESTATION);
         mbedtls_ssl_conf_attestation_evidence_ext(&conf, attestation_evidence_ext);
+        /* ea-07: the evidence of either side travels in remoteAttestation. */
+        mbedtls_ssl_conf_attestation_ea07_codepoints(&conf, ea07_remote_attestation, (uint8_t) ea07_alerts[0],
+                                                     (uint8_t) ea07_alerts[1], (uint8_t) ea07_alerts[2]);
     }
     if (mbedtls_ssl_setup(&ssl, &conf) != 0 || (client && mbedtls_ssl_set_hostname(&ssl, env("ATLS_SERVER_NAME")) != 0)) {
         fail_config(EXIT_FAILED, "mbedtls_ssl_setup failed");

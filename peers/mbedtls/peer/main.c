@@ -918,6 +918,9 @@ int main(void)
     att.f_appraise = cb_appraise;
     if (self_attests || peer_attests) {
         mbedtls_ssl_conf_attestation(&conf, &att);
+        /* ta-07: a nonce longer than the TPM binds is refused when it is
+         * negotiated (unsupported_evidence), not when we attest. */
+        mbedtls_ssl_conf_attestation_nonce_max(&conf, TPM_QUALIFYING_DATA_MAX);
         /* ta-07 6.2: X.509 credentials carry the evidence in
          * attestation_evidence, bound to the channel binder. */
         mbedtls_ssl_conf_attestation_credentials(

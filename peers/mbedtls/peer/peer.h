@@ -54,6 +54,8 @@ const unsigned char *tpm_identity_point(const tpm *t);
 size_t tpm_identity_spki(const tpm *t, unsigned char *buf, size_t size);
 /* Writes the contract's endorsement JSON to path (atomically). */
 int tpm_write_endorsement(const tpm *t, const char *path, char *err, size_t errlen);
+/* The longest qualifying data a TPM binds: TPM2B_DATA holds a TPMU_HA. */
+#define TPM_QUALIFYING_DATA_MAX 64
 /* Parsec TPM evidence (CBOR) bound to the qualifying data. */
 int tpm_evidence(tpm *t, const unsigned char *qd, size_t qd_len,
                  unsigned char *buf, size_t size, size_t *len, char *err, size_t errlen);

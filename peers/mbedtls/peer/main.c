@@ -3,8 +3,8 @@
  * (peers/CONTRACT.md, version 1). Everything comes from ATLS_* variables;
  * the last line of stdout is the outcome. Supported: profiles ta-07
  * (background check or passport, attestation-only or X.509 credentials,
- * either side attests or both), ea-07 (background check, X.509, either side attests
- * or both) and poc (the client attests, attestation-only), both roles,
+ * either side attests or both), ea-07 (background check or passport,
+ * X.509, either side attests or both) and poc (the client attests, attestation-only), both roles,
  * the TPM on swtpm, the verifier Veraison; everything else exits 127.
  */
 #include <errno.h>
@@ -820,8 +820,8 @@ int main(void)
     if (*env("ATLS_MISBEHAVE") != 0) fail_config(EXIT_UNSUPPORTED, "misbehaviour %s", env("ATLS_MISBEHAVE"));
     self_passport = strcmp(client ? cli_att : srv_att, "passport") == 0;
     peer_passport = strcmp(client ? srv_att : cli_att, "passport") == 0;
-    if ((self_passport || peer_passport) && strcmp(profile, "ta-07") != 0) {
-        fail_config(EXIT_UNSUPPORTED, "passport topology with %s (this peer has it with ta-07 only)", profile);
+    if ((self_passport || peer_passport) && is_poc) {
+        fail_config(EXIT_UNSUPPORTED, "passport topology with poc (the poc's client presents evidence)");
     }
     if (self_passport && strncmp(verifier, "veraison:", 9) != 0) {
         if (*verifier == 0) fail_config(EXIT_CONFIG, "ATLS_VERIFIER: required: a passport attester gets its results from it");

@@ -7,7 +7,7 @@
 #
 #   <dist>/bin/atls-mbedtls-peer   the contract peer (peers/CONTRACT.md)
 #   <dist>/lib/*.so*               every shared library it loads, less glibc
-#   <dist>/test/ta07-binder-vectors the C test of test/run.sh (not in the image)
+#   <dist>/test/{ta07,ea07}-binder-vectors the C tests of test/run.sh (not in the image)
 #
 # The last line of stdout is <dist>. Everything lives under the user's
 # cache (ATLS_CACHE, else $XDG_CACHE_HOME/attested-tls, else
@@ -67,7 +67,7 @@ fi
 peerkey=$( {
   echo "$libkey"
   cat "$here/build.sh"
-  for f in "$here"/peer/*.[ch] "$here"/test/*.c; do echo "$f"; cat "$f"; done
+  for f in "$here"/peer/*.[ch] "$here"/test/*.[ch]; do echo "$f"; cat "$f"; done
 } | sha256sum | cut -c1-16)
 dist=$cache/peer-$peerkey
 
@@ -87,13 +87,15 @@ if [ ! -f "$dist/.done" ]; then
     "$libdir/prefix/lib/libmbedtls.a" "$libdir/prefix/lib/libmbedx509.a" "$libdir/prefix/lib/libmbedcrypto.a" \
     $(pkg-config --cflags --libs tss2-esys tss2-mu tss2-rc libcurl jansson) \
     -Wl,-rpath,'$ORIGIN/../lib' >&2
-  # shellcheck disable=SC2046
-  gcc -std=c11 -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -D_GNU_SOURCE \
-    -ffile-prefix-map="$here"=/peers/mbedtls -ffile-prefix-map="$libdir"=/mbedtls \
-    -I"$libdir/prefix/include" \
-    -o "$dist/test/ta07-binder-vectors" test/ta07_binders.c \
-    "$libdir/prefix/lib/libmbedtls.a" "$libdir/prefix/lib/libmbedx509.a" "$libdir/prefix/lib/libmbedcrypto.a" \
-    $(pkg-config --cflags --libs jansson) >&2
+  for t in ta07 ea07; do
+    # shellcheck disable=SC2046
+    gcc -std=c11 -O2 -g -Wall -Wextra -Werror=implicit-function-declaration -D_GNU_SOURCE \
+      -ffile-prefix-map="$here"=/peers/mbedtls -ffile-prefix-map="$libdir"=/mbedtls \
+      -I"$libdir/prefix/include" \
+      -o "$dist/test/$t-binder-vectors" "test/${t}_binders.c" test/vectors.c \
+      "$libdir/prefix/lib/libmbedtls.a" "$libdir/prefix/lib/libmbedx509.a" "$libdir/prefix/lib/libmbedcrypto.a" \
+      $(pkg-config --cflags --libs jansson) >&2
+  done
   # The shared-library closure, less glibc, which every image has.
   ldd "$dist/bin/atls-mbedtls-peer" | awk '/=> \//{print $3}' | while read -r so; do
     case "$(basename "$so")" in

@@ -394,7 +394,7 @@ func expectSelf(c Case, r *Result) {
 			if h == "20" {
 				finished[p.fromClient]++
 			}
-			if h == "8" && !p.fromClient {
+			if (h == "8" || h == "13") && !p.fromClient { // EncryptedExtensions, CertificateRequest (ea-07's chosen_client_scheme)
 				eeExts = append(eeExts, p.extensions...)
 			}
 		}
@@ -406,7 +406,7 @@ func expectSelf(c Case, r *Result) {
 	Expect(finished[false]).To(Equal(1), "the server's Finished, decrypted with the client's key log, %d times\n%s", finished[false], describe())
 	Expect(finished[true]).To(Equal(1), "the client's Finished, decrypted with the client's key log, %d times\n%s", finished[true], describe())
 	for _, e := range firstFlight(c.Model) {
-		Expect(eeExts).To(ContainElement(strconv.Itoa(int(e.Type))), "the server's EncryptedExtensions lack %s\n%s", e.Name, describe())
+		Expect(eeExts).To(ContainElement(strconv.Itoa(int(e.Type))), "the server's EncryptedExtensions and CertificateRequest lack %s\n%s", e.Name, describe())
 	}
 	if postHandshake(c.Model) {
 		data = expectFramed(c.Model, data, describe)

@@ -27,6 +27,10 @@
 #define MEDIA_TYPE "application/vnd.parallaxsecond.key-attestation.tpm"
 #define SERVER_NAME "fuzz.attested.test"
 
+/* The one verifier a passport endpoint gets results from and trusts. */
+static const unsigned char verifier_id[32] = "fuzz verifier identity, 32 byte";
+static const mbedtls_ssl_attestation_verifier verifier = { verifier_id, sizeof(verifier_id) };
+
 static mbedtls_pk_context key;
 static mbedtls_x509_crt cert;
 static unsigned char spki[200];
@@ -186,7 +190,8 @@ int endpoint_setup(endpoint *e, int server, uint8_t sel, buf *in, buf *out)
     e->out = out;
     e->rng = 0x1234567ULL + (uint64_t) sel * 2 + (uint64_t) server;
 
-    e->att.profile = (sel & SEL_POC) ? MBEDTLS_SSL_ATTESTATION_POC : MBEDTLS_SSL_ATTESTATION_TA07;
+    e->att.profile = (sel & SEL_EA07) ? MBEDTLS_SSL_ATTESTATION_EA07
+                     : (sel & SEL_POC) ? MBEDTLS_SSL_ATTESTATION_POC : MBEDTLS_SSL_ATTESTATION_TA07;
     e->att.attest = (sel & SEL_ATTEST) != 0;
     e->att.verify_peer = (sel & SEL_VERIFY) != 0;
     e->att.media_type = MEDIA_TYPE;
@@ -216,6 +221,13 @@ int endpoint_setup(endpoint *e, int server, uint8_t sel, buf *in, buf *out)
         return -1;
     }
     mbedtls_ssl_conf_attestation(&e->conf, &e->att);
+    /* The peer program's TPM limit (ta-07 nonces, patch 0014); ea-07's
+     * codepoints stay the defaults. */
+    mbedtls_ssl_conf_attestation_nonce_max(&e->conf, 64);
+    if (sel & SEL_PASSPORT) {
+        mbedtls_ssl_conf_attestation_results(&e->conf, &verifier, (sel & SEL_ATTEST) ? 1 : 0,
+                                             &verifier, (sel & SEL_VERIFY) ? 1 : 0);
+    }
     if (mbedtls_ssl_setup(&e->ssl, &e->conf) != 0 ||
         (!server && mbedtls_ssl_set_hostname(&e->ssl, SERVER_NAME) != 0)) {
         return -1;

@@ -18,7 +18,9 @@
 #define SEL_POC    0x01 /* the poc profile, else ta-07 */
 #define SEL_ATTEST 0x02 /* this endpoint attests */
 #define SEL_VERIFY 0x04 /* this endpoint appraises the peer's evidence */
-#define SEL_MASK   0x07
+#define SEL_EA07   0x08 /* the ea-07 profile (X.509), whatever SEL_POC says */
+#define SEL_PASSPORT 0x10 /* ta-07/ea-07: attest and appraise with results (one verifier) */
+#define SEL_MASK   0x1F
 
 /* A growable byte buffer. */
 typedef struct {

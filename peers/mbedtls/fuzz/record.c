@@ -27,6 +27,13 @@ static const struct {
     { "ta07-mutual", SEL_ATTEST | SEL_VERIFY, SEL_ATTEST | SEL_VERIFY },
     { "ta07-none", 0, 0 },
     { "poc-client-attests", SEL_POC | SEL_ATTEST, SEL_POC | SEL_VERIFY },
+    { "ea07-server-attests", SEL_EA07 | SEL_VERIFY, SEL_EA07 | SEL_ATTEST },
+    { "ea07-client-attests", SEL_EA07 | SEL_ATTEST, SEL_EA07 | SEL_VERIFY },
+    { "ea07-mutual", SEL_EA07 | SEL_ATTEST | SEL_VERIFY, SEL_EA07 | SEL_ATTEST | SEL_VERIFY },
+    { "ta07-server-passport", SEL_PASSPORT | SEL_VERIFY, SEL_PASSPORT | SEL_ATTEST },
+    { "ta07-client-passport", SEL_PASSPORT | SEL_ATTEST, SEL_PASSPORT | SEL_VERIFY },
+    { "ea07-mutual-passport", SEL_EA07 | SEL_PASSPORT | SEL_ATTEST | SEL_VERIFY,
+      SEL_EA07 | SEL_PASSPORT | SEL_ATTEST | SEL_VERIFY },
 };
 
 static int write_seed(const char *dir, const char *side, const char *name, uint8_t sel, const buf *b)

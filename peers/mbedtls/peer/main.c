@@ -2,10 +2,10 @@
  * atls-mbedtls-peer: the patched mbedTLS as a contract peer
  * (peers/CONTRACT.md, version 1). Everything comes from ATLS_* variables;
  * the last line of stdout is the outcome. Supported: profiles ta-07
- * (background check, attestation-only or X.509 credentials, either side
- * attests or both) and poc (the client attests, attestation-only), both
- * roles, the TPM on swtpm, the verifier Veraison; everything else exits
- * 127.
+ * (background check or passport, attestation-only or X.509 credentials,
+ * either side attests or both), ea-07 (background check or passport,
+ * X.509, either side attests or both) and poc (the client attests, attestation-only), both roles,
+ * the TPM on swtpm, the verifier Veraison; everything else exits 127.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +91,18 @@ static struct {
 } out = { .testcase = "", .role = "", .profile = "", .handshake = "none", .app_data = "none" };
 
 static int unsupported_evidence_alert = 224;
+/* ta-07 passport (mbedtls_ssl_conf_attestation_results_codepoints). */
+static uint16_t results_request = MBEDTLS_TLS_EXT_RESULTS_REQUEST_DEFAULT;
+static uint16_t results_proposal = MBEDTLS_TLS_EXT_RESULTS_PROPOSAL_DEFAULT;
+static int unsupported_verifiers_alert = MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_VERIFIERS_DEFAULT;
+/* ea-07's alerts (mbedtls_ssl_conf_attestation_ea07_codepoints). */
+static int ea07_alerts[3] = {
+    MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_ATTESTATION_SCHEMES_DEFAULT,
+    MBEDTLS_SSL_ALERT_MSG_ATTESTATION_REQUIRED_DEFAULT,
+    MBEDTLS_SSL_ALERT_MSG_ATTESTATION_FAILED_DEFAULT,
+};
+static uint16_t ea07_remote_attestation = MBEDTLS_TLS_EXT_REMOTE_ATTESTATION_DEFAULT;
+static int is_ea07;
 
 static const char *alert_name(int code)
 {
@@ -122,8 +134,21 @@ static const char *alert_name(int code)
         case 116: return "certificate_required";
         case 120: return "no_application_protocol";
     }
-    if (code == unsupported_evidence_alert) {
+    if (code == unsupported_evidence_alert && !is_ea07) {
         return "unsupported_evidence";
+    }
+    if (code == unsupported_verifiers_alert && !is_ea07) {
+        return "unsupported_verifiers";
+    }
+    if (is_ea07) {
+        static const char *const names[3] = {
+            "unsupported_attestation_schemes", "attestation_required", "attestation_failed"
+        };
+        for (int i = 0; i < 3; i++) {
+            if (code == ea07_alerts[i]) {
+                return names[i];
+            }
+        }
     }
     return "unknown";
 }
@@ -331,6 +356,13 @@ static int codepoints(const char *spec, char *err, size_t errlen)
         if (strcmp(name, "ta-07.attestation_evidence") == 0) attestation_evidence_ext = (uint16_t) v;
         if (strcmp(name, "ta-07.unsupported_evidence") == 0) att.ta07_unsupported_evidence = (uint8_t) v;
         if (strcmp(name, "poc.evidence_proposal") == 0) att.poc_evidence_proposal = (uint16_t) v;
+        if (strcmp(name, "ta-07.results_request") == 0) results_request = (uint16_t) v;
+        if (strcmp(name, "ta-07.results_proposal") == 0) results_proposal = (uint16_t) v;
+        if (strcmp(name, "ta-07.unsupported_verifiers") == 0) unsupported_verifiers_alert = (int) v;
+        if (strcmp(name, "ea-07.remoteAttestation") == 0) ea07_remote_attestation = (uint16_t) v;
+        if (strcmp(name, "ea-07.unsupported_attestation_schemes") == 0) ea07_alerts[0] = (int) v;
+        if (strcmp(name, "ea-07.attestation_required") == 0) ea07_alerts[1] = (int) v;
+        if (strcmp(name, "ea-07.attestation_failed") == 0) ea07_alerts[2] = (int) v;
     }
     return 0;
 }
@@ -341,6 +373,8 @@ static int is_poc;
 static int appraised_once;
 /* ta-07: our evidence (self) or the peer's travels in an X.509 credential. */
 static int self_x509, peer_x509;
+/* ta-07: we present (self) or appraise a passport (attestation results). */
+static int self_passport, peer_passport;
 
 static int cb_nonce(void *p, mbedtls_ssl_context *ssl, unsigned char *nonce, size_t size, size_t *len)
 {
@@ -356,6 +390,39 @@ static int cb_nonce(void *p, mbedtls_ssl_context *ssl, unsigned char *nonce, siz
     return 0;
 }
 
+/* A passport: our evidence, bound to a fresh nonce of our own, appraised
+ * by our verifier (ATLS_VERIFIER); its EAR in a CMW. The handshake gave
+ * the selected verifier, which is the only one we offer. */
+static int present_passport(unsigned char *buf, size_t size, size_t *len)
+{
+    unsigned char ev[4096], nonce[32];
+    size_t ev_len;
+    char err[512], *ear = NULL;
+    verdict v;
+    int ret = -1;
+
+    if (verifier_nonce(nonce, sizeof(nonce)) != 0 ||
+        tpm_evidence(the_tpm, nonce, sizeof(nonce), ev, sizeof(ev), &ev_len, err, sizeof(err)) != 0) {
+        logf_("passport: producing evidence failed");
+        snprintf(out.error, sizeof(out.error), "passport: producing evidence failed");
+        return -1;
+    }
+    memset(&v, 0, sizeof(v));
+    if (verifier_result(ev, ev_len, nonce, sizeof(nonce), &ear, &v) != 0) {
+        logf_("passport: the verifier gave no result: %s (%s)", v.reason, v.detail);
+        snprintf(out.error, sizeof(out.error), "passport: %s: %s", v.reason, v.detail);
+        return -1;
+    }
+    if (cmw_wrap(EAR_MEDIA_TYPE, (const unsigned char *) ear, strlen(ear), buf, size, len) != 0) {
+        logf_("passport: does not fit the Certificate");
+    } else {
+        logf_("presented a passport: an EAR of %zu bytes from our verifier", strlen(ear));
+        ret = 0;
+    }
+    free(ear);
+    return ret;
+}
+
 static int cb_evidence(void *p, mbedtls_ssl_context *ssl, const unsigned char *nonce, size_t nonce_len,
                        unsigned char *buf, size_t size, size_t *len)
 {
@@ -365,6 +432,9 @@ static int cb_evidence(void *p, mbedtls_ssl_context *ssl, const unsigned char *n
 
     (void) p;
     (void) ssl;
+    if (self_passport) {
+        return present_passport(buf, size, len);
+    }
     if (tpm_evidence(the_tpm, nonce, nonce_len, ev, sizeof(ev), &ev_len, err, sizeof(err)) != 0) {
         logf_("evidence: %s", err);
         snprintf(out.error, sizeof(out.error), "evidence: %s", err);
@@ -375,7 +445,7 @@ static int cb_evidence(void *p, mbedtls_ssl_context *ssl, const unsigned char *n
         return -1;
     }
     logf_("presented Parsec TPM evidence (%zu bytes) bound to a %zu-byte %s", *len, nonce_len,
-          self_x509 ? "channel binder" : "nonce");
+          is_ea07 ? "attestation binder" : self_x509 ? "channel binder" : "nonce");
     return 0;
 }
 
@@ -387,12 +457,16 @@ static int cb_appraise(void *p, mbedtls_ssl_context *ssl, const unsigned char *e
     (void) ssl;
     appraised_once = 1;
     out.has_verdict = 1;
-    if (verifier_appraise(evidence, len, nonce, nonce_len, spki, size, spki_len, &out.v) != 0) {
+    /* A passport's "nonce" is the selected verifier's identity. */
+    if ((peer_passport ? verifier_appraise_result(evidence, len, nonce, nonce_len, spki, size, spki_len, &out.v)
+                       : verifier_appraise(evidence, len, nonce, nonce_len, spki, size, spki_len, &out.v)) != 0) {
         logf_("appraisal rejected the peer's evidence: %s (%s)", out.v.reason, out.v.detail);
         snprintf(out.error, sizeof(out.error), "appraisal: %s: %s", out.v.reason, out.v.detail);
-        /* ta-07 defines no alert for a failed appraisal: bad_certificate
-         * (RFC 8446 §6.2); the poc's server answered decode_error. */
-        return is_poc ? MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR : MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+        /* ea-07: attestation_failed (5.1.2); ta-07 defines no alert for
+         * a failed appraisal: bad_certificate (RFC 8446 §6.2); the poc's
+         * server answered decode_error. */
+        return is_ea07 ? ea07_alerts[2] : is_poc ? MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR
+                                                 : MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
     }
     logf_(peer_x509 ? "the peer's evidence is affirming; the certificate's key must be the attested key"
                     : "the peer's evidence is affirming; its attested key signs CertificateVerify");
@@ -612,14 +686,15 @@ static int read_exact(mbedtls_ssl_context *ssl, unsigned char *buf, size_t n)
 static void describe_attestation(int status, int client)
 {
     const char *att = is_poc ? "bg: EAT" : "bg: ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
-    const char *x509 = "bg: CERT_ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
+    const char *x509 = is_ea07 ? "bg: evidence/MEDIA_TYPE=" PARSEC_TPM_MEDIA_TYPE
+                               : "bg: CERT_ATTESTATION/media_type=\"" PARSEC_TPM_MEDIA_TYPE "\"";
     int self = status & MBEDTLS_SSL_ATTESTATION_SELF_NEGOTIATED;
     int peer = status & MBEDTLS_SSL_ATTESTATION_PEER_NEGOTIATED;
     char *mine = client ? out.client_att : out.server_att;
     char *theirs = client ? out.server_att : out.client_att;
 
-    if (self) snprintf(mine, 256, "%s", self_x509 ? x509 : att);
-    if (peer) snprintf(theirs, 256, "%s", peer_x509 ? x509 : att);
+    if (self) snprintf(mine, 256, "%s", self_passport ? "passport: EAR" : self_x509 ? x509 : att);
+    if (peer) snprintf(theirs, 256, "%s", peer_passport ? "passport: EAR" : peer_x509 ? x509 : att);
 }
 
 int main(void)
@@ -737,16 +812,26 @@ int main(void)
             fail_config(EXIT_UNSUPPORTED, "case %s is not a case of profile %s", testcase, profile);
         }
     }
-    if (strcmp(profile, "ta-07") != 0 && strcmp(profile, "poc") != 0) {
-        fail_config(EXIT_UNSUPPORTED, "profile %s (this peer has ta-07 and poc)", profile);
+    if (strcmp(profile, "ta-07") != 0 && strcmp(profile, "ea-07") != 0 && strcmp(profile, "poc") != 0) {
+        fail_config(EXIT_UNSUPPORTED, "profile %s (this peer has ta-07, ea-07 and poc)", profile);
     }
     is_poc = strcmp(profile, "poc") == 0;
+    is_ea07 = strcmp(profile, "ea-07") == 0;
     if (*env("ATLS_MISBEHAVE") != 0) fail_config(EXIT_UNSUPPORTED, "misbehaviour %s", env("ATLS_MISBEHAVE"));
-    if (strcmp(srv_att, "passport") == 0 || strcmp(cli_att, "passport") == 0) {
-        fail_config(EXIT_UNSUPPORTED, "passport topology (this peer has background check only)");
+    self_passport = strcmp(client ? cli_att : srv_att, "passport") == 0;
+    peer_passport = strcmp(client ? srv_att : cli_att, "passport") == 0;
+    if ((self_passport || peer_passport) && is_poc) {
+        fail_config(EXIT_UNSUPPORTED, "passport topology with poc (the poc's client presents evidence)");
+    }
+    if (self_passport && strncmp(verifier, "veraison:", 9) != 0) {
+        if (*verifier == 0) fail_config(EXIT_CONFIG, "ATLS_VERIFIER: required: a passport attester gets its results from it");
+        fail_config(EXIT_UNSUPPORTED, "ATLS_VERIFIER=%s (this peer gets passports from Veraison only)", verifier);
     }
     if (is_poc && (strcmp(srv_cred, "x509") == 0 || strcmp(cli_cred, "x509") == 0)) {
         fail_config(EXIT_UNSUPPORTED, "poc: x509 credentials (the poc's evidence is the credential)");
+    }
+    if (is_ea07 && (strcmp(srv_cred, "attestation-only") == 0 || strcmp(cli_cred, "attestation-only") == 0)) {
+        fail_config(EXIT_UNSUPPORTED, "ea-07: attestation-only credentials (ea-07 attests an X.509 certificate's key)");
     }
     if (is_poc && strcmp(srv_att, "none") != 0) {
         fail_config(EXIT_UNSUPPORTED, "poc: only the client attests");
@@ -754,7 +839,8 @@ int main(void)
     if (self_attests && strncmp(tpm_spec, "swtpm:", 6) != 0) {
         fail_config(EXIT_UNSUPPORTED, "ATLS_TPM=%s (this peer attests with swtpm only)", tpm_spec);
     }
-    if (peer_attests && strncmp(verifier, "veraison:", 9) != 0) {
+    /* A passport's relying party needs only the trusted verifiers' keys. */
+    if (peer_attests && !peer_passport && strncmp(verifier, "veraison:", 9) != 0) {
         fail_config(EXIT_UNSUPPORTED, "ATLS_VERIFIER=%s (this peer appraises with Veraison only)", verifier);
     }
     /* A relying party trusts only the verifiers it is given (contract). */
@@ -855,6 +941,10 @@ int main(void)
             fail_config(EXIT_CONFIG, "ATLS_VERIFIER_KEY: %s", err);
         }
         logf_("trusting %d verifier key(s)", verifier_trusted_count());
+    }
+    /* A relying party appraises through Veraison, a passport attester gets
+     * its results there. */
+    if ((peer_attests && !peer_passport) || self_passport) {
         if (verifier_open(verifier + 9, err, sizeof(err)) != 0) {
             fail_config(EXIT_FAILED, "verifier: %s", err);
         }
@@ -880,7 +970,8 @@ int main(void)
     if (own_chain.raw.p != NULL && mbedtls_ssl_conf_own_cert(&conf, &own_chain, &own_key) != 0) {
         fail_config(EXIT_FAILED, "mbedtls_ssl_conf_own_cert failed");
     }
-    att.profile = is_poc ? MBEDTLS_SSL_ATTESTATION_POC : MBEDTLS_SSL_ATTESTATION_TA07;
+    att.profile = is_poc ? MBEDTLS_SSL_ATTESTATION_POC
+                : is_ea07 ? MBEDTLS_SSL_ATTESTATION_EA07 : MBEDTLS_SSL_ATTESTATION_TA07;
     att.attest = self_attests;
     att.verify_peer = peer_attests;
     att.f_nonce = cb_nonce;
@@ -888,12 +979,38 @@ int main(void)
     att.f_appraise = cb_appraise;
     if (self_attests || peer_attests) {
         mbedtls_ssl_conf_attestation(&conf, &att);
+        /* ta-07: a nonce longer than the TPM binds is refused when it is
+         * negotiated (unsupported_evidence), not when we attest. */
+        mbedtls_ssl_conf_attestation_nonce_max(&conf, TPM_QUALIFYING_DATA_MAX);
         /* ta-07 6.2: X.509 credentials carry the evidence in
          * attestation_evidence, bound to the channel binder. */
         mbedtls_ssl_conf_attestation_credentials(
             &conf, self_x509 ? MBEDTLS_SSL_ATTESTATION_CREDENTIAL_X509 : MBEDTLS_SSL_ATTESTATION_CREDENTIAL_ATTESTATION,
             peer_x509 ? MBEDTLS_SSL_ATTESTATION_CREDENTIAL_X509 : MBEDTLS_SSL_ATTESTATION_CREDENTIAL_ATTESTATION);
         mbedtls_ssl_conf_attestation_evidence_ext(&conf, attestation_evidence_ext);
+        /* ea-07: the evidence of either side travels in remoteAttestation. */
+        mbedtls_ssl_conf_attestation_ea07_codepoints(&conf, ea07_remote_attestation, (uint8_t) ea07_alerts[0],
+                                                     (uint8_t) ea07_alerts[1], (uint8_t) ea07_alerts[2]);
+    }
+    /* ta-07 passport: the verifier we get results from (Veraison's, by
+     * its EAR key), the verifiers whose results we accept. */
+    {
+        static unsigned char own_id[32];
+        static mbedtls_ssl_attestation_verifier own[1], trusted[16];
+        int n = peer_passport ? verifier_trusted_count() : 0;
+        if (self_passport) {
+            if (verifier_identity(own_id) != 0) {
+                fail_config(EXIT_FAILED, "verifier: hashing its EAR key failed");
+            }
+            own[0].id = own_id;
+            own[0].len = sizeof(own_id);
+        }
+        for (int i = 0; i < n && i < 16; i++) {
+            trusted[i].id = verifier_trusted_id(i, &trusted[i].len);
+        }
+        mbedtls_ssl_conf_attestation_results(&conf, own, self_passport ? 1 : 0, trusted, (size_t) (n < 16 ? n : 16));
+        mbedtls_ssl_conf_attestation_results_codepoints(&conf, results_request, results_proposal,
+                                                        (uint8_t) unsupported_verifiers_alert);
     }
     if (mbedtls_ssl_setup(&ssl, &conf) != 0 || (client && mbedtls_ssl_set_hostname(&ssl, env("ATLS_SERVER_NAME")) != 0)) {
         fail_config(EXIT_FAILED, "mbedtls_ssl_setup failed");

@@ -54,6 +54,8 @@ const unsigned char *tpm_identity_point(const tpm *t);
 size_t tpm_identity_spki(const tpm *t, unsigned char *buf, size_t size);
 /* Writes the contract's endorsement JSON to path (atomically). */
 int tpm_write_endorsement(const tpm *t, const char *path, char *err, size_t errlen);
+/* The longest qualifying data a TPM binds: TPM2B_DATA holds a TPMU_HA. */
+#define TPM_QUALIFYING_DATA_MAX 64
 /* Parsec TPM evidence (CBOR) bound to the qualifying data. */
 int tpm_evidence(tpm *t, const unsigned char *qd, size_t qd_len,
                  unsigned char *buf, size_t size, size_t *len, char *err, size_t errlen);
@@ -135,6 +137,24 @@ int verifier_trusted_count(void);
 int verifier_open(const char *base, char *err, size_t errlen);
 /* Fresh random nonce. */
 int verifier_nonce(unsigned char *buf, size_t n);
+/* The media type of an EAR in a CMW (a passport). */
+#define EAR_MEDIA_TYPE "application/eat+jwt; eat_profile=\"tag:github.com,2023:veraison/ear\""
+
+/* The identity (ATLS_TRUSTED_VERIFIERS id) of the i-th trusted verifier. */
+const unsigned char *verifier_trusted_id(int i, size_t *len);
+/* The identity of the verifier verifier_open discovered: SHA-256 of its
+ * EAR key's SPKI (what a passport attester offers). */
+int verifier_identity(unsigned char id[32]);
+/* Passport attester: Parsec TPM evidence bound to nonce appraised by the
+ * verifier; its EAR (malloc'd) in *ear. Returns 0, or -1 with v set. */
+int verifier_result(const unsigned char *ev, size_t ev_len, const unsigned char *nonce,
+                    size_t nonce_len, char **ear, verdict *v);
+/* Passport relying party: a CMW of an EAR signed by the trusted verifier
+ * whose identity is id, fresh, affirming; writes its attested key's SPKI.
+ * Returns 0, or -1 with v filled in. */
+int verifier_appraise_result(const unsigned char *cmw, size_t n, const unsigned char *id,
+                             size_t id_len, unsigned char *spki, size_t spki_size,
+                             size_t *spki_len, verdict *v);
 /* Appraises a CMW bound to nonce; on success writes the attested key's
  * SPKI. Returns 0, or -1 with v filled in. */
 int verifier_appraise(const unsigned char *cmw, size_t n, const unsigned char *nonce,

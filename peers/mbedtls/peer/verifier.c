@@ -22,6 +22,7 @@
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -45,6 +46,11 @@ static unsigned char ear_key[65]; /* the discovered key: 0x04 || X || Y */
 #define MAX_TRUSTED 16
 static unsigned char trusted[MAX_TRUSTED][65];
 static int n_trusted;
+/* Their verifier identities (ATLS_TRUSTED_VERIFIERS' ids; for
+ * ATLS_VERIFIER_KEY the SHA-256 of its SPKI, as the reference's). */
+#define MAX_ID 64
+static unsigned char trusted_id[MAX_TRUSTED][MAX_ID];
+static size_t trusted_id_len[MAX_TRUSTED];
 
 /* The DER SubjectPublicKeyInfo of every P-256 key starts with these 26
  * bytes; the uncompressed point follows. */
@@ -52,6 +58,17 @@ static const unsigned char p256_spki_prefix[26] = {
     0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
     0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 };
+
+/* A verifier identity: SHA-256 of the EAR key's DER SubjectPublicKeyInfo. */
+static int key_identity(const unsigned char point[65], unsigned char id[32])
+{
+    unsigned char spki[91];
+    size_t n;
+
+    memcpy(spki, p256_spki_prefix, sizeof(p256_spki_prefix));
+    memcpy(spki + sizeof(p256_spki_prefix), point, 65);
+    return psa_hash_compute(PSA_ALG_SHA_256, spki, sizeof(spki), id, 32, &n) == PSA_SUCCESS ? 0 : -1;
+}
 
 static int rng_cb(void *ctx, unsigned char *buf, size_t n)
 {
@@ -86,7 +103,12 @@ static int trust_pem(const char *pem, int allow_private, char *err, size_t errle
         snprintf(err, errlen, "not an ECDSA P-256 key");
         goto out;
     }
-    memcpy(trusted[n_trusted++], der + sizeof(der) - 65, 65);
+    memcpy(trusted[n_trusted], der + sizeof(der) - 65, 65);
+    if (key_identity(trusted[n_trusted], trusted_id[n_trusted]) != 0) {
+        snprintf(err, errlen, "hashing the key failed");
+        goto out;
+    }
+    trusted_id_len[n_trusted++] = 32;
     ret = 0;
 out:
     mbedtls_pk_free(&pk);
@@ -146,9 +168,20 @@ int verifier_trust_list(const char *path, char *err, size_t errlen)
                 goto out;
             }
         }
+        if (strlen(id) / 2 > MAX_ID) {
+            snprintf(err, errlen, "verifier %zu: id longer than %d bytes", i, MAX_ID);
+            goto out;
+        }
         if (key == NULL || trust_pem(key, 0, e, sizeof(e)) != 0) {
             snprintf(err, errlen, "verifier %zu: ear_key: %s", i, key == NULL ? "missing" : e);
             goto out;
+        }
+        /* The list names the identity; it replaces the key's hash. */
+        trusted_id_len[n_trusted - 1] = strlen(id) / 2;
+        for (k = 0; k < strlen(id) / 2; k++) {
+            unsigned int x;
+            sscanf(id + 2 * k, "%2x", &x);
+            trusted_id[n_trusted - 1][k] = (unsigned char) x;
         }
     }
     ret = 0;
@@ -173,6 +206,22 @@ int verifier_trust_key(const char *path, char *err, size_t errlen)
 int verifier_trusted_count(void)
 {
     return n_trusted;
+}
+
+const unsigned char *verifier_trusted_id(int i, size_t *len)
+{
+    *len = trusted_id_len[i];
+    return trusted_id[i];
+}
+
+static int trusted_index(const unsigned char *id, size_t len)
+{
+    for (int i = 0; i < n_trusted; i++) {
+        if (trusted_id_len[i] == len && memcmp(trusted_id[i], id, len) == 0) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 typedef struct {
@@ -387,8 +436,9 @@ static int check_binding(const unsigned char *ev, size_t n, const unsigned char 
     return 0;
 }
 
-/* Verifies the compact JWS (ES256) and returns its payload. */
-static json_t *verify_ear(const char *jwt, verdict *v)
+/* Verifies the compact JWS (ES256) with a trusted key (only that of
+ * trusted[only] when only >= 0) and returns its payload. */
+static json_t *verify_ear(const char *jwt, int only, verdict *v)
 {
     const char *dot1 = strchr(jwt, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
     unsigned char sig[64], *buf = NULL;
@@ -425,7 +475,8 @@ static json_t *verify_ear(const char *jwt, verdict *v)
     /* Only a trusted verifier's signature counts. */
     st = PSA_ERROR_INVALID_SIGNATURE;
     for (int i = 0; i < n_trusted && st != PSA_SUCCESS; i++) {
-        if (psa_import_key(&a, trusted[i], sizeof(trusted[i]), &key) != PSA_SUCCESS) {
+        if ((only >= 0 && i != only) ||
+            psa_import_key(&a, trusted[i], sizeof(trusted[i]), &key) != PSA_SUCCESS) {
             continue;
         }
         st = psa_verify_message(key, PSA_ALG_ECDSA(PSA_ALG_SHA_256), (const uint8_t *) jwt,
@@ -451,21 +502,48 @@ out:
     return payload;
 }
 
-/* Judges the EAR: nonce, the key-attesting submodule's status, its key. */
+/* A passport is fresh by its age (the Go reference's policy defaults):
+ * issued at most this long ago, and at most the skew in the future. */
+#define RESULT_FRESHNESS_S 300
+#define RESULT_CLOCK_SKEW_S 30
+
+/* Judges the EAR: nonce (a background check) or age (a passport, nonce
+ * NULL), the key-attesting submodule's status, its key. */
 static int judge(json_t *ear, const unsigned char *nonce, size_t nonce_len,
                  unsigned char *spki, size_t spki_size, size_t *spki_len, verdict *v)
 {
     const char *en = json_string_value(json_object_get(ear, "eat_nonce"));
     json_t *submods = json_object_get(ear, "submods"), *sm, *chosen = NULL;
+    json_t *iat = json_object_get(ear, "iat"), *exp = json_object_get(ear, "exp");
     const char *name, *status, *akpub;
     unsigned char got[80];
     size_t got_len;
     int keyed = 0;
+    time_t now = time(NULL);
 
-    if (en == NULL || b64url_decode(en, strlen(en), got, sizeof(got), &got_len) != 0 ||
-        got_len != nonce_len || memcmp(got, nonce, nonce_len) != 0) {
+    if (nonce != NULL &&
+        (en == NULL || b64url_decode(en, strlen(en), got, sizeof(got), &got_len) != 0 ||
+         got_len != nonce_len || memcmp(got, nonce, nonce_len) != 0)) {
         set(v, "none", "result.nonce-mismatch", "eat_nonce is not the challenge");
         return -1;
+    }
+    if (nonce == NULL) {
+        if (!json_is_number(iat)) {
+            set(v, "none", "result.malformed", "the EAR has no iat");
+            return -1;
+        }
+        if (json_number_value(iat) > (double) (now + RESULT_CLOCK_SKEW_S)) {
+            set(v, "none", "result.issued-in-future", "iat %.0f is after now (%lld)", json_number_value(iat), (long long) now);
+            return -1;
+        }
+        if (json_number_value(iat) < (double) (now - RESULT_FRESHNESS_S)) {
+            set(v, "none", "result.stale", "iat %.0f is more than %d s old", json_number_value(iat), RESULT_FRESHNESS_S);
+            return -1;
+        }
+        if (exp != NULL && (!json_is_number(exp) || json_number_value(exp) <= (double) now)) {
+            set(v, "none", "result.expired", "the EAR has expired");
+            return -1;
+        }
     }
     if (!json_is_object(submods) || json_object_size(submods) == 0) {
         set(v, "none", "result.malformed", "the EAR has no submods");
@@ -503,43 +581,22 @@ static int judge(json_t *ear, const unsigned char *nonce, size_t nonce_len,
     return 0;
 }
 
-int verifier_appraise(const unsigned char *cmw, size_t n, const unsigned char *nonce,
-                      size_t nonce_len, unsigned char *spki, size_t spki_size,
-                      size_t *spki_len, verdict *v)
+/* One Veraison challenge-response session for Parsec TPM evidence under
+ * the caller nonce: its result (an EAR, malloc'd), or NULL with v set. */
+static char *veraison_session(const unsigned char *ev, size_t ev_len, const unsigned char *nonce,
+                              size_t nonce_len, verdict *v)
 {
-    cmw_record rec;
-    const unsigned char *ev;
-    size_t ev_len;
-    char url[2048], nb[128], err[512];
+    char url[2048], nb[128], err[512], *ear = NULL;
     response r1, r2;
-    json_t *sess = NULL, *ear = NULL;
+    json_t *sess = NULL;
     json_error_t je;
     long st;
-    int ret = -1;
 
     memset(&r1, 0, sizeof(r1));
     memset(&r2, 0, sizeof(r2));
-    if (cmw_unwrap(cmw, n, &rec) != 0) {
-        set(v, "none", "payload.malformed", "the payload is not a CMW record");
-        return -1;
-    }
-    ev = rec.value;
-    ev_len = rec.value_len;
-    if (rec.has_cf) {
-        /* Parsec TPM evidence has no registered content format. */
-        set(v, "none", "evidence.unsupported-type", "evidence of content format %llu", (unsigned long long) rec.cf);
-        goto out;
-    }
-    if (strcmp(rec.type, PARSEC_TPM_MEDIA_TYPE) != 0) {
-        set(v, "none", "evidence.unsupported-type", "evidence of type %s", rec.type);
-        goto out;
-    }
-    if (check_binding(ev, ev_len, nonce, nonce_len, v) != 0) {
-        goto out;
-    }
     if (nonce_len < 8 || nonce_len > 64) {
         set(v, "none", "verifier.failed", "Veraison takes nonces of 8..64 bytes, not %zu", nonce_len);
-        goto out;
+        return NULL;
     }
     /* base64url with its padding ('=' escaped), as Veraison's client sends it. */
     {
@@ -578,15 +635,7 @@ int verifier_appraise(const unsigned char *cmw, size_t n, const unsigned char *n
         set(v, "none", "verifier.failed", "the session has no result");
         goto del;
     }
-    ear = verify_ear(json_string_value(json_object_get(sess, "result")), v);
-    if (ear == NULL) {
-        goto del;
-    }
-    if (judge(ear, nonce, nonce_len, spki, spki_size, spki_len, v) != 0) {
-        goto del;
-    }
-    set(v, "affirming", "", "affirming");
-    ret = 0;
+    ear = strdup(json_string_value(json_object_get(sess, "result")));
 del:
     {
         response r3;
@@ -595,9 +644,93 @@ del:
     }
 out:
     json_decref(sess);
-    json_decref(ear);
     free(r1.data);
     free(r2.data);
+    return ear;
+}
+
+/* Appraises a CMW: Parsec TPM evidence bound to the challenge, through
+ * Veraison (a background check), or an EAR signed by the trusted verifier
+ * whose identity the challenge is, fresh by its age (a passport). Either
+ * way the result must be affirming and attest a key, whose SPKI it
+ * writes. Returns 0, or -1 with v filled in. */
+static int appraise(const unsigned char *cmw, size_t n, int passport, const unsigned char *chal,
+                    size_t chal_len, unsigned char *spki, size_t spki_size, size_t *spki_len,
+                    verdict *v)
+{
+    cmw_record rec;
+    char *jwt = NULL;
+    json_t *ear = NULL;
+    int ret = -1, only = passport ? trusted_index(chal, chal_len) : -1;
+
+    if (cmw_unwrap(cmw, n, &rec) != 0) {
+        set(v, "none", "payload.malformed", "the payload is not a CMW record");
+        return -1;
+    }
+    if (passport) {
+        if (rec.has_cf || strcmp(rec.type, EAR_MEDIA_TYPE) != 0) {
+            set(v, "none", "payload.type", "a passport of type %s, not an EAR", rec.has_cf ? "(content format)" : rec.type);
+            goto out;
+        }
+        if (only < 0) {
+            set(v, "none", "result.untrusted-verifier", "the selected verifier is not one we trust");
+            goto out;
+        }
+        if ((jwt = malloc(rec.value_len + 1)) == NULL) {
+            goto out;
+        }
+        memcpy(jwt, rec.value, rec.value_len);
+        jwt[rec.value_len] = 0;
+        if (strlen(jwt) != rec.value_len) {
+            set(v, "none", "result.malformed", "the EAR holds a NUL byte");
+            goto out;
+        }
+    } else if (rec.has_cf) {
+        /* Parsec TPM evidence has no registered content format. */
+        set(v, "none", "evidence.unsupported-type", "evidence of content format %llu", (unsigned long long) rec.cf);
+        goto out;
+    } else if (strcmp(rec.type, PARSEC_TPM_MEDIA_TYPE) != 0) {
+        set(v, "none", "evidence.unsupported-type", "evidence of type %s", rec.type);
+        goto out;
+    } else if (check_binding(rec.value, rec.value_len, chal, chal_len, v) != 0 ||
+               (jwt = veraison_session(rec.value, rec.value_len, chal, chal_len, v)) == NULL) {
+        goto out;
+    }
+    if ((ear = verify_ear(jwt, only, v)) == NULL ||
+        judge(ear, passport ? NULL : chal, chal_len, spki, spki_size, spki_len, v) != 0) {
+        goto out;
+    }
+    set(v, "affirming", "", "affirming");
+    ret = 0;
+out:
+    json_decref(ear);
+    free(jwt);
     cmw_free(&rec);
     return ret;
+}
+
+int verifier_appraise(const unsigned char *cmw, size_t n, const unsigned char *nonce,
+                      size_t nonce_len, unsigned char *spki, size_t spki_size,
+                      size_t *spki_len, verdict *v)
+{
+    return appraise(cmw, n, 0, nonce, nonce_len, spki, spki_size, spki_len, v);
+}
+
+int verifier_identity(unsigned char id[32])
+{
+    return key_identity(ear_key, id);
+}
+
+int verifier_result(const unsigned char *ev, size_t ev_len, const unsigned char *nonce,
+                    size_t nonce_len, char **ear, verdict *v)
+{
+    *ear = veraison_session(ev, ev_len, nonce, nonce_len, v);
+    return *ear != NULL ? 0 : -1;
+}
+
+int verifier_appraise_result(const unsigned char *cmw, size_t n, const unsigned char *id,
+                             size_t id_len, unsigned char *spki, size_t spki_size,
+                             size_t *spki_len, verdict *v)
+{
+    return appraise(cmw, n, 1, id, id_len, spki, spki_size, spki_len, v);
 }

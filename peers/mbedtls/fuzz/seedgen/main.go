@@ -2,9 +2,11 @@
 // targets (peers/mbedtls/fuzz): each vector of vectors/parsers that the
 // peer applies to is spliced into a recorded handshake flight (record's
 // hs-* seeds, records in the clear) where the vector says it belongs —
-// an extension's extension_data in the ClientHello or
-// EncryptedExtensions, the certificate type extensions, the CMW as the
-// first CertificateEntry's cert_data — and written as
+// an extension's extension_data in the ClientHello, EncryptedExtensions,
+// CertificateRequest or the first CertificateEntry, the certificate
+// type extensions, the CMW as the first CertificateEntry's cert_data
+// (ta-07, poc) or as the cmw_payload of its remoteAttestation (ea-07) —
+// and written as
 // <corpus>/<target>/vec-<profile>-<structure>-<tcId>; a CMW vector is
 // also written alone to <corpus>/cmw/ for fuzz_cmw.
 //
@@ -22,6 +24,7 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
+	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/vectors/gen/parser"
 )
 
@@ -30,6 +33,7 @@ const (
 	msgClientHello         = 1
 	msgEncryptedExtensions = 8
 	msgCertificate         = 11
+	msgCertificateRequest  = 13
 	recordHandshake        = 22
 	recordApplicationData  = 23
 	tagLen                 = 16 // the fuzz build's zero AEAD tag
@@ -52,7 +56,22 @@ var placements = map[string]placement{
 	"poc/cmw.json": {"server", "hs-poc-client-attests"},
 	// certificate_type: ClientHello vectors to the server, EncryptedExtensions to the client.
 	"ta-07/certificate_type.json": {"", "hs-ta07-mutual"},
+	// ea-07: the ClientHello's two lists to a server that attests and
+	// appraises; the chosen schemes to the client that offered them; the
+	// Certificate's extension and CMW to a server appraising the client.
+	"ea-07/remote_attestation.client_hello.json":         {"server", "hs-ea07-mutual"},
+	"ea-07/remote_attestation.encrypted_extensions.json": {"client", "hs-ea07-server-attests"},
+	"ea-07/remote_attestation.certificate_request.json":  {"client", "hs-ea07-client-attests"},
+	"ea-07/remote_attestation.certificate.json":          {"server", "hs-ea07-client-attests"},
+	"ea-07/cmw.json": {"server", "hs-ea07-client-attests"},
+	// ta-07 passport: results_request to a server presenting results,
+	// its answer to the client that asked.
+	"ta-07/results.client_hello.json":         {"server", "hs-ta07-server-passport"},
+	"ta-07/results.encrypted_extensions.json": {"client", "hs-ta07-server-passport"},
 }
+
+// ea07Ext is ea-07's remoteAttestation codepoint, where its CMW travels.
+var ea07Ext = codepoint.Default().EA07RemoteAttestation
 
 func main() {
 	corpus := flag.String("corpus", "peers/mbedtls/fuzz/corpus", "the corpus directory (with the recorded hs-* seeds)")
@@ -70,7 +89,7 @@ func main() {
 		}
 		for _, g := range f.TestGroups {
 			for _, tc := range g.Tests {
-				target, seed, err := splice(*corpus, pl, g, tc)
+				target, seed, err := splice(*corpus, pl, f.Profile, g, tc)
 				if err != nil {
 					log.Fatalf("%s #%d: %v", rel, tc.TcID, err)
 				}
@@ -96,15 +115,19 @@ func main() {
 }
 
 // splice returns the target and the recorded flight with the vector in it.
-func splice(corpus string, pl placement, g parser.Group, tc parser.Test) (string, []byte, error) {
+func splice(corpus string, pl placement, profile string, g parser.Group, tc parser.Test) (string, []byte, error) {
 	target := pl.target
 	var msgType uint8
 	var edit func([]byte) ([]byte, error)
 	switch g.Type {
 	case "ExtensionData":
-		msgType = map[string]uint8{"client_hello": msgClientHello, "encrypted_extensions": msgEncryptedExtensions}[g.Message]
+		msgType = map[string]uint8{"client_hello": msgClientHello, "encrypted_extensions": msgEncryptedExtensions,
+			"certificate_request": msgCertificateRequest, "certificate": msgCertificate}[g.Message]
 		cp := uint16(g.Extension.Codepoint)
 		edit = func(body []byte) ([]byte, error) {
+			if msgType == msgCertificate {
+				return setFirstEntryExtension(body, cp, tc.Input)
+			}
 			return setExtensions(msgType, body, map[uint16][]byte{cp: tc.Input})
 		}
 	case "HandshakeMessage":
@@ -127,6 +150,13 @@ func splice(corpus string, pl placement, g parser.Group, tc parser.Test) (string
 	case "CMW":
 		msgType = msgCertificate
 		edit = func(body []byte) ([]byte, error) { return setFirstCertData(body, tc.Input) }
+		if profile == "ea-07" {
+			// remoteAttestation { opaque cmw_payload<1..2^24-1>; }
+			var b cryptobyte.Builder
+			b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(tc.Input) })
+			payload := b.BytesOrPanic()
+			edit = func(body []byte) ([]byte, error) { return setFirstEntryExtension(body, ea07Ext, payload) }
+		}
 	default:
 		return "", nil, fmt.Errorf("group type %q", g.Type)
 	}
@@ -203,10 +233,16 @@ type ext struct {
 	data []byte
 }
 
-// split returns the part of a ClientHello or EncryptedExtensions body
-// before its extensions, and the extensions.
+// split returns the part of a ClientHello, EncryptedExtensions or
+// CertificateRequest body before its extensions, and the extensions.
 func split(msgType uint8, body []byte) ([]byte, cryptobyte.String, error) {
 	s := cryptobyte.String(body)
+	if msgType == msgCertificateRequest {
+		var ctx cryptobyte.String
+		if !s.ReadUint8LengthPrefixed(&ctx) {
+			return nil, nil, errors.New("bad CertificateRequest")
+		}
+	}
 	if msgType == msgClientHello {
 		var v uint16
 		var sid, suites, comp cryptobyte.String
@@ -279,17 +315,51 @@ func setExtensions(msgType uint8, body []byte, set map[uint16][]byte) ([]byte, e
 
 // setFirstCertData puts data as the first CertificateEntry's cert_data.
 func setFirstCertData(body, data []byte) ([]byte, error) {
+	return editFirstEntry(body, func(_, exts []byte) ([]byte, []byte, error) { return data, exts, nil })
+}
+
+// setFirstEntryExtension sets the data of the first CertificateEntry's
+// extension of type typ, adding it in front if it is not there.
+func setFirstEntryExtension(body []byte, typ uint16, data []byte) ([]byte, error) {
+	return editFirstEntry(body, func(cert, exts []byte) ([]byte, []byte, error) {
+		s := cryptobyte.String(exts)
+		var b cryptobyte.Builder
+		b.AddUint16(typ)
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(data) })
+		for !s.Empty() {
+			var t uint16
+			var d cryptobyte.String
+			if !s.ReadUint16(&t) || !s.ReadUint16LengthPrefixed(&d) {
+				return nil, nil, errors.New("bad CertificateEntry extension")
+			}
+			if t != typ {
+				b.AddUint16(t)
+				b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(d) })
+			}
+		}
+		out, err := b.Bytes()
+		return cert, out, err
+	})
+}
+
+// editFirstEntry rewrites the first CertificateEntry of a Certificate
+// body: edit gets its cert_data and extensions and returns new ones.
+func editFirstEntry(body []byte, edit func(cert, exts []byte) ([]byte, []byte, error)) ([]byte, error) {
 	s := cryptobyte.String(body)
 	var ctx, list, first, extsOfFirst cryptobyte.String
 	if !s.ReadUint8LengthPrefixed(&ctx) || !s.ReadUint24LengthPrefixed(&list) || !s.Empty() ||
 		!list.ReadUint24LengthPrefixed(&first) || !list.ReadUint16LengthPrefixed(&extsOfFirst) {
 		return nil, errors.New("bad Certificate")
 	}
+	cert, exts, err := edit(first, extsOfFirst)
+	if err != nil {
+		return nil, err
+	}
 	var b cryptobyte.Builder
 	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(ctx) })
 	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
-		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(data) })
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(extsOfFirst) })
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(cert) })
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(exts) })
 		b.AddBytes(list)
 	})
 	return b.Bytes()

@@ -76,7 +76,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"peer": reflect.TypeFor[Peer](), "pair": reflect.TypeFor[Pair](), "side": reflect.TypeFor[Side](),
 		"model": reflect.TypeFor[Model](), "expectation": reflect.TypeFor[Expectation](), "alert": reflect.TypeFor[Alert](),
 		"verdict": reflect.TypeFor[Verdict](), "artifacts": reflect.TypeFor[Artifacts](), "spec": reflect.TypeFor[Spec](),
-		"attack": reflect.TypeFor[Attack](),
+		"attack": reflect.TypeFor[Attack](), "shard": reflect.TypeFor[Shard](),
 	}
 	check := func(name string, node *jsonschema.Schema, typ reflect.Type) {
 		var fields, required []string

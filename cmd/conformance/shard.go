@@ -141,15 +141,22 @@ func (p *shardPlan) total() int {
 }
 
 // apply keeps in res the specs of this shard (results of the other
-// shards' specs are skips) and records the shard.
-func (p *shardPlan) apply(res *results.Results, settings []string) {
-	res.Specs = slices.DeleteFunc(res.Specs, func(s results.Spec) bool { return !p.has(s.Description) })
+// shards' specs are skips) and records the shard. strays are the IDs of
+// specs whose text the plan did not know.
+func (p *shardPlan) apply(res *results.Results, settings []string) (strays []string) {
+	res.Specs = slices.DeleteFunc(res.Specs, func(s results.Spec) bool {
+		if _, known := p.of[s.Description]; !known {
+			strays = append(strays, s.ID)
+		}
+		return !p.has(s.Description)
+	})
 	sh := &results.Shard{Index: p.k, Total: p.n, SpecSet: p.specSet, Settings: settings}
 	for _, s := range res.Specs {
 		sh.Specs = append(sh.Specs, s.ID)
 	}
 	res.Shard = sh
 	res.Sort()
+	return strays
 }
 
 // shardSettings are the run's settings that change outcomes without

@@ -280,6 +280,8 @@ func Merge(rs ...*Results) (*Results, error) {
 	return out, nil
 }
 
+// union is a in its order (a manifest's), then what only b has: runs
+// that list the same capabilities merge to that very list.
 func union(a, b []string) []string {
 	out := slices.Clone(a)
 	for _, x := range b {
@@ -287,6 +289,5 @@ func union(a, b []string) []string {
 			out = append(out, x)
 		}
 	}
-	slices.Sort(out)
 	return out
 }

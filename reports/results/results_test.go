@@ -354,7 +354,7 @@ func TestMerge(t *testing.T) {
 	if !slices.IsSortedFunc(m.Specs, func(x, y Spec) int { return strings.Compare(x.ID, y.ID) }) {
 		t.Error("merged specs not sorted")
 	}
-	if caps := m.Peers[0].Capabilities; !slices.Equal(caps, []string{"ea-07", "poc", "ta-07"}) {
+	if caps := m.Peers[0].Capabilities; !slices.Equal(caps, []string{"ta-07", "ea-07", "poc"}) {
 		t.Errorf("go capabilities %v", caps)
 	}
 	i := slices.IndexFunc(m.Specs, func(s Spec) bool { return s.ID == b.Specs[0].ID })

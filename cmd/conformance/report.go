@@ -135,13 +135,7 @@ func loadReportInputs(ins []string, out string, stderr io.Writer) (*results.Resu
 // mergeSummary says what a merge made: how many specs from how many
 // shards or runs.
 func mergeSummary(r *results.Results) string {
-	shards := 0
-	for _, run := range r.MergedFrom {
-		if run.Shard != nil {
-			shards++
-		}
-	}
-	if shards > 0 {
+	if shards := r.ShardsMerged(); shards > 0 {
 		return fmt.Sprintf("%d specs from %d shards", len(r.Specs), shards)
 	}
 	return fmt.Sprintf("%d specs from %d runs", len(r.Specs), len(r.MergedFrom))

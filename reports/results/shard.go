@@ -39,6 +39,17 @@ func (s *Shard) clone() *Shard {
 	return &c
 }
 
+// ShardsMerged is how many shards r was merged from.
+func (r *Results) ShardsMerged() int {
+	n := 0
+	for _, run := range r.MergedFrom {
+		if run.Shard != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Name is "K/N".
 func (s *Shard) Name() string { return strconv.Itoa(s.Index) + "/" + strconv.Itoa(s.Total) }
 

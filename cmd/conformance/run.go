@@ -103,6 +103,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeLog()
 	if p.shard.n > 0 {
+		// A dry run of the tree with the run's filters lists its specs
+		// before any runs. It builds the tree once more: DeclarePairs
+		// queues each pair case again, after the preview's, which no
+		// spec awaits and the prefetcher, looking only ahead, never starts.
 		p.plan = planShards(previewedSpecs(ginkgo.PreviewSpecs(suiteName, suiteCfg)), p.shard.k, p.shard.n)
 	}
 	report, runID := p.runSpecs(ctx, envs, prog, suiteCfg, reporterCfg, stdout)

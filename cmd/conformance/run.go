@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/attested-tls/conformance/containers/images"
+	"github.com/attested-tls/conformance/impl/attest/codepoint"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/driver"
@@ -30,6 +31,9 @@ import (
 	"github.com/attested-tls/conformance/suite/interop"
 	"github.com/attested-tls/conformance/suite/specs" // the spec tree
 )
+
+// suiteName is the spec tree's description in Ginkgo's reports.
+const suiteName = "attested-tls conformance"
 
 // failRecorder is the GinkgoTestingT of a run outside `go test`.
 type failRecorder struct{ failed bool }
@@ -42,7 +46,7 @@ func (f *failRecorder) Fail() { f.failed = true }
 
 const runSynopsis = `run [--peer NAME|DIR]... [--in-process=false] [--driver auto|containers|processes]
                  [--baseline peers|none|FILE] [--update-baseline] [--out DIR]
-                 [--profile NAME]... [--label-filter EXPR] [--focus REGEXP] [-v]
+                 [--profile NAME]... [--label-filter EXPR] [--focus REGEXP] [--shard K/N] [-v]
 
 Runs the in-process specs (our client against our server) and, for each
 --peer, its battery against the in-process reference, derived from its
@@ -62,6 +66,15 @@ is an unexpected pass. The exit status is 1 only for unexpected results
 (named on stderr with their requirement IDs), 2 for bad usage.
 A quick run: --label-filter 'kind:positive || kind:negative'.
 
+--shard K/N runs the K-th of N parts of the specs the other flags select,
+e.g. one job of a CI matrix each: the specs, sorted by their text (stable
+across runs and machines, whatever Ginkgo's seed), are dealt round-robin,
+so shards differ by at most one spec. Every shard needs the same peers,
+profiles, filters and settings. Its results.json records the shard, the
+spec set and the IDs of the specs it ran; 'conformance report --results
+FILE --results FILE ...' merges all N into the results of the whole run.
+--update-baseline needs the whole run and does not take --shard.
+
 Writes results.json, junit.xml, report.html and summary.md to --out, and
 each pair spec's logs, key logs and captures under --out/peers/NAME/cases.`
 
@@ -71,6 +84,11 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	ctx := context.Background()
+	// Spec texts name alerts, and a peer's battery registers the drafts'
+	// names as it is generated: registered first, the texts (and so the
+	// spec IDs and a shard's plan) do not depend on the order the tree is
+	// built in or on whether a peer runs.
+	codepoint.RegisterAlertNames(codepoint.Default())
 	p, err := newRunPlan(ctx, f)
 	if err != nil {
 		return runUsageErr(stderr, err)
@@ -84,17 +102,36 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return runUsageErr(stderr, err)
 	}
 	defer closeLog()
+	if p.shard.n > 0 {
+		// A dry run of the tree with the run's filters lists its specs
+		// before any runs. It builds the tree once more: DeclarePairs
+		// queues each pair case again, after the preview's, which no
+		// spec awaits and the prefetcher, looking only ahead, never starts.
+		p.plan = planShards(previewedSpecs(ginkgo.PreviewSpecs(suiteName, suiteCfg)), p.shard.k, p.shard.n)
+	}
 	report, runID := p.runSpecs(ctx, envs, prog, suiteCfg, reporterCfg, stdout)
 
 	// Results as data first, so a rendering problem loses nothing.
 	res := p.collectResults(report, runID, envs)
+	var strays []string
+	if p.plan != nil {
+		strays = p.plan.apply(res, p.shardSettings())
+	}
 	if code := p.applyBaselines(res, stdout, stderr); code != 0 {
 		return code
 	}
 	if code := writeReports(res, p.dir, stdout, stderr); code != 0 {
 		return code
 	}
-	return verdict(res, report, p.dir, stdout, stderr)
+	status := verdict(res, report, p.dir, stdout, stderr)
+	if len(strays) > 0 {
+		// Kept in this shard's results, so nothing is lost; every shard
+		// ran them, and the merge would refuse them as in two shards.
+		fmt.Fprintf(stderr, "conformance: FAIL: %d specs were not in the plan of --shard (their text changed after it was made), so every shard ran them:\n  %s\n",
+			len(strays), strings.Join(strays, "\n  "))
+		status = 1
+	}
+	return status
 }
 
 // runUsageErr reports bad usage of run: exit status 2.
@@ -115,6 +152,7 @@ type runFlags struct {
 	timeout             time.Duration
 	parallel            int
 	services            string
+	shard               shardFlag
 }
 
 // parseRunFlags parses run's arguments. A nil *runFlags means stop with
@@ -134,6 +172,7 @@ func parseRunFlags(args []string, stderr io.Writer) (*runFlags, int) {
 	fs.BoolVar(&f.verbose, "v", false, "print every spec as it runs (Ginkgo's verbose output)")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Minute, "fail the run if it takes longer")
 	fs.IntVar(&f.parallel, "parallel", 1, "run up to N of a peer's cases at once")
+	fs.Var(&f.shard, "shard", "run only shard K of N (1 ≤ K ≤ N) of the selected specs, e.g. 2/3; merge the shards' results with 'conformance report'")
 	fs.StringVar(&f.services, "services", "needed", "what a peer gets on each case's network: 'needed' (a swtpm or Veraison only where its\nmanifest has no software TPM or in-process verifier) or 'real' (wherever it lists them: a swtpm for each attesting\nside, and one Veraison both sides appraise through and get passports from)")
 	if err := fs.Parse(args); err != nil {
 		if err == flagHelp {
@@ -158,6 +197,12 @@ type runPlan struct {
 	runWide  *contract.Expected
 	filter   string
 	selected func(text string, labels []string) bool
+	// root and verifier are the in-process fixture's (ATLS_ROOT_OF_TRUST,
+	// ATLS_VERIFIER).
+	root, verifier string
+	// plan is the partition of --shard, made once the tree is declared;
+	// nil when the run is whole.
+	plan *shardPlan
 }
 
 // newRunPlan checks the flags and does the setup they call for, in the
@@ -165,11 +210,11 @@ type runPlan struct {
 // one is reported. Every error is bad usage.
 func newRunPlan(ctx context.Context, f *runFlags) (*runPlan, error) {
 	p := &runPlan{runFlags: f}
-	root, verifier, err := harness.FixtureFromEnv()
-	if err != nil {
+	var err error
+	if p.root, p.verifier, err = harness.FixtureFromEnv(); err != nil {
 		return nil, err
 	}
-	specs.UseFixture(root, verifier)
+	specs.UseFixture(p.root, p.verifier)
 	if p.choice, err = driverChoice(f.drv); err != nil {
 		return nil, err
 	}
@@ -197,8 +242,17 @@ func newRunPlan(ctx context.Context, f *runFlags) (*runPlan, error) {
 	if !f.inProcess {
 		p.filter = andLabels(p.filter, "peers")
 	}
-	if p.selected, err = selector(p.filter, f.focus); err != nil {
+	if f.shard.n > 0 && f.update {
+		return nil, errors.New("--update-baseline rewrites baselines from the whole run, not from one --shard")
+	}
+	sel, err := selector(p.filter, f.focus)
+	if err != nil {
 		return nil, err
+	}
+	// Pair cases are prefetched only if this shard will run them; before
+	// the plan is made (while it is), the filters alone decide.
+	p.selected = func(text string, labels []string) bool {
+		return sel(text, labels) && (p.plan == nil || p.plan.has(text))
 	}
 	return p, nil
 }
@@ -274,14 +328,42 @@ func (p *runPlan) runSpecs(ctx context.Context, envs *peerEnvs, prog *progress, 
 	envs.setup(ctx, p.peers)
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	runID := time.Now().UTC().Format("20060102T150405Z")
+	inShard := func(types.SpecReport) bool { return true }
+	if p.plan != nil {
+		// Shards of a CI matrix start in the same second.
+		runID += fmt.Sprintf("-shard-%dof%d", p.plan.k, p.plan.n)
+		fmt.Fprintf(stdout, "conformance: shard %d/%d: %d of the %d selected specs\n", p.plan.k, p.plan.n, p.plan.selected[p.plan.k], p.plan.total())
+		inShard = func(sr types.SpecReport) bool { return p.plan.has(sr.FullText()) }
+		// The other shards' specs are skipped before anything of theirs
+		// runs; the results leave them out.
+		ginkgo.BeforeEach(func() {
+			if sr := ginkgo.CurrentSpecReport(); !inShard(sr) {
+				ginkgo.Skip(fmt.Sprintf("in another shard than %d/%d", p.plan.k, p.plan.n))
+			}
+		})
+	}
 	var report types.Report
-	ginkgo.ReportBeforeSuite(func(r types.Report) { prog.start(r.PreRunStats.SpecsThatWillRun) })
-	ginkgo.ReportBeforeEach(prog.begin)
-	ginkgo.ReportAfterEach(prog.end)
+	ginkgo.ReportBeforeSuite(func(r types.Report) {
+		total := r.PreRunStats.SpecsThatWillRun
+		if p.plan != nil {
+			total = p.plan.selected[p.plan.k]
+		}
+		prog.start(total)
+	})
+	ginkgo.ReportBeforeEach(func(sr types.SpecReport) {
+		if inShard(sr) {
+			prog.begin(sr)
+		}
+	})
+	ginkgo.ReportAfterEach(func(sr types.SpecReport) {
+		if inShard(sr) {
+			prog.end(sr)
+		}
+	})
 	ginkgo.ReportAfterSuite("results", func(r types.Report) { report = r })
 	ginkgo.AfterSuite(func() { gomega.Expect(specs.CloseFixture()).To(gomega.Succeed()) })
 	var t failRecorder
-	ginkgo.RunSpecs(&t, "attested-tls conformance", suiteCfg, reporterCfg)
+	ginkgo.RunSpecs(&t, suiteName, suiteCfg, reporterCfg)
 	prog.stop()
 	envs.close(ctx)
 	return report, runID
@@ -324,7 +406,7 @@ func (p *runPlan) applyBaselines(res *results.Results, stdout, stderr io.Writer)
 		if p.base == "none" {
 			break
 		}
-		if un := baseline.Apply(res, peer.Name(), peer.Expected); len(un) > 0 && p.labels == "" && p.focus == "" && len(p.profiles) == 0 {
+		if un := baseline.Apply(res, peer.Name(), peer.Expected); len(un) > 0 && p.labels == "" && p.focus == "" && len(p.profiles) == 0 && p.plan == nil {
 			fmt.Fprintf(stdout, "conformance: %s: %d of its patterns matched no spec of this run (stale, or cases this peer's matrix does not have)\n", peer.ExpectedPath, len(un))
 		}
 	}

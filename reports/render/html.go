@@ -36,21 +36,23 @@ type htmlPage struct {
 	Title, Verdict, VerdictClass                    string
 	SuiteVersion, RunID, Started, Finished, Elapsed string
 	Host                                            string
-	MergedFrom                                      []htmlRun
-	Totals                                          []htmlCount
-	Total                                           int
-	Profiles                                        []results.Profile
-	Peers                                           []results.Peer
-	Overview                                        htmlOverview
-	Matrices                                        []htmlMatrix
-	Attacks                                         []htmlAttackMatrix
-	Coverage                                        []htmlCoverage
-	Unknown                                         []string
-	Interpretations                                 []requirements.Interpretation
-	Groups                                          []htmlGroup
+	// Shard is "K of N" for one shard's results.
+	Shard           string
+	MergedFrom      []htmlRun
+	Totals          []htmlCount
+	Total           int
+	Profiles        []results.Profile
+	Peers           []results.Peer
+	Overview        htmlOverview
+	Matrices        []htmlMatrix
+	Attacks         []htmlAttackMatrix
+	Coverage        []htmlCoverage
+	Unknown         []string
+	Interpretations []requirements.Interpretation
+	Groups          []htmlGroup
 }
 
-type htmlRun struct{ RunID, Started, Finished, Host string }
+type htmlRun struct{ RunID, Started, Finished, Host, Shard string }
 
 type htmlMatrix struct {
 	Profile, Model string
@@ -213,8 +215,15 @@ func HTML(w io.Writer, r *results.Results, cat *requirements.Catalog) error {
 	} else {
 		p.Verdict, p.VerdictClass = "PASS: no unexpected results", "verdict-pass"
 	}
+	if r.Shard != nil {
+		p.Shard = fmt.Sprintf("%d of %d", r.Shard.Index, r.Shard.Total)
+	}
 	for _, m := range r.MergedFrom {
-		p.MergedFrom = append(p.MergedFrom, htmlRun{m.RunID, stamp(m.Started), stamp(m.Finished), hostText(m.Host)})
+		run := htmlRun{m.RunID, stamp(m.Started), stamp(m.Finished), hostText(m.Host), ""}
+		if m.Shard != nil {
+			run.Shard = m.Shard.Name()
+		}
+		p.MergedFrom = append(p.MergedFrom, run)
 	}
 	p.Overview = htmlOverviewOf(v)
 	for _, m := range v.matrices {

@@ -88,6 +88,9 @@ func JUnit(w io.Writer, r *results.Results) error {
 				{"draft", prof.Draft}, {"revision", prof.Revision},
 				{"suite_version", r.SuiteVersion}, {"run_id", r.RunID},
 			}}
+		if r.Shard != nil {
+			s.Properties = append(s.Properties, junitProperty{"shard", r.Shard.Name()})
+		}
 		var d time.Duration
 		for _, spec := range v.specs {
 			if spec.Profile != p {

@@ -73,6 +73,11 @@ func Markdown(w io.Writer, r *results.Results) error {
 	fmt.Fprintf(&b, "# Attested TLS conformance\n\n")
 	fmt.Fprintf(&b, "Suite %s · run %s · %s · %s · %s\n\n", mdText(r.SuiteVersion), mdText(r.RunID),
 		stamp(r.Started), r.Finished.Sub(r.Started).Round(time.Second), mdText(hostText(r.Host)))
+	if r.Shard != nil {
+		fmt.Fprintf(&b, "Shard %d of %d: only this shard's specs; `conformance report --results …` merges the shards.\n\n", r.Shard.Index, r.Shard.Total)
+	} else if n := r.ShardsMerged(); n > 0 {
+		fmt.Fprintf(&b, "Merged from %s.\n\n", plural(n, "shard", "shards"))
+	}
 	if len(bad) > 0 {
 		fmt.Fprintf(&b, "**FAIL**: %s.\n\n", plural(len(bad), "unexpected result", "unexpected results"))
 	} else {

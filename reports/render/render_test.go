@@ -445,3 +445,37 @@ func TestInterpretations(t *testing.T) {
 		t.Errorf("a %s interpretation in a run without %s", of, of)
 	}
 }
+
+// A shard's reports say it is one shard of how many; a merge of shards
+// says how many it was made of and which shard each run was.
+func TestShardsShown(t *testing.T) {
+	r := synthetic()
+	r.Shard = &results.Shard{Index: 2, Total: 3, SpecSet: "sha256:" + strings.Repeat("ab", 32)}
+	for _, s := range r.Specs {
+		r.Shard.Specs = append(r.Shard.Specs, s.ID)
+	}
+	for name, want := range map[string]string{
+		HTMLFile:     "<td>Shard</td><td>2 of 3: only this shard's specs",
+		MarkdownFile: "Shard 2 of 3: only this shard's specs",
+		JUnitFile:    `<property name="shard" value="2/3">`,
+	} {
+		if got := string(renderers[name](t, r)); !strings.Contains(got, want) {
+			t.Errorf("%s of shard 2/3 lacks %q", name, want)
+		}
+	}
+	m, err := results.MergeShards(r)
+	if err == nil {
+		t.Fatal("one shard of three merged")
+	}
+	one := synthetic()
+	one.Shard = &results.Shard{Index: 1, Total: 1, SpecSet: r.Shard.SpecSet, Specs: r.Shard.Specs}
+	if m, err = results.MergeShards(one); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(renderMarkdown(t, m)); !strings.Contains(got, "Merged from 1 shard.") {
+		t.Errorf("summary of merged shards does not say so")
+	}
+	if got := string(renderHTML(t, m)); !strings.Contains(got, "(shard 1/1)</td>") {
+		t.Errorf("report.html does not name each merged run's shard")
+	}
+}

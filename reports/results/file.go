@@ -188,13 +188,14 @@ func Merge(rs ...*Results) (*Results, error) {
 	if len(rs) == 0 {
 		return nil, errors.New("results: merge: no inputs")
 	}
-	if len(rs) == 1 {
+	// A lone shard becomes a merged file too: one run of merged_from.
+	if len(rs) == 1 && rs[0].Shard == nil {
 		out := rs[0].Clone()
 		out.Sort()
 		return out, out.Validate()
 	}
 	out := rs[0].Clone()
-	out.MergedFrom = nil
+	out.MergedFrom, out.Shard = nil, nil
 	out.Profiles, out.Peers, out.Specs = nil, nil, nil
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -210,7 +211,7 @@ func Merge(rs ...*Results) (*Results, error) {
 		}
 		runs := r.MergedFrom
 		if len(runs) == 0 {
-			runs = []Run{{RunID: r.RunID, Started: r.Started, Finished: r.Finished, Host: r.Host}}
+			runs = []Run{{RunID: r.RunID, Started: r.Started, Finished: r.Finished, Host: r.Host, Shard: r.Shard.clone()}}
 		}
 		for _, run := range runs {
 			if slices.Contains(runIDs, run.RunID) {
@@ -279,6 +280,8 @@ func Merge(rs ...*Results) (*Results, error) {
 	return out, nil
 }
 
+// union is a in its order (a manifest's), then what only b has: runs
+// that list the same capabilities merge to that very list.
 func union(a, b []string) []string {
 	out := slices.Clone(a)
 	for _, x := range b {
@@ -286,6 +289,5 @@ func union(a, b []string) []string {
 			out = append(out, x)
 		}
 	}
-	slices.Sort(out)
 	return out
 }

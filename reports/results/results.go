@@ -34,10 +34,12 @@ type Results struct {
 	Finished      time.Time `json:"finished"`
 	Host          Host      `json:"host"`
 	// MergedFrom lists the runs a merged file was built from.
-	MergedFrom []Run     `json:"merged_from,omitempty"`
-	Profiles   []Profile `json:"profiles"`
-	Peers      []Peer    `json:"peers"`
-	Specs      []Spec    `json:"specs"`
+	MergedFrom []Run `json:"merged_from,omitempty"`
+	// Shard is set in the results of one shard of a sharded run.
+	Shard    *Shard    `json:"shard,omitempty"`
+	Profiles []Profile `json:"profiles"`
+	Peers    []Peer    `json:"peers"`
+	Specs    []Spec    `json:"specs"`
 
 	// base is the directory artifact paths are relative to: the results
 	// file's directory once loaded or written, "" for a run in memory.
@@ -60,6 +62,8 @@ type Run struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Host     Host      `json:"host"`
+	// Shard is the shard this run was, when shards were merged.
+	Shard *Shard `json:"shard,omitempty"`
 }
 
 // Profile is an attested-TLS profile and the text it implements.
@@ -380,6 +384,10 @@ func (r *Results) Sort() {
 	slices.SortFunc(r.Peers, func(a, b Peer) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(r.Specs, func(a, b Spec) int { return strings.Compare(a.ID, b.ID) })
 	slices.SortFunc(r.MergedFrom, func(a, b Run) int { return strings.Compare(a.RunID, b.RunID) })
+	if r.Shard != nil {
+		slices.Sort(r.Shard.Specs)
+		slices.Sort(r.Shard.Settings)
+	}
 }
 
 // Counts tallies outcomes.
@@ -404,6 +412,10 @@ func (r *Results) Profile(name string) (Profile, bool) {
 func (r *Results) Clone() *Results {
 	c := *r
 	c.MergedFrom = slices.Clone(r.MergedFrom)
+	for i := range c.MergedFrom {
+		c.MergedFrom[i].Shard = r.MergedFrom[i].Shard.clone()
+	}
+	c.Shard = r.Shard.clone()
 	c.Profiles = slices.Clone(r.Profiles)
 	c.Peers = slices.Clone(r.Peers)
 	for i := range c.Peers {

@@ -76,7 +76,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 		"peer": reflect.TypeFor[Peer](), "pair": reflect.TypeFor[Pair](), "side": reflect.TypeFor[Side](),
 		"model": reflect.TypeFor[Model](), "expectation": reflect.TypeFor[Expectation](), "alert": reflect.TypeFor[Alert](),
 		"verdict": reflect.TypeFor[Verdict](), "artifacts": reflect.TypeFor[Artifacts](), "spec": reflect.TypeFor[Spec](),
-		"attack": reflect.TypeFor[Attack](),
+		"attack": reflect.TypeFor[Attack](), "shard": reflect.TypeFor[Shard](),
 	}
 	check := func(name string, node *jsonschema.Schema, typ reflect.Type) {
 		var fields, required []string
@@ -354,7 +354,7 @@ func TestMerge(t *testing.T) {
 	if !slices.IsSortedFunc(m.Specs, func(x, y Spec) int { return strings.Compare(x.ID, y.ID) }) {
 		t.Error("merged specs not sorted")
 	}
-	if caps := m.Peers[0].Capabilities; !slices.Equal(caps, []string{"ea-07", "poc", "ta-07"}) {
+	if caps := m.Peers[0].Capabilities; !slices.Equal(caps, []string{"ta-07", "ea-07", "poc"}) {
 		t.Errorf("go capabilities %v", caps)
 	}
 	i := slices.IndexFunc(m.Specs, func(s Spec) bool { return s.ID == b.Specs[0].ID })

@@ -21,6 +21,7 @@ var (
 func (r *Results) Validate() error {
 	v := &validator{}
 	v.run(r)
+	v.shard(r)
 	profiles := v.profiles(r.Profiles)
 	peers := v.peers(r.Peers)
 	ids := map[string]bool{}
@@ -56,6 +57,11 @@ func (v *validator) run(r *Results) {
 	for i, m := range r.MergedFrom {
 		if m.RunID == "" || m.Started.IsZero() || m.Finished.IsZero() {
 			v.bad("merged_from[%d]: run_id, started and finished are required", i)
+		}
+		if m.Shard != nil {
+			if err := m.Shard.validate(); err != nil {
+				v.bad("merged_from[%d]: %v", i, err)
+			}
 		}
 	}
 }

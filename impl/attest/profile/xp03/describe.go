@@ -30,6 +30,14 @@ func (Profile) Describe() party.Descriptor {
 		// Nothing travels in the handshake's first flights.
 		FirstFlight: func(party.Model) []party.Extension { return nil },
 		CMWIn:       cmwIn,
+		// Nothing is negotiated: the request solicits cmw_attestation and
+		// the attester puts in it what its topology makes.
+		Selected: func(s party.Side, evidenceType string, _ []byte) string {
+			if s.Topology == party.Passport {
+				return "cmw_attestation (solicited by the authenticator request): an attestation result"
+			}
+			return "cmw_attestation (solicited by the authenticator request): " + evidenceType
+		},
 		Alerts: party.Alerts{
 			Rejected: AlertRejected,
 			Missing:  AlertRejected,

@@ -138,8 +138,11 @@ const (
 	NoAlert                  = "no-alert"                   // connection closed without an alert on a fatal error
 	AcceptAny                = "accept-any"                 // relying party accepts any attestation unappraised (fail open)
 	LieInOutcome             = "lie-in-outcome"             // the outcome line reports the opposite of what happened
+	PayloadNotFirstEntry     = "payload-not-first-entry"    // the attestation in the second CertificateEntry (the CA's, sent after the leaf), not the end-entity's
+	EarlyDataOffer           = "early-data-offer"           // a client offers 0-RTT (early_data in ClientHello) on a connection in attestation's scope
 )
 
 // Misbehaviours lists the names above.
 var Misbehaviours = []string{SelectUnoffered, ShortNonce, WrongChallenge, MalformedPayload, OmitPayload, Decline,
-	OmitCertificateRequest, CorruptCertificateVerify, CorruptFinished, AppDataAfterAlert, NoAlert, AcceptAny, LieInOutcome}
+	OmitCertificateRequest, CorruptCertificateVerify, CorruptFinished, AppDataAfterAlert, NoAlert, AcceptAny, LieInOutcome,
+	PayloadNotFirstEntry, EarlyDataOffer}

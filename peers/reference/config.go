@@ -111,6 +111,10 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 			if roles.Chain, err = ca.Issue(ep.attester.Identity(), ep.isClient, cfg.ServerName); err != nil {
 				return ep, err
 			}
+			if pbugs.PayloadEntry > 0 {
+				// A second entry to misplace the attestation in.
+				roles.Chain = append(roles.Chain, ca.Cert.Raw)
+			}
 		}
 	}
 	var plain tls13.Credential

@@ -10,6 +10,9 @@ import (
 // 8-byte minimum of ta-07's nonce<8..255> and of Veraison's nonces.
 const ShortNonceLength = 4
 
+// extEarlyData is RFC 8446's early_data extension.
+const extEarlyData = 42
+
 // LeakedData is what an app-data-after-alert peer sends after its alert.
 const LeakedData = "leaked after a fatal alert\n"
 
@@ -45,6 +48,14 @@ func Misbehaviour(name string) (party.Bugs, tls13.Bugs, error) {
 		tb.NoAlert = true
 	case contract.AcceptAny:
 		pb.AcceptAny = true
+	case contract.PayloadNotFirstEntry:
+		// The chain gets the CA's certificate as its second entry (see
+		// newEndpoint), which then carries the attestation.
+		pb.PayloadEntry = 1
+	case contract.EarlyDataOffer:
+		// An empty early_data in ClientHello: the offer (RFC 8446
+		// §4.2.10); the engine never sends the early data itself.
+		tb.ExtraExtensions = map[uint8][]tls13.Extension{tls13.MsgClientHello: {{Type: extEarlyData}}}
 	case contract.LieInOutcome:
 		// Run rewrites the outcome; the connection itself is correct.
 	default:

@@ -108,6 +108,34 @@ var battery = []negative{
 		},
 	},
 	{
+		// After the handshake the reference's chain gets a second entry
+		// to misplace its cmw_attestation in; in the handshake the
+		// in-process specs cover the placement.
+		misbehave: contract.PayloadNotFirstEntry,
+		applies: func(m party.Model, _ contract.Role, ref, _ party.Side) bool {
+			return ref.Attests && describe(m).Phase == party.PostHandshake && ref.Credential == party.X509
+		},
+		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
+			d := describe(m)
+			a, ok := alertOf(d.Alerts.Misplaced)
+			return "rejects the attestation outside the end-entity CertificateEntry with " + alertCalled(a), a, d.Reqs[party.RuleMisplaced], ok
+		},
+	},
+	{
+		// The reference client offers 0-RTT; every model of a profile
+		// with the rule has an attesting side, so the connection is in
+		// scope for the peer server.
+		misbehave: contract.EarlyDataOffer,
+		applies: func(m party.Model, refRole contract.Role, _, _ party.Side) bool {
+			return refRole == contract.Client && describe(m).Alerts.EarlyData != 0
+		},
+		want: func(m party.Model, _ contract.Role, _ party.Side) (string, tls13.AlertCode, []string, bool) {
+			d := describe(m)
+			a, ok := alertOf(d.Alerts.EarlyData)
+			return "refuses a 0-RTT offer on a connection that requires attestation with " + alertCalled(a), a, d.Reqs[party.RuleEarlyData], ok
+		},
+	},
+	{
 		misbehave: contract.ShortNonce,
 		applies: func(m party.Model, _ contract.Role, _, peer party.Side) bool {
 			return describe(m).NonceMin > 0 && peer.Attests && peer.Topology == party.BackgroundCheck

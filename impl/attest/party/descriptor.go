@@ -208,6 +208,13 @@ type Alerts struct {
 	// Declined: a client that requires the server's attestation and
 	// finds it declined, by topology.
 	Declined map[Topology]tls13.AlertCode
+	// Misplaced: the attestation in a CertificateEntry other than the
+	// end-entity's, where the contract battery places it after the
+	// handshake (0: not derived for this profile).
+	Misplaced tls13.AlertCode
+	// EarlyData: a server's answer to a 0-RTT offer on a connection that
+	// requires attestation (0: the profile forbids none).
+	EarlyData tls13.AlertCode
 }
 
 // Rule names a requirement a test checks, so a profile can say which of
@@ -233,6 +240,10 @@ const (
 	RuleDeclined Rule = "declined"
 	// A selection that was not offered is rejected.
 	RuleUnoffered Rule = "unoffered"
+	// The attestation is only in the end-entity CertificateEntry.
+	RuleMisplaced Rule = "misplaced"
+	// No 0-RTT on a connection that requires attestation.
+	RuleEarlyData Rule = "early-data"
 	// A nonce outside the profile's bounds is rejected.
 	RuleNonceLength Rule = "nonce-length"
 	// A server that accepts a proposal sends CertificateRequest, for a

@@ -2,6 +2,7 @@ package handshake
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile"
+	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/vectors/gen/fixture"
 )
 
@@ -69,11 +71,12 @@ func TestCasesCoverTheModels(t *testing.T) {
 		ids[c.ID()], paths[c.Path()] = true, true
 	}
 	// ta-07: 3 roles × 2 topologies × 2 credentials + 4 mixed mutual;
-	// ea-07: X.509 only, 3 × 2 + 2; poc: the client attests, background check.
+	// ea-07: X.509 only, 3 × 2 + 2; poc: the client attests, background
+	// check; xp-03 as ea-07.
 	for _, w := range []struct {
 		profile string
 		cases   int
-	}{{"ta-07", 16}, {"ea-07", 8}, {"poc", 1}} {
+	}{{"ta-07", 16}, {"ea-07", 8}, {"poc", 1}, {"xp-03", 8}} {
 		if perProfile[w.profile] != w.cases {
 			t.Errorf("%s: %d cases, want %d", w.profile, perProfile[w.profile], w.cases)
 		}
@@ -352,6 +355,181 @@ func FuzzOpen(f *testing.F) {
 		typ, content, err := open(0x1301, key, iv, seq, rec)
 		if err == nil && (typ == 0 || len(content) > len(rec)) {
 			t.Fatalf("opened to type %d, %d bytes", typ, len(content))
+		}
+	})
+}
+
+// TestPostHandshakeTraces: a post-handshake trace carries, per attesting
+// side, a request soliciting the profile's extension empty, an
+// authenticator with it in the end-entity entry only, attested from both
+// before any application data, and the binding the attester's evidence
+// was bound to.
+func TestPostHandshakeTraces(t *testing.T) {
+	n := 0
+	for _, tr := range generated(t) {
+		d := profile.MustDescribe(tr.Profile)
+		if d.Phase != party.PostHandshake {
+			if tr.PostHandshake != nil {
+				t.Errorf("%s: post_handshake in an in-handshake trace", tr.ID)
+			}
+			continue
+		}
+		n++
+		ext := d.Extensions[0].Type
+		ph := tr.PostHandshake
+		if ph == nil || len(ph.Exchanges) != len(tr.Attestations) {
+			t.Fatalf("%s: %d attestations, post_handshake %+v", tr.ID, len(tr.Attestations), ph)
+		}
+		for _, side := range []string{"client", "server"} {
+			var types []string
+			for _, f := range ph.Frames {
+				if f.Sender == side {
+					types = append(types, f.Type)
+				}
+			}
+			if i, j := slices.Index(types, "attested"), slices.Index(types, "application_data"); i < 0 || j < i || types[len(types)-1] != "application_data" {
+				t.Errorf("%s: the %s's frames %v: attested must come before the application data", tr.ID, side, types)
+			}
+		}
+		for _, x := range ph.Exchanges {
+			exts, err := tls13.AuthenticatorRequestExtensions(x.Request)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := tls13.FindExtension(exts, ext); !ok || len(v) != 0 {
+				t.Errorf("%s: the %s's request has no empty extension %#x", tr.ID, x.Requester, ext)
+			}
+			cert, err := parseCertificate(x.Certificate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range cert.entries {
+				if _, ok := tls13.FindExtension(e.exts, ext); ok != (i == 0) {
+					t.Errorf("%s: the %s's entry %d carries the extension: %v", tr.ID, x.Attester, i, ok)
+				}
+			}
+			a, ok := attestationBy(tr, x.Attester)
+			if !ok {
+				t.Fatalf("%s: no attestation by the %s", tr.ID, x.Attester)
+			}
+			if !bytes.Equal(valueOf(x.Values, "binding"), a.Challenge.Binder) {
+				t.Errorf("%s: the %s's binding is not its evidence's binder", tr.ID, x.Attester)
+			}
+			if h := sha256.Sum256(a.Challenge.TIK); !bytes.Equal(valueOf(x.Values, "aik_pub_hash"), h[:]) {
+				t.Errorf("%s: the %s's aik_pub_hash is not the hash of the attested key", tr.ID, x.Attester)
+			}
+			if a.Topology == BackgroundCheck && !bytes.Equal(a.Challenge.Nonce, x.CertificateRequestContext) {
+				t.Errorf("%s: the background check's context is not the verifier's nonce", tr.ID)
+			}
+		}
+	}
+	if n != 8 {
+		t.Errorf("%d post-handshake traces, want 8", n)
+	}
+}
+
+// TestPostHandshakeMutationsFail: a flipped byte in a post-handshake
+// record fails both replays; an edited post_handshake value fails the
+// self-check.
+func TestPostHandshakeMutationsFail(t *testing.T) {
+	tr := traceByID(t, "xp-03/mutual/server=bg+x509,client=passport+x509")
+	if err := Check(tr); err != nil {
+		t.Fatal(err)
+	}
+	first := tr.PostHandshake.Frames[0].Records[0]
+	for i := first; i < len(tr.Records); i++ {
+		bad := clone(t, tr)
+		bad.Records[i].Hex[len(bad.Records[i].Hex)/2] ^= 0x80
+		for _, client := range []bool{true, false} {
+			if err := Replay(bad, client); err == nil {
+				t.Errorf("record %d mutated: replaying the %s passes", i, sideName(client))
+			}
+		}
+	}
+	edits := map[string]func(*Trace){
+		"frame bytes":    func(x *Trace) { x.PostHandshake.Frames[1].Hex[5] ^= 1 },
+		"frame records":  func(x *Trace) { x.PostHandshake.Frames[0].Records[0]++ },
+		"finished key":   func(x *Trace) { valueOf(x.PostHandshake.Exchanges[0].Values, "finished_key")[0] ^= 1 },
+		"exported value": func(x *Trace) { valueOf(x.PostHandshake.Exchanges[1].Values, "exported_value")[0] ^= 1 },
+		"binding":        func(x *Trace) { valueOf(x.PostHandshake.Exchanges[0].Values, "binding")[3] ^= 1 },
+		"context":        func(x *Trace) { x.PostHandshake.Exchanges[0].CertificateRequestContext[0] ^= 1 },
+		"no section":     func(x *Trace) { x.PostHandshake = nil },
+		"ping":           func(x *Trace) { x.ApplicationData[0].Hex[0] ^= 1 },
+	}
+	for what, edit := range edits {
+		bad := clone(t, tr)
+		edit(bad)
+		if err := Consistent(bad); err == nil {
+			t.Errorf("%s edited: the trace still looks consistent", what)
+		}
+	}
+	// The random context of a passport request is an input.
+	bad := clone(t, tr)
+	bad.Inputs.Server.AuthenticatorContexts[0][0] ^= 1
+	if err := Replay(bad, false); err == nil {
+		t.Error("the server's authenticator context changed: replaying the server passes")
+	}
+}
+
+// TestCausalOrder: records go after what their sender had read, the
+// client's first where both could go, and a cycle is an error.
+func TestCausalOrder(t *testing.T) {
+	c := func(after int, b byte) loggedBytes { return loggedBytes{client: true, b: []byte{b}, after: after} }
+	s := func(after int, b byte) loggedBytes { return loggedBytes{client: false, b: []byte{b}, after: after} }
+	got, err := causalOrder([]loggedBytes{s(1, 2), c(0, 1), s(1, 3), c(0, 4), c(2, 5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []byte
+	for _, l := range got {
+		order = append(order, l.b[0])
+	}
+	if !bytes.Equal(order, []byte{1, 4, 2, 3, 5}) {
+		t.Errorf("order %v", order)
+	}
+	if _, err := causalOrder([]loggedBytes{s(1, 1), c(1, 2)}); err == nil {
+		t.Error("two records each after the other: no error")
+	}
+}
+
+// FuzzFramesOf: splitting records into frames never panics, and what it
+// accepts re-encodes to the records' application data.
+func FuzzFramesOf(f *testing.F) {
+	for _, tr := range generated(f) {
+		if tr.PostHandshake == nil {
+			continue
+		}
+		var all []byte
+		for _, r := range tr.Records {
+			if r.Protection == "application" && r.ContentType == "application_data" && r.Sender == "client" {
+				all = append(all, r.Content...)
+			}
+		}
+		f.Add(all, uint8(7))
+		break
+	}
+	f.Add([]byte{23, 0, 0, 1}, uint8(2))
+	f.Fuzz(func(t *testing.T, b []byte, cut uint8) {
+		// Two records, split at cut.
+		k := min(int(cut), len(b))
+		recs := []Record{{Sender: "client", Protection: "application", ContentType: "application_data", Content: b[:k]},
+			{Sender: "client", Protection: "application", ContentType: "application_data", Content: b[k:]}}
+		frames, err := framesOf(recs)
+		if err != nil {
+			return
+		}
+		var again []byte
+		for _, fr := range frames {
+			if len(fr.Records) == 0 {
+				t.Fatalf("frame %s in no record", fr.Type)
+			}
+			again = append(again, fr.Hex...)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("frames %x, records %x", again, b)
+		}
+		if _, err := splitMessages(b); err == nil && len(b) > 0 && len(b) < 4 {
+			t.Fatalf("split %x", b)
 		}
 	})
 }

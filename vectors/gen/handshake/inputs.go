@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
@@ -32,6 +33,9 @@ const (
 	// generating (one per direction it appraises or attests in is enough);
 	// the trace keeps those it issued.
 	spareNonces = 4
+	// authenticatorContextLen is the engine's random
+	// certificate_request_context length.
+	authenticatorContextLen = 32
 )
 
 // cipherSuites and groups are the client's offer; the server's preference
@@ -116,6 +120,12 @@ func deriveInputs(c Case) (Inputs, error) {
 		ep.KeyShare = KeyShare{Group: "x25519", PrivateKey: priv, PublicKey: xk.PublicKey().Bytes()}
 		for i := range spareNonces {
 			ep.VerifierNonces = append(ep.VerifierNonces, fixture.Bytes(fmt.Sprintf("%s/%s/verifier-nonce/%d", c.ID(), who, i), nonceSize))
+		}
+		// A post-handshake relying party of a passport has no verifier
+		// nonce to make its request's context of: the engine draws it
+		// from Config.Rand, after the random.
+		if c.describe().Phase == party.PostHandshake && c.attests(!client) && c.topology(!client) == party.Passport {
+			ep.AuthenticatorContexts = []Hex{fixture.Bytes(c.ID()+"/"+who+"/authenticator-context/0", authenticatorContextLen)}
 		}
 		// Certificates are issued in a fixed order (server plain, server
 		// attester, client attester), so serials never depend on the case.
@@ -203,6 +213,8 @@ type endpoint struct {
 	attester *recordingAttester
 	verifier *recordingVerifier
 	nonces   *bytes.Reader
+	// contexts is what is left of inputs' authenticator_request_contexts.
+	contexts *bytes.Reader
 }
 
 // build makes one side of tr from its inputs alone, tracing to t.
@@ -231,7 +243,8 @@ func build(tr *Trace, client bool, t tls13.Trace) (*endpoint, error) {
 	if client {
 		self = in.Client
 	}
-	e := &endpoint{nonces: bytes.NewReader(bytes.Join(hexes(self.VerifierNonces), nil))}
+	e := &endpoint{nonces: bytes.NewReader(bytes.Join(hexes(self.VerifierNonces), nil)),
+		contexts: bytes.NewReader(bytes.Join(hexes(self.AuthenticatorContexts), nil))}
 	if e.verifier, err = newVerifier(in.Verifier, now, e.nonces); err != nil {
 		return nil, err
 	}
@@ -275,7 +288,7 @@ func build(tr *Trace, client bool, t tls13.Trace) (*endpoint, error) {
 	e.party = p
 
 	base := &tls13.Config{
-		Rand:                    bytes.NewReader(self.Random),
+		Rand:                    io.MultiReader(bytes.NewReader(self.Random), e.contexts),
 		KeySharePrivate:         keyShare(self.KeyShare),
 		DeterministicSignatures: true,
 		Time:                    func() time.Time { return now },

@@ -34,15 +34,11 @@ func side(t party.Topology, c party.Credential) Side {
 }
 
 // Cases lists every trace, in a fixed order: every model of every
-// profile, as the profiles describe them, except those of post-handshake
-// profiles, whose attestation is not in the handshake (their binder and
-// RFC 9261 authenticator vectors cover it).
+// profile, as the profiles describe them; a post-handshake profile's trace
+// goes on past the handshake (PostHandshake).
 func Cases() []Case {
 	var out []Case
 	for _, m := range profile.Models() {
-		if profile.MustDescribe(m.Profile).Phase == party.PostHandshake {
-			continue
-		}
 		var k Model
 		if m.Server.Attests {
 			k.Server = side(m.Server.Topology, m.Server.Credential)

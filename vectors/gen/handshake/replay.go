@@ -15,6 +15,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/cmw"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/result"
 	"github.com/attested-tls/conformance/impl/tls13"
 )
@@ -66,7 +67,7 @@ func Replay(tr *Trace, client bool) error {
 		}
 		peerErr <- err
 	}()
-	err = session(ctx, conn, client)
+	err = session(ctx, conn, client, e.party, profile.MustDescribe(tr.Profile))
 	a.Close() // ends the peer's wait for more records
 	if perr := <-peerErr; perr != nil {
 		return perr // the first divergence on the wire explains the rest
@@ -89,6 +90,12 @@ func Replay(tr *Trace, client bool) error {
 	}
 	if n := e.nonces.Len(); n != 0 {
 		return fmt.Errorf("the %s verifier issued %d bytes fewer nonces than the trace lists", ours, n)
+	}
+	if n := e.contexts.Len(); n != 0 {
+		return fmt.Errorf("the %s used %d bytes fewer authenticator contexts than the trace lists", ours, n)
+	}
+	if err := compareExported(tr, conn); err != nil {
+		return err
 	}
 	return compareAttestations(tr, client, e)
 }
@@ -222,6 +229,9 @@ func compareAttestations(tr *Trace, client bool, e *endpoint) error {
 		if err != nil {
 			return err
 		}
+		if n := challengeNonce(tr, client); n != nil {
+			ch.Nonce = n
+		}
 		if err := sameJSON("our attester's challenge", ch, want.Challenge); err != nil {
 			return err
 		}
@@ -267,6 +277,26 @@ func compareAttestations(tr *Trace, client bool, e *endpoint) error {
 	return nil
 }
 
+// compareExported checks our engine's own exporter against each
+// exchange's exported_value: the binding's input, from the live
+// connection rather than from the trace's exporter_master_secret.
+func compareExported(tr *Trace, conn *tls13.Conn) error {
+	if tr.PostHandshake == nil {
+		return nil
+	}
+	for _, x := range tr.PostHandshake.Exchanges {
+		label, want := valueOf(x.Values, "label"), valueOf(x.Values, "exported_value")
+		got, err := conn.ExportKeyingMaterial(string(label), x.CertificateRequestContext, len(want))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("our exporter gives %x for the %s's request, the trace has %x", got, x.Requester, want)
+		}
+	}
+	return nil
+}
+
 func sameEAR(v *recordingVerifier, evidence []byte, want string) error {
 	for _, ap := range v.calls {
 		if bytes.Equal(ap.ev.Data, evidence) {
@@ -305,7 +335,7 @@ func Consistent(tr *Trace) error {
 	}
 	var logged []loggedBytes
 	for _, r := range tr.Records {
-		logged = append(logged, loggedBytes{r.Sender == "client", r.Hex})
+		logged = append(logged, loggedBytes{client: r.Sender == "client", b: r.Hex})
 	}
 	recs, err := recordsOf(cs, logged, tr.Secrets)
 	if err != nil {
@@ -331,13 +361,27 @@ func Consistent(tr *Trace) error {
 			return fmt.Errorf("the %s's handshake records do not carry its messages", side)
 		}
 	}
-	var app []AppData
-	for _, r := range tr.Records {
-		if r.Protection == "application" && r.ContentType == "application_data" {
-			app = append(app, AppData{Sender: r.Sender, Text: string(r.Content), Hex: r.Content})
-		}
+	post, err := postHandshake(tr)
+	if err != nil {
+		return err
 	}
-	if err := sameJSON("application data", app, tr.ApplicationData); err != nil {
+	var frames []Frame
+	switch {
+	case post && tr.PostHandshake == nil:
+		return errors.New("a post-handshake profile's trace without post_handshake")
+	case !post && tr.PostHandshake != nil:
+		return errors.New("post_handshake in a trace of an in-handshake profile")
+	case post:
+		ph, err := postHandshakeOf(tr)
+		if err != nil {
+			return err
+		}
+		if err := sameJSON("post_handshake", ph, tr.PostHandshake); err != nil {
+			return err
+		}
+		frames = ph.Frames
+	}
+	if err := sameJSON("application data", appDataOf(tr.Records, frames, post), tr.ApplicationData); err != nil {
 		return err
 	}
 	return consistentAttestations(tr)
@@ -370,7 +414,7 @@ func consistentAttestations(tr *Trace) error {
 		if ep.Attester == nil {
 			return fmt.Errorf("inputs.%s has no attester", sideName(client))
 		}
-		payload, err := cmwIn(c, client, table, certificateOf(tr.Messages, sideName(client)))
+		payload, err := cmwIn(c, client, table, attesterCertificate(tr, client))
 		if err != nil {
 			return err
 		}

@@ -38,6 +38,9 @@ type wireLog struct {
 type loggedBytes struct {
 	client bool
 	b      []byte
+	// after is how many records the sender had read when it sent this
+	// one: what a canonical order of both directions must put first.
+	after int
 }
 
 // sideTrace is one side's tls13.Trace: it logs what the side sends to the
@@ -51,6 +54,7 @@ type sideTrace struct {
 	sent     [][]byte
 	received [][]byte
 	records  [][]byte // sent
+	read     int      // records received
 }
 
 func (t *sideTrace) Message(sent bool, raw []byte) {
@@ -64,22 +68,25 @@ func (t *sideTrace) Message(sent bool, raw []byte) {
 	t.mu.Unlock()
 	if sent && t.log != nil {
 		t.log.mu.Lock()
-		t.log.messages = append(t.log.messages, loggedBytes{t.client, b})
+		t.log.messages = append(t.log.messages, loggedBytes{client: t.client, b: b})
 		t.log.mu.Unlock()
 	}
 }
 
 func (t *sideTrace) Record(sent bool, raw []byte) {
+	t.mu.Lock()
 	if !sent {
+		t.read++
+		t.mu.Unlock()
 		return
 	}
 	b := slices.Clone(raw)
-	t.mu.Lock()
 	t.records = append(t.records, b)
+	after := t.read
 	t.mu.Unlock()
 	if t.log != nil {
 		t.log.mu.Lock()
-		t.log.records = append(t.log.records, loggedBytes{t.client, b})
+		t.log.records = append(t.log.records, loggedBytes{t.client, b, after})
 		t.log.mu.Unlock()
 	}
 }
@@ -108,29 +115,39 @@ func (t *sideTrace) secret(name string) []byte {
 // application data, then the closure in a fixed order (the client's
 // close_notify first), so the records of both directions have one causal
 // order.
-func session(ctx context.Context, c *tls13.Conn, client bool) error {
+// A post-handshake profile's attestation (Descriptor.Attest on p) runs
+// between the handshake and the application data, which then flows on
+// the stream it returns.
+func session(ctx context.Context, c *tls13.Conn, client bool, p *party.Party, d party.Descriptor) error {
 	if err := c.HandshakeContext(ctx); err != nil {
 		return fmt.Errorf("%s handshake: %w", sideName(client), err)
 	}
 	if d, ok := ctx.Deadline(); ok {
 		c.SetDeadline(d)
 	}
+	var rw io.ReadWriter = c
+	if d.Phase == party.PostHandshake {
+		var err error
+		if rw, err = d.Attest(ctx, c, client, p); err != nil {
+			return fmt.Errorf("%s attestation: %w", sideName(client), err)
+		}
+	}
 	want, send := Ping, Pong
 	if client {
 		want, send = Pong, Ping
-		if _, err := c.Write([]byte(send)); err != nil {
+		if _, err := rw.Write([]byte(send)); err != nil {
 			return err
 		}
 	}
 	got := make([]byte, len(want))
-	if _, err := io.ReadFull(c, got); err != nil {
+	if _, err := io.ReadFull(rw, got); err != nil {
 		return fmt.Errorf("%s reading application data: %w", sideName(client), err)
 	}
 	if string(got) != want {
 		return fmt.Errorf("%s read %q, want %q", sideName(client), got, want)
 	}
 	if !client {
-		if _, err := c.Write([]byte(send)); err != nil {
+		if _, err := rw.Write([]byte(send)); err != nil {
 			return err
 		}
 	} else if err := c.CloseWrite(); err != nil {
@@ -169,14 +186,20 @@ func runBoth(tr *Trace) (*outcome, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
+	d := profile.MustDescribe(tr.Profile)
+	// After a post-handshake profile's handshake both sides write before
+	// they read (each its request); a synchronous pipe would deadlock.
 	a, b := net.Pipe()
+	if d.Phase == party.PostHandshake {
+		a, b = bufferedPipe()
+	}
 	defer a.Close()
 	defer b.Close()
 	conns := map[bool]*tls13.Conn{true: tls13.Client(a, o.endpoints[true].cfg), false: tls13.Server(b, o.endpoints[false].cfg)}
 	errs := make(chan error, 2)
 	for _, client := range []bool{false, true} {
 		go func() {
-			err := session(ctx, conns[client], client)
+			err := session(ctx, conns[client], client, o.endpoints[client].party, d)
 			if err != nil {
 				// Unblock the other side.
 				a.Close()
@@ -236,6 +259,9 @@ func (o *outcome) fill(tr *Trace, c Case, table codepoint.Table) error {
 			return fmt.Errorf("%s verifier read %d bytes of %d spare nonces", sideName(client), used, spareNonces)
 		}
 		ep.VerifierNonces = ep.VerifierNonces[:used/size]
+		if n := o.endpoints[client].contexts.Len(); n != 0 {
+			return fmt.Errorf("the %s left %d bytes of its authenticator contexts unused", sideName(client), n)
+		}
 		// The relying party side must have accepted the peer's attestation.
 		if c.attests(!client) {
 			out, ok := party.PeerOutcome(o.states[client])
@@ -260,36 +286,64 @@ func (o *outcome) fill(tr *Trace, c Case, table codepoint.Table) error {
 			return fmt.Errorf("secret %s differs between client and server", s.Name)
 		}
 	}
+	post, err := postHandshake(tr)
+	if err != nil {
+		return err
+	}
 	verifiers := map[bool]*recordingVerifier{false: o.endpoints[false].verifier, true: o.endpoints[true].verifier}
-	for _, client := range []bool{false, true} {
-		if !c.attests(client) {
-			continue
+	attestations := func() error {
+		for _, client := range []bool{false, true} {
+			if !c.attests(client) {
+				continue
+			}
+			cert := attesterCertificate(tr, client)
+			if cert == nil {
+				return fmt.Errorf("the %s sent no Certificate", sideName(client))
+			}
+			a, err := attestationOf(c, client, table, cert, o.endpoints[client].attester, verifiers, selected(c, client, tr.Inputs))
+			if err != nil {
+				return err
+			}
+			if n := challengeNonce(tr, client); n != nil {
+				a.Challenge.Nonce = n
+			}
+			tr.Attestations = append(tr.Attestations, a)
 		}
-		cert := certificateOf(tr.Messages, sideName(client))
-		if cert == nil {
-			return fmt.Errorf("the %s sent no Certificate", sideName(client))
-		}
-		a, err := attestationOf(c, client, table, cert, o.endpoints[client].attester, verifiers, selected(c, client, tr.Inputs))
-		if err != nil {
+		return nil
+	}
+	// An in-handshake profile's secrets derive from its attestations'
+	// nonces; a post-handshake one's attestations are in its records.
+	if !post {
+		if err := attestations(); err != nil {
 			return err
 		}
-		tr.Attestations = append(tr.Attestations, a)
 	}
-	var err error
 	if tr.TranscriptHashes, err = transcriptHashes(cs, tr.Messages); err != nil {
 		return err
 	}
 	if tr.Secrets, err = secretsOf(tr, merged(srv, cli)); err != nil {
 		return err
 	}
-	if tr.Records, err = recordsOf(cs, o.log.records, tr.Secrets); err != nil {
-		return err
-	}
-	for _, r := range tr.Records {
-		if r.Protection == "application" && r.ContentType == "application_data" {
-			tr.ApplicationData = append(tr.ApplicationData, AppData{Sender: r.Sender, Text: string(r.Content), Hex: r.Content})
+	logged := o.log.records
+	if post {
+		if logged, err = causalOrder(logged); err != nil {
+			return err
 		}
 	}
+	if tr.Records, err = recordsOf(cs, logged, tr.Secrets); err != nil {
+		return err
+	}
+	var frames []Frame
+	if post {
+		if tr.PostHandshake, err = postHandshakeOf(tr); err != nil {
+			return err
+		}
+		frames = tr.PostHandshake.Frames
+		if err := attestations(); err != nil {
+			return err
+		}
+	}
+	tr.ApplicationData = appDataOf(tr.Records, frames, post)
 	return nil
 }
 

@@ -47,6 +47,59 @@ type Trace struct {
 	// Records are every record in wire order, both directions.
 	Records         []Record  `json:"records"`
 	ApplicationData []AppData `json:"application_data"`
+	// PostHandshake is the attestation phase of a post-handshake profile
+	// (xp-03): absent for profiles that attest in the handshake.
+	PostHandshake *PostHandshake `json:"post_handshake,omitempty"`
+}
+
+// PostHandshake is what follows the handshake in a post-handshake
+// profile: the frames of the suite's framing (peers/CONTRACT.md,
+// "Post-handshake attestation framing") on both directions, and for each
+// attestation its exported authenticator exchange with the values
+// between the exporter_master_secret and the binding.
+type PostHandshake struct {
+	// Framing names the framing the frames follow.
+	Framing string `json:"framing"`
+	// Frames are every frame of both directions, in the order of the
+	// records that complete them.
+	Frames []Frame `json:"frames"`
+	// Exchanges are one per attesting side, in the order of the requests.
+	Exchanges []Exchange `json:"exchanges"`
+}
+
+// Frame is one frame on the application stream.
+type Frame struct {
+	Sender string `json:"sender"`
+	// Type is the FrameType's name ("authenticator_request", …).
+	Type string `json:"type"`
+	// Records are the indexes in records of the records carrying it.
+	Records []int `json:"records"`
+	// Hex is the whole frame: type, uint24 length, body.
+	Hex Hex `json:"hex"`
+}
+
+// Exchange is one authenticator request and the authenticator answering
+// it (RFC 9261), with the profile's binding of the attestation to it.
+type Exchange struct {
+	Requester string `json:"requester"`
+	Attester  string `json:"attester"`
+	// CertificateRequestContext is the request's: the requester's
+	// verifier nonce for a background check, else random (inputs).
+	CertificateRequestContext Hex `json:"certificate_request_context"`
+	// Request is the CertificateRequest (server) or ClientCertificateRequest
+	// (client) message, whose extensions include the empty cmw_attestation.
+	Request Hex `json:"request"`
+	// Certificate, CertificateVerify and Finished are the authenticator's
+	// messages; the CMW is in Certificate's first entry.
+	Certificate       Hex `json:"certificate"`
+	CertificateVerify Hex `json:"certificate_verify"`
+	Finished          Hex `json:"finished"`
+	// Values are derived in this order: exporter_master_secret, the
+	// attester's authenticator handshake_context and finished_key (RFC
+	// 9261 §5.1), the transcript hashes CertificateVerify and Finished
+	// cover, then the profile's binding: label, exported_value, spki (the
+	// end-entity certificate's), binding, aik_pub_hash.
+	Values []Value `json:"values"`
 }
 
 // Side says whether and how one endpoint attests.
@@ -109,6 +162,10 @@ type Endpoint struct {
 	Attester *Attester `json:"attester,omitempty"`
 	// VerifierNonces are the nonces this side's verifier issued, in order.
 	VerifierNonces []Hex `json:"verifier_nonces"`
+	// AuthenticatorContexts are the random certificate_request_contexts
+	// of this side's authenticator requests, in order, where no verifier
+	// nonce is the context (post-handshake passport).
+	AuthenticatorContexts []Hex `json:"authenticator_request_contexts,omitempty"`
 }
 
 // KeyShare is the endpoint's ephemeral key share.

@@ -30,11 +30,24 @@ func (Profile) Describe() party.Descriptor {
 		// Nothing travels in the handshake's first flights.
 		FirstFlight: func(party.Model) []party.Extension { return nil },
 		CMWIn:       cmwIn,
+		// Nothing is negotiated: the request solicits cmw_attestation and
+		// the attester puts in it what its topology makes.
+		Selected: func(s party.Side, evidenceType string, _ []byte) string {
+			if s.Topology == party.Passport {
+				return "cmw_attestation (solicited by the authenticator request): an attestation result"
+			}
+			return "cmw_attestation (solicited by the authenticator request): " + evidenceType
+		},
 		Alerts: party.Alerts{
 			Rejected: AlertRejected,
 			Missing:  AlertRejected,
 			// An attestation the request did not solicit (§3.1).
 			Unoffered: tls13.AlertUnsupportedExtension,
+			// An extension where it may not be (RFC 8446 §4.2): §3 allows
+			// only the first entry.
+			Misplaced: tls13.AlertIllegalParameter,
+			// §7.2 forbids the offer; the draft names no alert (XP03-I-3).
+			EarlyData: tls13.AlertIllegalParameter,
 			Declined: map[party.Topology]tls13.AlertCode{
 				party.BackgroundCheck: tls13.AlertCertificateRequired,
 				party.Passport:        tls13.AlertCertificateRequired,
@@ -50,6 +63,8 @@ func (Profile) Describe() party.Descriptor {
 			party.RuleKeyBinding:      {"XP03-5.2-3"},
 			party.RuleAppraisal:       {"XP03-4-1", "XP03-7-1"},
 			party.RuleAttesterBinds:   {"XP03-5.1-1", "XP03-5.2-1", "XP03-5.2-2"},
+			party.RuleMisplaced:       {"XP03-3-1", "XP03-3-2"},
+			party.RuleEarlyData:       {"XP03-7.2-2"},
 		},
 		Phase:  party.PostHandshake,
 		Attest: attestAfterHandshake,

@@ -271,11 +271,11 @@ func eccSchemeHasHash(scheme uint16) (bool, error) {
 	return false, fmt.Errorf("ECC scheme %#x", scheme)
 }
 
-// checkSymmetric accepts the block ciphers of TPMT_SYM_DEF_OBJECT, each
-// with key bits and a mode.
+// checkSymmetric accepts AES for TPMT_SYM_DEF_OBJECT, with key bits and
+// a mode: the one block cipher go-tpm decodes the details of.
 func checkSymmetric(alg uint16) error {
 	switch alg {
-	case AlgNull, AlgTDES, AlgAES, AlgSM4, AlgCamellia:
+	case AlgNull, AlgAES:
 		return nil
 	}
 	return fmt.Errorf("symmetric algorithm %#x", alg)

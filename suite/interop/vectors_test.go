@@ -44,7 +44,7 @@ func TestVectorsPlacement(t *testing.T) {
 	for _, c := range []struct {
 		peer  string
 		cases int // vector cases the manifest gets
-	}{{"reference", 335}, {"mbedtls", 180}} {
+	}{{"reference", 335}, {"mbedtls", 285}} {
 		m := loadManifest(t, c.peer)
 		plans, err := vectorPlans(m)
 		if err != nil {

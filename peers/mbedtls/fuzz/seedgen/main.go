@@ -45,6 +45,11 @@ type placement struct {
 	flight string // the hs-* seed
 }
 
+// cmwExtension names, per CMW vector file, the end-entity CertificateEntry
+// extension its CMW travels in (cmw_payload<1..2^24-1>) instead of
+// cert_data.
+var cmwExtension = map[string]uint16{"ea-07/cmw.json": ea07Ext}
+
 var placements = map[string]placement{
 	"ta-07/evidence_request.client_hello.json":          {"server", "hs-ta07-server-attests"},
 	"ta-07/evidence_proposal.client_hello.json":         {"server", "hs-ta07-client-attests"},
@@ -89,7 +94,7 @@ func main() {
 		}
 		for _, g := range f.TestGroups {
 			for _, tc := range g.Tests {
-				target, seed, err := splice(*corpus, pl, f.Profile, g, tc)
+				target, seed, err := splice(*corpus, pl, cmwExtension[rel], g, tc)
 				if err != nil {
 					log.Fatalf("%s #%d: %v", rel, tc.TcID, err)
 				}
@@ -115,7 +120,7 @@ func main() {
 }
 
 // splice returns the target and the recorded flight with the vector in it.
-func splice(corpus string, pl placement, profile string, g parser.Group, tc parser.Test) (string, []byte, error) {
+func splice(corpus string, pl placement, cmwExt uint16, g parser.Group, tc parser.Test) (string, []byte, error) {
 	target := pl.target
 	var msgType uint8
 	var edit func([]byte) ([]byte, error)
@@ -150,12 +155,11 @@ func splice(corpus string, pl placement, profile string, g parser.Group, tc pars
 	case "CMW":
 		msgType = msgCertificate
 		edit = func(body []byte) ([]byte, error) { return setFirstCertData(body, tc.Input) }
-		if profile == "ea-07" {
-			// remoteAttestation { opaque cmw_payload<1..2^24-1>; }
+		if cmwExt != 0 {
 			var b cryptobyte.Builder
 			b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(tc.Input) })
 			payload := b.BytesOrPanic()
-			edit = func(body []byte) ([]byte, error) { return setFirstEntryExtension(body, ea07Ext, payload) }
+			edit = func(body []byte) ([]byte, error) { return setFirstEntryExtension(body, cmwExt, payload) }
 		}
 	default:
 		return "", nil, fmt.Errorf("group type %q", g.Type)

@@ -20,8 +20,10 @@ import (
 type violation struct {
 	// it is the spec's sentence, in the draft's words.
 	it string
-	// fault, if set, breaks the fixture's attester for this spec only
-	// (the spec restores it).
+	// fault, if set, makes the attesting party use a fresh attester with
+	// these faults on the fixture's root of trust, endorsed as a faulty
+	// attester is (a TPM shows UnendorsedKey in its endorsement, so the
+	// shared attesters cannot be broken and mended per spec).
 	fault *parsectpm.Faults
 	tweak harness.Tweaks
 	// alert is the code sender must send and its peer receive;
@@ -41,13 +43,15 @@ func describeViolations(m party.Model, vs []violation, extra func()) {
 			for _, id := range v.reqs {
 				labels = append(labels, requirements.Label(id))
 			}
-			It(v.it, labels, func() {
+			It(v.it, labels, func(ctx SpecContext) {
+				tweak := v.tweak
 				if v.fault != nil {
-					a := fixture().Attester[attester(m) == Client]
-					a.SetFaults(*v.fault)
-					DeferCleanup(a.SetFaults, parsectpm.Faults{})
+					att := attester(m)
+					a, chain, err := fixture().NewAttester(ctx, att == Client, *v.fault, false)
+					Expect(err).NotTo(HaveOccurred())
+					tweak = then(tweak, on(att, func(p *party.Party) { p.Attester, p.Chain = a, chain }))
 				}
-				r := run(m, v.tweak)
+				r := run(m, tweak)
 				alert := v.alert
 				if v.onVeraison != 0 && fixture().VerifierKind == harness.VerifierVeraison {
 					alert = v.onVeraison
@@ -88,6 +92,26 @@ func oneSided(p profileSpec) []party.Model {
 }
 
 // The tweaks below make one party misbehave; e names whose party.
+
+// then is t followed by u.
+func then(t, u harness.Tweaks) harness.Tweaks {
+	return harness.Tweaks{
+		Parties: func(client, server *party.Party) {
+			for _, f := range []func(client, server *party.Party){t.Parties, u.Parties} {
+				if f != nil {
+					f(client, server)
+				}
+			}
+		},
+		Configs: func(client, server *tls13.Config) {
+			for _, f := range []func(client, server *tls13.Config){t.Configs, u.Configs} {
+				if f != nil {
+					f(client, server)
+				}
+			}
+		},
+	}
+}
 
 func on(e Endpoint, f func(p *party.Party)) harness.Tweaks {
 	return harness.Tweaks{Parties: func(client, server *party.Party) {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -345,6 +346,52 @@ func ServiceState(ctx context.Context, url string) (string, error) {
 func (s *Veraison) Log(name string) string {
 	b, _ := os.ReadFile(filepath.Join(s.StateDir, name+".log"))
 	return string(b)
+}
+
+// CPU is the processor time (user and system) each running service has
+// used so far, by name: read before and after a load, it tells which of
+// Veraison's processes spends what on it.
+func (s *Veraison) CPU() (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for _, p := range s.procs {
+		if !s.Running(p.name) {
+			continue
+		}
+		d, err := processCPU(p.cmd.Process.Pid)
+		if err != nil {
+			return nil, fmt.Errorf("services: CPU time of %s: %w", p.name, err)
+		}
+		out[p.name] = d
+	}
+	return out, nil
+}
+
+// processCPU reads utime and stime from /proc/<pid>/stat (proc(5)), in
+// clock ticks of 1/100 s, the USER_HZ every Linux reports there.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is parenthesized and may hold spaces:
+	// count fields after its closing parenthesis.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
+	}
+	var ticks int64
+	for _, v := range f[11:13] { // fields 14 and 15: utime, stime
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 // Running reports whether the named service is still running.

@@ -68,6 +68,15 @@ func TestStartStop(t *testing.T) {
 			t.Errorf("%s not running", n)
 		}
 	}
+	cpu, err := s.CPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{VTS, Provisioning, Verification, Management} {
+		if _, ok := cpu[n]; !ok {
+			t.Errorf("CPU() has no %s: %v", n, cpu)
+		}
+	}
 
 	dir := s.StateDir
 	start := time.Now()
@@ -205,4 +214,28 @@ func getJSON(t *testing.T, ctx context.Context, url string) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// processCPU agrees with getrusage(2) on this process, to its 10 ms
+// resolution, after it has burnt some CPU.
+func TestProcessCPU(t *testing.T) {
+	var ru syscall.Rusage
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	got, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	want := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if got < 150*time.Millisecond || got > want+20*time.Millisecond || got < want-50*time.Millisecond {
+		t.Errorf("processCPU = %v, getrusage = %v", got, want)
+	}
+	if _, err := processCPU(-1); err == nil {
+		t.Error("processCPU(-1) succeeded")
+	}
 }

@@ -50,6 +50,12 @@ type Config struct {
 	DeterministicSignatures bool
 	// Time returns the current time for certificate validation. Nil means time.Now.
 	Time func() time.Time
+	// FlushBeforeCredential sends the flight so far before building the
+	// Certificate and again before signing CertificateVerify, so the peer
+	// derives keys and checks the certificate (and any evidence in it)
+	// while a slow credential, such as a TPM quoting and signing, works.
+	// It costs up to two more records per flight; the bytes are the same.
+	FlushBeforeCredential bool
 
 	CipherSuites []uint16 // in preference order; nil means all three
 	// Groups are the supported groups in preference order (the client

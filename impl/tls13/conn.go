@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -351,13 +352,49 @@ func (c *Conn) writeHandshake(raw []byte) {
 	c.hsOut = append(c.hsOut, raw...)
 }
 
+// flushBeforeCredential sends what is queued when
+// Config.FlushBeforeCredential asks for it.
+func (c *Conn) flushBeforeCredential() error {
+	if !c.config.FlushBeforeCredential {
+		return nil
+	}
+	return c.flush()
+}
+
 func (c *Conn) flush() error {
 	if len(c.hsOut) == 0 {
 		return nil
 	}
 	data := c.hsOut
 	c.hsOut = nil
-	return c.writeRecords(recordHandshake, data)
+	err := c.writeRecords(recordHandshake, data)
+	if err != nil && !c.handshakeDone.Load() {
+		return c.alertBehind(err)
+	}
+	return err
+}
+
+// alertBehind explains a handshake write the peer refused: a peer that
+// aborted sends its alert and closes, and our write of the rest of the
+// flight then meets its reset. What it sent before the reset is still
+// ours to read (a flight cut ahead of a slow credential makes this the
+// common case), so the alert it carried is the error, not the reset.
+func (c *Conn) alertBehind(werr error) error {
+	if !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
+		return werr
+	}
+	// Anything it sent is already here: do not wait for more.
+	c.conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	for range 8 {
+		err := c.readRecordInto(false)
+		if ae, ok := AsAlert(err); ok && ae.received {
+			return err
+		}
+		if err != nil {
+			break
+		}
+	}
+	return werr
 }
 
 // Read reads application data.

@@ -463,6 +463,9 @@ func (st *handshakeState) sendClientCertificate(cr *certificateRequestMsg) error
 		return err
 	}
 	if signer != nil && len(cm.entries) > 0 {
+		if err := st.c.flushBeforeCredential(); err != nil {
+			return err
+		}
 		return st.sendCertificateVerify(signer, cr.sigAlgs)
 	}
 	return nil

@@ -61,6 +61,9 @@ func (c *Conn) serverHandshake(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if err := c.flushBeforeCredential(); err != nil {
+		return err
+	}
 	cm, signer, err := st.makeCertificate(nil, c.serverCertType, st.hello.sigAlgs, certSchemesOf(st.hello.sigAlgs, st.hello.sigAlgsCert))
 	if err != nil {
 		return err
@@ -69,6 +72,9 @@ func (c *Conn) serverHandshake(ctx context.Context) (err error) {
 		return Alertf(AlertHandshakeFailure, "no server credential fits the client's signature algorithms and certificate types")
 	}
 	if _, err := st.send(cm); err != nil {
+		return err
+	}
+	if err := c.flushBeforeCredential(); err != nil {
 		return err
 	}
 	if err := st.sendCertificateVerify(signer, st.hello.sigAlgs); err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/containers/services"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/attest/verify/veraison"
@@ -203,6 +204,11 @@ func BenchmarkVeraisonHandshake(b *testing.B) {
 			var mu sync.Mutex
 			var lat []time.Duration
 			rt.reset()
+			cpu0, err := f.Veraison.CPU()
+			if err != nil {
+				b.Fatal(err)
+			}
+			ours0 := cpuTime(b)
 			work := make(chan struct{})
 			var wg sync.WaitGroup
 			t0 := time.Now()
@@ -236,6 +242,19 @@ func BenchmarkVeraisonHandshake(b *testing.B) {
 				c, d := rt.of(k)
 				b.ReportMetric(float64(d.Microseconds())/1000/float64(max(c, 1)), k+"-ms")
 			}
+			// Processor time per handshake in each Veraison service, and
+			// in this process (both TLS sides, the attester, the relying
+			// party and its HTTP client).
+			cpu1, err := f.Veraison.CPU()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for name, t1 := range cpu1 {
+				if d := t1 - cpu0[name]; d > 0 || name == services.VTS || name == services.Verification {
+					b.ReportMetric(float64(d.Microseconds())/1000/n, strings.ToLower(name)+"-cpu-ms")
+				}
+			}
+			b.ReportMetric(float64((cpuTime(b)-ours0).Microseconds())/1000/n, "ours-cpu-ms")
 		})
 	}
 }

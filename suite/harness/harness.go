@@ -40,6 +40,7 @@ type Fixture struct {
 	Root           string                      // the attesters' root of trust (RootSoftware, …)
 	VerifierKind   string                      // VerifierLocal or VerifierVeraison
 	VeraisonURL    string                      // the verification service, with VerifierVeraison
+	Veraison       *services.Veraison          // its processes, with VerifierVeraison
 	Chain          map[bool][][]byte           // X.509 for each attester's TIK
 	Plain          map[bool]tls13.Credential   // a non-attested credential per side
 	caCert         *x509.Certificate

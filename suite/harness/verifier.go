@@ -60,7 +60,7 @@ func (f *Fixture) newVerifier(ctx context.Context, kind string) (Verifier, endor
 		return nil, nil, fmt.Errorf("starting Veraison: %w", err)
 	}
 	f.closers = append(f.closers, svc.Stop)
-	f.VeraisonURL = svc.VerificationURL
+	f.VeraisonURL, f.Veraison = svc.VerificationURL, svc
 	v, err := veraison.New(ctx, veraison.Config{VerificationURL: svc.VerificationURL})
 	if err != nil {
 		return nil, nil, err

@@ -3,6 +3,7 @@ package tpm
 import (
 	"context"
 	"crypto"
+	"time"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 )
@@ -44,3 +45,7 @@ func Retries(a *Attester) int64 { return a.l.retries.Load() }
 
 // Sent is how many commands the attester's link has sent to its TPM.
 func Sent(a *Attester) int64 { return a.l.sent.Load() }
+
+// Busy is how long the attester's link has waited on its TPM: command
+// round trips, the TPM's execution included.
+func Busy(a *Attester) time.Duration { return time.Duration(a.l.busy.Load()) }

@@ -39,6 +39,7 @@ type link struct {
 
 	retries atomic.Int64 // commands sent again on TPM_RC_RETRY and kin
 	sent    atomic.Int64 // commands sent, retries included
+	busy    atomic.Int64 // nanoseconds spent in exchanges with the TPM
 }
 
 // object is a transient key this package created. Its saved context lets
@@ -266,7 +267,9 @@ func (s *session) Send(cmd []byte) ([]byte, error) {
 			return nil, err
 		}
 		s.l.sent.Add(1)
+		t0 := time.Now()
 		rsp, err := s.l.exchange(s.ctx, cmd)
+		s.l.busy.Add(int64(time.Since(t0)))
 		if err != nil {
 			if ctxErr := s.ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 				err = fmt.Errorf("%w (%v)", ctxErr, err)

@@ -55,6 +55,9 @@ type Config struct {
 	// derives keys and checks the certificate (and any evidence in it)
 	// while a slow credential, such as a TPM quoting and signing, works.
 	// It costs up to two more records per flight; the bytes are the same.
+	// Off by default: a peer that aborts on the Certificate then closes
+	// with the rest of the flight unread, and its reset can overtake the
+	// alert it sent, so the alert a test waits for may never be seen.
 	FlushBeforeCredential bool
 
 	CipherSuites []uint16 // in preference order; nil means all three

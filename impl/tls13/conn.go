@@ -374,11 +374,11 @@ func (c *Conn) flush() error {
 	return err
 }
 
-// alertBehind explains a handshake write the peer refused: a peer that
-// aborted sends its alert and closes, and our write of the rest of the
-// flight then meets its reset. What it sent before the reset is still
-// ours to read (a flight cut ahead of a slow credential makes this the
-// common case), so the alert it carried is the error, not the reset.
+// alertBehind explains a write the peer refused: a peer that aborted
+// sends its alert and closes, and our next write (the rest of a flight,
+// or application data right after our Finished) meets its reset. What it
+// sent before the reset is still ours to read, so the alert it carried
+// is the error, not the reset.
 func (c *Conn) alertBehind(werr error) error {
 	if !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
 		return werr
@@ -449,6 +449,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.writeErr
 	}
 	if err := c.writeRecords(recordApplicationData, b); err != nil {
+		err = c.alertBehind(err)
 		c.writeErr = err
 		return 0, err
 	}

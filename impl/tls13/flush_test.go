@@ -2,7 +2,12 @@ package tls13
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"testing"
+	"time"
 )
 
 // TestFlushBeforeCredential: with the option each side's flight is cut
@@ -79,6 +84,38 @@ func TestAlertBehindARefusedFlight(t *testing.T) {
 		}
 		if ae, ok := AsAlert(serr); !ok || ae.Sent || ae.Code != AlertIllegalParameter {
 			t.Fatalf("server: %v, want illegal_parameter received", serr)
+		}
+	}
+}
+
+// TestAlertBehindApplicationData: a server that refuses the client's
+// certificate aborts after the client's handshake is done; the client's
+// application data then meets a reset, and Write reports the server's
+// alert, which arrived before it.
+func TestAlertBehindApplicationData(t *testing.T) {
+	pki := getPKI(t)
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := newCA(t, caKey, "a CA the server does not trust")
+	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	stranger := newLeaf(t, ca, caKey, ck, "client.test", x509.ExtKeyUsageClientAuth)
+	for range 10 {
+		cc, sc := pki.clientConfig(), pki.serverConfig()
+		cc.Certificates = []Credential{stranger}
+		sc.ClientAuth = RequireAndVerifyClientCert
+		cli, _, cerr, serr := runPair(t, cc, sc)
+		if cerr != nil {
+			t.Fatalf("client handshake: %v", cerr)
+		}
+		if ae, ok := AsAlert(serr); !ok || !ae.Sent {
+			t.Fatalf("server: %v, want an alert sent", serr)
+		}
+		var werr error
+		for i := 0; i < 100 && werr == nil; i++ {
+			_, werr = cli.Write(bytes.Repeat([]byte{'x'}, 1000))
+			time.Sleep(time.Millisecond)
+		}
+		if ae, ok := AsAlert(werr); !ok || ae.Sent || ae.Code != AlertUnknownCA {
+			t.Fatalf("client Write: %v, want unknown_ca received", werr)
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/profile/poc"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 	"github.com/attested-tls/conformance/impl/attest/profile/xp03"
-	"github.com/attested-tls/conformance/impl/tls13"
 )
 
 var (
@@ -26,23 +25,8 @@ func register(p party.Profile) {
 	if p.Describe().Name != p.Name() {
 		panic("profile: " + p.Name() + " describes itself as " + p.Describe().Name)
 	}
-	p = attesting{p}
 	profiles[p.Name()] = p
 	order = append(order, p)
-}
-
-// attesting has an endpoint that attests send its flight so far before
-// building and signing its credential, whatever the profile: the peer
-// derives keys and appraises the evidence while the attester (a TPM
-// certifying, quoting, signing) works, instead of after it.
-type attesting struct{ party.Profile }
-
-func (a attesting) Configure(base *tls13.Config, isClient bool, p *party.Party) (*tls13.Config, error) {
-	cfg, err := a.Profile.Configure(base, isClient, p)
-	if err == nil && p.Attests() {
-		cfg.FlushBeforeCredential = true
-	}
-	return cfg, err
 }
 
 func init() {

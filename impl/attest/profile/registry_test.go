@@ -1,19 +1,7 @@
 package profile
 
 import (
-	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
-	"math/big"
 	"testing"
-	"time"
-
-	"github.com/attested-tls/conformance/impl/attest"
 
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -97,59 +85,4 @@ func TestFirstDefining(t *testing.T) {
 	if _, err := Describe("no-such-profile"); err == nil {
 		t.Fatal("described an unknown profile")
 	}
-}
-
-// TestAttestingEndpointsFlushBeforeCredential: every profile's endpoint
-// that attests sends its flight ahead of its credential (so its peer
-// works while a TPM does); one that only appraises keeps the engine's
-// default.
-func TestAttestingEndpointsFlushBeforeCredential(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "server.test"}, DNSNames: []string{"server.test"}, NotAfter: time.Now().Add(time.Hour)}
-	leaf, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range All() {
-		prof, _ := ByName(d.Name)
-		checked := 0
-		for _, client := range []bool{false, true} {
-			for _, cred := range []party.Credential{party.X509, party.AttestationOnly} {
-				attests := &party.Party{Attester: stubAttester{key}, Credential: cred, Chain: [][]byte{leaf}}
-				relies := &party.Party{VerifyPeer: true, PeerCredential: cred}
-				for _, tc := range []struct {
-					p    *party.Party
-					want bool
-				}{{attests, true}, {relies, false}} {
-					cfg, err := prof.Configure(&tls13.Config{}, client, tc.p)
-					if errors.Is(err, party.ErrUnsupported) {
-						continue
-					}
-					if err != nil {
-						t.Fatalf("%s: %v", d.Name, err)
-					}
-					checked++
-					if cfg.FlushBeforeCredential != tc.want {
-						t.Errorf("%s, client=%v, attests=%v: FlushBeforeCredential = %v", d.Name, client, tc.p.Attests(), cfg.FlushBeforeCredential)
-					}
-				}
-			}
-		}
-		if checked == 0 {
-			t.Errorf("%s: no side configured", d.Name)
-		}
-	}
-}
-
-// stubAttester has an identity and produces nothing: Configure only
-// needs to know that the endpoint attests.
-type stubAttester struct{ key crypto.Signer }
-
-func (a stubAttester) Identity() crypto.Signer { return a.key }
-func (stubAttester) MediaTypes() []string      { return nil }
-func (stubAttester) Evidence(context.Context, attest.Challenge) (attest.Evidence, error) {
-	return attest.Evidence{}, errors.New("stub")
 }

@@ -316,10 +316,6 @@ func build(tr *Trace, client bool, t tls13.Trace) (*endpoint, error) {
 	if e.cfg, err = prof.Configure(base, client, p); err != nil {
 		return nil, err
 	}
-	// A trace holds each flight in as few records as it fits: cutting it
-	// ahead of a slow credential is a live-endpoint choice, not part of
-	// the draft's wire image.
-	e.cfg.FlushBeforeCredential = false
 	return e, nil
 }
 

@@ -47,7 +47,12 @@ endorsement first: POST /endorsements?visitor=NAME.
 Every verdict is appended to DIR/journal.jsonl as it is made; serve
 replays it at start, so a restart in the same DIR keeps the results and
 the trust anchors. SIGINT or SIGTERM lets connections under way finish
-and writes DIR/results.json.`
+and writes DIR/results.json.
+
+--services real gives the reference a swtpm as its root of trust and
+Veraison's services (host processes, built with 'make veraison') as its
+verifier, with the run's verifier key as Veraison's EAR key; posted
+endorsements are provisioned there.`
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("serve", serveSynopsis, stderr)
@@ -59,7 +64,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	connTimeout := fs.Duration("conn-timeout", serve.DefaultConnTimeout, "a connection's deadline")
 	helloTimeout := fs.Duration("hello-timeout", serve.DefaultHelloTimeout, "how long a client may take to send its ClientHello")
 	budget := fs.Int64("capture-budget", serve.DefaultCaptureBudget>>20, "MiB of connection files kept; past it the oldest are removed (verdicts stay)")
-	services := fs.String("services", "local", "the root of trust and verifier: local (a software root of trust, the in-process verifier)")
+	services := fs.String("services", serve.ServicesLocal, "the root of trust and verifier: local (a software root of trust, the in-process verifier) or real (a swtpm and Veraison's services, as host processes)")
 	cases := fs.Bool("cases", false, "print the case table and exit")
 	if err := fs.Parse(args); err != nil {
 		if err == flagHelp {
@@ -81,16 +86,15 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	switch {
-	case *services != "local":
-		// swtpm and Veraison per connection are not wired yet.
-		fmt.Fprintf(stderr, "conformance serve: --services %q: only local is supported so far\n", *services)
+	case *services != serve.ServicesLocal && *services != serve.ServicesReal:
+		fmt.Fprintf(stderr, "conformance serve: --services %q: want %s or %s\n", *services, serve.ServicesLocal, serve.ServicesReal)
 		return 2
 	case *maxConns < 1 || *connTimeout <= 0 || *helloTimeout <= 0 || *budget < 1:
 		fmt.Fprintln(stderr, "conformance serve: --max-conns, --conn-timeout, --hello-timeout and --capture-budget must be positive")
 		return 2
 	}
 	s, err := serve.New(serve.Config{Listen: *listen, HTTP: *httpAddr, Out: *out, Domain: *domain, MaxConns: *maxConns,
-		ConnTimeout: *connTimeout, HelloTimeout: *helloTimeout, CaptureBudget: *budget << 20, Log: stdout})
+		ConnTimeout: *connTimeout, HelloTimeout: *helloTimeout, CaptureBudget: *budget << 20, Services: *services, Log: stdout})
 	if err != nil {
 		fmt.Fprintf(stderr, "conformance serve: %v\n", err)
 		return 2

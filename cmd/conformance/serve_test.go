@@ -28,7 +28,7 @@ func TestServeUsage(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "ta-07.server-attests.bg-x509.cases.attested.test") {
 		t.Fatalf("serve --cases: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	for _, bad := range [][]string{{"--services", "real"}, {"--domain", "under_score"}, {"--max-conns", "0"}, {"extra"}} {
+	for _, bad := range [][]string{{"--services", "remote"}, {"--domain", "under_score"}, {"--max-conns", "0"}, {"extra"}} {
 		if r := conformance(t, append([]string{"serve", "--out", t.TempDir()}, bad...)...); r.code != 2 || r.stderr == "" {
 			t.Errorf("serve %v: exit %d, want 2 with a message\n%s", bad, r.code, r.stderr)
 		}

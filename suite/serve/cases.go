@@ -214,8 +214,8 @@ func ParseServerName(sni, domain string) (visitor, name string, err error) {
 	}
 	first, rest, _ := strings.Cut(labels, ".")
 	if v, c, ok := strings.Cut(first, VisitorSep); ok {
-		if v == "" || c == "" {
-			return "", "", fmt.Errorf("server name %q: want <visitor>%s<case> in its first label", sni, VisitorSep)
+		if v == "" || c == "" || strings.Contains(c, VisitorSep) {
+			return "", "", fmt.Errorf("server name %q: want <visitor>%s<case> in its first label, once", sni, VisitorSep)
 		}
 		visitor, first = v, c
 	}

@@ -105,9 +105,16 @@ func (s *Server) postEndorsement(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if _, err := contract.ParseEndorsement(b); err != nil {
+	en, err := contract.ParseEndorsement(b)
+	if err != nil {
 		http.Error(w, "not an endorsement file (peers/CONTRACT.md): "+err.Error(), http.StatusBadRequest)
 		return
+	}
+	if s.real != nil {
+		if err := s.real.provision(r.Context(), en); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
 	}
 	p := s.endorsementPath(v)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {

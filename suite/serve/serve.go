@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/evidence/rootoftrust"
 	"github.com/attested-tls/conformance/peers/contract"
 	"github.com/attested-tls/conformance/peers/inputs"
 	"github.com/attested-tls/conformance/peers/reference"
@@ -43,6 +42,9 @@ type Config struct {
 	// CaptureBudget bounds the bytes of connection folders kept: past
 	// it the oldest are removed (their verdicts stay).
 	CaptureBudget int64
+	// Services are the root of trust and verifier: ServicesLocal (the
+	// default) or ServicesReal.
+	Services string
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -80,6 +82,7 @@ type Server struct {
 	Table    *Table
 	Inputs   *inputs.Inputs
 	attester parsectpm.Attester
+	real     *realServices // nil with ServicesLocal
 	journal  *journal
 	sem      chan struct{}
 	runID    string
@@ -138,24 +141,23 @@ func New(cfg Config) (*Server, error) {
 	}
 	// One root of trust for the whole run, so the endorsement visitors
 	// fetch holds for every connection.
-	a, _, err := rootoftrust.Open(context.Background(), rootoftrust.Root{Kind: rootoftrust.Software}, parsectpm.Faults{})
-	if err != nil {
+	if s.attester, s.real, err = startServices(context.Background(), cfg.Services, servicesDir(cfg.Out), s.Inputs); err != nil {
 		return nil, err
 	}
-	s.attester = a
-	b, err := contract.MarshalEndorsement(a.Endorsement())
-	if err != nil {
-		return nil, err
+	b, err := contract.MarshalEndorsement(s.attester.Endorsement())
+	if err == nil {
+		err = results.WriteFileAtomic(s.Inputs.Path(inputs.EndorsementFile), b)
 	}
-	if err := results.WriteFileAtomic(s.Inputs.Path(inputs.EndorsementFile), b); err != nil {
+	if err == nil {
+		s.journal, err = openJournal(filepath.Join(cfg.Out, JournalFile), s.replayed)
+	}
+	if err != nil {
+		s.real.close()
 		return nil, err
 	}
 	var id [8]byte
 	rand.Read(id[:])
 	s.runID = "serve-" + hex.EncodeToString(id[:])
-	if s.journal, err = openJournal(filepath.Join(cfg.Out, JournalFile), s.replayed); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -217,7 +219,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	herr := s.http.shutdown(ctx)
 	_, werr := s.WriteResults()
-	return errors.Join(herr, werr, s.journal.close())
+	return errors.Join(herr, werr, s.journal.close(), s.real.close())
 }
 
 func (s *Server) accept() {
@@ -342,6 +344,14 @@ func (s *Server) play(e Entry, visitor, addr string, dialed bool, connect func(*
 	opt := e.c.Reference
 	opt.Wire, opt.Attester, opt.KeepSending = &r.Wire, s.attester, opt.KeepSending || e.c.Negative != nil
 	connect(&cfg, &opt)
+	if s.real != nil && cfg.Verifier != "" {
+		// Appraisals and passports through Veraison, whose EAR key is
+		// the run's verifier key: the trusted-verifiers list holds.
+		cfg.Verifier = s.real.verifier()
+	}
+	if s.real != nil && cfg.TPM != "" {
+		cfg.TPM = s.real.tpm() // the shared attester's, for the log
+	}
 	if cfg.PeerAttests() != contract.AttestsNone {
 		// The visitor's endorsement, as it posted it (else appraisal
 		// fails for want of one, which the reason says).

@@ -114,8 +114,15 @@ func newVisitor(t testing.TB, s *Server, name string) *visitor {
 func (v *visitor) config(t testing.TB, e Entry, misbehave string) (contract.Config, reference.Options) {
 	t.Helper()
 	dirs := map[contract.Role]string{contract.Server: filepath.Join(t.TempDir(), "server"), contract.Client: filepath.Join(t.TempDir(), "client")}
-	scfg, ccfg, err := v.in.Configs(inputs.Pair{TestCase: e.c.Model.ID(), Model: e.c.Model, Dirs: dirs,
-		Misbehave: map[contract.Role]string{e.VisitorRole: misbehave}, Timeout: 10 * time.Second})
+	return visitorConfig(t, v.in, e, dirs, misbehave), reference.Options{Attester: v.att}
+}
+
+// visitorConfig is the contract configuration of a visitor in case e
+// with inputs in (serve's, as published) and its files in dirs.
+func visitorConfig(t testing.TB, in *inputs.Inputs, e Entry, dirs map[contract.Role]string, misbehave string) contract.Config {
+	t.Helper()
+	scfg, ccfg, err := in.Configs(inputs.Pair{TestCase: e.c.Model.ID(), Model: e.c.Model, Dirs: dirs,
+		Misbehave: map[contract.Role]string{e.VisitorRole: misbehave}, Timeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,9 +131,9 @@ func (v *visitor) config(t testing.TB, e Entry, misbehave string) (contract.Conf
 		cfg = scfg
 	}
 	if cfg.PeerAttests() != contract.AttestsNone {
-		cfg.Endorsements = filepath.Join(v.dir, inputs.EndorsementFile) // serve's, as published
+		cfg.Endorsements = in.Path(inputs.EndorsementFile) // serve's, as published
 	}
-	return cfg, reference.Options{Attester: v.att}
+	return cfg
 }
 
 // connect plays e as a client against serve and returns serve's verdict
@@ -177,14 +184,28 @@ func find(t testing.TB, s *Server, id string, role contract.Role) Entry {
 	return e
 }
 
+// visit is a case a visitor plays, misbehaving so, and the verdict
+// serve must give.
+type visit struct {
+	id, misbehave string
+	want          results.Outcome
+}
+
+// expect plays k as a client against serve and checks serve's verdict.
+func (v *visitor) expect(t *testing.T, s *Server, k visit) Conn {
+	t.Helper()
+	c := v.connect(t, s, find(t, s, k.id, contract.Client), k.misbehave)
+	if c.Verdict != k.want {
+		t.Fatalf("serve's verdict %s (%s), want %s as conformance run gives", c.Verdict, c.Reason, k.want)
+	}
+	return c
+}
+
 // The verdicts `conformance run` gives these visitors in these cases:
 // the reference passes every case of its battery (its expected.json is
 // empty); the broken fixtures (peers/broken-*, the reference with one
 // ATLS_MISBEHAVE) fail the negative cases they are built to fail.
-var clientCases = []struct {
-	id, misbehave string
-	want          results.Outcome
-}{
+var clientCases = []visit{
 	{"ta-07/server-attests/passport+x509", "", results.Pass},
 	{"ta-07/server-attests/bg+x509", "", results.Pass},
 	{"ta-07/client-attests/bg+x509", "", results.Pass},
@@ -205,11 +226,7 @@ func TestReferenceVisitsAsClient(t *testing.T) {
 	v := newVisitor(t, s, "ref")
 	for _, k := range clientCases {
 		t.Run(k.id+"/"+k.misbehave, func(t *testing.T) {
-			e := find(t, s, k.id, contract.Client)
-			c := v.connect(t, s, e, k.misbehave)
-			if c.Verdict != k.want {
-				t.Fatalf("serve's verdict %s (%s), want %s as conformance run gives", c.Verdict, c.Reason, k.want)
-			}
+			c := v.expect(t, s, k)
 			if c.Verdict == results.Pass {
 				for _, p := range []string{c.Spec.Artifacts.KeyLog, c.Spec.Artifacts.Pcap} {
 					if p == "" || len(get(t, s.url("/"+p))) == 0 {

@@ -238,39 +238,51 @@ func TestReferenceVisitsAsClient(t *testing.T) {
 	}
 }
 
+// serverCases are cases serve dials the visitor's server for, with the
+// verdicts `conformance run` gives (as clientCases).
+var serverCases = []visit{
+	{"ta-07/server-attests/passport+x509", "", results.Pass},
+	{"ta-07/client-attests/bg+x509", "", results.Pass},
+	{"ta-07/server-attests/bg+x509/rejects-short-nonce", "", results.Pass},
+	{"ta-07/client-attests/passport+x509/rejects-corrupt-finished", "", results.Pass},
+	{"ta-07/client-attests/passport+x509/rejects-corrupt-finished", contract.NoAlert, results.Fail}, // peers/broken-no-alert
+}
+
+// dialed has serve dial the visitor's server, listening on loopback, for
+// case e (through GET /dial) and returns serve's verdict.
+func (v *visitor) dialed(t testing.TB, s *Server, e Entry, misbehave string) Conn {
+	t.Helper()
+	cfg, opt := v.config(t, e, misbehave)
+	cfg.ServerName = e.Name // serve dials with the case's name
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Listener = ln
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reference.Run(context.Background(), cfg, opt)
+	}()
+	defer wg.Wait()
+	var c Conn
+	if err := json.Unmarshal(get(t, s.url("/dial?visitor="+v.name+"&addr="+ln.Addr().String()+"&case="+e.Name)), &c); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Dialed || c.Role != contract.Server || c.ID != e.ID {
+		t.Fatalf("dialed %s: %+v", e.ID, c)
+	}
+	return c
+}
+
 func TestServeDialsTheVisitorsServer(t *testing.T) {
 	s := startServe(t, t.TempDir(), nil)
 	v := newVisitor(t, s, "refsrv")
-	for _, k := range []struct {
-		id   string
-		want results.Outcome
-	}{
-		{"ta-07/server-attests/passport+x509", results.Pass},
-		{"ta-07/client-attests/bg+x509", results.Pass},
-		{"ta-07/server-attests/bg+x509/rejects-short-nonce", results.Pass},
-	} {
-		t.Run(k.id, func(t *testing.T) {
-			e := find(t, s, k.id, contract.Server)
-			cfg, opt := v.config(t, e, "")
-			cfg.ServerName = e.Name // serve dials with the case's name
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			opt.Listener = ln
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				reference.Run(context.Background(), cfg, opt)
-			}()
-			defer wg.Wait()
-			var c Conn
-			if err := json.Unmarshal(get(t, s.url("/dial?visitor=refsrv&addr="+ln.Addr().String()+"&case="+e.Name)), &c); err != nil {
-				t.Fatal(err)
-			}
-			if c.Verdict != k.want || !c.Dialed || c.Role != contract.Server {
-				t.Fatalf("dialed %s: verdict %s (%s), want %s", k.id, c.Verdict, c.Reason, k.want)
+	for _, k := range serverCases {
+		t.Run(k.id+"/"+k.misbehave, func(t *testing.T) {
+			if c := v.dialed(t, s, find(t, s, k.id, contract.Server), k.misbehave); c.Verdict != k.want {
+				t.Fatalf("verdict %s (%s), want %s", c.Verdict, c.Reason, k.want)
 			}
 		})
 	}

@@ -214,7 +214,7 @@ func ParseServerName(sni, domain string) (visitor, name string, err error) {
 	}
 	first, rest, _ := strings.Cut(labels, ".")
 	if v, c, ok := strings.Cut(first, VisitorSep); ok {
-		if v == "" || c == "" || strings.Contains(c, VisitorSep) {
+		if !validLabel(v) || !validLabel(c) || strings.Contains(c, VisitorSep) {
 			return "", "", fmt.Errorf("server name %q: want <visitor>%s<case> in its first label, once", sni, VisitorSep)
 		}
 		visitor, first = v, c

@@ -47,7 +47,7 @@ func TestTableCoversEveryModelAndRole(t *testing.T) {
 func TestParseServerNameRejects(t *testing.T) {
 	for _, sni := range []string{
 		"", "example.com", "cases.attested.test", "-bad.cases.attested.test", "a..b.cases.attested.test",
-		"--ta-07.cases.attested.test", "v--.cases.attested.test", "a--b--ta-07.cases.attested.test", "sp ace.cases.attested.test",
+		"--ta-07.cases.attested.test", "v--.cases.attested.test", "a--b--ta-07.cases.attested.test", "0---0.cases.attested.test", "sp ace.cases.attested.test",
 		strings.Repeat("a", 64) + ".cases.attested.test", strings.Repeat("a.", 130) + "cases.attested.test",
 	} {
 		if v, n, err := ParseServerName(sni, DefaultDomain); err == nil {

@@ -5,6 +5,7 @@
 //	conformance report    render the reports again from a results file
 //	conformance profiles  list the attested TLS profiles and their models
 //	conformance peer      play one side of one case as a contract peer
+//	conformance serve     standing reference endpoints for an interop table
 //	conformance vectors   generate or check the published test vectors
 //	conformance idle      a kept peer container's first process (the suite's)
 //

@@ -29,6 +29,7 @@ import (
 	"github.com/attested-tls/conformance/reports/results"
 	"github.com/attested-tls/conformance/suite/harness"
 	"github.com/attested-tls/conformance/suite/interop"
+	"github.com/attested-tls/conformance/suite/serve"
 	"github.com/attested-tls/conformance/suite/specs" // the spec tree
 )
 
@@ -95,7 +96,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	prog := newProgress(stdout, isTerminal(stdout))
 	envs := newPeerEnvs(p.dir, p.choice, prog.logf)
-	interop.DeclarePairs(interop.PairOptions{Peers: p.peers, Env: envs.get, Reqs: specReqs(), After: wireChecks, Parallel: f.parallel,
+	interop.DeclarePairs(interop.PairOptions{Peers: p.peers, Env: envs.get, Reqs: specReqs(), After: serve.WireChecks, Parallel: f.parallel,
 		Selected: p.selected, RealServices: f.services == "real"})
 	suiteCfg, reporterCfg, closeLog, err := p.ginkgoConfig(prog, stdout)
 	if err != nil {
@@ -551,21 +552,6 @@ func specReqs() func(party.Model) []string {
 		byID[c.Model.ID()] = c.Reqs
 	}
 	return func(m party.Model) []string { return byID[m.ID()] }
-}
-
-// wireChecks runs the profile's wire checks (the in-process specs') on a
-// completed pair case, from the handshake messages the reference sent and
-// read.
-func wireChecks(c interop.Case, r *interop.Result) {
-	hr := &harness.Result{Client: r.Wire.State, Server: r.Wire.State, Foreign: true}
-	ours, theirs := r.Flights()
-	hr.ClientSent, hr.ServerSent = ours, theirs
-	hr.ClientFrames, hr.ServerFrames = r.Frames(true), r.Frames(false)
-	if c.PeerRole == contract.Client {
-		hr.ClientSent, hr.ServerSent = theirs, ours
-		hr.ClientFrames, hr.ServerFrames = hr.ServerFrames, hr.ClientFrames
-	}
-	specs.CheckWire(c.Model, hr)
 }
 
 // peerEnvs sets up each peer on first use: one driver for the run (its

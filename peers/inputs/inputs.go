@@ -9,6 +9,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -85,6 +86,55 @@ func Prepare(dir string) (*Inputs, error) {
 		}
 	}
 	return in, nil
+}
+
+// Load reads the inputs Prepare wrote to dir: a long-running server
+// (conformance serve) restarted keeps the trust anchors its visitors
+// already have. It fails if a file is missing or malformed, or the CA
+// has expired.
+func Load(dir string) (*Inputs, error) {
+	read := func(name string) ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("inputs: %w", err)
+		}
+		return b, nil
+	}
+	b, err := read(CACertFile)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("inputs: %s: no PEM CERTIFICATE", CACertFile)
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("inputs: %s: %w", CACertFile, err)
+	}
+	if time.Now().After(cert.NotAfter) {
+		return nil, fmt.Errorf("inputs: %s expired at %s", CACertFile, cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	keys := map[string]*ecdsa.PrivateKey{}
+	for _, name := range []string{CAKeyFile, VerifierKeyFile} {
+		b, err := read(name)
+		if err != nil {
+			return nil, err
+		}
+		if keys[name], err = contract.ParseECPrivateKeyPEM(b); err != nil {
+			return nil, fmt.Errorf("inputs: %s: %w", name, err)
+		}
+	}
+	if !keys[CAKeyFile].PublicKey.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("inputs: %s is not the key of %s", CAKeyFile, CACertFile)
+	}
+	vk := &keys[VerifierKeyFile].PublicKey
+	id, err := attest.VerifierIdentity(vk)
+	if err != nil {
+		return nil, err
+	}
+	return &Inputs{Dir: dir, CA: &endpoint.CA{Cert: cert, Key: keys[CAKeyFile]},
+		Verifier: attest.TrustedVerifier{ID: id, Key: vk}}, nil
 }
 
 // Path is the path of one of the run's input files.

@@ -1,8 +1,10 @@
 package inputs
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +54,26 @@ func TestConfigsWireBothSides(t *testing.T) {
 	}
 	if _, _, err := in.Configs(Pair{Model: m}); err == nil {
 		t.Fatal("no output folders accepted")
+	}
+}
+
+func TestLoadReadsWhatPrepareWrote(t *testing.T) {
+	dir := t.TempDir()
+	in, err := Prepare(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CA.Cert.Equal(in.CA.Cert) || !bytes.Equal(got.Verifier.ID, in.Verifier.ID) {
+		t.Fatalf("Load gave another CA or verifier than Prepare made")
+	}
+	if err := os.Remove(filepath.Join(dir, VerifierKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), VerifierKeyFile) {
+		t.Fatalf("Load without %s: %v, want an error naming it", VerifierKeyFile, err)
 	}
 }

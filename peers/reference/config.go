@@ -24,7 +24,8 @@ import (
 
 // setup builds the endpoint; a non-nil endpoint must be closed, also
 // with an error.
-func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *tls13.Config) error) (*ours, error) {
+// shared, if set, is the attester to use instead of opening cfg.TPM.
+func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *tls13.Config) error, shared parsectpm.Attester) (*ours, error) {
 	if !strings.HasPrefix(cfg.TestCase, cfg.Profile+"/") {
 		return nil, contract.Unsupportedf("case %q is not a case of profile %s", cfg.TestCase, cfg.Profile)
 	}
@@ -94,12 +95,14 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 	}
 	roles.Policy = &policy.Policy{Verifiers: trusted, RequireKeyBinding: true}
 	if self.Attests {
-		a, closeFn, err := openAttester(ctx, cfg.TPM)
-		if err != nil {
-			return ep, err
+		if ep.attester = shared; shared == nil {
+			a, closeFn, err := openAttester(ctx, cfg.TPM)
+			if err != nil {
+				return ep, err
+			}
+			ep.attester = a
+			ep.closers = append(ep.closers, closeFn)
 		}
-		ep.attester = a
-		ep.closers = append(ep.closers, closeFn)
 		roles.Attester = ep.attester
 		if ep.verifier != nil {
 			// Our passports come from our verifier appraising our evidence.

@@ -64,8 +64,12 @@ func connect(ctx context.Context, cfg contract.Config, ln net.Listener, lg *logg
 	}
 }
 
-// prefixed is a connection whose first byte was read to tell a client
-// from a port check; Read returns it first.
+// Prefixed is c whose first bytes, already read (to tell a client from a
+// port check, or to find a ClientHello's server name), Read returns first.
+func Prefixed(c net.Conn, first []byte) net.Conn { return &prefixed{Conn: c, first: first} }
+
+// prefixed is a connection whose first bytes were read; Read returns
+// them first.
 type prefixed struct {
 	net.Conn
 	first []byte

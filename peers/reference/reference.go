@@ -64,6 +64,11 @@ type Options struct {
 	// the profile configures them: a suite's way to make the reference
 	// misbehave beyond the contract's misbehaviours.
 	Tweak func(p *party.Party, c *tls13.Config) error
+	// Attester, if set, is our attester instead of one opened on
+	// cfg.TPM for this connection: a long-running server (conformance
+	// serve) keeps one root of trust, so the endorsement it publishes
+	// holds for every connection. Run does not close it.
+	Attester parsectpm.Attester
 }
 
 // AlertRoom is how long before its deadline the peer stops waiting on its
@@ -88,7 +93,7 @@ func Run(ctx context.Context, cfg contract.Config, opt Options) (contract.Outcom
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
-	ep, err := setup(ctx, cfg, opt.Tweak)
+	ep, err := setup(ctx, cfg, opt.Tweak, opt.Attester)
 	if ep != nil {
 		defer ep.close()
 	}

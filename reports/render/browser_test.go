@@ -2,37 +2,24 @@ package render
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/attested-tls/conformance/internal/browser"
 )
 
 var screenshotDir = flag.String("screenshot-dir", "", "also copy the browser test's screenshot here (default: only the test's temp dir)")
-
-// chromium finds Debian's chromium; the test fails without it, because
-// "report.html renders" is part of the definition of done.
-func chromium(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium not found on PATH: install it with `apt-get install -y chromium` (make deps)")
-	}
-	return p
-}
 
 // pageFacts is what the in-page probe reports.
 type pageFacts struct {
@@ -88,73 +75,13 @@ const probe = `(() => {
     links: inPage.length, missing, artifacts, external, specCount: specs.length, hiddenPass, passCount, targetShown, overview};
 })()`
 
-// launch starts Debian's chromium headless (chromedp), a throwaway
-// profile, no sandbox (the tests may run as root); cancel ends it.
-func launch(ctx context.Context, bin string) (context.Context, context.CancelFunc) {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
-		chromedp.WindowSize(1400, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	return bctx, func() { cancelBrowser(); cancelAlloc() }
-}
-
-// pageErrors collects what a tab reports as wrong: console errors and
-// failed assertions, uncaught exceptions, error log entries (a resource
-// that failed to load).
-type pageErrors struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (p *pageErrors) listen(ev any) {
-	var msg string
-	switch e := ev.(type) {
-	case *runtime.EventConsoleAPICalled:
-		if e.Type != runtime.ConsoleAPICalledTypeError && e.Type != runtime.ConsoleAPICalledTypeAssert {
-			return
-		}
-		var parts []string
-		for _, a := range e.Args {
-			var v any
-			if a.Description != "" || json.Unmarshal([]byte(a.Value), &v) != nil {
-				parts = append(parts, a.Description)
-			} else {
-				parts = append(parts, fmt.Sprint(v))
-			}
-		}
-		msg = "console." + string(e.Type) + ": " + strings.Join(parts, " ")
-	case *runtime.EventExceptionThrown:
-		d := e.ExceptionDetails
-		msg = "exception: " + d.Text
-		if d.Exception != nil {
-			msg += " " + d.Exception.Description
-		}
-	case *log.EventEntryAdded:
-		if e.Entry.Level != log.EntryLevelError {
-			return
-		}
-		msg = fmt.Sprintf("log (%s): %s %s", e.Entry.Source, e.Entry.Text, e.Entry.URL)
-	default:
-		return
-	}
-	p.mu.Lock()
-	p.errs = append(p.errs, strings.TrimSpace(msg))
-	p.mu.Unlock()
-}
-
-func (p *pageErrors) list() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.errs...)
-}
-
 // checkPage loads a page in a new tab of the browser and lists everything
 // wrong with it; the tab stays open for a screenshot.
-func checkPage(browser context.Context, file string) (pageFacts, []string, context.Context, error) {
+func checkPage(bctx context.Context, file string) (pageFacts, []string, context.Context, error) {
 	var facts pageFacts
-	tab, _ := chromedp.NewContext(browser)
-	errs := &pageErrors{}
-	if err := chromedp.Listen(tab, errs.listen); err != nil {
+	tab, _ := chromedp.NewContext(bctx)
+	errs := &browser.Errors{}
+	if err := chromedp.Listen(tab, errs.Listen); err != nil {
 		return facts, nil, nil, err
 	}
 	u := (&url.URL{Scheme: "file", Path: file}).String()
@@ -169,7 +96,7 @@ func checkPage(browser context.Context, file string) (pageFacts, []string, conte
 		return facts, nil, nil, err
 	}
 	var problems []string
-	problems = append(problems, errs.list()...)
+	problems = append(problems, errs.List()...)
 	if facts.Matrices == 0 || len(facts.Cells) == 0 {
 		problems = append(problems, fmt.Sprintf("empty matrix: %d tables, %d linked cells", facts.Matrices, len(facts.Cells)))
 	}
@@ -196,7 +123,7 @@ func checkPage(browser context.Context, file string) (pageFacts, []string, conte
 }
 
 func TestReportInChromium(t *testing.T) {
-	bin := chromium(t)
+	bin := browser.Chromium(t)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -211,10 +138,10 @@ func TestReportInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	browser, stop := launch(ctx, bin)
+	bctx, stop := browser.Launch(ctx, bin)
 	defer stop()
 
-	facts, problems, tab, err := checkPage(browser, filepath.Join(out, HTMLFile))
+	facts, problems, tab, err := checkPage(bctx, filepath.Join(out, HTMLFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +199,7 @@ func TestReportInChromium(t *testing.T) {
 </body></html>`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, problems, _, err = checkPage(browser, broken)
+	_, problems, _, err = checkPage(bctx, broken)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,9 +230,14 @@ type Result struct {
 
 // Describe is a failure message with both sides and where the logs are.
 func (r *Result) Describe() string {
+	// A visitor to conformance serve reports nothing but the wire.
+	peer := "the peer: no report (judged on the wire alone)"
+	if r.Peer != nil {
+		peer = r.Peer.Describe()
+	}
 	return fmt.Sprintf("wire, as the reference saw it: %s\nreference: exit %d (%s) handshake=%s app_data=%s error=%q\n%s\ncase folder %s",
 		wireSummary(r), r.ReferenceExit, contract.ExitName(r.ReferenceExit), r.Reference.Handshake, r.Reference.AppData,
-		r.Reference.Error, r.Peer.Describe(), r.Dir)
+		r.Reference.Error, peer, r.Dir)
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._+=,@-]+`)

@@ -29,8 +29,31 @@ import (
 // line agree with that.
 func ExpectCompletes(c Case, r *Result) {
 	GinkgoHelper()
-	w := r.Wire
 	Expect(r.Peer).NotTo(BeNil())
+	completesOnWire(c, r)
+	Expect(r.Peer.Exit).To(Equal(contract.ExitOK), "the peer's exit code contradicts the wire (the connection completed)\n%s", r.Describe())
+	expectHonest(r)
+	expectKeyLog(c, r)
+}
+
+// JudgeWire is the part of a positive or negative case's judgement that
+// needs only what the reference saw (ExpectCompletes or ExpectAborts
+// without the peer's exit code, outcome line and key log): all there is
+// of a visitor to conformance serve.
+func JudgeWire(c Case, r *Result) {
+	GinkgoHelper()
+	if c.Negative != nil {
+		abortsOnWire(c, r)
+		return
+	}
+	completesOnWire(c, r)
+}
+
+// completesOnWire: the reference's handshake completed, it read the
+// peer's half of the exchange, and no fatal alert crossed.
+func completesOnWire(c Case, r *Result) {
+	GinkgoHelper()
+	w := r.Wire
 	Expect(r.ReferenceExit).To(Equal(contract.ExitOK), "the reference did not complete\n%s", r.Describe())
 	Expect(w.Completed).To(BeTrue(), "the handshake did not complete on the wire\n%s", r.Describe())
 	Expect(w.AlertReceived).To(BeZero(), "the peer sent %s\n%s", w.AlertReceived, r.Describe())
@@ -40,9 +63,6 @@ func ExpectCompletes(c Case, r *Result) {
 		want = reference.Pong
 	}
 	Expect(string(w.AppData)).To(Equal(want), "the peer's application data\n%s", r.Describe())
-	Expect(r.Peer.Exit).To(Equal(contract.ExitOK), "the peer's exit code contradicts the wire (the connection completed)\n%s", r.Describe())
-	expectHonest(r)
-	expectKeyLog(c, r)
 }
 
 // keyLogLabels are the TLS 1.3 secrets a key log of a completed
@@ -94,9 +114,18 @@ func readKeyLog(path string) map[string]map[string]string {
 // kept offering it; the peer's exit and outcome line agree.
 func ExpectAborts(c Case, r *Result) {
 	GinkgoHelper()
-	n, w := c.Negative, r.Wire
 	Expect(r.Peer).NotTo(BeNil())
 	Expect(r.Peer.Exit).NotTo(Equal(contract.ExitUnsupported), "the peer does not run this case\n%s", r.Describe())
+	abortsOnWire(c, r)
+	Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), "the peer's exit code contradicts the wire (it aborted)\n%s", r.Describe())
+	expectHonest(r)
+}
+
+// abortsOnWire: the peer sent the negative case's alert, nothing after
+// it and no application data, and the reference did not complete.
+func abortsOnWire(c Case, r *Result) {
+	GinkgoHelper()
+	n, w := c.Negative, r.Wire
 	Expect(w.AlertReceived).NotTo(BeZero(), "the peer sent no alert (want %s): it must abort with the alert the profile prescribes\n%s",
 		alertName(n.Alert), r.Describe())
 	Expect(w.AlertReceived).To(Equal(n.Alert), "the peer's alert on the wire is %s, want %s\n%s",
@@ -105,8 +134,6 @@ func ExpectAborts(c Case, r *Result) {
 	Expect(w.Trailing).To(BeZero(), "the peer sent %d record(s) (%d bytes) after its fatal alert: nothing may follow it\n%s",
 		w.Trailing, w.TrailingRecordBytes, r.Describe())
 	Expect(r.ReferenceExit).NotTo(Equal(contract.ExitOK), "the reference completed the exchange\n%s", r.Describe())
-	Expect(r.Peer.Exit).To(Equal(contract.ExitFailed), "the peer's exit code contradicts the wire (it aborted)\n%s", r.Describe())
-	expectHonest(r)
 }
 
 // expectReferenceAborts asserts a case whose peer answers what the

@@ -195,7 +195,7 @@ func DeclarePairs(o PairOptions) {
 						rec.Driver = e.Driver.Kind()
 					}
 					Expect(err).NotTo(HaveOccurred(), "setting up %s of peer %s", c.ID(), p.Name())
-					rec.fill(r)
+					rec.Fill(r)
 					if c.Exit != nil {
 						expectExit(c, r)
 						return
@@ -339,8 +339,8 @@ func (p *prefetch) start(j *job) {
 	}()
 }
 
-// fill records what both sides saw and where their files are.
-func (rec *Record) fill(r *Result) {
+// Fill records what both sides saw and where their files are.
+func (rec *Record) Fill(r *Result) {
 	if rec.Self {
 		// What crossed is judged from the relay's capture; the record
 		// keeps it, the client's key log and both sides' files.
@@ -421,28 +421,7 @@ func PairResults(rep types.Report, base string) (specs []results.Spec, rest type
 			}
 			continue
 		}
-		s := results.Spec{
-			ID: rec.SpecID(), Description: strings.Join(append(sr.ContainerHierarchyTexts, sr.LeafNodeText), " "),
-			Pair: rec.Pair(), Profile: rec.Model.Profile, Model: resultModel(rec.Model), Role: results.Role(rec.PeerRole),
-			Requirements: slices.Compact(slices.Sorted(slices.Values(rec.Reqs))), Duration: results.Duration(sr.RunTime.Round(time.Microsecond)),
-			Alerts: rec.Alerts, Verdicts: rec.Verdicts, Attack: rec.Attack,
-		}
-		rel := func(p string) string {
-			if p == "" {
-				return ""
-			}
-			r, err := filepath.Rel(base, p)
-			if err != nil {
-				return ""
-			}
-			return filepath.ToSlash(r)
-		}
-		for _, l := range rec.Logs {
-			if r := rel(l); r != "" {
-				s.Artifacts.Logs = append(s.Artifacts.Logs, r)
-			}
-		}
-		s.Artifacts.KeyLog, s.Artifacts.Pcap = rel(rec.KeyLog), rel(rec.Pcap)
+		s := rec.Spec(strings.Join(append(sr.ContainerHierarchyTexts, sr.LeafNodeText), " "), sr.RunTime, base)
 		switch {
 		case sr.State.Is(types.SpecStatePassed):
 			s.Outcome = results.Pass
@@ -458,6 +437,34 @@ func PairResults(rep types.Report, base string) (specs []results.Spec, rest type
 		specs = append(specs, s)
 	}
 	return specs, rest
+}
+
+// Spec is the record as a spec of results, without its outcome, with
+// artifact paths relative to base (the results file's folder).
+func (rec *Record) Spec(description string, took time.Duration, base string) results.Spec {
+	s := results.Spec{
+		ID: rec.SpecID(), Description: description,
+		Pair: rec.Pair(), Profile: rec.Model.Profile, Model: resultModel(rec.Model), Role: results.Role(rec.PeerRole),
+		Requirements: slices.Compact(slices.Sorted(slices.Values(rec.Reqs))), Duration: results.Duration(took.Round(time.Microsecond)),
+		Alerts: rec.Alerts, Verdicts: rec.Verdicts, Attack: rec.Attack,
+	}
+	rel := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		r, err := filepath.Rel(base, p)
+		if err != nil {
+			return ""
+		}
+		return filepath.ToSlash(r)
+	}
+	for _, l := range rec.Logs {
+		if r := rel(l); r != "" {
+			s.Artifacts.Logs = append(s.Artifacts.Logs, r)
+		}
+	}
+	s.Artifacts.KeyLog, s.Artifacts.Pcap = rel(rec.KeyLog), rel(rec.Pcap)
+	return s
 }
 
 func recordOf(sr types.SpecReport) *Record {

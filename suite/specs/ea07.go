@@ -57,13 +57,13 @@ func ea07Wire(m party.Model, r *harness.Result) {
 	ch := sent(r, Client, wire.ClientHello)
 	ee := sent(r, Server, wire.EncryptedExtensions)
 
-	By("the ClientHello populates at least one AttestationScheme list, for the directions the client wants (§6, §7.1)")
+	step("the ClientHello populates at least one AttestationScheme list, for the directions the client wants (§6, §7.1)")
 	offered := ea07Schemes(expectExtension(ch, t.EA07RemoteAttestation, true, "remoteAttestation"))
 	Expect(len(offered.ServerAttesterSchemes) + len(offered.ClientAttesterSchemes)).To(BeNumerically(">", 0))
 	Expect(len(offered.ServerAttesterSchemes) > 0).To(Equal(m.Server.Attests), "server_attester_schemes")
 	Expect(len(offered.ClientAttesterSchemes) > 0).To(Equal(m.Client.Attests), "client_attester_schemes")
 
-	By("the server attests with a scheme from server_attester_schemes, chosen in EncryptedExtensions (§7.2)")
+	step("the server attests with a scheme from server_attester_schemes, chosen in EncryptedExtensions (§7.2)")
 	eeData := expectExtension(ee, t.EA07RemoteAttestation, m.Server.Attests, "remoteAttestation")
 	chosen := map[Endpoint]ea07.AttestationScheme{}
 	if m.Server.Attests {
@@ -73,7 +73,7 @@ func ea07Wire(m party.Model, r *harness.Result) {
 		chosen[Server] = x.ChosenServerScheme
 	}
 
-	By("the server asks the client to attest in CertificateRequest, with a scheme from client_attester_schemes (§7.3)")
+	step("the server asks the client to attest in CertificateRequest, with a scheme from client_attester_schemes (§7.3)")
 	if m.Client.Attests {
 		crData := expectExtension(sent(r, Server, wire.CertificateRequest), t.EA07RemoteAttestation, true, "remoteAttestation")
 		var x ea07.RemoteAttestationCR
@@ -84,7 +84,7 @@ func ea07Wire(m party.Model, r *harness.Result) {
 		expectExtension(cr, t.EA07RemoteAttestation, false, "remoteAttestation")
 	}
 
-	By("the attester's Certificate carries remoteAttestation in its first entry only, with the chosen scheme's payload (§4.1, §7.2, §7.4)")
+	step("the attester's Certificate carries remoteAttestation in its first entry only, with the chosen scheme's payload (§4.1, §7.2, §7.4)")
 	for _, e := range []Endpoint{Server, Client} {
 		if !side(m, e).Attests {
 			continue

@@ -26,18 +26,18 @@ var pocSpec = profileSpec{
 
 func pocWire(m party.Model, r *harness.Result) {
 	t := codepoint.Default()
-	By("the ClientHello proposes EAT in extension 100, NUMERIC encoding")
+	step("the ClientHello proposes EAT in extension 100, NUMERIC encoding")
 	var offered poc.EvidenceProposalCH
 	Expect(offered.Unmarshal(expectExtension(sent(r, Client, wire.ClientHello), t.PoCEvidenceProposal, true, "evidence_proposal"))).To(Succeed())
 	Expect(offered.ContentFormats).To(ContainElement(poc.TypeEAT))
 
-	By("EncryptedExtensions answers EAT and a nonce the PoC client accepts")
+	step("EncryptedExtensions answers EAT and a nonce the PoC client accepts")
 	var sel poc.EvidenceProposalEE
 	Expect(sel.Unmarshal(expectExtension(sent(r, Server, wire.EncryptedExtensions), t.PoCEvidenceProposal, true, "evidence_proposal"))).To(Succeed())
 	Expect(sel.CheckPoC()).To(Succeed())
 	Expect(sel.Nonce).NotTo(BeEmpty())
 
-	By("the client's Certificate is one entry whose cert_data is the CMW, with no extensions")
+	step("the client's Certificate is one entry whose cert_data is the CMW, with no extensions")
 	c := certificate(r, Client)
 	Expect(c.Entries).To(HaveLen(1))
 	Expect(c.Entries[0].Extensions).To(BeEmpty())

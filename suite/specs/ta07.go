@@ -62,13 +62,13 @@ func ta07Wire(m party.Model, r *harness.Result) {
 	ch := sent(r, Client, wire.ClientHello)
 	ee := sent(r, Server, wire.EncryptedExtensions)
 
-	By("the ClientHello asks for what the client appraises and offers what it presents (§8.1.1, §8.2.1)")
+	step("the ClientHello asks for what the client appraises and offers what it presents (§8.1.1, §8.2.1)")
 	evReq := expectExtension(ch, t.TA07EvidenceRequest, roles.srvBG, "evidence_request")
 	resReq := expectExtension(ch, t.TA07ResultsRequest, roles.srvPP, "results_request")
 	evProp := expectExtension(ch, t.TA07EvidenceProposal, roles.cliBG, "evidence_proposal")
 	resProp := expectExtension(ch, t.TA07ResultsProposal, roles.cliPP, "results_proposal")
 
-	By("EncryptedExtensions selects exactly one of the client's values (§8.1.2, §8.2.2)")
+	step("EncryptedExtensions selects exactly one of the client's values (§8.1.2, §8.2.2)")
 	eeEvReq := expectExtension(ee, t.TA07EvidenceRequest, roles.srvBG, "evidence_request")
 	eeResReq := expectExtension(ee, t.TA07ResultsRequest, roles.srvPP, "results_request")
 	eeEvProp := expectExtension(ee, t.TA07EvidenceProposal, roles.cliBG, "evidence_proposal")
@@ -100,11 +100,11 @@ func ta07Wire(m party.Model, r *harness.Result) {
 		})), "selected verifier %x", []byte(sel.SelectedVerifier))
 	}
 	if m.Client.Attests {
-		By("the server that takes the client's proposal sends a CertificateRequest (§8.1.2, §8.2.2)")
+		step("the server that takes the client's proposal sends a CertificateRequest (§8.1.2, §8.2.2)")
 		Expect(r.ServerSent.Has(wire.CertificateRequest)).To(BeTrue(), "no CertificateRequest")
 	}
 
-	By("the attester's Certificate carries its attestation (§6.1, §6.2)")
+	step("the attester's Certificate carries its attestation (§6.1, §6.2)")
 	for _, e := range []Endpoint{Server, Client} {
 		s := side(m, e)
 		if !s.Attests {

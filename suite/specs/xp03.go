@@ -74,7 +74,7 @@ func xp03Wire(m party.Model, r *harness.Result) {
 	t := codepoint.Default()
 	ext := t.XP03CMWAttestation
 
-	By("nothing of the attestation travels in the handshake (§3: only in exported authenticators)")
+	step("nothing of the attestation travels in the handshake (§3: only in exported authenticators)")
 	for _, e := range []Endpoint{Client, Server} {
 		f := r.ServerSent
 		if e == Client {
@@ -94,7 +94,7 @@ func xp03Wire(m party.Model, r *harness.Result) {
 		}
 	}
 
-	By("the client offers no 0-RTT and the server sends no NewSessionTicket (§7.2)")
+	step("the client offers no 0-RTT and the server sends no NewSessionTicket (§7.2)")
 	ch := sent(r, Client, wire.ClientHello)
 	exts, err := ch.Extensions()
 	Expect(err).NotTo(HaveOccurred())
@@ -109,7 +109,7 @@ func xp03Wire(m party.Model, r *harness.Result) {
 			continue
 		}
 		rp := att.Other()
-		By(fmt.Sprintf("the %s asks with an empty cmw_attestation in its %s (§3.1)", rp, map[Endpoint]string{Client: "ClientCertificateRequest", Server: "CertificateRequest"}[rp]))
+		step(fmt.Sprintf("the %s asks with an empty cmw_attestation in its %s (§3.1)", rp, map[Endpoint]string{Client: "ClientCertificateRequest", Server: "CertificateRequest"}[rp]))
 		req, ok := xpFind(xpFrames(r, rp, true), eaframe.AuthenticatorRequest)
 		Expect(ok).To(BeTrue(), "the %s sent no authenticator request", rp)
 		want := tls13.MsgCertificateRequest
@@ -125,7 +125,7 @@ func xp03Wire(m party.Model, r *harness.Result) {
 		ctx, err := tls13.AuthenticatorRequestContext(req.Body)
 		Expect(err).NotTo(HaveOccurred())
 
-		By(fmt.Sprintf("the %s answers with cmw_attestation in the first CertificateEntry alone, for the request's context (§3, §3.2)", att))
+		step(fmt.Sprintf("the %s answers with cmw_attestation in the first CertificateEntry alone, for the request's context (§3, §3.2)", att))
 		auth, ok := xpFind(xpFrames(r, att, true), eaframe.Authenticator)
 		Expect(ok).To(BeTrue(), "the %s sent no authenticator", att)
 		actx, err := tls13.AuthenticatorContext(auth.Body)
@@ -149,7 +149,7 @@ func xp03Wire(m party.Model, r *harness.Result) {
 		}
 	}
 
-	By("no application data before both sides said attested (§7.3)")
+	step("no application data before both sides said attested (§7.3)")
 	for _, e := range []Endpoint{Client, Server} {
 		attested := 0
 		for _, f := range xpFrames(r, e, true) {

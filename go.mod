@@ -19,6 +19,8 @@ require (
 	github.com/veraison/cmw v0.1.1
 	github.com/veraison/corim v1.1.3-0.20241003171039-fe09de9f3764
 	github.com/veraison/ear v1.1.3
+	github.com/veraison/go-cose v1.3.0
+	github.com/veraison/psatoken v1.2.1-0.20240912124429-aec3ece7886e
 	github.com/veraison/swid v1.1.1-0.20230911094910-8ffdd07a22ca
 	golang.org/x/crypto v0.59.0
 	golang.org/x/term v0.48.0
@@ -85,7 +87,6 @@ require (
 	github.com/tklauser/numcpus v0.12.0 // indirect
 	github.com/valyala/fastjson v1.6.4 // indirect
 	github.com/veraison/eat v0.0.0-20210331113810-3da8a4dd42ff // indirect
-	github.com/veraison/go-cose v1.3.0 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect

@@ -37,7 +37,10 @@ type Policy struct {
 	// ClockSkew is how far in the future iat may lie; zero means
 	// DefaultClockSkew.
 	ClockSkew time.Duration
-	// RequireKeyBinding demands the result attest the challenge's TIK.
+	// RequireKeyBinding demands the result attest the challenge's TIK:
+	// as its attested key, or, for evidence with no key claim, through
+	// an eat_nonce that is the key-bound challenge of the challenge's
+	// qualifying data and TIK.
 	RequireKeyBinding bool
 	// RequireNonce demands the result's eat_nonce equal the challenge's
 	// qualifying data (background check; a cached passport carries
@@ -80,12 +83,16 @@ func (p *Policy) Accept(ctx context.Context, token []byte, ch attest.Challenge, 
 		return nil, attest.Reject(attest.ReasonExpired, "exp %s is not after %s", stamp(r.Expiry), stamp(now))
 	}
 
-	if p.RequireNonce && !bytes.Equal(r.Nonce, ch.QualifyingData()) {
+	// Evidence with no key claim carries the key-bound challenge
+	// (attest.KeyBoundChallenge): that eat_nonce is the challenge and
+	// binds the TIK at once.
+	keyBound := r.AttestedKey == nil && r.BoundTo(ch.QualifyingData(), ch.TIK)
+	if p.RequireNonce && !keyBound && !bytes.Equal(r.Nonce, ch.QualifyingData()) {
 		return nil, attest.Reject(attest.ReasonNonceMismatch, "eat_nonce %x, challenge %x", r.Nonce, ch.QualifyingData())
 	}
-	if p.RequireKeyBinding {
+	if p.RequireKeyBinding && !keyBound {
 		if r.AttestedKey == nil {
-			return nil, attest.Reject(attest.ReasonNoAttestedKey, "result attests no key")
+			return nil, attest.Reject(attest.ReasonNoAttestedKey, "result attests no key, and its eat_nonce is not the key-bound challenge")
 		}
 		tik, ok := ch.TIK.(interface{ Equal(crypto.PublicKey) bool })
 		if !ok || !tik.Equal(r.AttestedKey) {

@@ -1,5 +1,6 @@
 // Package rootoftrust opens the attester a root of trust names: keys in
-// software, the TPM 2.0 reference simulator in process, or a swtpm. Every
+// software, the TPM 2.0 reference simulator in process, a swtpm, or a
+// software PSA root of trust (PSA initial attestation tokens). Every
 // caller that turns a name into an attester (the reference peer's
 // ATLS_TPM, the in-process fixture) goes through Open.
 package rootoftrust
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 )
@@ -20,6 +22,9 @@ const (
 	Software  = "software"
 	Simulator = "simulator"
 	Swtpm     = "swtpm"
+	// PSA is a software PSA root of trust from test keys: its evidence
+	// is a PSA token (psa.MediaType), not Parsec TPM key attestation.
+	PSA = "psa-iot"
 )
 
 // Root is a root of trust: its kind and, for a swtpm, its TPM command
@@ -36,10 +41,10 @@ func (r Root) String() string {
 	return r.Kind
 }
 
-// Parse reads "software", "simulator" or "swtpm:<host>:<port>".
+// Parse reads "software", "simulator", "psa-iot" or "swtpm:<host>:<port>".
 func Parse(v string) (Root, error) {
 	switch {
-	case v == Software || v == Simulator:
+	case v == Software || v == Simulator || v == PSA:
 		return Root{Kind: v}, nil
 	case strings.HasPrefix(v, Swtpm+":"):
 		addr := strings.TrimPrefix(v, Swtpm+":")
@@ -48,7 +53,7 @@ func Parse(v string) (Root, error) {
 		}
 		return Root{Kind: Swtpm, Addr: addr}, nil
 	}
-	return Root{}, fmt.Errorf("%q: want %s, %s or %s:<host>:<port>", v, Software, Simulator, Swtpm)
+	return Root{}, fmt.Errorf("%q: want %s, %s, %s or %s:<host>:<port>", v, Software, Simulator, PSA, Swtpm)
 }
 
 // Open opens an attester on r, made with faults (some of which, like a
@@ -62,6 +67,12 @@ func Open(ctx context.Context, r Root, faults parsectpm.Faults) (a parsectpm.Att
 			return nil, nil, err
 		}
 		return sa, func() error { return nil }, nil
+	case PSA:
+		pa, err := psa.New(psa.Config{Faults: faults})
+		if err != nil {
+			return nil, nil, err
+		}
+		return pa, func() error { return nil }, nil
 	case Simulator, Swtpm:
 		cfg := tpm.Config{Transport: tpm.TransportSimulator, Faults: faults}
 		if r.Kind == Swtpm {

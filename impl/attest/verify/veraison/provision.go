@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/veraison/apiclient/provisioning"
 	"github.com/veraison/corim/comid"
 	"github.com/veraison/corim/corim"
@@ -24,6 +25,10 @@ import (
 const (
 	CoRIMProfile         = "tag:github.com/parallaxsecond,2023-03-03:tpm"
 	EndorsementMediaType = `application/corim-unsigned+cbor; profile="` + CoRIMProfile + `"`
+	// PSACoRIMProfile and PSAEndorsementMediaType are the PSA_IOT
+	// scheme's.
+	PSACoRIMProfile         = "http://arm.com/psa/iot/1"
+	PSAEndorsementMediaType = `application/corim-unsigned+cbor; profile="` + PSACoRIMProfile + `"`
 	// SubmitPath is the provisioning service's submit endpoint.
 	SubmitPath = "/endorsement-provisioning/v1/submit"
 )
@@ -62,27 +67,27 @@ var swidHashName = map[crypto.Hash]string{
 // UEID, the kid) to the attestation key (PEM SPKI), and whose
 // reference-values triple gives, for the class, one digest per selected
 // PCR (the scheme keeps only the last digest of a measurement).
+//
+// A PSA endorsement (e.MediaType psa.MediaType) becomes the PSA_IOT
+// scheme's CoRIM instead (PSAEndorsementCoRIM); class is then unused.
 func EndorsementCoRIM(e parsectpm.Endorsement, class ClassID) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
+	}
+	if e.Format() == psa.MediaType {
+		return PSAEndorsementCoRIM(e)
 	}
 	alg, ok := swidHashName[e.PCRSelection.Hash]
 	if !ok {
 		return nil, fmt.Errorf("veraison: PCR bank %v has no CoMID name", e.PCRSelection.Hash)
 	}
-	spki, err := x509.MarshalPKIXPublicKey(e.AttestationKey)
-	if err != nil {
-		return nil, fmt.Errorf("veraison: attestation key: %w", err)
-	}
-	akPEM := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki})))
-
-	tagID, err := NewClassID() // any fresh UUID
+	akPEM, err := pemKey(e)
 	if err != nil {
 		return nil, err
 	}
-	type typed struct {
-		Type  string `json:"type"`
-		Value any    `json:"value"`
+	tagID, err := NewClassID() // any fresh UUID
+	if err != nil {
+		return nil, err
 	}
 	classEnv := map[string]any{"id": typed{"uuid", class.String()}}
 	pcrs := slices.Clone(e.PCRSelection.PCRs)
@@ -95,6 +100,27 @@ func EndorsementCoRIM(e parsectpm.Endorsement, class ClassID) ([]byte, error) {
 			"value": map[string]any{"digests": []string{alg + ";" + base64.StdEncoding.EncodeToString(e.ReferencePCRs[p])}},
 		})
 	}
+	return comidCoRIM(tagID, CoRIMProfile, classEnv, e.KeyID, akPEM, measurements)
+}
+
+// typed is a CoMID JSON type-value pair.
+type typed struct {
+	Type  string `json:"type"`
+	Value any    `json:"value"`
+}
+
+// pemKey is the PEM SPKI of an attestation key, as pkix-base64-key.
+func pemKey(e parsectpm.Endorsement) (string, error) {
+	spki, err := x509.MarshalPKIXPublicKey(e.AttestationKey)
+	if err != nil {
+		return "", fmt.Errorf("veraison: attestation key: %w", err)
+	}
+	return strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: spki}))), nil
+}
+
+// comidCoRIM is the unsigned CoRIM of one CoMID that binds the class and
+// instance to the attestation key and gives the class's reference values.
+func comidCoRIM(tagID ClassID, profile string, classEnv map[string]any, instance []byte, akPEM string, measurements []any) ([]byte, error) {
 	doc := map[string]any{
 		"tag-identity": map[string]any{"id": tagID.String()},
 		"entities": []any{map[string]any{
@@ -106,7 +132,7 @@ func EndorsementCoRIM(e parsectpm.Endorsement, class ClassID) ([]byte, error) {
 			"attester-verification-keys": []any{map[string]any{
 				"environment": map[string]any{
 					"class":    classEnv,
-					"instance": typed{"ueid", base64.StdEncoding.EncodeToString(e.KeyID)},
+					"instance": typed{"ueid", base64.StdEncoding.EncodeToString(instance)},
 				},
 				"verification-keys": []any{typed{"pkix-base64-key", akPEM}},
 			}},
@@ -130,7 +156,7 @@ func EndorsementCoRIM(e parsectpm.Endorsement, class ClassID) ([]byte, error) {
 	// The corim builders return nil on error.
 	uc := corim.NewUnsignedCorim().SetID(tagID.String())
 	if uc != nil {
-		uc = uc.SetProfile(CoRIMProfile)
+		uc = uc.SetProfile(profile)
 	}
 	if uc != nil {
 		uc = uc.AddComid(c)
@@ -158,13 +184,23 @@ func ProvisionEndorsement(ctx context.Context, provisioningURL string, e parsect
 	if err != nil {
 		return class, err
 	}
-	return class, ProvisionCoRIM(ctx, provisioningURL, cbor, rt)
+	mediaType := EndorsementMediaType
+	if e.Format() == psa.MediaType {
+		mediaType = PSAEndorsementMediaType
+	}
+	return class, ProvisionCoRIMAs(ctx, provisioningURL, cbor, mediaType, rt)
 }
 
 // ProvisionCoRIM submits an unsigned PARSEC_TPM CoRIM built elsewhere
 // (e.g. an attester's own export). Veraison reports content errors in a
 // 200 body ("status": "failed"), which comes back as an error here.
 func ProvisionCoRIM(ctx context.Context, provisioningURL string, cbor []byte, rt http.RoundTripper) error {
+	return ProvisionCoRIMAs(ctx, provisioningURL, cbor, EndorsementMediaType, rt)
+}
+
+// ProvisionCoRIMAs is ProvisionCoRIM for any scheme's endorsement media
+// type.
+func ProvisionCoRIMAs(ctx context.Context, provisioningURL string, cbor []byte, mediaType string, rt http.RoundTripper) error {
 	if rt == nil {
 		rt = http.DefaultTransport
 	}
@@ -174,8 +210,47 @@ func ProvisionCoRIM(ctx context.Context, provisioningURL string, cbor []byte, rt
 	if err := sc.SetSubmitURI(strings.TrimRight(provisioningURL, "/") + SubmitPath); err != nil {
 		return fmt.Errorf("veraison: %w", err)
 	}
-	if err := sc.Run(cbor, EndorsementMediaType); err != nil {
+	if err := sc.Run(cbor, mediaType); err != nil {
 		return t.wrap("provision", err)
 	}
 	return nil
+}
+
+// PSAEndorsementCoRIM encodes a PSA endorsement as the unsigned CoRIM the
+// PSA_IOT scheme provisions from: one CoMID whose class is the
+// implementation ID (psa.impl-id, derived from the instance ID, so every
+// attester is a class of its own), whose instance is the instance ID
+// (a UEID) bound to the IAK, and whose reference values give each
+// endorsed software component (psa.refval-id: label and signer ID) its
+// SHA-256 measurement. The scheme wants every provisioned component of a
+// class found in the token.
+func PSAEndorsementCoRIM(e parsectpm.Endorsement) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	if e.PCRSelection.Hash != crypto.SHA256 {
+		return nil, fmt.Errorf("veraison: PSA measurements are SHA-256, not %v", e.PCRSelection.Hash)
+	}
+	akPEM, err := pemKey(e)
+	if err != nil {
+		return nil, err
+	}
+	tagID, err := NewClassID()
+	if err != nil {
+		return nil, err
+	}
+	classEnv := map[string]any{"id": typed{"psa.impl-id", base64.StdEncoding.EncodeToString(psa.ImplementationID(e.KeyID))}}
+	signer := base64.StdEncoding.EncodeToString(psa.SignerID(e.KeyID))
+	comps := slices.Clone(e.PCRSelection.PCRs)
+	slices.Sort(comps)
+	comps = slices.Compact(comps)
+	measurements := make([]any, 0, len(comps))
+	for _, i := range comps {
+		measurements = append(measurements, map[string]any{
+			"key": typed{"psa.refval-id", map[string]any{"label": psa.ComponentLabel(i), "signer-id": signer}},
+			"value": map[string]any{"digests": []string{
+				"sha-256:" + base64.StdEncoding.EncodeToString(e.ReferencePCRs[i])}},
+		})
+	}
+	return comidCoRIM(tagID, PSACoRIMProfile, classEnv, e.KeyID, akPEM, measurements)
 }

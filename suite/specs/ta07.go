@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -110,7 +109,7 @@ func ta07Wire(m party.Model, r *harness.Result) {
 		if !s.Attests {
 			continue
 		}
-		want := parsectpm.MediaType
+		want := evidenceMediaType()
 		if s.Topology == party.Passport {
 			want = party.EARMediaType
 		}

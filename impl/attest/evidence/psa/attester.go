@@ -58,7 +58,13 @@ type Attester struct {
 	faults parsectpm.Faults
 }
 
-var _ parsectpm.Attester = (*Attester)(nil)
+var (
+	_ parsectpm.Attester = (*Attester)(nil)
+	_ attest.Keyless     = (*Attester)(nil)
+)
+
+// EvidenceNamesNoKey: a PSA token has no claim for the TLS key.
+func (a *Attester) EvidenceNamesNoKey() {}
 
 // New builds an attester whose components all measure zero.
 func New(cfg Config) (*Attester, error) {

@@ -3,6 +3,7 @@ package psa_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/rand"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func TestAffirmingAndKeyBoundByPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Status != ear.TrustTierAffirming || r.Submod != local.PSASubmodName || r.AttestedKey != nil {
+		if r.Status != ear.TrustTierAffirming || r.Submod != local.PSASubmodName || !a.Identity().Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(r.AttestedKey) {
 			t.Fatalf("status %v submod %q akpub %v problem %q", r.Status, r.Submod, r.AttestedKey, r.Problem)
 		}
 		want, _ := attest.KeyBoundChallenge(ch.Binder, ch.TIK)
@@ -85,7 +86,7 @@ func TestAffirmingAndKeyBoundByPolicy(t *testing.T) {
 			t.Fatalf("another key: %v", err)
 		}
 		p.RequireNonce = false
-		if _, err := p.Accept(context.Background(), r.EAR, attest.Challenge{Binder: ch.Binder, TIK: other.Identity().Public()}, time.Now()); attest.ReasonOf(err) != attest.ReasonNoAttestedKey {
+		if _, err := p.Accept(context.Background(), r.EAR, attest.Challenge{Binder: ch.Binder, TIK: other.Identity().Public()}, time.Now()); attest.ReasonOf(err) != attest.ReasonKeyMismatch {
 			t.Fatalf("another key, passport: %v", err)
 		}
 	}

@@ -355,7 +355,7 @@ const PSASubmodName = "PSA_IOT"
 // appraisePSA checks a PSA token as Veraison's PSA_IOT scheme does, and
 // with the challenge the token must carry (psa.Challenge): the
 // key-bound challenge, which becomes eat_nonce, when the relying party
-// knows the TLS identity key. The token attests no key of its own.
+// knows the TLS identity key.
 func (v *Verifier) appraisePSA(data []byte, ch attest.Challenge) (appraisal, error) {
 	tok, err := psa.Decode(data)
 	if err != nil {
@@ -381,7 +381,12 @@ func (v *Verifier) appraisePSA(data []byte, ch attest.Challenge) (appraisal, err
 		ap.verdict = attest.Reject(attest.ReasonNoEndorsement, "no endorsement for instance %x", inst)
 		return ap, nil
 	}
-	ap.verdict = psa.Verify(tok, e, want)
+	// Having checked the token binds ch.TIK, the verifier attests that
+	// key as a TPM result attests its certified one, so a passport
+	// shows it without its challenge; Veraison's PSA_IOT attests none.
+	if ap.verdict = psa.Verify(tok, e, want); ap.verdict == nil {
+		ap.key = ch.TIK
+	}
 	return ap, nil
 }
 

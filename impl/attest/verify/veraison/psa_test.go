@@ -131,3 +131,28 @@ func TestPSAFaults(t *testing.T) {
 		})
 	}
 }
+
+// Veraison's EAR attests no key: a passport whose challenge the relying
+// party cannot recompute (the verifier's own nonce) binds none, and the
+// policy says so.
+func TestPSAPassportWithoutChallenge(t *testing.T) {
+	v := newVerifier(t, veraison.Config{})
+	a := provisionedPSA(t)
+	n, err := v.NewNonce(deadline(t, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := attest.Challenge{Nonce: n, TIK: a.Identity().Public()}
+	ev, err := a.Evidence(deadline(t, 5*time.Second), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := v.Appraise(deadline(t, 10*time.Second), ev, ch)
+	if err != nil || r.Status != ear.TrustTierAffirming {
+		t.Fatalf("%v %v", r, err)
+	}
+	p := policy.Policy{Verifiers: []attest.TrustedVerifier{v.Trusted()}, RequireKeyBinding: true}
+	if _, err := p.Accept(deadline(t, time.Second), r.EAR, attest.Challenge{TIK: ch.TIK}, time.Now()); attest.ReasonOf(err) != attest.ReasonNoAttestedKey {
+		t.Fatalf("passport without its challenge: %v, want %s", err, attest.ReasonNoAttestedKey)
+	}
+}

@@ -6,21 +6,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/veraison/go-cose"
 	"github.com/veraison/psatoken"
 )
-
-// numComponents bounds component indices, as a TPM bounds PCRs, so that
-// endorsements of this format validate like Parsec TPM ones.
-const numComponents = parsectpm.NumPCRs
 
 // DefaultComponents are the measured components when Config.Components
 // is empty.
@@ -52,10 +46,10 @@ type Attester struct {
 	tik, otherTIK *ecdsa.PrivateKey
 	inst          []byte
 
-	mu     sync.Mutex
-	sel    []int
-	meas   [numComponents][sha256.Size]byte
-	faults parsectpm.Faults
+	// The software components' measurements (Select, Extend) and the
+	// faults (SetFaults).
+	parsectpm.Bank
+	parsectpm.FaultSwitch
 }
 
 var (
@@ -68,7 +62,8 @@ func (a *Attester) EvidenceNamesNoKey() {}
 
 // New builds an attester whose components all measure zero.
 func New(cfg Config) (*Attester, error) {
-	a := &Attester{faults: cfg.Faults}
+	a := &Attester{}
+	a.SetFaults(cfg.Faults)
 	var err error
 	for _, k := range []struct {
 		dst **ecdsa.PrivateKey
@@ -111,54 +106,10 @@ func (a *Attester) Identity() crypto.Signer { return a.tik }
 // MediaTypes returns the one format this attester produces.
 func (a *Attester) MediaTypes() []string { return []string{MediaType} }
 
-// SetFaults replaces the fault settings for later evidence.
-func (a *Attester) SetFaults(f parsectpm.Faults) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.faults = f
-}
-
-// Select sets the components later tokens report.
-func (a *Attester) Select(comps ...int) error {
-	sel, err := parsectpm.CheckSelection(comps)
-	if err != nil {
-		return fmt.Errorf("psa: components: %w", err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sel = sel
-	return nil
-}
-
-// Extend measures data into component i the way a boot stage records a
-// loaded image: m = SHA-256(m ‖ SHA-256(data)).
-func (a *Attester) Extend(i int, data []byte) error {
-	if i < 0 || i >= numComponents {
-		return fmt.Errorf("psa: component %d out of range", i)
-	}
-	d := sha256.Sum256(data)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.meas[i] = sha256.Sum256(append(a.meas[i][:], d[:]...))
-	return nil
-}
-
 // Endorsement is what a verifier must be given to accept this attester:
 // its instance ID, IAK and the current measurements as reference values.
 func (a *Attester) Endorsement() parsectpm.Endorsement {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ref := make(map[int][]byte, len(a.sel))
-	for _, i := range a.sel {
-		ref[i] = slices.Clone(a.meas[i][:])
-	}
-	return parsectpm.Endorsement{
-		KeyID:          slices.Clone(a.inst),
-		AttestationKey: &a.iak.PublicKey,
-		PCRSelection:   parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: slices.Clone(a.sel)},
-		ReferencePCRs:  ref,
-		MediaType:      MediaType,
-	}
+	return a.Bank.Endorse(a.inst, &a.iak.PublicKey, MediaType)
 }
 
 // Evidence returns a PSA token whose psa-nonce is Challenge(ch) and whose
@@ -167,27 +118,11 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	if err := ctx.Err(); err != nil {
 		return attest.Evidence{}, err
 	}
-	a.mu.Lock()
-	f := a.faults
-	sel := slices.Clone(a.sel)
-	if len(f.QuotePCRs) > 0 {
-		sel = slices.Clone(f.QuotePCRs)
+	f := a.CurrentFaults()
+	comps, err := Components(&a.Bank, f.QuotePCRs, a.inst)
+	if err != nil {
+		return attest.Evidence{}, err
 	}
-	comps := make([]psatoken.ISwComponent, 0, len(sel))
-	for _, i := range sel {
-		if i < 0 || i >= numComponents {
-			a.mu.Unlock()
-			return attest.Evidence{}, fmt.Errorf("psa: no component %d to report", i)
-		}
-		c := &psatoken.SwComponent{}
-		if err := errors.Join(c.SetMeasurementType(ComponentLabel(i)), c.SetMeasurementValue(slices.Clone(a.meas[i][:])),
-			c.SetSignerID(SignerID(a.inst))); err != nil {
-			a.mu.Unlock()
-			return attest.Evidence{}, fmt.Errorf("psa: component %d: %w", i, err)
-		}
-		comps = append(comps, c)
-	}
-	a.mu.Unlock()
 
 	if f.NotFixedTPM || f.NotSensitiveDataOrigin {
 		return attest.Evidence{}, errors.New("psa: a PSA token cannot say where a key lives (NotFixedTPM, NotSensitiveDataOrigin)")
@@ -250,4 +185,25 @@ func Sign(iak *ecdsa.PrivateKey, c Claims) ([]byte, error) {
 		return nil, fmt.Errorf("psa: claims: %w", err)
 	}
 	return ev.ValidateAndSign(signer)
+}
+
+// Components are the software component claims of the bank's selection
+// (or of override when non-empty): each slot i is measurement type
+// ComponentLabel(i) with its value, signed by SignerID(instanceID). CCA
+// platform tokens report theirs the same way.
+func Components(b *parsectpm.Bank, override []int, instanceID []byte) ([]psatoken.ISwComponent, error) {
+	sel, vals, err := b.Read(override)
+	if err != nil {
+		return nil, fmt.Errorf("psa: components: %w", err)
+	}
+	comps := make([]psatoken.ISwComponent, 0, len(sel))
+	for _, i := range sel {
+		c := &psatoken.SwComponent{}
+		if err := errors.Join(c.SetMeasurementType(ComponentLabel(i)), c.SetMeasurementValue(vals[i]),
+			c.SetSignerID(SignerID(instanceID))); err != nil {
+			return nil, fmt.Errorf("psa: component %d: %w", i, err)
+		}
+		comps = append(comps, c)
+	}
+	return comps, nil
 }

@@ -35,6 +35,20 @@ func provisionedPSA(t *testing.T) *psa.Attester {
 	return a
 }
 
+// appraisePSA has v appraise a's evidence for ch.
+func appraisePSA(t *testing.T, v *veraison.Verifier, a *psa.Attester, ch attest.Challenge) *attest.Result {
+	t.Helper()
+	ev, err := a.Evidence(deadline(t, 5*time.Second), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := v.Appraise(deadline(t, 10*time.Second), ev, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func binderFor(t *testing.T, a *psa.Attester) attest.Challenge {
 	t.Helper()
 	b := make([]byte, 32)
@@ -69,14 +83,7 @@ func TestPSAAffirming(t *testing.T) {
 	v := newVerifier(t, veraison.Config{})
 	a := provisionedPSA(t)
 	ch := binderFor(t, a)
-	ev, err := a.Evidence(deadline(t, 5*time.Second), ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := v.Appraise(deadline(t, 10*time.Second), ev, ch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := appraisePSA(t, v, a, ch)
 	if r.Status != ear.TrustTierAffirming || r.Submod != veraison.PSASubmodName {
 		t.Fatalf("status %s submod %q (problem %q), want affirming from %s", r.Status, r.Submod, r.Problem, veraison.PSASubmodName)
 	}
@@ -112,14 +119,7 @@ func TestPSAFaults(t *testing.T) {
 			a := provisionedPSA(t)
 			a.SetFaults(tc.f)
 			ch := binderFor(t, a)
-			ev, err := a.Evidence(deadline(t, 5*time.Second), ch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := v.Appraise(deadline(t, 10*time.Second), ev, ch)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := appraisePSA(t, v, a, ch)
 			t.Logf("%s: %s, problem %q, trust vector %+v", tc.name, r.Status, r.Problem, r.TrustVector)
 			if r.Status != tc.status || !strings.Contains(r.Problem, tc.problem) {
 				t.Fatalf("status %s problem %q, want %s and %q", r.Status, r.Problem, tc.status, tc.problem)

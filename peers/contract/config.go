@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 )
@@ -240,7 +241,7 @@ func hostPort(name, v string) error {
 
 func tpmSpec(v string) error {
 	switch {
-	case v == "software", v == "simulator", v == RootPSA:
+	case v == "software", v == "simulator", v == RootPSA, v == RootCCA:
 		return nil
 	case strings.HasPrefix(v, "swtpm:"):
 		if err := hostPort(EnvTPM, strings.TrimPrefix(v, "swtpm:")); err != nil {
@@ -250,18 +251,23 @@ func tpmSpec(v string) error {
 	case strings.HasPrefix(v, "device:/"):
 		return nil
 	}
-	return varErr(EnvTPM, "want software, simulator, psa-iot, swtpm:<host>:<port> or device:<path>, got %q", v)
+	return varErr(EnvTPM, "want software, simulator, psa-iot, cca, swtpm:<host>:<port> or device:<path>, got %q", v)
 }
 
 // RootPSA is the ATLS_TPM of a software PSA root of trust: its evidence
 // is a PSA initial attestation token, not Parsec TPM key attestation.
 const RootPSA = "psa-iot"
 
+// RootCCA is the ATLS_TPM of a software Arm CCA platform and realm: its
+// evidence is a CCA token.
+const RootCCA = "cca"
+
 // EvidenceFormats are the names ATLS_EVIDENCE and a manifest's
 // "evidence" use, with the media type each stands for.
 var EvidenceFormats = map[string]string{
 	"parsec-tpm": parsectpm.MediaType,
 	"psa-iot":    psa.MediaType,
+	"cca":        cca.MediaType,
 }
 
 // DefaultEvidence is the format a relying party takes when ATLS_EVIDENCE
@@ -278,7 +284,7 @@ func EvidenceMediaTypes(v string) ([]string, error) {
 	for _, name := range strings.Split(v, ",") {
 		mt, ok := EvidenceFormats[name]
 		if !ok || slices.Contains(out, mt) {
-			return nil, varErr(EnvEvidence, "want a comma-separated list of distinct parsec-tpm and psa-iot, got %q", v)
+			return nil, varErr(EnvEvidence, "want a comma-separated list of distinct parsec-tpm, psa-iot and cca, got %q", v)
 		}
 		out = append(out, mt)
 	}

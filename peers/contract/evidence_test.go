@@ -47,10 +47,12 @@ func TestEvidenceVariable(t *testing.T) {
 	if _, err := FromEnv(lookup(env)); !errors.As(err, &ve) || ve.Name != EnvEvidence {
 		t.Errorf("server attesting alone with %s: %v", EnvEvidence, err)
 	}
-	env = serverEnv()
-	env[EnvTPM] = RootPSA
-	if _, err := FromEnv(lookup(env)); err != nil {
-		t.Errorf("%s=%s: %v", EnvTPM, RootPSA, err)
+	for _, root := range []string{RootPSA, RootCCA} {
+		env = serverEnv()
+		env[EnvTPM] = root
+		if _, err := FromEnv(lookup(env)); err != nil {
+			t.Errorf("%s=%s: %v", EnvTPM, root, err)
+		}
 	}
 
 	m, err := ParseManifest([]byte(`{"name":"x","version":"1","contract":1,"command":["x"],"profiles":["ta-07"],

@@ -15,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 )
@@ -99,9 +100,9 @@ func ParseEndorsement(b []byte) (parsectpm.Endorsement, error) {
 		}
 	}
 	switch f.MediaType {
-	case "", parsectpm.MediaType, psa.MediaType:
+	case "", parsectpm.MediaType, psa.MediaType, cca.MediaType:
 	default:
-		return e, fmt.Errorf("contract: endorsement media_type %q: want none, %q or %q", f.MediaType, parsectpm.MediaType, psa.MediaType)
+		return e, fmt.Errorf("contract: endorsement media_type %q: want none, %q, %q or %q", f.MediaType, parsectpm.MediaType, psa.MediaType, cca.MediaType)
 	}
 	e = parsectpm.Endorsement{KeyID: kid, AttestationKey: pub,
 		PCRSelection:  parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: f.PCRSelection.PCRs},

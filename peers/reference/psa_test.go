@@ -7,18 +7,27 @@ import (
 	"github.com/attested-tls/conformance/peers/contract"
 )
 
-// A reference peer attests with PSA tokens (ATLS_TPM=psa-iot) to one that
-// takes them (ATLS_EVIDENCE=psa-iot), by background check and passport;
-// one that takes only Parsec TPM evidence shares no evidence type with it.
+// A reference peer attests with PSA or CCA tokens (ATLS_TPM=psa-iot, cca)
+// to one that takes them (ATLS_EVIDENCE), by background check and
+// passport; one that takes only Parsec TPM evidence shares no evidence
+// type with it.
 func TestPSAModels(t *testing.T) {
-	psaServer := func(s, c *contract.Config) { s.TPM, c.Evidence = contract.RootPSA, "psa-iot" }
+	for root, format := range map[string]string{contract.RootPSA: "psa-iot", contract.RootCCA: "cca"} {
+		keylessModels(t, root, format)
+	}
+}
+
+// keylessModels runs models with a server attesting from root, whose
+// evidence the client takes as format.
+func keylessModels(t *testing.T, root, format string) {
+	psaServer := func(s, c *contract.Config) { s.TPM, c.Evidence = root, format }
 	for _, m := range []party.Model{
 		{Profile: "ta-07", Server: bgX509},
 		{Profile: "ta-07", Server: passportX509},
 		{Profile: "ea-07", Server: bgX509},
 		{Profile: "ea-07", Server: passportX509},
 	} {
-		t.Run(m.ID(), func(t *testing.T) {
+		t.Run(root+"/"+m.ID(), func(t *testing.T) {
 			srv, cli, _ := pair(t, m, nil, psaServer)
 			for role, r := range map[contract.Role]sideResult{contract.Server: srv, contract.Client: cli} {
 				if r.code != contract.ExitOK || r.o.AppData != contract.AppDataOK {
@@ -30,8 +39,8 @@ func TestPSAModels(t *testing.T) {
 			}
 		})
 	}
-	srv, cli, _ := pair(t, party.Model{Profile: "ea-07", Server: bgX509}, nil, func(s, c *contract.Config) { s.TPM = contract.RootPSA })
+	srv, cli, _ := pair(t, party.Model{Profile: "ea-07", Server: bgX509}, nil, func(s, c *contract.Config) { s.TPM = root })
 	if srv.code != contract.ExitFailed || cli.code != contract.ExitFailed || cli.o.AppData != contract.AppDataNone {
-		t.Fatalf("PSA evidence to a Parsec TPM relying party: server exit %d %+v; client exit %d %+v", srv.code, srv.o, cli.code, cli.o)
+		t.Fatalf("%s evidence to a Parsec TPM relying party: server exit %d %+v; client exit %d %+v", root, srv.code, srv.o, cli.code, cli.o)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/party"
@@ -31,20 +32,35 @@ type rotFault struct {
 	// in-process verifier; onVeraison, if set, replaces it when the
 	// verifier is Veraison, which reports some faults differently.
 	verdict, onVeraison Verdict
-	// psa and psaOnVeraison are the same for a PSA token (root of trust
-	// psa-iot); zero psa: a PSA token cannot express the fault.
-	psa, psaOnVeraison Verdict
+	// keyless and keylessOnVeraison are the same for evidence that binds
+	// the TLS key through its challenge (a PSA or CCA token): the
+	// format's reason for the check (nil: the format cannot express the
+	// fault), and Veraison's verdict.
+	keyless           func(keylessReasons) attest.Reason
+	keylessOnVeraison Verdict
+}
+
+// keylessReasons are a keyless format's reasons for the checks its
+// faults fail.
+type keylessReasons struct{ challenge, signature, measurement attest.Reason }
+
+var keylessFormats = map[string]keylessReasons{
+	psa.MediaType: {psa.ReasonChallenge, psa.ReasonSignature, psa.ReasonMeasurement},
+	cca.MediaType: {cca.ReasonChallenge, cca.ReasonSignature, cca.ReasonMeasurement},
 }
 
 // verdictFor is the verdict for f on the fixture's format and verifier,
 // and false where the format cannot express f.
 func (f rotFault) verdictFor() (Verdict, bool) {
 	veraisonKind := fixture().VerifierKind == harness.VerifierVeraison
-	if evidenceMediaType() == psa.MediaType {
-		if veraisonKind && f.psaOnVeraison != (Verdict{}) {
-			return f.psaOnVeraison, true
+	if reasons, ok := keylessFormats[evidenceMediaType()]; ok {
+		if f.keyless == nil {
+			return Verdict{}, false
 		}
-		return f.psa, f.psa != (Verdict{})
+		if veraisonKind {
+			return f.keylessOnVeraison, true
+		}
+		return ourVerdict(f.keyless(reasons)), true
 	}
 	if veraisonKind && f.onVeraison != (Verdict{}) {
 		return f.onVeraison, true
@@ -66,28 +82,34 @@ var rotFaults = []rotFault{
 		// digest that matches no reference value, rather than issuing a
 		// contraindicated result.
 		onVeraison: Verdict{Reason: party.ReasonVerifierFailed, Detail: "HTTP 500"},
-		// PSA_IOT calls software nobody endorsed unrecognised: a warning,
-		// with no problem; the in-process verifier says the same.
-		psa: ourVerdict(psa.ReasonMeasurement), psaOnVeraison: Verdict{Reason: attest.ReasonStatus}},
+		// PSA_IOT and ARM_CCA call software nobody endorsed unrecognised:
+		// a warning, with no problem; the in-process verifier says the
+		// same.
+		keyless:           func(r keylessReasons) attest.Reason { return r.measurement },
+		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus}},
 	{it: "the evidence carries stale qualifying data", faults: parsectpm.Faults{QualifyingData: []byte("a nonce from another handshake")},
 		verdict: ourVerdict(parsectpm.ReasonQualifyingData),
 		// Veraison affirms it (services#447, below); the adapter's own
 		// check of the quote's extraData rejects it.
 		onVeraison: Verdict{Reason: parsectpm.ReasonQualifyingData},
-		// PSA_IOT compares psa-nonce with the session nonce itself.
-		psa: ourVerdict(psa.ReasonChallenge), psaOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
+		// PSA_IOT and ARM_CCA compare the challenge with the session
+		// nonce themselves.
+		keyless:           func(r keylessReasons) attest.Reason { return r.challenge },
+		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
 	{it: "the key attestation certifies another key than the TLS identity key", faults: parsectpm.Faults{CertifyOtherKey: true},
 		verdict: ourVerdict(parsectpm.ReasonTIKMismatch),
 		// Veraison does not know the TLS key: it affirms the certified
 		// key, and the relying party's key binding rejects the result.
 		onVeraison: Verdict{Reason: attest.ReasonKeyMismatch},
-		// A PSA token binds another key through its challenge: the
+		// A PSA or CCA token binds another key through its challenge: the
 		// challenge is not the one the relying party derives.
-		psa: ourVerdict(psa.ReasonChallenge), psaOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
+		keyless:           func(r keylessReasons) attest.Reason { return r.challenge },
+		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
 	{it: "the attestation key is not endorsed", faults: parsectpm.Faults{UnendorsedKey: true},
-		verdict:    ourVerdict(parsectpm.ReasonKATSignature),
-		onVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed},
-		psa:        ourVerdict(psa.ReasonSignature), psaOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
+		verdict:           ourVerdict(parsectpm.ReasonKATSignature),
+		onVeraison:        Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed},
+		keyless:           func(r keylessReasons) attest.Reason { return r.signature },
+		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
 	{it: "the TLS identity key is not fixedTPM", faults: parsectpm.Faults{NotFixedTPM: true},
 		verdict: ourVerdict(parsectpm.ReasonNotFixedTPM),
 		// Veraison's Parsec TPM decoder refuses a key without fixedTPM

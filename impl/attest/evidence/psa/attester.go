@@ -127,15 +127,7 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	if f.NotFixedTPM || f.NotSensitiveDataOrigin {
 		return attest.Evidence{}, errors.New("psa: a PSA token cannot say where a key lives (NotFixedTPM, NotSensitiveDataOrigin)")
 	}
-	if f.QualifyingData != nil {
-		ch.Nonce, ch.Binder = f.QualifyingData, nil
-	}
-	if ch.TIK != nil {
-		ch.TIK = a.tik.Public()
-		if f.CertifyOtherKey {
-			ch.TIK = a.otherTIK.Public()
-		}
-	}
+	ch = f.Bind(ch, a.tik.Public(), a.otherTIK.Public())
 	nonce, err := Challenge(ch)
 	if err != nil {
 		return attest.Evidence{}, err

@@ -172,39 +172,43 @@ func Verify(t *Token, e parsectpm.Endorsement, challenge []byte) error {
 	if s := psatoken.LifeCycleToState(lc); s != psatoken.StateSecured {
 		return attest.Reject(ReasonLifeCycle, "security lifecycle %#x (%s), want secured", lc, s)
 	}
-	return checkComponents(t, e)
-}
-
-func checkComponents(t *Token, e parsectpm.Endorsement) error {
 	comps, err := t.Claims.GetSoftwareComponents()
 	if err != nil {
 		return attest.Reject(ReasonMalformed, "psa-software-components: %v", err)
 	}
+	return CheckComponents(comps, e, ReasonMalformed, ReasonMeasurement)
+}
+
+// CheckComponents checks that comps are exactly e's components, each with
+// its reference measurement (labelled ComponentLabel(i)); a component it
+// cannot read is malformed, any other difference is measurement. CCA
+// platform tokens report their components the same way.
+func CheckComponents(comps []psatoken.ISwComponent, e parsectpm.Endorsement, malformed, measurement attest.Reason) error {
 	got := map[string][]byte{}
 	for _, c := range comps {
 		label, err := c.GetMeasurementType()
 		if err != nil {
-			return attest.Reject(ReasonMeasurement, "a software component without a measurement type")
+			return attest.Reject(measurement, "a software component without a measurement type")
 		}
 		v, err := c.GetMeasurementValue()
 		if err != nil {
-			return attest.Reject(ReasonMalformed, "component %q: %v", label, err)
+			return attest.Reject(malformed, "component %q: %v", label, err)
 		}
 		if _, dup := got[label]; dup {
-			return attest.Reject(ReasonMeasurement, "component %q reported twice", label)
+			return attest.Reject(measurement, "component %q reported twice", label)
 		}
 		got[label] = v
 	}
 	if len(got) != len(e.PCRSelection.PCRs) {
-		return attest.Reject(ReasonMeasurement, "%d components reported, %d endorsed", len(got), len(e.PCRSelection.PCRs))
+		return attest.Reject(measurement, "%d components reported, %d endorsed", len(got), len(e.PCRSelection.PCRs))
 	}
 	for _, i := range e.PCRSelection.PCRs {
 		v, ok := got[ComponentLabel(i)]
 		if !ok {
-			return attest.Reject(ReasonMeasurement, "endorsed component %q not reported", ComponentLabel(i))
+			return attest.Reject(measurement, "endorsed component %q not reported", ComponentLabel(i))
 		}
 		if !bytes.Equal(v, e.ReferencePCRs[i]) {
-			return attest.Reject(ReasonMeasurement, "component %q measures %x, reference %x", ComponentLabel(i), v, e.ReferencePCRs[i])
+			return attest.Reject(measurement, "component %q measures %x, reference %x", ComponentLabel(i), v, e.ReferencePCRs[i])
 		}
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/result"
@@ -260,6 +261,8 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 		ap, err = v.appraiseParsecTPM(ev.Data, ch)
 	case psa.MediaType:
 		ap, err = v.appraisePSA(ev.Data, ch)
+	case cca.MediaType:
+		ap, err = v.appraiseCCA(ev.Data, ch)
 	default:
 		return nil, attest.Reject(attest.ReasonUnsupportedEvidence, "media type %q", ev.MediaType)
 	}
@@ -267,7 +270,7 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 		return nil, err
 	}
 	var rej *attest.Rejection
-	if ap.verdict != nil && (!errors.As(ap.verdict, &rej) || rej.Reason == parsectpm.ReasonMalformed || rej.Reason == psa.ReasonMalformed) {
+	if ap.verdict != nil && (!errors.As(ap.verdict, &rej) || rej.Reason == parsectpm.ReasonMalformed || rej.Reason == psa.ReasonMalformed || rej.Reason == cca.ReasonMalformed) {
 		return nil, ap.verdict
 	}
 
@@ -369,7 +372,16 @@ func (v *Verifier) appraisePSA(data []byte, ch attest.Challenge) (appraisal, err
 	if err != nil {
 		return appraisal{}, attest.Reject(psa.ReasonChallenge, "%v", err)
 	}
-	ap := appraisal{submod: PSASubmodName, nonce: want, good: ear.TrustVector{
+	return v.keyless(PSASubmodName, psa.MediaType, inst, want, ch, func(e parsectpm.Endorsement) error {
+		return psa.Verify(tok, e, want)
+	}), nil
+}
+
+// keyless is the appraisal of evidence that binds the TLS key through its
+// challenge (PSA, CCA): checked by verify against the endorsement of
+// instance inst, bound to want.
+func (v *Verifier) keyless(submod, mediaType string, inst, want []byte, ch attest.Challenge, verify func(parsectpm.Endorsement) error) appraisal {
+	ap := appraisal{submod: submod, nonce: want, good: ear.TrustVector{
 		InstanceIdentity: ear.TrustworthyInstanceClaim,
 		Executables:      ear.ApprovedRuntimeClaim,
 		Hardware:         ear.GenuineHardwareClaim,
@@ -377,17 +389,42 @@ func (v *Verifier) appraisePSA(data []byte, ch attest.Challenge) (appraisal, err
 		StorageOpaque:    ear.HwKeysEncryptedSecretsClaim,
 	}}
 	e, ok := v.endorsement(inst)
-	if !ok || e.Format() != psa.MediaType {
+	if !ok || e.Format() != mediaType {
 		ap.verdict = attest.Reject(attest.ReasonNoEndorsement, "no endorsement for instance %x", inst)
-		return ap, nil
+		return ap
 	}
-	// Having checked the token binds ch.TIK, the verifier attests that
-	// key as a TPM result attests its certified one, so a passport
-	// shows it without its challenge; Veraison's PSA_IOT attests none.
-	if ap.verdict = psa.Verify(tok, e, want); ap.verdict == nil {
+	// Having checked the evidence binds ch.TIK, the verifier attests
+	// that key as a TPM result attests its certified one, so a passport
+	// shows it without its challenge; Veraison's schemes attest none.
+	if ap.verdict = verify(e); ap.verdict == nil {
 		ap.key = ch.TIK
 	}
-	return ap, nil
+	return ap
+}
+
+// CCASubmodName is the EAR submodule of CCA evidence: one appraisal of
+// platform and realm together (Veraison's ARM_CCA splits them into
+// CCA_SSD_PLATFORM and CCA_REALM).
+const CCASubmodName = "ARM_CCA"
+
+// appraiseCCA checks CCA evidence as Veraison's ARM_CCA scheme does, and
+// with the realm challenge it must carry (cca.Challenge, padded).
+func (v *Verifier) appraiseCCA(data []byte, ch attest.Challenge) (appraisal, error) {
+	ev, err := cca.Decode(data)
+	if err != nil {
+		return appraisal{}, err
+	}
+	inst, err := cca.InstanceID(ev)
+	if err != nil {
+		return appraisal{}, err
+	}
+	want, err := cca.Challenge(ch)
+	if err != nil {
+		return appraisal{}, attest.Reject(cca.ReasonChallenge, "%v", err)
+	}
+	return v.keyless(CCASubmodName, cca.MediaType, inst, want, ch, func(e parsectpm.Endorsement) error {
+		return cca.Verify(ev, e, want)
+	}), nil
 }
 
 // rfc6979Signer signs with the deterministic nonce crypto/ecdsa uses when
@@ -404,7 +441,7 @@ func (s rfc6979Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) 
 // Verify stops at the first failure, so later claims stay unmade.
 func contraindicatedVector(r attest.Reason) ear.TrustVector {
 	switch r {
-	case psa.ReasonMeasurement:
+	case psa.ReasonMeasurement, cca.ReasonMeasurement, cca.ReasonRealm:
 		// As Veraison's PSA_IOT: a genuine, secured device running
 		// software nobody endorsed.
 		return ear.TrustVector{
@@ -412,7 +449,7 @@ func contraindicatedVector(r attest.Reason) ear.TrustVector {
 			Hardware:         ear.GenuineHardwareClaim,
 			Executables:      ear.UnrecognizedRuntimeClaim,
 		}
-	case psa.ReasonLifeCycle:
+	case psa.ReasonLifeCycle, cca.ReasonLifeCycle:
 		return ear.TrustVector{
 			InstanceIdentity: ear.UntrustworthyInstanceClaim,
 			Hardware:         ear.GenuineHardwareClaim,

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/veraison/apiclient/provisioning"
@@ -74,8 +75,11 @@ func EndorsementCoRIM(e parsectpm.Endorsement, class ClassID) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	if e.Format() == psa.MediaType {
+	switch e.Format() {
+	case psa.MediaType:
 		return PSAEndorsementCoRIM(e)
+	case cca.MediaType:
+		return nil, errors.New("veraison: a CCA endorsement is two CoRIMs (CCAEndorsementCoRIMs)")
 	}
 	alg, ok := swidHashName[e.PCRSelection.Hash]
 	if !ok {
@@ -121,6 +125,24 @@ func pemKey(e parsectpm.Endorsement) (string, error) {
 // comidCoRIM is the unsigned CoRIM of one CoMID that binds the class and
 // instance to the attestation key and gives the class's reference values.
 func comidCoRIM(tagID ClassID, profile string, classEnv map[string]any, instance []byte, akPEM string, measurements []any) ([]byte, error) {
+	return corimOf(tagID, profile, map[string]any{
+		"attester-verification-keys": []any{map[string]any{
+			"environment": map[string]any{
+				"class":    classEnv,
+				"instance": typed{"ueid", base64.StdEncoding.EncodeToString(instance)},
+			},
+			"verification-keys": []any{typed{"pkix-base64-key", akPEM}},
+		}},
+		"reference-values": []any{map[string]any{
+			"environment":  map[string]any{"class": classEnv},
+			"measurements": measurements,
+		}},
+	})
+}
+
+// corimOf is the unsigned CoRIM (untagged CBOR) of one CoMID with the
+// given triples (CoMID JSON), under profile.
+func corimOf(tagID ClassID, profile string, triples map[string]any) ([]byte, error) {
 	doc := map[string]any{
 		"tag-identity": map[string]any{"id": tagID.String()},
 		"entities": []any{map[string]any{
@@ -128,19 +150,7 @@ func comidCoRIM(tagID ClassID, profile string, classEnv map[string]any, instance
 			"regid": "https://github.com/attested-tls/conformance",
 			"roles": []string{"tagCreator", "creator", "maintainer"},
 		}},
-		"triples": map[string]any{
-			"attester-verification-keys": []any{map[string]any{
-				"environment": map[string]any{
-					"class":    classEnv,
-					"instance": typed{"ueid", base64.StdEncoding.EncodeToString(instance)},
-				},
-				"verification-keys": []any{typed{"pkix-base64-key", akPEM}},
-			}},
-			"reference-values": []any{map[string]any{
-				"environment":  map[string]any{"class": classEnv},
-				"measurements": measurements,
-			}},
-		},
+		"triples": triples,
 	}
 	js, err := json.Marshal(doc)
 	if err != nil {
@@ -180,6 +190,9 @@ func ProvisionEndorsement(ctx context.Context, provisioningURL string, e parsect
 	if err != nil {
 		return class, err
 	}
+	if e.Format() == cca.MediaType {
+		return class, provisionCCA(ctx, provisioningURL, e, rt)
+	}
 	cbor, err := EndorsementCoRIM(e, class)
 	if err != nil {
 		return class, err
@@ -189,6 +202,18 @@ func ProvisionEndorsement(ctx context.Context, provisioningURL string, e parsect
 		mediaType = PSAEndorsementMediaType
 	}
 	return class, ProvisionCoRIMAs(ctx, provisioningURL, cbor, mediaType, rt)
+}
+
+// provisionCCA submits a CCA endorsement's platform and realm CoRIMs.
+func provisionCCA(ctx context.Context, provisioningURL string, e parsectpm.Endorsement, rt http.RoundTripper) error {
+	p, r, err := CCAEndorsementCoRIMs(e)
+	if err != nil {
+		return err
+	}
+	if err := ProvisionCoRIMAs(ctx, provisioningURL, p, CCAPlatformEndorsementMediaType, rt); err != nil {
+		return err
+	}
+	return ProvisionCoRIMAs(ctx, provisioningURL, r, CCARealmEndorsementMediaType, rt)
 }
 
 // ProvisionCoRIM submits an unsigned PARSEC_TPM CoRIM built elsewhere
@@ -240,6 +265,13 @@ func PSAEndorsementCoRIM(e parsectpm.Endorsement) ([]byte, error) {
 		return nil, err
 	}
 	classEnv := map[string]any{"id": typed{"psa.impl-id", base64.StdEncoding.EncodeToString(psa.ImplementationID(e.KeyID))}}
+	return comidCoRIM(tagID, PSACoRIMProfile, classEnv, e.KeyID, akPEM, componentRefVals(e))
+}
+
+// componentRefVals are the reference values of e's software components
+// as PSA and CCA platforms report them (psa.Components): psa.refval-id
+// (label, signer ID) and a SHA-256 digest.
+func componentRefVals(e parsectpm.Endorsement) []any {
 	signer := base64.StdEncoding.EncodeToString(psa.SignerID(e.KeyID))
 	comps := slices.Clone(e.PCRSelection.PCRs)
 	slices.Sort(comps)
@@ -252,5 +284,66 @@ func PSAEndorsementCoRIM(e parsectpm.Endorsement) ([]byte, error) {
 				"sha-256:" + base64.StdEncoding.EncodeToString(e.ReferencePCRs[i])}},
 		})
 	}
-	return comidCoRIM(tagID, PSACoRIMProfile, classEnv, e.KeyID, akPEM, measurements)
+	return measurements
+}
+
+// CCA endorsement profiles and media types: the platform's (IAK,
+// components, configuration) and the realm's (reference measurements).
+const (
+	CCAPlatformCoRIMProfile         = "http://arm.com/cca/ssd/1"
+	CCAPlatformEndorsementMediaType = `application/corim-unsigned+cbor; profile="` + CCAPlatformCoRIMProfile + `"`
+	CCARealmCoRIMProfile            = "http://arm.com/cca/realm/1"
+	CCARealmEndorsementMediaType    = `application/corim-unsigned+cbor; profile="` + CCARealmCoRIMProfile + `"`
+)
+
+// CCAEndorsementCoRIMs encodes a CCA endorsement as the two unsigned
+// CoRIMs the ARM_CCA scheme provisions from: the platform's (class the
+// implementation ID, instance the instance ID bound to the IAK; reference
+// values its components and its configuration) and the realm's (class a
+// fresh UUID, instance the realm initial measurement; reference values
+// the personalization value and the RIM and REMs as integrity
+// registers). The realm's values derive from the instance ID (package
+// cca).
+func CCAEndorsementCoRIMs(e parsectpm.Endorsement) (platformCoRIM, realmCoRIM []byte, err error) {
+	if err := e.Validate(); err != nil {
+		return nil, nil, err
+	}
+	akPEM, err := pemKey(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	tagID, err := NewClassID()
+	if err != nil {
+		return nil, nil, err
+	}
+	b64 := base64.StdEncoding.EncodeToString
+	classEnv := map[string]any{"id": typed{"psa.impl-id", b64(cca.ImplementationID(e.KeyID))}}
+	measurements := append(componentRefVals(e), map[string]any{
+		"key":   typed{"cca.platform-config-id", "cfg"},
+		"value": map[string]any{"raw-value": typed{"bytes", b64(cca.PlatformConfig(e.KeyID))}},
+	})
+	if platformCoRIM, err = comidCoRIM(tagID, CCAPlatformCoRIMProfile, classEnv, e.KeyID, akPEM, measurements); err != nil {
+		return nil, nil, err
+	}
+	realmTag, err := NewClassID()
+	if err != nil {
+		return nil, nil, err
+	}
+	registers := map[string]any{"rim": map[string]any{"key-type": "text", "value": []string{"sha-384;" + b64(cca.RIM(e.KeyID))}}}
+	for i, rem := range cca.REMs(e.KeyID) {
+		registers[fmt.Sprintf("rem%d", i)] = map[string]any{"key-type": "text", "value": []string{"sha-384;" + b64(rem)}}
+	}
+	realmCoRIM, err = corimOf(realmTag, CCARealmCoRIMProfile, map[string]any{
+		"reference-values": []any{map[string]any{
+			"environment": map[string]any{
+				"class":    map[string]any{"id": typed{"uuid", realmTag.String()}, "vendor": "attested-tls conformance"},
+				"instance": typed{"bytes", b64(cca.RIM(e.KeyID))},
+			},
+			"measurements": []any{map[string]any{"value": map[string]any{
+				"raw-value":           typed{"bytes", b64(cca.RPV(e.KeyID))},
+				"integrity-registers": registers,
+			}}},
+		}},
+	})
+	return platformCoRIM, realmCoRIM, err
 }

@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/result"
@@ -183,10 +184,10 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 	// its psa-nonce, the key-bound challenge, which the PSA_IOT scheme
 	// compares with the session nonce itself.
 	nonce := qd
-	if ev.MediaType == psa.MediaType {
+	if derive, ok := keylessChallenges[ev.MediaType]; ok {
 		var err error
-		if nonce, err = psa.Challenge(ch); err != nil {
-			return nil, attest.Reject(psa.ReasonChallenge, "%v", err)
+		if nonce, err = derive.challenge(ch); err != nil {
+			return nil, attest.Reject(derive.reason, "%v", err)
 		}
 	}
 	if len(nonce) < MinNonceSize || len(nonce) > MaxNonceSize {
@@ -237,6 +238,18 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 		}
 	}
 	return r, nil
+}
+
+// keylessChallenges derive, per evidence format that binds the TLS key
+// through its challenge, the session nonce: what the evidence carries,
+// which those schemes compare with the session nonce themselves (ARM_CCA
+// after padding it to 64 bytes, as the realm management monitor does).
+var keylessChallenges = map[string]struct {
+	challenge func(attest.Challenge) ([]byte, error)
+	reason    attest.Reason
+}{
+	psa.MediaType: {psa.Challenge, psa.ReasonChallenge},
+	cca.MediaType: {cca.Challenge, cca.ReasonChallenge},
 }
 
 // checkBinding is the freshness check Veraison's PARSEC_TPM scheme lacks:

@@ -4,18 +4,13 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
-	"math/big"
-	"os"
 	"testing"
 
-	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/internal/vectorfile"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/fxamacker/cbor/v2"
@@ -25,41 +20,6 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/parser_vectors.json")
 
 const vectorsPath = "testdata/parser_vectors.json"
-
-// vectorFile is the PSA token decoder's parser vectors, in the manner of
-// Wycheproof: each token with the verdict Decode then Verify (against the
-// file's endorsement and challenge) must reach.
-type vectorFile struct {
-	Algorithm string   `json:"algorithm"`
-	Header    []string `json:"header"`
-	// InstanceID, IAK (PEM-less DER SPKI) and Components (index to
-	// measurement) are the endorsement; Challenge the expected psa-nonce.
-	InstanceID string            `json:"instanceId"`
-	IAK        string            `json:"iak"`
-	Components map[string]string `json:"components"`
-	Challenge  string            `json:"challenge"`
-	Tests      []vector          `json:"tests"`
-}
-
-type vector struct {
-	TcID    int    `json:"tcId"`
-	Comment string `json:"comment"`
-	Token   string `json:"token"`
-	// Result is "valid", or "invalid" with the reason code.
-	Result string `json:"result"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// vectorKey derives a fixed P-256 key from a label, so regenerated
-// vectors keep their keys.
-func vectorKey(label string) *ecdsa.PrivateKey {
-	d := sha256.Sum256([]byte("attested-tls psa vectors v1: " + label))
-	k, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
-	if err != nil {
-		panic(err)
-	}
-	return k
-}
 
 // claims is a PSA profile-2 claims map by CBOR key, so vectors can break
 // what psatoken's setters refuse to build.
@@ -109,8 +69,8 @@ func sign1(t *testing.T, key *ecdsa.PrivateKey, payload []byte) []byte {
 	return b
 }
 
-func generateVectors(t *testing.T) vectorFile {
-	iak, other := vectorKey("iak"), vectorKey("another iak")
+func generateVectors(t *testing.T) vectorfile.File {
+	iak, other := vectorfile.Key("psa iak"), vectorfile.Key("psa another iak")
 	inst := append([]byte{0x01}, bytes.Repeat([]byte{0x5a}, 32)...)
 	nonce := bytes.Repeat([]byte{0xc7}, 32)
 	meas := sha256.Sum256([]byte("component 0"))
@@ -125,20 +85,17 @@ func generateVectors(t *testing.T) vectorFile {
 	valid := sign1(t, iak, enc(good))
 	flipped := bytes.Clone(valid)
 	flipped[len(flipped)-1] ^= 1
-	spki, _ := x509.MarshalPKIXPublicKey(&iak.PublicKey)
-	f := vectorFile{
-		Algorithm: "PSA initial attestation token (" + psa.Profile + "), COSE_Sign1 ES256, as psa.Decode and psa.Verify judge it",
-		Header: []string{
+	e := parsectpm.Endorsement{KeyID: inst, AttestationKey: &iak.PublicKey, MediaType: psa.MediaType,
+		PCRSelection: parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: []int{0}}, ReferencePCRs: map[int][]byte{0: meas[:]}}
+	f, err := vectorfile.New("PSA initial attestation token ("+psa.Profile+"), COSE_Sign1 ES256, as psa.Decode and psa.Verify judge it",
+		[]string{
 			"Each token is decoded, then verified against the endorsement (instance ID, IAK, component reference values) and the challenge given here.",
 			"result valid: every check passes; invalid: reason is the first check that fails (psa.* or attest reason codes).",
-		},
-		InstanceID: hex.EncodeToString(inst), IAK: hex.EncodeToString(spki),
-		Components: map[string]string{"0": hex.EncodeToString(meas[:])},
-		Challenge:  hex.EncodeToString(nonce),
+		}, e, nonce)
+	if err != nil {
+		t.Fatal(err)
 	}
-	add := func(comment string, token []byte) {
-		f.Tests = append(f.Tests, vector{TcID: len(f.Tests) + 1, Comment: comment, Token: hex.EncodeToString(token)})
-	}
+	add := f.Add
 	add("a token as the software attester makes it", valid)
 	add("the signature's last byte flipped", flipped)
 	add("signed by another key", sign1(t, other, enc(good)))
@@ -166,50 +123,19 @@ func generateVectors(t *testing.T) vectorFile {
 	add("the component reported twice", sign1(t, iak, enc(good.with(2399, []map[int]any{
 		{1: psa.ComponentLabel(0), 2: meas[:], 5: psa.SignerID(inst)}, {1: psa.ComponentLabel(0), 2: meas[:], 5: psa.SignerID(inst)}}))))
 	add("no client ID", sign1(t, iak, enc(good.with(2394, nil))))
-	for i := range f.Tests {
-		f.Tests[i].Result, f.Tests[i].Reason = judge(t, f, f.Tests[i])
+	if err := f.Judge(func(token []byte) error { return check(e, nonce, token) }); err != nil {
+		t.Fatal(err)
 	}
 	return f
 }
 
-// judge is what Decode and Verify make of one vector.
-func judge(t *testing.T, f vectorFile, v vector) (result, reason string) {
-	token, _ := hex.DecodeString(v.Token)
+// check is the verdict of the decoder and the verifier on one token.
+func check(e parsectpm.Endorsement, challenge, token []byte) error {
 	tok, err := psa.Decode(token)
-	if err == nil {
-		err = psa.Verify(tok, endorsementOf(t, f), mustHex(t, f.Challenge))
-	}
-	if err == nil {
-		return "valid", ""
-	}
-	r := attest.ReasonOf(err)
-	if r == "" {
-		t.Fatalf("tcId %d: %v is not a rejection", v.TcID, err)
-	}
-	return "invalid", string(r)
-}
-
-func mustHex(t testing.TB, s string) []byte {
-	b, err := hex.DecodeString(s)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	return b
-}
-
-func endorsementOf(t testing.TB, f vectorFile) parsectpm.Endorsement {
-	k, err := x509.ParsePKIXPublicKey(mustHex(t, f.IAK))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := parsectpm.Endorsement{KeyID: mustHex(t, f.InstanceID), AttestationKey: k.(*ecdsa.PublicKey), MediaType: psa.MediaType,
-		PCRSelection: parsectpm.PCRSelection{Hash: crypto.SHA256}, ReferencePCRs: map[int][]byte{}}
-	for i, m := range f.Components {
-		n, _ := new(big.Int).SetString(i, 10)
-		e.PCRSelection.PCRs = append(e.PCRSelection.PCRs, int(n.Int64()))
-		e.ReferencePCRs[int(n.Int64())] = mustHex(t, m)
-	}
-	return e
+	return psa.Verify(tok, e, challenge)
 }
 
 // TestParserVectors holds the decoder to the published verdicts; -update
@@ -217,60 +143,32 @@ func endorsementOf(t testing.TB, f vectorFile) parsectpm.Endorsement {
 // changed).
 func TestParserVectors(t *testing.T) {
 	if *update {
-		b, err := json.MarshalIndent(generateVectors(t), "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, append(b, '\n'), 0o644); err != nil {
+		if err := generateVectors(t).Write(vectorsPath); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b, err := os.ReadFile(vectorsPath)
-	if err != nil {
+	if err := vectorfile.Check(vectorsPath, psa.MediaType, check, t.Errorf); err != nil {
 		t.Fatal(err)
-	}
-	var f vectorFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Tests) == 0 {
-		t.Fatal("no vectors")
-	}
-	for _, v := range f.Tests {
-		if res, reason := judge(t, f, v); res != v.Result || reason != v.Reason {
-			t.Errorf("tcId %d (%s): %s %s, want %s %s", v.TcID, v.Comment, res, reason, v.Result, v.Reason)
-		}
 	}
 }
 
 // FuzzDecode: no input makes the decoder or the verifier panic or hang,
-// and an input that verifies decodes the same way twice.
+// and every failure is a rejection with a reason.
 func FuzzDecode(f *testing.F) {
-	b, err := os.ReadFile(vectorsPath)
+	vf, err := vectorfile.Read(vectorsPath)
 	if err != nil {
 		f.Fatal(err)
 	}
-	var vf vectorFile
-	if err := json.Unmarshal(b, &vf); err != nil {
-		f.Fatal(err)
-	}
-	for _, v := range vf.Tests {
-		tok, _ := hex.DecodeString(v.Token)
+	for _, tok := range vf.Tokens() {
 		f.Add(tok)
 	}
-	e, challenge := endorsementOf(f, vf), mustHex(f, vf.Challenge)
+	e, err := vf.Endorsement(psa.MediaType)
+	if err != nil {
+		f.Fatal(err)
+	}
+	challenge, _ := hex.DecodeString(vf.Challenge)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tok, err := psa.Decode(data)
-		if err != nil {
-			if attest.ReasonOf(err) == "" {
-				t.Fatalf("decode error without a reason: %v", err)
-			}
-			return
-		}
-		if err := psa.Verify(tok, e, challenge); err != nil && attest.ReasonOf(err) == "" {
-			t.Fatalf("verify error without a reason: %v", err)
-		}
-		if _, err := tok.InstanceID(); err != nil && attest.ReasonOf(err) == "" {
+		if _, _, err := vectorfile.Verdict(check(e, challenge, data)); err != nil {
 			t.Fatal(err)
 		}
 	})

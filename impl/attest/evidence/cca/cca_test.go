@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
+	"github.com/attested-tls/conformance/impl/attest/evidence/internal/evtest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
@@ -29,46 +29,10 @@ func newAttester(t testing.TB) *cca.Attester {
 	return a
 }
 
-func random(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// appraise endorses a with a fresh in-process verifier, then sets f and
-// has the verifier appraise a's evidence for ch.
-func appraise(t *testing.T, a *cca.Attester, ch attest.Challenge, f parsectpm.Faults) (*attest.Result, *local.Verifier) {
-	t.Helper()
-	v, err := local.New(local.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.AddEndorsement(a.Endorsement()); err != nil {
-		t.Fatal(err)
-	}
-	a.SetFaults(f)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ev, err := a.Evidence(ctx, ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev.MediaType != cca.MediaType {
-		t.Fatalf("media type %q", ev.MediaType)
-	}
-	r, err := v.Appraise(ctx, ev, ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, v
-}
-
 func TestAffirmingAndKeyBound(t *testing.T) {
 	a := newAttester(t)
-	ch := attest.Challenge{Binder: random(t, 48), TIK: a.Identity().Public()}
-	r, v := appraise(t, a, ch, parsectpm.Faults{})
+	ch := attest.Challenge{Binder: evtest.Random(t, 48), TIK: a.Identity().Public()}
+	r, v := evtest.Appraise(t, a, ch, parsectpm.Faults{})
 	if r.Status != ear.TrustTierAffirming || r.Submod != local.CCASubmodName {
 		t.Fatalf("status %v submod %q problem %q", r.Status, r.Submod, r.Problem)
 	}
@@ -108,7 +72,7 @@ func TestFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAttester(t)
-			r, _ := appraise(t, a, attest.Challenge{Nonce: random(t, 32), TIK: a.Identity().Public()}, tc.f)
+			r, _ := evtest.Appraise(t, a, attest.Challenge{Nonce: evtest.Random(t, 32), TIK: a.Identity().Public()}, tc.f)
 			if r.Status != tc.status || !strings.HasPrefix(r.Problem, string(tc.reason)) {
 				t.Fatalf("status %v, problem %q; want %v, %s", r.Status, r.Problem, tc.status, tc.reason)
 			}
@@ -118,7 +82,7 @@ func TestFaults(t *testing.T) {
 
 func TestMalformed(t *testing.T) {
 	a := newAttester(t)
-	ch := attest.Challenge{Nonce: random(t, 32), TIK: a.Identity().Public()}
+	ch := attest.Challenge{Nonce: evtest.Random(t, 32), TIK: a.Identity().Public()}
 	ev, err := a.Evidence(context.Background(), ch)
 	if err != nil {
 		t.Fatal(err)

@@ -6,13 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha512"
-	"encoding/hex"
 	"flag"
 	"testing"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
-	"github.com/attested-tls/conformance/impl/attest/evidence/internal/vectorfile"
+	"github.com/attested-tls/conformance/impl/attest/evidence/internal/evtest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/fxamacker/cbor/v2"
@@ -43,14 +42,14 @@ func encodeCollection(t *testing.T, c collection) []byte {
 	return b
 }
 
-func generateVectors(t *testing.T) vectorfile.File {
+func generateVectors(t *testing.T) evtest.File {
 	d := sha512.Sum384([]byte("attested-tls evidence vectors v1: cca rak"))
 	rak, err := ecdsa.ParseRawPrivateKey(elliptic.P384(), d[:])
 	if err != nil {
 		t.Fatal(err)
 	}
 	inst := append([]byte{0x01}, bytes.Repeat([]byte{0x6c}, 32)...)
-	a, err := cca.New(cca.Config{IAK: vectorfile.Key("cca iak"), RAK: rak, IdentityKey: vectorfile.Key("cca tik"), InstanceID: inst, Components: []int{0}})
+	a, err := cca.New(cca.Config{Config: psa.Config{IAK: evtest.Key("cca iak"), IdentityKey: evtest.Key("cca tik"), InstanceID: inst, Components: []int{0}}, RAK: rak})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +59,7 @@ func generateVectors(t *testing.T) vectorfile.File {
 	e := a.Endorsement()
 	challenge := bytes.Repeat([]byte{0xc5}, 32)
 	ch := attest.Challenge{Nonce: challenge}
-	f, err := vectorfile.New("Arm CCA token (platform and realm tokens in a CBOR collection), as cca.Decode and cca.Verify judge it",
+	f, err := evtest.New("Arm CCA token (platform and realm tokens in a CBOR collection), as cca.Decode and cca.Verify judge it",
 		[]string{
 			"Each token is decoded, then verified against the endorsement (instance ID, platform IAK, platform component reference values; the realm's reference values derive from the instance ID, see package cca) and the challenge given here, which the realm token carries zero-padded to 64 bytes.",
 			"result valid: every check passes; invalid: reason is the first check that fails (cca.* or attest reason codes).",
@@ -139,34 +138,8 @@ func mustRealmOf(t *testing.T) []byte {
 // TestParserVectors holds the decoder to the published verdicts; -update
 // regenerates them.
 func TestParserVectors(t *testing.T) {
-	if *update {
-		if err := generateVectors(t).Write(vectorsPath); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := vectorfile.Check(vectorsPath, cca.MediaType, check, t.Errorf); err != nil {
-		t.Fatal(err)
-	}
+	evtest.Test(t, vectorsPath, cca.MediaType, *update, generateVectors, check)
 }
 
-// FuzzDecode: no input makes the decoder or the verifier panic or hang,
-// and every failure is a rejection with a reason.
-func FuzzDecode(f *testing.F) {
-	vf, err := vectorfile.Read(vectorsPath)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, tok := range vf.Tokens() {
-		f.Add(tok)
-	}
-	e, err := vf.Endorsement(cca.MediaType)
-	if err != nil {
-		f.Fatal(err)
-	}
-	challenge, _ := hex.DecodeString(vf.Challenge)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, _, err := vectorfile.Verdict(check(e, challenge, data)); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
+// FuzzDecode: no input makes the decoder or the verifier panic or hang.
+func FuzzDecode(f *testing.F) { evtest.Fuzz(f, vectorsPath, cca.MediaType, check) }

@@ -20,8 +20,8 @@ import (
 // is empty.
 var DefaultComponents = []int{0, 1, 7}
 
-// Config sets up an Attester. Zero fields get fresh keys and a random
-// instance ID.
+// Config sets up an Attester (and the platform of a CCA one). Zero fields
+// get fresh keys and a random instance ID.
 type Config struct {
 	// IAK is the initial attestation key that signs tokens; P-256.
 	IAK *ecdsa.PrivateKey
@@ -34,17 +34,21 @@ type Config struct {
 	Faults     parsectpm.Faults
 }
 
-// Attester is a software PSA root of trust: an IAK and a set of measured
-// software components held in memory. It proves nothing about the machine
-// it runs on. It honours parsectpm.Faults where a PSA token can express
-// them (QualifyingData, QuotePCRs as the reported components,
-// CertifyOtherKey as another key in the challenge, UnendorsedKey); a PSA
-// token says nothing of where a key lives, so NotFixedTPM and
-// NotSensitiveDataOrigin make Evidence fail. Safe for concurrent use.
-type Attester struct {
+// Platform is a software PSA platform: an IAK, a TLS identity key, an
+// instance ID and measured software components held in memory, whose
+// evidence binds the TLS key through its challenge. It proves nothing
+// about the machine it runs on. The PSA attester is one; the CCA
+// attester's platform is another. It honours parsectpm.Faults where such
+// a token can express them (QualifyingData, QuotePCRs as the reported
+// components, CertifyOtherKey as another key in the challenge,
+// UnendorsedKey as another IAK); it says nothing of where a key lives,
+// so NotFixedTPM and NotSensitiveDataOrigin make evidence fail. Safe for
+// concurrent use.
+type Platform struct {
 	iak, otherIAK *ecdsa.PrivateKey
 	tik, otherTIK *ecdsa.PrivateKey
 	inst          []byte
+	mediaType     string
 
 	// The software components' measurements (Select, Extend) and the
 	// faults (SetFaults).
@@ -52,23 +56,16 @@ type Attester struct {
 	parsectpm.FaultSwitch
 }
 
-var (
-	_ parsectpm.Attester = (*Attester)(nil)
-	_ attest.Keyless     = (*Attester)(nil)
-)
-
-// EvidenceNamesNoKey: a PSA token has no claim for the TLS key.
-func (a *Attester) EvidenceNamesNoKey() {}
-
-// New builds an attester whose components all measure zero.
-func New(cfg Config) (*Attester, error) {
-	a := &Attester{}
-	a.SetFaults(cfg.Faults)
+// NewPlatform builds a platform of evidence format mediaType whose
+// components all measure zero.
+func NewPlatform(cfg Config, mediaType string) (*Platform, error) {
+	p := &Platform{mediaType: mediaType}
+	p.SetFaults(cfg.Faults)
 	var err error
 	for _, k := range []struct {
 		dst **ecdsa.PrivateKey
 		cfg *ecdsa.PrivateKey
-	}{{&a.iak, cfg.IAK}, {&a.tik, cfg.IdentityKey}, {&a.otherIAK, nil}, {&a.otherTIK, nil}} {
+	}{{&p.iak, cfg.IAK}, {&p.tik, cfg.IdentityKey}, {&p.otherIAK, nil}, {&p.otherTIK, nil}} {
 		if k.cfg != nil && k.cfg.Curve != elliptic.P256() {
 			return nil, errors.New("psa: keys must be P-256")
 		}
@@ -79,62 +76,95 @@ func New(cfg Config) (*Attester, error) {
 			}
 		}
 	}
-	a.inst = slices.Clone(cfg.InstanceID)
-	if a.inst == nil {
-		a.inst = make([]byte, psatoken.InstIDLen)
-		a.inst[0] = 0x01
-		if _, err := rand.Read(a.inst[1:]); err != nil {
+	p.inst = slices.Clone(cfg.InstanceID)
+	if p.inst == nil {
+		p.inst = make([]byte, psatoken.InstIDLen)
+		p.inst[0] = 0x01
+		if _, err := rand.Read(p.inst[1:]); err != nil {
 			return nil, err
 		}
 	}
-	if err := psatoken.ValidateInstID(a.inst); err != nil {
+	if err := psatoken.ValidateInstID(p.inst); err != nil {
 		return nil, fmt.Errorf("psa: instance ID: %w", err)
 	}
 	comps := cfg.Components
 	if len(comps) == 0 {
 		comps = DefaultComponents
 	}
-	if err := a.Select(comps...); err != nil {
+	if err := p.Select(comps...); err != nil {
 		return nil, err
 	}
-	return a, nil
+	return p, nil
 }
 
+// EvidenceNamesNoKey: the token has no claim for the TLS key.
+func (p *Platform) EvidenceNamesNoKey() {}
+
 // Identity returns the TLS identity key the challenge binds.
-func (a *Attester) Identity() crypto.Signer { return a.tik }
+func (p *Platform) Identity() crypto.Signer { return p.tik }
 
-// MediaTypes returns the one format this attester produces.
-func (a *Attester) MediaTypes() []string { return []string{MediaType} }
+// MediaTypes returns the one format this platform produces.
+func (p *Platform) MediaTypes() []string { return []string{p.mediaType} }
 
-// Endorsement is what a verifier must be given to accept this attester:
+// InstanceID is the platform's instance ID.
+func (p *Platform) InstanceID() []byte { return slices.Clone(p.inst) }
+
+// Endorsement is what a verifier must be given to accept this platform:
 // its instance ID, IAK and the current measurements as reference values.
-func (a *Attester) Endorsement() parsectpm.Endorsement {
-	return a.Bank.Endorse(a.inst, &a.iak.PublicKey, MediaType)
+func (p *Platform) Endorsement() parsectpm.Endorsement {
+	return p.Endorse(p.inst, &p.iak.PublicKey, p.mediaType)
+}
+
+// Next is what the platform's next evidence for ch carries under its
+// faults: its software components, the challenge to derive the token's
+// from (the faulted qualifying data and key), and the key to sign with.
+func (p *Platform) Next(ctx context.Context, ch attest.Challenge) ([]psatoken.ISwComponent, attest.Challenge, *ecdsa.PrivateKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ch, nil, err
+	}
+	f := p.CurrentFaults()
+	if f.NotFixedTPM || f.NotSensitiveDataOrigin {
+		return nil, ch, nil, errors.New("psa: the token cannot say where a key lives (NotFixedTPM, NotSensitiveDataOrigin)")
+	}
+	comps, err := Components(&p.Bank, f.QuotePCRs, p.inst)
+	if err != nil {
+		return nil, ch, nil, err
+	}
+	iak := p.iak
+	if f.UnendorsedKey {
+		iak = p.otherIAK
+	}
+	return comps, f.Bind(ch, p.tik.Public(), p.otherTIK.Public()), iak, nil
+}
+
+// Attester is a software PSA root of trust (a Platform) making PSA
+// tokens.
+type Attester struct{ *Platform }
+
+var (
+	_ parsectpm.Attester = (*Attester)(nil)
+	_ attest.Keyless     = (*Attester)(nil)
+)
+
+// New builds an attester whose components all measure zero.
+func New(cfg Config) (*Attester, error) {
+	p, err := NewPlatform(cfg, MediaType)
+	if err != nil {
+		return nil, err
+	}
+	return &Attester{p}, nil
 }
 
 // Evidence returns a PSA token whose psa-nonce is Challenge(ch) and whose
 // software components are the selected ones, signed with the IAK.
 func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
-	if err := ctx.Err(); err != nil {
-		return attest.Evidence{}, err
-	}
-	f := a.CurrentFaults()
-	comps, err := Components(&a.Bank, f.QuotePCRs, a.inst)
+	comps, ch, iak, err := a.Next(ctx, ch)
 	if err != nil {
 		return attest.Evidence{}, err
 	}
-
-	if f.NotFixedTPM || f.NotSensitiveDataOrigin {
-		return attest.Evidence{}, errors.New("psa: a PSA token cannot say where a key lives (NotFixedTPM, NotSensitiveDataOrigin)")
-	}
-	ch = f.Bind(ch, a.tik.Public(), a.otherTIK.Public())
 	nonce, err := Challenge(ch)
 	if err != nil {
 		return attest.Evidence{}, err
-	}
-	iak := a.iak
-	if f.UnendorsedKey {
-		iak = a.otherIAK
 	}
 	data, err := Sign(iak, Claims{InstanceID: a.inst, Nonce: nonce, Components: comps, LifeCycle: SecuredLifeCycle})
 	if err != nil {

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rand"
 	"testing"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/internal/evtest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/policy"
@@ -28,47 +28,11 @@ func newAttester(t testing.TB) *psa.Attester {
 	return a
 }
 
-func random(t testing.TB, n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// appraise has a fresh local verifier endorse a and appraise its evidence
-// for ch; the attester's faults are set after endorsement.
-func appraise(t *testing.T, a *psa.Attester, ch attest.Challenge, f parsectpm.Faults) (*attest.Result, *local.Verifier, error) {
-	t.Helper()
-	v, err := local.New(local.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.AddEndorsement(a.Endorsement()); err != nil {
-		t.Fatal(err)
-	}
-	a.SetFaults(f)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ev, err := a.Evidence(ctx, ch)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev.MediaType != psa.MediaType {
-		t.Fatalf("media type %q", ev.MediaType)
-	}
-	r, err := v.Appraise(ctx, ev, ch)
-	return r, v, err
-}
-
 func TestAffirmingAndKeyBoundByPolicy(t *testing.T) {
 	for _, qdLen := range []int{8, 32, 48, 64, 200} {
 		a := newAttester(t)
-		ch := attest.Challenge{Binder: random(t, qdLen), TIK: a.Identity().Public()}
-		r, v, err := appraise(t, a, ch, parsectpm.Faults{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ch := attest.Challenge{Binder: evtest.Random(t, qdLen), TIK: a.Identity().Public()}
+		r, v := evtest.Appraise(t, a, ch, parsectpm.Faults{})
 		if r.Status != ear.TrustTierAffirming || r.Submod != local.PSASubmodName || !a.Identity().Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(r.AttestedKey) {
 			t.Fatalf("status %v submod %q akpub %v problem %q", r.Status, r.Submod, r.AttestedKey, r.Problem)
 		}
@@ -122,11 +86,8 @@ func TestFaults(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAttester(t)
-			ch := attest.Challenge{Nonce: random(t, 32), TIK: a.Identity().Public()}
-			r, _, err := appraise(t, a, ch, tc.f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ch := attest.Challenge{Nonce: evtest.Random(t, 32), TIK: a.Identity().Public()}
+			r, _ := evtest.Appraise(t, a, ch, tc.f)
 			if r.Status != tc.status || !bytes.HasPrefix([]byte(r.Problem), []byte(tc.reason)) {
 				t.Fatalf("status %v, problem %q; want %v, %s", r.Status, r.Problem, tc.status, tc.reason)
 			}
@@ -134,7 +95,7 @@ func TestFaults(t *testing.T) {
 	}
 	a := newAttester(t)
 	a.SetFaults(parsectpm.Faults{NotFixedTPM: true})
-	if _, err := a.Evidence(context.Background(), attest.Challenge{Nonce: random(t, 32), TIK: a.Identity().Public()}); err == nil {
+	if _, err := a.Evidence(context.Background(), attest.Challenge{Nonce: evtest.Random(t, 32), TIK: a.Identity().Public()}); err == nil {
 		t.Fatal("NotFixedTPM: a PSA token cannot express it, yet evidence was made")
 	}
 }
@@ -153,7 +114,7 @@ func TestDrift(t *testing.T) {
 	if err := a.Extend(1, []byte("an unmeasured loader")); err != nil {
 		t.Fatal(err)
 	}
-	ch := attest.Challenge{Nonce: random(t, 32), TIK: a.Identity().Public()}
+	ch := attest.Challenge{Nonce: evtest.Random(t, 32), TIK: a.Identity().Public()}
 	ev, err := a.Evidence(context.Background(), ch)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +131,7 @@ func TestUnendorsedAndMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch := attest.Challenge{Nonce: random(t, 32), TIK: a.Identity().Public()}
+	ch := attest.Challenge{Nonce: evtest.Random(t, 32), TIK: a.Identity().Public()}
 	ev, err := a.Evidence(context.Background(), ch)
 	if err != nil {
 		t.Fatal(err)

@@ -6,11 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"testing"
 
-	"github.com/attested-tls/conformance/impl/attest/evidence/internal/vectorfile"
+	"github.com/attested-tls/conformance/impl/attest/evidence/internal/evtest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/fxamacker/cbor/v2"
@@ -69,8 +68,8 @@ func sign1(t *testing.T, key *ecdsa.PrivateKey, payload []byte) []byte {
 	return b
 }
 
-func generateVectors(t *testing.T) vectorfile.File {
-	iak, other := vectorfile.Key("psa iak"), vectorfile.Key("psa another iak")
+func generateVectors(t *testing.T) evtest.File {
+	iak, other := evtest.Key("psa iak"), evtest.Key("psa another iak")
 	inst := append([]byte{0x01}, bytes.Repeat([]byte{0x5a}, 32)...)
 	nonce := bytes.Repeat([]byte{0xc7}, 32)
 	meas := sha256.Sum256([]byte("component 0"))
@@ -87,7 +86,7 @@ func generateVectors(t *testing.T) vectorfile.File {
 	flipped[len(flipped)-1] ^= 1
 	e := parsectpm.Endorsement{KeyID: inst, AttestationKey: &iak.PublicKey, MediaType: psa.MediaType,
 		PCRSelection: parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: []int{0}}, ReferencePCRs: map[int][]byte{0: meas[:]}}
-	f, err := vectorfile.New("PSA initial attestation token ("+psa.Profile+"), COSE_Sign1 ES256, as psa.Decode and psa.Verify judge it",
+	f, err := evtest.New("PSA initial attestation token ("+psa.Profile+"), COSE_Sign1 ES256, as psa.Decode and psa.Verify judge it",
 		[]string{
 			"Each token is decoded, then verified against the endorsement (instance ID, IAK, component reference values) and the challenge given here.",
 			"result valid: every check passes; invalid: reason is the first check that fails (psa.* or attest reason codes).",
@@ -139,37 +138,10 @@ func check(e parsectpm.Endorsement, challenge, token []byte) error {
 }
 
 // TestParserVectors holds the decoder to the published verdicts; -update
-// regenerates them (new signatures, the same verdicts unless the code
-// changed).
+// regenerates them.
 func TestParserVectors(t *testing.T) {
-	if *update {
-		if err := generateVectors(t).Write(vectorsPath); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := vectorfile.Check(vectorsPath, psa.MediaType, check, t.Errorf); err != nil {
-		t.Fatal(err)
-	}
+	evtest.Test(t, vectorsPath, psa.MediaType, *update, generateVectors, check)
 }
 
-// FuzzDecode: no input makes the decoder or the verifier panic or hang,
-// and every failure is a rejection with a reason.
-func FuzzDecode(f *testing.F) {
-	vf, err := vectorfile.Read(vectorsPath)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, tok := range vf.Tokens() {
-		f.Add(tok)
-	}
-	e, err := vf.Endorsement(psa.MediaType)
-	if err != nil {
-		f.Fatal(err)
-	}
-	challenge, _ := hex.DecodeString(vf.Challenge)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, _, err := vectorfile.Verdict(check(e, challenge, data)); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
+// FuzzDecode: no input makes the decoder or the verifier panic or hang.
+func FuzzDecode(f *testing.F) { evtest.Fuzz(f, vectorsPath, psa.MediaType, check) }

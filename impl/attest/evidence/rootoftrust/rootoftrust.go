@@ -80,7 +80,7 @@ func Open(ctx context.Context, r Root, faults parsectpm.Faults) (a parsectpm.Att
 		}
 		return pa, func() error { return nil }, nil
 	case CCA:
-		ca, err := cca.New(cca.Config{Faults: faults})
+		ca, err := cca.New(cca.Config{Config: psa.Config{Faults: faults}})
 		if err != nil {
 			return nil, nil, err
 		}

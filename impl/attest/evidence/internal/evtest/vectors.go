@@ -1,8 +1,10 @@
-// Package vectorfile is the shape of an evidence format's parser vectors,
-// in the manner of Wycheproof: tokens with the verdict the format's
-// decoder and verifier must reach against one endorsement and challenge.
-// Each format's tests generate theirs (-update) and hold the code to them.
-package vectorfile
+// Package evtest is what every evidence format's tests share: the shape of
+// its parser vectors, in the manner of Wycheproof (tokens with the verdict
+// the format's decoder and verifier must reach against one endorsement and
+// challenge; each format's tests generate theirs with -update and hold the
+// code to them), its fuzz target, and an appraisal by the in-process
+// verifier.
+package evtest
 
 import (
 	"crypto"
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"testing"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
@@ -86,7 +89,7 @@ func (f File) Endorsement(mediaType string) (parsectpm.Endorsement, error) {
 	}
 	ak, ok := k.(*ecdsa.PublicKey)
 	if !ok {
-		return parsectpm.Endorsement{}, fmt.Errorf("vectorfile: IAK is a %T", k)
+		return parsectpm.Endorsement{}, fmt.Errorf("evtest: IAK is a %T", k)
 	}
 	inst, err := hex.DecodeString(f.InstanceID)
 	if err != nil {
@@ -199,4 +202,48 @@ func (f File) Tokens() [][]byte {
 		}
 	}
 	return out
+}
+
+// CheckFunc decodes and verifies one token against an endorsement and a
+// challenge.
+type CheckFunc func(e parsectpm.Endorsement, challenge, token []byte) error
+
+// Test is a format's parser-vector test: with update it first writes
+// generate's file to path; then it holds check to every verdict there.
+func Test(t *testing.T, path, mediaType string, update bool, generate func(*testing.T) File, check CheckFunc) {
+	t.Helper()
+	if update {
+		if err := generate(t).Write(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Check(path, mediaType, check, t.Errorf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Fuzz is a format's fuzz target, seeded with the vectors at path: no
+// input makes check panic or hang, and every failure is a rejection with
+// a reason.
+func Fuzz(f *testing.F, path, mediaType string, check CheckFunc) {
+	vf, err := Read(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, tok := range vf.Tokens() {
+		f.Add(tok)
+	}
+	e, err := vf.Endorsement(mediaType)
+	if err != nil {
+		f.Fatal(err)
+	}
+	challenge, err := hex.DecodeString(vf.Challenge)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, _, err := Verdict(check(e, challenge, data)); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -83,6 +83,9 @@ func (v conveyingVerifier) Appraise(ctx context.Context, ev attest.Evidence, ch 
 // for the qualifying data or the nonce.
 func binderRefused(res *attest.Result, err error) bool {
 	reasons := []attest.Reason{parsectpm.ReasonQualifyingData, attest.ReasonNonceMismatch}
+	for _, k := range keylessFormats {
+		reasons = append(reasons, k.challenge)
+	}
 	if err != nil {
 		return slices.Contains(reasons, attest.ReasonOf(err))
 	}

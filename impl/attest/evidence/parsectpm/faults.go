@@ -6,10 +6,14 @@ import (
 	"github.com/attested-tls/conformance/impl/attest"
 )
 
-// Faults makes an attester of this format misbehave, one documented way
-// per field, for tests that check a relying party notices. The zero value
-// is correct behaviour. Every attester (software, TPM) honours every
-// field but one: a TPM does not make NotSensitiveDataOrigin keys.
+// Faults makes an attester misbehave, one documented way per field, for
+// tests that check a relying party notices. The zero value is correct
+// behaviour. Every Parsec TPM attester (software, TPM) honours every
+// field but one: a TPM does not make NotSensitiveDataOrigin keys. The PSA
+// and CCA attesters, whose evidence binds the TLS key through its
+// challenge, honour them as their tokens can (Bind): QuotePCRs are their
+// software components, CertifyOtherKey binds another key, UnendorsedKey
+// signs with another IAK; the key-residency faults they cannot express.
 type Faults struct {
 	// QualifyingData, when non-nil, is put in both tokens instead of the
 	// challenge's (a stale or foreign nonce or binder).

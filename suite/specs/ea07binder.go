@@ -86,6 +86,12 @@ func binderRefused(res *attest.Result, err error) bool {
 	for _, k := range keylessFormats {
 		reasons = append(reasons, k.challenge)
 	}
+	if _, keyless := keylessFormats[evidenceMediaType()]; keyless && fixture().VerifierKind == harness.VerifierVeraison {
+		// Veraison's PSA_IOT and ARM_CCA compare the challenge with the
+		// session nonce themselves and refuse a mismatch as an integrity
+		// failure.
+		reasons = append(reasons, veraisonIntegrityFailed)
+	}
 	if err != nil {
 		return slices.Contains(reasons, attest.ReasonOf(err))
 	}

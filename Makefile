@@ -56,6 +56,8 @@ test: deps vet veraison
 	bash peers/mbedtls/test/run.sh
 	ATLS_ROOT_OF_TRUST=simulator $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	ATLS_ROOT_OF_TRUST=swtpm ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
+	ATLS_ROOT_OF_TRUST=psa-iot ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
+	ATLS_ROOT_OF_TRUST=cca ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	@for m in $(SUBMODULES_TESTED); do (cd $$m && $(GO) test -timeout 15m $(TESTFLAGS) ./...) || exit 1; done
 
 # In-process specs plus every in-tree peer (the reference peer and the

@@ -16,9 +16,12 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/testcontainers/testcontainers-go v0.45.0
 	github.com/veraison/apiclient v0.3.1-0.20240827095125-ab8774ee8e6d
+	github.com/veraison/ccatoken v1.3.1
 	github.com/veraison/cmw v0.1.1
 	github.com/veraison/corim v1.1.3-0.20241003171039-fe09de9f3764
 	github.com/veraison/ear v1.1.3
+	github.com/veraison/go-cose v1.3.0
+	github.com/veraison/psatoken v1.2.1-0.20240912124429-aec3ece7886e
 	github.com/veraison/swid v1.1.1-0.20230911094910-8ffdd07a22ca
 	golang.org/x/crypto v0.59.0
 	golang.org/x/term v0.48.0
@@ -84,8 +87,7 @@ require (
 	github.com/tklauser/go-sysconf v0.4.0 // indirect
 	github.com/tklauser/numcpus v0.12.0 // indirect
 	github.com/valyala/fastjson v1.6.4 // indirect
-	github.com/veraison/eat v0.0.0-20210331113810-3da8a4dd42ff // indirect
-	github.com/veraison/go-cose v1.3.0 // indirect
+	github.com/veraison/eat v0.0.0-20220117140849-ddaf59d69f53 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect

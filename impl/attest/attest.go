@@ -69,6 +69,16 @@ type Attester interface {
 	Evidence(ctx context.Context, ch Challenge) (Evidence, error)
 }
 
+// Keyless is an attester whose evidence names no key of its own (a PSA
+// token): it binds the TLS identity key through the challenge
+// (KeyBoundChallenge), so a relying party must know that key before it
+// appraises: from an X.509 certificate, or from a verifier's result that
+// attests it. An attestation-only credential appraised by background
+// check has neither.
+type Keyless interface {
+	EvidenceNamesNoKey()
+}
+
 // Verifier appraises evidence and issues attestation results.
 type Verifier interface {
 	// NewNonce returns a fresh nonce for a background-check exchange.
@@ -102,8 +112,14 @@ type Result struct {
 	Verifier []byte
 	// VerifierBuild and VerifierDeveloper are the EAR's ear.verifier-id.
 	VerifierBuild, VerifierDeveloper string
-	// AttestedKey is ear.veraison.key-attestation.akpub, nil if absent.
+	// AttestedKey is ear.veraison.key-attestation.akpub, nil if absent;
+	// or, when KeyBound, the challenge's TIK.
 	AttestedKey crypto.PublicKey
+	// KeyBound says the EAR attests no key and a policy found its
+	// eat_nonce to be the key-bound challenge (KeyBoundChallenge) of the
+	// TIK it then put in AttestedKey: the key is bound through the
+	// evidence's challenge, not by a key claim.
+	KeyBound bool
 	// Nonce is the EAR's eat_nonce, nil if absent. Verifiers put the
 	// challenge's qualifying data there.
 	Nonce []byte

@@ -4,11 +4,15 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 )
 
 // Environment variable names.
@@ -30,6 +34,7 @@ const (
 	EnvVerifierKey      = "ATLS_VERIFIER_KEY"
 	EnvTrustedVerifiers = "ATLS_TRUSTED_VERIFIERS"
 	EnvTPM              = "ATLS_TPM"
+	EnvEvidence         = "ATLS_EVIDENCE"
 	EnvEndorsements     = "ATLS_ENDORSEMENTS"
 	EnvEndorsementsOut  = "ATLS_ENDORSEMENTS_OUT"
 	EnvCodepoints       = "ATLS_CODEPOINTS"
@@ -58,6 +63,7 @@ type Config struct {
 	VerifierKey                        string // local verifier's EAR key; optional
 	TrustedVerifiers                   string // optional
 	TPM                                string // "" when the peer does not attest
+	Evidence                           string // formats the relying party takes ("parsec-tpm,psa-iot"); "" is parsec-tpm
 	Endorsements                       string // the peer's endorsement (we appraise); optional
 	EndorsementsOut                    string // where we write ours (we attest); optional
 	Codepoints                         string
@@ -118,7 +124,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		Listen: getenv(EnvListen), Connect: getenv(EnvConnect), ServerName: getenv(EnvServerName),
 		CACert: getenv(EnvCACert), CAKey: getenv(EnvCAKey),
 		Verifier: getenv(EnvVerifier), VerifierKey: getenv(EnvVerifierKey), TrustedVerifiers: getenv(EnvTrustedVerifiers),
-		TPM: getenv(EnvTPM), Endorsements: getenv(EnvEndorsements), EndorsementsOut: getenv(EnvEndorsementsOut),
+		TPM: getenv(EnvTPM), Evidence: getenv(EnvEvidence), Endorsements: getenv(EnvEndorsements), EndorsementsOut: getenv(EnvEndorsementsOut),
 		Codepoints: getenv(EnvCodepoints), Misbehave: getenv(EnvMisbehave),
 		Out: getenv(EnvOut), KeyLog: getenv(EnvKeyLog), Timeout: DefaultTimeout,
 	}
@@ -192,6 +198,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	} else if c.TPM != "" {
 		return c, varErr(EnvTPM, "set although the %s does not attest", c.Role)
 	}
+	if c.Evidence != "" {
+		if c.PeerAttests() == AttestsNone {
+			return c, varErr(EnvEvidence, "set although the %s appraises no evidence", c.Role)
+		}
+		if _, err := EvidenceMediaTypes(c.Evidence); err != nil {
+			return c, err
+		}
+	}
 	if _, err := codepoint.Default().Override(c.Codepoints); err != nil {
 		return c, varErr(EnvCodepoints, "%v", err)
 	}
@@ -227,7 +241,7 @@ func hostPort(name, v string) error {
 
 func tpmSpec(v string) error {
 	switch {
-	case v == "software", v == "simulator":
+	case v == "software", v == "simulator", v == RootPSA, v == RootCCA:
 		return nil
 	case strings.HasPrefix(v, "swtpm:"):
 		if err := hostPort(EnvTPM, strings.TrimPrefix(v, "swtpm:")); err != nil {
@@ -237,7 +251,44 @@ func tpmSpec(v string) error {
 	case strings.HasPrefix(v, "device:/"):
 		return nil
 	}
-	return varErr(EnvTPM, "want software, simulator, swtpm:<host>:<port> or device:<path>, got %q", v)
+	return varErr(EnvTPM, "want software, simulator, psa-iot, cca, swtpm:<host>:<port> or device:<path>, got %q", v)
+}
+
+// RootPSA is the ATLS_TPM of a software PSA root of trust: its evidence
+// is a PSA initial attestation token, not Parsec TPM key attestation.
+const RootPSA = "psa-iot"
+
+// RootCCA is the ATLS_TPM of a software Arm CCA platform and realm: its
+// evidence is a CCA token.
+const RootCCA = "cca"
+
+// EvidenceFormats are the names ATLS_EVIDENCE and a manifest's
+// "evidence" use, with the media type each stands for.
+var EvidenceFormats = map[string]string{
+	"parsec-tpm": parsectpm.MediaType,
+	"psa-iot":    psa.MediaType,
+	"cca":        cca.MediaType,
+}
+
+// DefaultEvidence is the format a relying party takes when ATLS_EVIDENCE
+// is unset.
+const DefaultEvidence = "parsec-tpm"
+
+// EvidenceMediaTypes reads ATLS_EVIDENCE ("" is DefaultEvidence) as the
+// media types it names, in order.
+func EvidenceMediaTypes(v string) ([]string, error) {
+	if v == "" {
+		v = DefaultEvidence
+	}
+	var out []string
+	for _, name := range strings.Split(v, ",") {
+		mt, ok := EvidenceFormats[name]
+		if !ok || slices.Contains(out, mt) {
+			return nil, varErr(EnvEvidence, "want a comma-separated list of distinct parsec-tpm, psa-iot and cca, got %q", v)
+		}
+		out = append(out, mt)
+	}
+	return out, nil
 }
 
 // Env renders the configuration as NAME=value pairs; FromEnv of them
@@ -266,6 +317,7 @@ func (c Config) Env() []string {
 	add(EnvVerifierKey, c.VerifierKey)
 	add(EnvTrustedVerifiers, c.TrustedVerifiers)
 	add(EnvTPM, c.TPM)
+	add(EnvEvidence, c.Evidence)
 	add(EnvEndorsements, c.Endorsements)
 	add(EnvEndorsementsOut, c.EndorsementsOut)
 	add(EnvCodepoints, c.Codepoints)

@@ -15,7 +15,9 @@ import (
 	"strconv"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 )
 
 // EndorsementFile is the JSON an attesting peer writes to
@@ -32,6 +34,11 @@ type EndorsementFile struct {
 	} `json:"pcr_selection"`
 	// ReferencePCRs maps each selected PCR index (decimal) to its value, hex.
 	ReferencePCRs map[string]string `json:"reference_pcrs"`
+	// MediaType is the evidence format endorsed when it is not Parsec TPM
+	// key attestation: for a PSA token (psa.MediaType) key_id is the
+	// instance ID, attestation_key the IAK, and the PCRs the indices and
+	// reference measurements of its software components.
+	MediaType string `json:"media_type,omitempty"`
 }
 
 // MaxFileSize bounds every contract file a parser reads.
@@ -51,6 +58,9 @@ func MarshalEndorsement(e parsectpm.Endorsement) ([]byte, error) {
 	f.KeyID = hex.EncodeToString(e.KeyID)
 	f.PCRSelection.Hash = "sha256"
 	f.PCRSelection.PCRs = slices.Clone(e.PCRSelection.PCRs)
+	if e.Format() != parsectpm.MediaType {
+		f.MediaType = e.MediaType
+	}
 	f.ReferencePCRs = map[string]string{}
 	for i, v := range e.ReferencePCRs {
 		f.ReferencePCRs[strconv.Itoa(i)] = hex.EncodeToString(v)
@@ -89,9 +99,14 @@ func ParseEndorsement(b []byte) (parsectpm.Endorsement, error) {
 			return e, fmt.Errorf("contract: endorsement reference_pcrs[%s]: %w", k, err)
 		}
 	}
+	switch f.MediaType {
+	case "", parsectpm.MediaType, psa.MediaType, cca.MediaType:
+	default:
+		return e, fmt.Errorf("contract: endorsement media_type %q: want none, %q, %q or %q", f.MediaType, parsectpm.MediaType, psa.MediaType, cca.MediaType)
+	}
 	e = parsectpm.Endorsement{KeyID: kid, AttestationKey: pub,
 		PCRSelection:  parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: f.PCRSelection.PCRs},
-		ReferencePCRs: ref}
+		ReferencePCRs: ref, MediaType: f.MediaType}
 	if err := e.Validate(); err != nil {
 		return parsectpm.Endorsement{}, err
 	}

@@ -22,12 +22,16 @@ type Manifest struct {
 	Image   string   `json:"image,omitempty"`
 	Command []string `json:"command,omitempty"`
 
-	Profiles      []string `json:"profiles"`
-	Roles         []Role   `json:"roles"`
-	Topologies    []string `json:"topologies"`  // bg, passport
-	Credentials   []string `json:"credentials"` // x509, attestation-only
-	TPMs          []string `json:"tpms"`        // software, simulator, swtpm, device
-	Verifiers     []string `json:"verifiers"`   // local, veraison
+	Profiles    []string `json:"profiles"`
+	Roles       []Role   `json:"roles"`
+	Topologies  []string `json:"topologies"`  // bg, passport
+	Credentials []string `json:"credentials"` // x509, attestation-only
+	TPMs        []string `json:"tpms"`        // software, simulator, swtpm, device, psa-iot
+	// Evidence are the formats its relying party appraises (ATLS_EVIDENCE
+	// names): parsec-tpm, psa-iot; empty is parsec-tpm alone. What it
+	// produces follows its tpms (psa-iot produces PSA tokens).
+	Evidence      []string `json:"evidence,omitempty"`
+	Verifiers     []string `json:"verifiers"` // local, veraison
 	Misbehaviours []string `json:"misbehaviours"`
 	// Env are NAME=value variables outside the contract given to the peer
 	// in every case, after the contract's own (so they win): a peer
@@ -80,6 +84,15 @@ func (m *Manifest) Supports(c Config) error {
 		check("tpm", tpm, m.TPMs),
 		check("verifier", verifier, m.Verifiers),
 		check("misbehaviour", c.Misbehave, m.Misbehaviours),
+	}
+	if c.Evidence != "" {
+		takes := m.Evidence
+		if len(takes) == 0 {
+			takes = []string{DefaultEvidence}
+		}
+		for _, f := range strings.Split(c.Evidence, ",") {
+			errs = append(errs, check("evidence", f, takes))
+		}
 	}
 	for _, r := range []Role{Client, Server} {
 		if a := c.Attests(r); a != AttestsNone {

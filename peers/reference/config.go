@@ -58,7 +58,11 @@ func setup(ctx context.Context, cfg contract.Config, tweak func(*party.Party, *t
 	if err != nil {
 		return nil, err
 	}
-	roles := endpoint.Roles{MediaTypes: []string{parsectpm.MediaType}}
+	mediaTypes, err := contract.EvidenceMediaTypes(cfg.Evidence)
+	if err != nil {
+		return nil, err
+	}
+	roles := endpoint.Roles{MediaTypes: mediaTypes}
 	if cfg.Verifier == "local" {
 		vc := local.Config{Build: "conformance-reference-peer"}
 		if cfg.VerifierKey != "" {

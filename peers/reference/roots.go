@@ -41,7 +41,7 @@ func ParseTPM(v string) (rootoftrust.Root, error) {
 	case err != nil && strings.HasPrefix(v, rootoftrust.Swtpm+":"):
 		return r, &contract.VarError{Name: contract.EnvTPM, Err: err}
 	case err != nil:
-		return r, contract.Unsupportedf("%s=%q (this peer has software, simulator and swtpm)", contract.EnvTPM, v)
+		return r, contract.Unsupportedf("%s=%q (this peer has software, simulator, swtpm, psa-iot and cca)", contract.EnvTPM, v)
 	case r.Kind == rootoftrust.Simulator && !haveSimulator:
 		return r, contract.Unsupportedf("%s=%s (this build has no cgo, so no simulator)", contract.EnvTPM, v)
 	}

@@ -30,7 +30,9 @@ import (
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -471,7 +473,10 @@ func checkOf(m party.Model, o party.Outcome, code tls13.AlertCode) Check {
 		return CheckNonceReuse
 	case has(attest.ReasonStale, attest.ReasonExpired):
 		return CheckFreshness
-	case has(parsectpm.ReasonQualifyingData, attest.ReasonNonceMismatch, party.ReasonBinderMismatch):
+	case has(parsectpm.ReasonQualifyingData, attest.ReasonNonceMismatch, party.ReasonBinderMismatch, psa.ReasonChallenge, cca.ReasonChallenge):
+		// A PSA or CCA token's challenge binds the key too
+		// (attest.KeyBoundChallenge): its mismatch is the binder's or
+		// nonce's check, which then also stands for the key binding.
 		if usesBinder(m) {
 			return CheckBinder
 		}

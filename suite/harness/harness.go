@@ -95,6 +95,8 @@ func NewFixtureOn(ctx context.Context, root, verifier string) (*Fixture, error) 
 			return nil, err
 		}
 		f.Attester[isClient] = a
+		// Relying parties take the format the root of trust produces.
+		f.MediaTypes = a.MediaTypes()
 		if f.Chain[isClient], err = f.Certify(a.Identity(), isClient); err != nil {
 			return nil, err
 		}

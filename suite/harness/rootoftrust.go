@@ -15,6 +15,8 @@ const (
 	RootSoftware  = rootoftrust.Software  // software keys and PCRs (fast, no TPM)
 	RootSimulator = rootoftrust.Simulator // the Microsoft reference TPM, in process
 	RootSwtpm     = rootoftrust.Swtpm     // swtpm, started by the fixture
+	RootPSA       = rootoftrust.PSA       // a software PSA root of trust (PSA tokens)
+	RootCCA       = rootoftrust.CCA       // a software Arm CCA platform and realm (CCA tokens)
 )
 
 // RootOfTrustEnv selects the root of trust of the suite's fixture, where
@@ -26,10 +28,10 @@ func ParseRootOfTrust(v string) (string, error) {
 	switch v {
 	case "", RootSoftware:
 		return RootSoftware, nil
-	case RootSimulator, RootSwtpm:
+	case RootSimulator, RootSwtpm, RootPSA, RootCCA:
 		return v, nil
 	}
-	return "", fmt.Errorf("root of trust %q: want %s, %s or %s", v, RootSoftware, RootSimulator, RootSwtpm)
+	return "", fmt.Errorf("root of trust %q: want %s, %s, %s, %s or %s", v, RootSoftware, RootSimulator, RootSwtpm, RootPSA, RootCCA)
 }
 
 // FixtureFromEnv is the root of trust and verifier the environment asks

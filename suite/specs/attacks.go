@@ -2,16 +2,19 @@ package specs
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/impl/tls13"
 	"github.com/attested-tls/conformance/reports/results"
 	"github.com/attested-tls/conformance/suite/attack"
+	"github.com/attested-tls/conformance/suite/harness"
 )
 
 // The attack specs: every scenario of package attack, with every
@@ -107,6 +110,7 @@ var _ = Describe("attacks on the binding of attestation to the connection (Intra
 })
 
 func runAttack(ctx SpecContext, a attack.Attack, e attack.Expectation) {
+	skipUnexpressible(a.Model)
 	o, err := attack.Run(ctx, fixture(), a)
 	Expect(err).NotTo(HaveOccurred(), "running %s", a)
 	AddReportEntry(handshakeEntry, summarize(a.Model, o.Victim), ReportEntryVisibilityNever)
@@ -114,7 +118,7 @@ func runAttack(ctx SpecContext, a attack.Attack, e attack.Expectation) {
 		Verdict: results.AttackVerdict(o.Verdict), Check: string(o.Check)}, ReportEntryVisibilityNever)
 
 	Expect(o.Verdict).To(Equal(e.Verdict), "the attack's verdict; documented: %s\n%s", e.Why, o.Victim.Describe())
-	Expect(o.Check).To(Equal(e.Check), "the check that stopped it\n%s", o.Victim.Describe())
+	Expect(o.Check).To(Equal(keylessCheck(a, e.Check, o.Check)), "the check that stopped it\n%s", o.Victim.Describe())
 	victim := Endpoint(a.Model.Server.Attests)
 	if e.Verdict == attack.Succeeds {
 		// The victim believes it talks to the genuine attester's TIK, and
@@ -138,4 +142,31 @@ func runAttack(ctx SpecContext, a attack.Attack, e attack.Expectation) {
 	case attack.Replay:
 		Expect(o.Legs).To(BeZero(), "a replay talks to no attester")
 	}
+}
+
+// keylessCheck is the check that stops an attack whose documented check is
+// want, for evidence that binds the TLS key through its challenge (PSA,
+// CCA): that challenge is the binder or nonce and the key at once, so
+// evidence for another key fails the binder's or the nonce's check; and
+// Veraison fails a challenge mismatch as it fails a bad signature
+// ("integrity validation failed"), so there only the contraindicated
+// status names it. got is the check the run observed, accepted when it is
+// one of those.
+func keylessCheck(a attack.Attack, want, got attack.Check) attack.Check {
+	if _, keyless := fixture().Attester[a.Model.Client.Attests].(attest.Keyless); !keyless {
+		return want
+	}
+	challenge := []attack.Check{attack.CheckBinder, attack.CheckNonce, attack.CheckKeyBinding}
+	if !slices.Contains(challenge, want) {
+		return want
+	}
+	if fixture().VerifierKind == harness.VerifierVeraison {
+		challenge = append(challenge, attack.Check("other:"+string(attest.ReasonStatus)))
+	}
+	if want == attack.CheckKeyBinding || fixture().VerifierKind == harness.VerifierVeraison {
+		if slices.Contains(challenge, got) {
+			return got
+		}
+	}
+	return want
 }

@@ -7,7 +7,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/ea07"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -95,7 +94,7 @@ func ea07Wire(m party.Model, r *harness.Result) {
 		data, _ := tls13.FindExtension(c.Entries[0].Extensions, t.EA07RemoteAttestation)
 		var x ea07.RemoteAttestationCertificate
 		Expect(x.Unmarshal(data)).To(Succeed())
-		want := parsectpm.MediaType
+		want := evidenceMediaType()
 		if chosen[e].Mechanism == ea07.MechanismResult {
 			want = party.EARMediaType
 		}

@@ -83,6 +83,15 @@ func (v conveyingVerifier) Appraise(ctx context.Context, ev attest.Evidence, ch 
 // for the qualifying data or the nonce.
 func binderRefused(res *attest.Result, err error) bool {
 	reasons := []attest.Reason{parsectpm.ReasonQualifyingData, attest.ReasonNonceMismatch}
+	for _, k := range keylessFormats {
+		reasons = append(reasons, k.challenge)
+	}
+	if _, keyless := keylessFormats[evidenceMediaType()]; keyless && fixture().VerifierKind == harness.VerifierVeraison {
+		// Veraison's PSA_IOT and ARM_CCA compare the challenge with the
+		// session nonce themselves and refuse a mismatch as an integrity
+		// failure.
+		reasons = append(reasons, veraisonIntegrityFailed)
+	}
 	if err != nil {
 		return slices.Contains(reasons, attest.ReasonOf(err))
 	}

@@ -125,3 +125,8 @@ var _ = Describe("Interaction models", func() {
 		entries,
 	)
 })
+
+// evidenceMediaType is the format the fixture's root of trust produces
+// (Parsec TPM key attestation, or a PSA token on psa-iot), which an
+// attester's evidence CMW must carry.
+func evidenceMediaType() string { return fixture().MediaTypes[0] }

@@ -5,7 +5,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/poc"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -41,7 +40,7 @@ func pocWire(m party.Model, r *harness.Result) {
 	c := certificate(r, Client)
 	Expect(c.Entries).To(HaveLen(1))
 	Expect(c.Entries[0].Extensions).To(BeEmpty())
-	Expect(cmwMediaType(c.Entries[0].Data)).To(Equal(parsectpm.MediaType))
+	Expect(cmwMediaType(c.Entries[0].Data)).To(Equal(evidenceMediaType()))
 }
 
 func pocViolations(m party.Model) []violation {

@@ -14,12 +14,15 @@ package specs
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/impl/attest/profile"
 	"github.com/attested-tls/conformance/suite/harness"
 )
 
@@ -63,6 +66,7 @@ func CloseFixture() error {
 
 // run handshakes m between our client and server with tweaks applied.
 func run(m party.Model, t harness.Tweaks) *harness.Result {
+	skipUnexpressible(m)
 	r, err := fixture().Handshake(context.Background(), m, t)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "setting up %s", m.ID())
 	AddReportEntry(handshakeEntry, summarize(m, r), ReportEntryVisibilityNever)
@@ -89,3 +93,25 @@ func (e Endpoint) Other() Endpoint { return !e }
 
 // SentBy names the endpoint that sends an alert: AbortWith(code, SentBy(Server)).
 func SentBy(e Endpoint) Endpoint { return e }
+
+// skipUnexpressible skips a model the fixture's evidence format cannot
+// carry: an attestation-only credential appraised by background check
+// needs the TLS key named in the evidence, which a Keyless attester's
+// evidence (a PSA token) does not do; and with Veraison, whose results
+// for it attest no key, nor does a passport fetched before the handshake.
+func skipUnexpressible(m party.Model) {
+	for isClient, s := range map[bool]party.Side{true: m.Client, false: m.Server} {
+		if _, keyless := fixture().Attester[isClient].(attest.Keyless); keyless && s.Attests &&
+			s.Credential == party.AttestationOnly && s.Topology == party.BackgroundCheck {
+			Skip(fmt.Sprintf("%s evidence names no key: an attestation-only credential cannot be appraised by background check", fixture().Root))
+		}
+		// Veraison attests no key for such evidence: its result binds the
+		// TLS key only through a challenge the relying party recomputes,
+		// and an in-handshake passport was fetched before the handshake,
+		// for the verifier's own nonce.
+		if _, keyless := fixture().Attester[isClient].(attest.Keyless); keyless && s.Attests && s.Topology == party.Passport &&
+			fixture().VerifierKind == harness.VerifierVeraison && profile.MustDescribe(m.Profile).Phase == party.InHandshake {
+			Skip(fmt.Sprintf("Veraison's results for %s evidence attest no key, and an in-handshake passport carries no challenge the relying party can recompute", fixture().Root))
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
-	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/impl/attest/profile/ta07"
 	"github.com/attested-tls/conformance/impl/tls13"
@@ -110,7 +109,7 @@ func ta07Wire(m party.Model, r *harness.Result) {
 		if !s.Attests {
 			continue
 		}
-		want := parsectpm.MediaType
+		want := evidenceMediaType()
 		if s.Topology == party.Passport {
 			want = party.EARMediaType
 		}
@@ -152,7 +151,7 @@ func ta07Violations(m party.Model) []violation {
 			violation{it: fmt.Sprintf("the %s aborts with decode_error when the nonce is shorter than 8 bytes", att),
 				tweak: bug(rp, func(b *party.Bugs) { b.NonceLength = 7 }), alert: tls13.AlertDecodeError, sender: att},
 			violation{it: fmt.Sprintf("the %s aborts with unsupported_evidence when the nonce is longer than its TPM evidence can bind (65 bytes; interpretation TA07-I-6)", att),
-				tweak: bug(rp, func(b *party.Bugs) { b.NonceLength = 65 }), alert: t.TA07UnsupportedEvidence, sender: att},
+				tweak: bug(rp, func(b *party.Bugs) { b.NonceLength = 65 }), alert: t.TA07UnsupportedEvidence, sender: att, bounded: true},
 			violation{it: fmt.Sprintf("the %s aborts with bad_certificate when the evidence is bound to another %s", rp, bound),
 				tweak: bug(att, func(b *party.Bugs) { b.WrongChallenge = true }), alert: tls13.AlertBadCertificate, sender: rp},
 		)

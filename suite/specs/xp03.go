@@ -138,7 +138,7 @@ func xp03Wire(m party.Model, r *harness.Result) {
 		Expect(found).To(BeTrue(), "no cmw_attestation in the end-entity entry")
 		var x xp03.CMWAttestation
 		Expect(x.Unmarshal(d)).To(Succeed())
-		wantType := parsectpm.MediaType
+		wantType := evidenceMediaType()
 		if side(m, att).Topology == party.Passport {
 			wantType = party.EARMediaType
 		}

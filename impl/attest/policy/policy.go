@@ -37,7 +37,10 @@ type Policy struct {
 	// ClockSkew is how far in the future iat may lie; zero means
 	// DefaultClockSkew.
 	ClockSkew time.Duration
-	// RequireKeyBinding demands the result attest the challenge's TIK.
+	// RequireKeyBinding demands the result attest the challenge's TIK:
+	// as its attested key, or, for evidence with no key claim, through
+	// an eat_nonce that is the key-bound challenge of the challenge's
+	// qualifying data and TIK.
 	RequireKeyBinding bool
 	// RequireNonce demands the result's eat_nonce equal the challenge's
 	// qualifying data (background check; a cached passport carries
@@ -56,7 +59,8 @@ func (p *Policy) Check(ctx context.Context, r *attest.Result, ch attest.Challeng
 }
 
 // Accept verifies an EAR and applies the policy, returning the result as
-// read from the verified token.
+// read from the verified token; a key bound through its challenge
+// becomes its AttestedKey (Result.KeyBound).
 func (p *Policy) Accept(ctx context.Context, token []byte, ch attest.Challenge, now time.Time) (*attest.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -80,17 +84,26 @@ func (p *Policy) Accept(ctx context.Context, token []byte, ch attest.Challenge, 
 		return nil, attest.Reject(attest.ReasonExpired, "exp %s is not after %s", stamp(r.Expiry), stamp(now))
 	}
 
-	if p.RequireNonce && !bytes.Equal(r.Nonce, ch.QualifyingData()) {
+	// Evidence with no key claim carries the key-bound challenge
+	// (attest.KeyBoundChallenge): that eat_nonce is the challenge and
+	// binds the TIK at once.
+	keyBound := r.BoundTo(ch.QualifyingData(), ch.TIK)
+	if p.RequireNonce && !keyBound && !bytes.Equal(r.Nonce, ch.QualifyingData()) {
 		return nil, attest.Reject(attest.ReasonNonceMismatch, "eat_nonce %x, challenge %x", r.Nonce, ch.QualifyingData())
 	}
 	if p.RequireKeyBinding {
-		if r.AttestedKey == nil {
-			return nil, attest.Reject(attest.ReasonNoAttestedKey, "result attests no key")
+		if r.AttestedKey == nil && !keyBound {
+			return nil, attest.Reject(attest.ReasonNoAttestedKey, "result attests no key, and its eat_nonce is not the key-bound challenge")
 		}
 		tik, ok := ch.TIK.(interface{ Equal(crypto.PublicKey) bool })
-		if !ok || !tik.Equal(r.AttestedKey) {
+		if r.AttestedKey != nil && (!ok || !tik.Equal(r.AttestedKey)) {
 			return nil, attest.Reject(attest.ReasonKeyMismatch, "attested key is not the peer's TLS identity key")
 		}
+	}
+	if keyBound && r.AttestedKey == nil {
+		// What the profiles compare with the peer's key: the one the
+		// challenge bound.
+		r.AttestedKey, r.KeyBound = ch.TIK, true
 	}
 	return r, nil
 }

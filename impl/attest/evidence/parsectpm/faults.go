@@ -1,11 +1,19 @@
 package parsectpm
 
-import "github.com/attested-tls/conformance/impl/attest"
+import (
+	"crypto"
 
-// Faults makes an attester of this format misbehave, one documented way
-// per field, for tests that check a relying party notices. The zero value
-// is correct behaviour. Every attester (software, TPM) honours every
-// field but one: a TPM does not make NotSensitiveDataOrigin keys.
+	"github.com/attested-tls/conformance/impl/attest"
+)
+
+// Faults makes an attester misbehave, one documented way per field, for
+// tests that check a relying party notices. The zero value is correct
+// behaviour. Every Parsec TPM attester (software, TPM) honours every
+// field but one: a TPM does not make NotSensitiveDataOrigin keys. The PSA
+// and CCA attesters, whose evidence binds the TLS key through its
+// challenge, honour them as their tokens can (Bind): QuotePCRs are their
+// software components, CertifyOtherKey binds another key, UnendorsedKey
+// signs with another IAK; the key-residency faults they cannot express.
 type Faults struct {
 	// QualifyingData, when non-nil, is put in both tokens instead of the
 	// challenge's (a stale or foreign nonce or binder).
@@ -39,4 +47,21 @@ type Attester interface {
 	Select(pcrs ...int) error
 	Extend(pcr int, data []byte) error
 	SetFaults(Faults)
+}
+
+// Bind is the challenge an attester whose evidence names no key (a PSA or
+// CCA token, which binds the TLS key through its challenge) answers with
+// these faults: the fault's qualifying data instead of ch's, and its own
+// TLS key tik, or other for CertifyOtherKey, whenever ch names one.
+func (f Faults) Bind(ch attest.Challenge, tik, other crypto.PublicKey) attest.Challenge {
+	if f.QualifyingData != nil {
+		ch.Nonce, ch.Binder = f.QualifyingData, nil
+	}
+	if ch.TIK != nil {
+		ch.TIK = tik
+		if f.CertifyOtherKey {
+			ch.TIK = other
+		}
+	}
+	return ch
 }

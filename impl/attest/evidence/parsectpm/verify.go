@@ -26,6 +26,21 @@ type Endorsement struct {
 	PCRSelection PCRSelection
 	// ReferencePCRs holds the expected value of every selected PCR.
 	ReferencePCRs map[int][]byte
+	// MediaType is the evidence format endorsed, "" for this package's.
+	// Formats with no TPM (package psa) reuse the shape so that every
+	// fixture, peer file and provisioning path carries them unchanged:
+	// KeyID is the instance identity, AttestationKey the key that signs
+	// the evidence, PCRSelection.PCRs the indices of the measured
+	// components and ReferencePCRs their reference measurements.
+	MediaType string
+}
+
+// Format is the evidence media type e endorses.
+func (e Endorsement) Format() string {
+	if e.MediaType == "" {
+		return MediaType
+	}
+	return e.MediaType
 }
 
 // Validate checks the endorsement is usable.

@@ -1,5 +1,7 @@
 // Package rootoftrust opens the attester a root of trust names: keys in
-// software, the TPM 2.0 reference simulator in process, or a swtpm. Every
+// software, the TPM 2.0 reference simulator in process, a swtpm, or a
+// software PSA root of trust (PSA initial attestation tokens) or Arm CCA
+// platform and realm (CCA tokens). Every
 // caller that turns a name into an attester (the reference peer's
 // ATLS_TPM, the in-process fixture) goes through Open.
 package rootoftrust
@@ -10,7 +12,9 @@ import (
 	"net"
 	"strings"
 
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 )
@@ -20,6 +24,12 @@ const (
 	Software  = "software"
 	Simulator = "simulator"
 	Swtpm     = "swtpm"
+	// PSA is a software PSA root of trust from test keys: its evidence
+	// is a PSA token (psa.MediaType), not Parsec TPM key attestation.
+	PSA = "psa-iot"
+	// CCA is a software Arm CCA platform and realm from test keys: its
+	// evidence is a CCA token (cca.MediaType).
+	CCA = "cca"
 )
 
 // Root is a root of trust: its kind and, for a swtpm, its TPM command
@@ -36,10 +46,11 @@ func (r Root) String() string {
 	return r.Kind
 }
 
-// Parse reads "software", "simulator" or "swtpm:<host>:<port>".
+// Parse reads "software", "simulator", "psa-iot", "cca" or
+// "swtpm:<host>:<port>".
 func Parse(v string) (Root, error) {
 	switch {
-	case v == Software || v == Simulator:
+	case v == Software || v == Simulator || v == PSA || v == CCA:
 		return Root{Kind: v}, nil
 	case strings.HasPrefix(v, Swtpm+":"):
 		addr := strings.TrimPrefix(v, Swtpm+":")
@@ -48,7 +59,7 @@ func Parse(v string) (Root, error) {
 		}
 		return Root{Kind: Swtpm, Addr: addr}, nil
 	}
-	return Root{}, fmt.Errorf("%q: want %s, %s or %s:<host>:<port>", v, Software, Simulator, Swtpm)
+	return Root{}, fmt.Errorf("%q: want %s, %s, %s, %s or %s:<host>:<port>", v, Software, Simulator, PSA, CCA, Swtpm)
 }
 
 // Open opens an attester on r, made with faults (some of which, like a
@@ -62,6 +73,18 @@ func Open(ctx context.Context, r Root, faults parsectpm.Faults) (a parsectpm.Att
 			return nil, nil, err
 		}
 		return sa, func() error { return nil }, nil
+	case PSA:
+		pa, err := psa.New(psa.Config{Faults: faults})
+		if err != nil {
+			return nil, nil, err
+		}
+		return pa, func() error { return nil }, nil
+	case CCA:
+		ca, err := cca.New(cca.Config{Config: psa.Config{Faults: faults}})
+		if err != nil {
+			return nil, nil, err
+		}
+		return ca, func() error { return nil }, nil
 	case Simulator, Swtpm:
 		cfg := tpm.Config{Transport: tpm.TransportSimulator, Faults: faults}
 		if r.Kind == Swtpm {

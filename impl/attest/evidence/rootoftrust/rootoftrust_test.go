@@ -7,12 +7,14 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 )
 
 func TestParse(t *testing.T) {
 	for v, want := range map[string]Root{
 		"software":             {Kind: Software},
 		"simulator":            {Kind: Simulator},
+		"psa-iot":              {Kind: PSA},
 		"swtpm:127.0.0.1:2321": {Kind: Swtpm, Addr: "127.0.0.1:2321"},
 	} {
 		r, err := Parse(v)
@@ -57,6 +59,32 @@ func TestOpen(t *testing.T) {
 			if err := release(); err != nil {
 				t.Error(err)
 			}
+		}
+	}
+	// A PSA root gives PSA tokens, with the faults it was opened with.
+	for _, f := range []struct {
+		faults parsectpm.Faults
+		want   attest.Reason
+	}{{parsectpm.Faults{}, ""}, {parsectpm.Faults{UnendorsedKey: true}, psa.ReasonSignature}} {
+		a, release, err := Open(ctx, Root{Kind: PSA}, f.faults)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := attest.Challenge{Nonce: nonce, TIK: a.Identity().Public()}
+		ev, err := a.Evidence(ctx, ch)
+		if err != nil || ev.MediaType != psa.MediaType {
+			t.Fatalf("%q %v", ev.MediaType, err)
+		}
+		tok, err := psa.Decode(ev.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := psa.Challenge(ch)
+		if got := attest.ReasonOf(psa.Verify(tok, a.Endorsement(), want)); got != f.want {
+			t.Errorf("psa-iot with %+v: %q, want %q", f.faults, got, f.want)
+		}
+		if err := release(); err != nil {
+			t.Error(err)
 		}
 	}
 	if _, _, err := Open(ctx, Root{Kind: "device"}, parsectpm.Faults{}); err == nil {

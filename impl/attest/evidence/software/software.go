@@ -18,7 +18,6 @@ import (
 	"io"
 	"math/big"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
@@ -55,7 +54,6 @@ type ClockInfo = parsectpm.ClockInfo
 var DefaultPCRs = []int{0, 1, 7}
 
 const (
-	numPCRs           = parsectpm.NumPCRs
 	maxQualifyingData = parsectpm.MaxQualifyingData
 	firmwareVersion   = 0x2026_0001_0000_0000
 )
@@ -71,10 +69,9 @@ type Attester struct {
 	clock         func() ClockInfo
 	deterministic bool
 
-	mu     sync.Mutex
-	sel    []int
-	pcrs   [numPCRs][sha256.Size]byte
-	faults parsectpm.Faults
+	// The PCRs (Select, Extend) and the faults (SetFaults).
+	parsectpm.Bank
+	parsectpm.FaultSwitch
 }
 
 var _ attest.Attester = (*Attester)(nil)
@@ -82,7 +79,8 @@ var _ attest.Attester = (*Attester)(nil)
 // New builds an attester with all PCRs zero (a fresh reset).
 func New(cfg Config) (*Attester, error) {
 	var err error
-	a := &Attester{start: time.Now(), faults: cfg.Faults, clock: cfg.Clock, deterministic: cfg.Deterministic}
+	a := &Attester{start: time.Now(), clock: cfg.Clock, deterministic: cfg.Deterministic}
+	a.SetFaults(cfg.Faults)
 	if a.ak, err = keyOrNew(cfg.AttestationKey); err != nil {
 		return nil, err
 	}
@@ -184,67 +182,17 @@ func (a *Attester) Identity() crypto.Signer { return a.tik }
 // MediaTypes returns the one format this attester produces.
 func (a *Attester) MediaTypes() []string { return []string{parsectpm.MediaType} }
 
-// SetFaults replaces the fault settings for later evidence.
-func (a *Attester) SetFaults(f parsectpm.Faults) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.faults = f
-}
-
-// Select sets the PCRs later quotes cover.
-func (a *Attester) Select(pcrs ...int) error {
-	sel, err := parsectpm.CheckSelection(pcrs)
-	if err != nil {
-		return fmt.Errorf("software: %w", err)
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sel = sel
-	return nil
-}
-
-// Extend measures data into a PCR the way TPM2_PCR_Event does:
-// PCR = SHA-256(PCR || SHA-256(data)).
-func (a *Attester) Extend(index int, data []byte) error {
-	if index < 0 || index >= numPCRs {
-		return fmt.Errorf("software: PCR %d out of range", index)
-	}
-	m := sha256.Sum256(data)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.pcrs[index] = sha256.Sum256(append(a.pcrs[index][:], m[:]...))
-	return nil
-}
-
 // PCR returns the current value of one PCR.
-func (a *Attester) PCR(index int) []byte {
-	if index < 0 || index >= numPCRs {
-		return nil
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return slices.Clone(a.pcrs[index][:])
-}
+func (a *Attester) PCR(index int) []byte { return a.Bank.Value(index) }
+
+// MaxQualifyingData is what TPM2_Quote and TPM2_Certify bind (attest.Bounded).
+func (a *Attester) MaxQualifyingData() int { return maxQualifyingData }
 
 // Endorsement is what a verifier must be given to accept this attester: its
 // kid, attestation key, and the current PCR values as reference values.
 // Extending a PCR afterwards makes later quotes disagree with it.
-// MaxQualifyingData is what TPM2_Quote and TPM2_Certify bind (attest.Bounded).
-func (a *Attester) MaxQualifyingData() int { return maxQualifyingData }
-
 func (a *Attester) Endorsement() parsectpm.Endorsement {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ref := make(map[int][]byte, len(a.sel))
-	for _, p := range a.sel {
-		ref[p] = slices.Clone(a.pcrs[p][:])
-	}
-	return parsectpm.Endorsement{
-		KeyID:          slices.Clone(a.kid),
-		AttestationKey: &a.ak.PublicKey,
-		PCRSelection:   parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: slices.Clone(a.sel)},
-		ReferencePCRs:  ref,
-	}
+	return a.Bank.Endorse(a.kid, &a.ak.PublicKey, "")
 }
 
 // Evidence returns Parsec TPM evidence bound to the challenge's qualifying
@@ -253,21 +201,12 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	if err := ctx.Err(); err != nil {
 		return attest.Evidence{}, err
 	}
-	a.mu.Lock()
-	f := a.faults
-	sel := parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: slices.Clone(a.sel)}
-	if len(f.QuotePCRs) > 0 {
-		sel.PCRs = slices.Clone(f.QuotePCRs)
+	f := a.CurrentFaults()
+	pcrs, values, err := a.Bank.Read(f.QuotePCRs)
+	if err != nil {
+		return attest.Evidence{}, fmt.Errorf("software: %w", err)
 	}
-	values := make(map[int][]byte, len(sel.PCRs))
-	for _, p := range sel.PCRs {
-		if p < 0 || p >= numPCRs {
-			a.mu.Unlock()
-			return attest.Evidence{}, fmt.Errorf("software: no PCR %d to quote", p)
-		}
-		values[p] = slices.Clone(a.pcrs[p][:])
-	}
-	a.mu.Unlock()
+	sel := parsectpm.PCRSelection{Hash: crypto.SHA256, PCRs: pcrs}
 
 	qd := ch.QualifyingData()
 	if f.QualifyingData != nil {

@@ -1,7 +1,9 @@
-// Package local is an in-process verifier for Parsec TPM evidence: it keeps
-// endorsements, issues nonces, appraises evidence with parsectpm.Verify and
-// signs EAR results the way Veraison's PARSEC_TPM scheme does, so specs can
-// run the background-check and passport models without a Veraison service.
+// Package local is an in-process verifier for Parsec TPM evidence and PSA
+// tokens: it keeps endorsements, issues nonces, appraises evidence with
+// the format's own checks (parsectpm.Verify, psa.Verify) and signs EAR
+// results the way Veraison's PARSEC_TPM and PSA_IOT schemes do, so specs
+// can run the background-check and passport models without a Veraison
+// service.
 package local
 
 import (
@@ -19,7 +21,9 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/result"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/veraison/ear"
@@ -29,7 +33,8 @@ import (
 // after the attestation scheme, PARSEC_TPM for this evidence.
 const SubmodName = "PARSEC_TPM"
 
-// AppraisalPolicyID is the ear.appraisal-policy-id of every appraisal.
+// AppraisalPolicyID is the ear.appraisal-policy-id of a Parsec TPM
+// appraisal; other formats get policy:<submodule>/local.
 const AppraisalPolicyID = "policy:PARSEC_TPM/local"
 
 // Defaults for zero Config fields.
@@ -230,10 +235,13 @@ func (v *Verifier) consume(nonce []byte, now time.Time) error {
 	return nil
 }
 
-// Appraise verifies Parsec TPM evidence against the endorsement for its kid
-// and returns a signed EAR. Evidence that fails a check yields a
-// contraindicated result carrying the reason as its problem; malformed
-// evidence, an unsupported media type or a rejected nonce yield an error.
+// Appraise verifies evidence against the endorsement for its attester
+// (Parsec TPM evidence by its kid, a PSA token by its instance ID) and
+// returns a signed EAR in the submodule Veraison's scheme for the format
+// would use. Evidence that fails a check yields a contraindicated (or,
+// for unrecognised PSA software, warning) result carrying the reason as
+// its problem; malformed evidence, an unsupported media type or a
+// rejected nonce yield an error.
 func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.Challenge) (*attest.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -244,53 +252,49 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 			return nil, err
 		}
 	}
-	if ev.MediaType != parsectpm.MediaType {
+	var (
+		ap  appraisal
+		err error
+	)
+	switch ev.MediaType {
+	case parsectpm.MediaType:
+		ap, err = v.appraiseParsecTPM(ev.Data, ch)
+	case psa.MediaType:
+		ap, err = v.appraisePSA(ev.Data, ch)
+	case cca.MediaType:
+		ap, err = v.appraiseCCA(ev.Data, ch)
+	default:
 		return nil, attest.Reject(attest.ReasonUnsupportedEvidence, "media type %q", ev.MediaType)
 	}
-	pev, err := parsectpm.Decode(ev.Data)
 	if err != nil {
 		return nil, err
 	}
-
-	v.mu.Lock()
-	e, ok := v.endorsements[string(pev.KAT.KID)]
-	v.mu.Unlock()
-
-	var verdict error
-	if !ok {
-		verdict = attest.Reject(attest.ReasonNoEndorsement, "no endorsement for kid %x", pev.KAT.KID)
-	} else {
-		verdict = parsectpm.Verify(pev, e, ch.QualifyingData(), ch.TIK)
-	}
 	var rej *attest.Rejection
-	if verdict != nil && (!errors.As(verdict, &rej) || rej.Reason == parsectpm.ReasonMalformed) {
-		return nil, verdict
+	if ap.verdict != nil && (!errors.As(ap.verdict, &rej) || rej.Reason == parsectpm.ReasonMalformed || rej.Reason == psa.ReasonMalformed || rej.Reason == cca.ReasonMalformed) {
+		return nil, ap.verdict
 	}
 
-	ar := ear.NewAttestationResult(SubmodName, v.cfg.Build, v.cfg.Developer)
+	ar := ear.NewAttestationResult(ap.submod, v.cfg.Build, v.cfg.Developer)
 	iat := now.Unix()
 	ar.IssuedAt = &iat
-	if qd := ch.QualifyingData(); len(qd) >= MinNonceSize && len(qd) <= MaxNonceSize {
-		n := base64.RawURLEncoding.EncodeToString(qd)
+	if len(ap.nonce) >= MinNonceSize && len(ap.nonce) <= MaxNonceSize {
+		n := base64.RawURLEncoding.EncodeToString(ap.nonce)
 		ar.Nonce = &n
 	}
-	a := ar.Submods[SubmodName]
-	policyID := AppraisalPolicyID
+	a := ar.Submods[ap.submod]
+	policyID := "policy:" + ap.submod + "/local"
 	a.AppraisalPolicyID = &policyID
-	if verdict == nil {
-		a.TrustVector.InstanceIdentity = ear.TrustworthyInstanceClaim
-		a.TrustVector.Executables = ear.ApprovedRuntimeClaim
-		a.TrustVector.Hardware = ear.GenuineHardwareClaim
-		tik, err := pev.PublicKey()
-		if err != nil {
-			return nil, err
-		}
-		if err := a.SetKeyAttestation(tik); err != nil {
-			return nil, err
+	if ap.verdict == nil {
+		*a.TrustVector = ap.good
+		if ap.key != nil {
+			if err := a.SetKeyAttestation(ap.key); err != nil {
+				return nil, err
+			}
 		}
 	} else {
+		// The status follows from the vector: contraindicated, but for
+		// unrecognised PSA software a warning, as Veraison says.
 		*a.TrustVector = contraindicatedVector(rej.Reason)
-		*a.Status = ear.TrustTierContraindicated
 		a.VeraisonPolicyClaims = &map[string]any{"problem": rej.Error()}
 	}
 	a.UpdateStatusFromTrustVector()
@@ -309,6 +313,120 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 	return result.FromEAR(token, ar, v.id)
 }
 
+// appraisal is one format's verdict on evidence, for Appraise to sign.
+type appraisal struct {
+	submod  string
+	verdict error            // nil: every check passed
+	good    ear.TrustVector  // the trust vector when verdict is nil
+	key     crypto.PublicKey // the attested key, nil if the format has none
+	nonce   []byte           // what the evidence was bound to (eat_nonce)
+}
+
+func (v *Verifier) endorsement(id []byte) (parsectpm.Endorsement, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.endorsements[string(id)]
+	return e, ok
+}
+
+func (v *Verifier) appraiseParsecTPM(data []byte, ch attest.Challenge) (appraisal, error) {
+	pev, err := parsectpm.Decode(data)
+	if err != nil {
+		return appraisal{}, err
+	}
+	ap := appraisal{submod: SubmodName, nonce: ch.QualifyingData(), good: ear.TrustVector{
+		InstanceIdentity: ear.TrustworthyInstanceClaim,
+		Executables:      ear.ApprovedRuntimeClaim,
+		Hardware:         ear.GenuineHardwareClaim,
+	}}
+	e, ok := v.endorsement(pev.KAT.KID)
+	if !ok || e.Format() != parsectpm.MediaType {
+		ap.verdict = attest.Reject(attest.ReasonNoEndorsement, "no endorsement for kid %x", pev.KAT.KID)
+		return ap, nil
+	}
+	if ap.verdict = parsectpm.Verify(pev, e, ch.QualifyingData(), ch.TIK); ap.verdict == nil {
+		if ap.key, err = pev.PublicKey(); err != nil {
+			return appraisal{}, err
+		}
+	}
+	return ap, nil
+}
+
+// PSASubmodName is the EAR submodule of PSA tokens (Veraison's scheme).
+const PSASubmodName = "PSA_IOT"
+
+// appraisePSA checks a PSA token as Veraison's PSA_IOT scheme does, and
+// with the challenge the token must carry (psa.Challenge): the
+// key-bound challenge, which becomes eat_nonce, when the relying party
+// knows the TLS identity key.
+func (v *Verifier) appraisePSA(data []byte, ch attest.Challenge) (appraisal, error) {
+	tok, err := psa.Decode(data)
+	if err != nil {
+		return appraisal{}, err
+	}
+	inst, err := tok.InstanceID()
+	if err != nil {
+		return appraisal{}, err
+	}
+	want, err := psa.Challenge(ch)
+	if err != nil {
+		return appraisal{}, attest.Reject(psa.ReasonChallenge, "%v", err)
+	}
+	return v.keyless(PSASubmodName, psa.MediaType, inst, want, ch, func(e parsectpm.Endorsement) error {
+		return psa.Verify(tok, e, want)
+	}), nil
+}
+
+// keyless is the appraisal of evidence that binds the TLS key through its
+// challenge (PSA, CCA): checked by verify against the endorsement of
+// instance inst, bound to want.
+func (v *Verifier) keyless(submod, mediaType string, inst, want []byte, ch attest.Challenge, verify func(parsectpm.Endorsement) error) appraisal {
+	ap := appraisal{submod: submod, nonce: want, good: ear.TrustVector{
+		InstanceIdentity: ear.TrustworthyInstanceClaim,
+		Executables:      ear.ApprovedRuntimeClaim,
+		Hardware:         ear.GenuineHardwareClaim,
+		RuntimeOpaque:    ear.ApprovedRuntimeClaim,
+		StorageOpaque:    ear.HwKeysEncryptedSecretsClaim,
+	}}
+	e, ok := v.endorsement(inst)
+	if !ok || e.Format() != mediaType {
+		ap.verdict = attest.Reject(attest.ReasonNoEndorsement, "no endorsement for instance %x", inst)
+		return ap
+	}
+	// Having checked the evidence binds ch.TIK, the verifier attests
+	// that key as a TPM result attests its certified one, so a passport
+	// shows it without its challenge; Veraison's schemes attest none.
+	if ap.verdict = verify(e); ap.verdict == nil {
+		ap.key = ch.TIK
+	}
+	return ap
+}
+
+// CCASubmodName is the EAR submodule of CCA evidence: one appraisal of
+// platform and realm together (Veraison's ARM_CCA splits them into
+// CCA_SSD_PLATFORM and CCA_REALM).
+const CCASubmodName = "ARM_CCA"
+
+// appraiseCCA checks CCA evidence as Veraison's ARM_CCA scheme does, and
+// with the realm challenge it must carry (cca.Challenge, padded).
+func (v *Verifier) appraiseCCA(data []byte, ch attest.Challenge) (appraisal, error) {
+	ev, err := cca.Decode(data)
+	if err != nil {
+		return appraisal{}, err
+	}
+	inst, err := cca.InstanceID(ev)
+	if err != nil {
+		return appraisal{}, err
+	}
+	want, err := cca.Challenge(ch)
+	if err != nil {
+		return appraisal{}, attest.Reject(cca.ReasonChallenge, "%v", err)
+	}
+	return v.keyless(CCASubmodName, cca.MediaType, inst, want, ch, func(e parsectpm.Endorsement) error {
+		return cca.Verify(ev, e, want)
+	}), nil
+}
+
 // rfc6979Signer signs with the deterministic nonce crypto/ecdsa uses when
 // given no random source, whatever source the caller passes.
 type rfc6979Signer struct{ k *ecdsa.PrivateKey }
@@ -323,6 +441,19 @@ func (s rfc6979Signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) 
 // Verify stops at the first failure, so later claims stay unmade.
 func contraindicatedVector(r attest.Reason) ear.TrustVector {
 	switch r {
+	case psa.ReasonMeasurement, cca.ReasonMeasurement, cca.ReasonRealm:
+		// As Veraison's PSA_IOT: a genuine, secured device running
+		// software nobody endorsed.
+		return ear.TrustVector{
+			InstanceIdentity: ear.TrustworthyInstanceClaim,
+			Hardware:         ear.GenuineHardwareClaim,
+			Executables:      ear.UnrecognizedRuntimeClaim,
+		}
+	case psa.ReasonLifeCycle, cca.ReasonLifeCycle:
+		return ear.TrustVector{
+			InstanceIdentity: ear.UntrustworthyInstanceClaim,
+			Hardware:         ear.GenuineHardwareClaim,
+		}
 	case parsectpm.ReasonPCRSelection, parsectpm.ReasonPCRDigest:
 		// Signed by the endorsed key and certifying a TPM key, but the
 		// platform booted something unexpected.

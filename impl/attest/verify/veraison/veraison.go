@@ -25,7 +25,9 @@ import (
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/result"
 	"github.com/veraison/apiclient/verification"
 )
@@ -43,8 +45,11 @@ const (
 const DefaultMaxConcurrent = 32
 
 // SubmodName is the EAR submodule Veraison appraises Parsec TPM evidence
-// in (the scheme name).
-const SubmodName = "PARSEC_TPM"
+// in (the scheme name); PSASubmodName PSA tokens.
+const (
+	SubmodName    = "PARSEC_TPM"
+	PSASubmodName = "PSA_IOT"
+)
 
 // Config sets up a Verifier.
 type Config struct {
@@ -157,7 +162,8 @@ func (v *Verifier) NewNonce(ctx context.Context) ([]byte, error) {
 	return n, nil
 }
 
-// Appraise opens a session whose nonce is ch.QualifyingData(), submits the
+// Appraise opens a session whose nonce is ch.QualifyingData() (for a PSA
+// token psa.Challenge(ch), the nonce it must carry), submits the
 // evidence, and returns the EAR verified with the discovered key. Every
 // request carries ctx's deadline (DefaultTimeout if none).
 //
@@ -174,8 +180,18 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 		return nil, attest.Reject(attest.ReasonUnsupportedEvidence, "verifier offers %d media types, not %q", len(v.disc.MediaTypes), ev.MediaType)
 	}
 	qd := ch.QualifyingData()
-	if len(qd) < MinNonceSize || len(qd) > MaxNonceSize {
-		return nil, fmt.Errorf("veraison: qualifying data of %d bytes, sessions take %d..%d", len(qd), MinNonceSize, MaxNonceSize)
+	// The session nonce is what the evidence must carry: for a PSA token
+	// its psa-nonce, the key-bound challenge, which the PSA_IOT scheme
+	// compares with the session nonce itself.
+	nonce := qd
+	if derive, ok := keylessChallenges[ev.MediaType]; ok {
+		var err error
+		if nonce, err = derive.challenge(ch); err != nil {
+			return nil, attest.Reject(derive.reason, "%v", err)
+		}
+	}
+	if len(nonce) < MinNonceSize || len(nonce) > MaxNonceSize {
+		return nil, fmt.Errorf("veraison: session nonce of %d bytes, sessions take %d..%d", len(nonce), MinNonceSize, MaxNonceSize)
 	}
 	ctx, cancel, client, t := bind(ctx, v.rt)
 	defer cancel()
@@ -187,7 +203,7 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 	}
 
 	cr := verification.ChallengeResponseConfig{
-		Nonce:         slices.Clone(qd),
+		Nonce:         slices.Clone(nonce),
 		NewSessionURI: v.sessionURI,
 		// Set before NewSession: its value receiver would drop a client
 		// it created itself.
@@ -198,8 +214,8 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 	if err != nil {
 		return nil, t.wrap("new session", err)
 	}
-	if !bytes.Equal(sess.Nonce, qd) {
-		return nil, fmt.Errorf("veraison: session nonce %x, asked for %x", sess.Nonce, qd)
+	if !bytes.Equal(sess.Nonce, nonce) {
+		return nil, fmt.Errorf("veraison: session nonce %x, asked for %x", sess.Nonce, nonce)
 	}
 	raw, err := cr.ChallengeResponse(ev.Data, ev.MediaType, uri)
 	if err != nil {
@@ -213,8 +229,8 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(r.Nonce, qd) {
-		return nil, attest.Reject(attest.ReasonNonceMismatch, "eat_nonce %x, session nonce %x", r.Nonce, qd)
+	if !bytes.Equal(r.Nonce, nonce) {
+		return nil, attest.Reject(attest.ReasonNonceMismatch, "eat_nonce %x, session nonce %x", r.Nonce, nonce)
 	}
 	if !v.cfg.TrustVerifierFreshness && ev.MediaType == parsectpm.MediaType {
 		if err := checkBinding(ev.Data, qd, r); err != nil {
@@ -222,6 +238,18 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 		}
 	}
 	return r, nil
+}
+
+// keylessChallenges derive, per evidence format that binds the TLS key
+// through its challenge, the session nonce: what the evidence carries,
+// which those schemes compare with the session nonce themselves (ARM_CCA
+// after padding it to 64 bytes, as the realm management monitor does).
+var keylessChallenges = map[string]struct {
+	challenge func(attest.Challenge) ([]byte, error)
+	reason    attest.Reason
+}{
+	psa.MediaType: {psa.Challenge, psa.ReasonChallenge},
+	cca.MediaType: {cca.Challenge, cca.ReasonChallenge},
 }
 
 // checkBinding is the freshness check Veraison's PARSEC_TPM scheme lacks:

@@ -64,14 +64,26 @@ func TestResultsPageInChromium(t *testing.T) {
 	w := newVisitor(t, s, "other")
 	pass := find(t, s, "ta-07/server-attests/passport+x509", contract.Client)
 	neg := find(t, s, "ta-07/server-attests/bg+x509/rejects-wrong-challenge", contract.Client)
+	// Each pair of visits waits until the page has shown the one before
+	// (at most 10 s), so updates are seen however fast the machine is.
+	shown := make(chan int, 16)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for range 3 {
+		for i := range 3 {
 			v.connect(t, s, pass, "")
 			w.connect(t, s, neg, contract.AcceptAny)
-			time.Sleep(300 * time.Millisecond)
+			for timeout := time.After(10 * time.Second); ; {
+				select {
+				case n := <-shown:
+					if n < 2*(i+1) {
+						continue
+					}
+				case <-timeout:
+				}
+				break
+			}
 		}
 	}()
 	var seen []int // rows the page showed as the connections went on
@@ -83,6 +95,10 @@ func TestResultsPageInChromium(t *testing.T) {
 		}
 		if len(seen) == 0 || seen[len(seen)-1] != st.Rows {
 			seen = append(seen, st.Rows)
+			select {
+			case shown <- st.Rows:
+			default:
+			}
 		}
 		if st.Rows == 6 {
 			break

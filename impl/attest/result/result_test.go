@@ -184,7 +184,7 @@ func TestVerifyRejects(t *testing.T) {
 		"no trusted keys":    {good, nil, attest.ReasonUntrustedVerifier},
 		"HS256":              {hs, trusted(t), attest.ReasonUntrustedVerifier},
 		"ES384":              {es384, []attest.TrustedVerifier{{Key: &p384.PublicKey}}, attest.ReasonUntrustedVerifier},
-		"tampered signature": {append(bytes.Clone(good[:len(good)-2]), 'A', 'A'), trusted(t), attest.ReasonUntrustedVerifier},
+		"tampered signature": {tamperSignature(good), trusted(t), attest.ReasonUntrustedVerifier},
 		"tampered payload":   {swapPayload(good, bad(func(m map[string]any) { m["iat"] = 1 })), trusted(t), attest.ReasonUntrustedVerifier},
 		"wrong profile":      {bad(func(m map[string]any) { m["eat_profile"] = "tag:example.com,2026:other" }), trusted(t), attest.ReasonResultMalformed},
 		"no iat":             {bad(func(m map[string]any) { delete(m, "iat") }), trusted(t), attest.ReasonResultMalformed},
@@ -218,4 +218,17 @@ func swapPayload(sigFrom, payloadFrom []byte) []byte {
 	a := bytes.Split(sigFrom, []byte{'.'})
 	b := bytes.Split(payloadFrom, []byte{'.'})
 	return bytes.Join([][]byte{a[0], b[1], a[2]}, []byte{'.'})
+}
+
+// tamperSignature changes one character well inside the JWS signature
+// (the last ones may carry only padding bits), always to another one.
+func tamperSignature(jws []byte) []byte {
+	out := bytes.Clone(jws)
+	i := len(out) - 10
+	if out[i] == 'A' {
+		out[i] = 'B'
+	} else {
+		out[i] = 'A'
+	}
+	return out
 }

@@ -309,3 +309,43 @@ func (t *timedTransport) total() time.Duration {
 	}
 	return sum
 }
+
+// BenchmarkRootsOfTrust is one attested handshake (ta-07, server
+// attests, background check, X.509) per root of trust, each appraised by
+// the in-process verifier, beside a plain handshake of the same engine in
+// the same loop: what each backend costs a handshake.
+func BenchmarkRootsOfTrust(b *testing.B) {
+	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}}
+	for _, root := range []string{RootSoftware, RootSimulator, RootSwtpm, RootPSA, RootCCA} {
+		b.Run(root, func(b *testing.B) {
+			ctx := context.Background()
+			f, err := NewFixtureOn(ctx, root, VerifierLocal)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			plainClient := &tls13.Config{ServerName: f.ServerName, RootCAs: f.Pool}
+			plainServer := &tls13.Config{Certificates: []tls13.Credential{f.Plain[false]}}
+			var plain, attested time.Duration
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				t0 := time.Now()
+				r, err := RunPost(ctx, plainClient, plainServer, Post{})
+				if err != nil || r.ClientErr != nil || r.ServerErr != nil {
+					b.Fatal(err, r.Describe())
+				}
+				t1 := time.Now()
+				r, err = f.Handshake(ctx, m, Tweaks{})
+				if err != nil || r.ClientErr != nil || r.ServerErr != nil {
+					b.Fatal(err, r.Describe())
+				}
+				plain, attested = plain+t1.Sub(t0), attested+time.Since(t1)
+				cancel()
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(attested.Microseconds())/1000/n, "attested-ms")
+			b.ReportMetric(float64(plain.Microseconds())/1000/n, "plain-ms")
+			b.ReportMetric(float64(attested)/float64(plain), "overhead")
+		})
+	}
+}

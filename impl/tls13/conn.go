@@ -379,15 +379,26 @@ func (c *Conn) flush() error {
 // or application data right after our Finished) meets its reset. What it
 // sent before the reset is still ours to read, so the alert it carried
 // is the error, not the reset.
+//
+// It reads as the reader: a Read under way will see the alert itself,
+// so then the write error stands. Callers must not hold outMu (reading
+// an alert may write, as Bugs ask).
 func (c *Conn) alertBehind(werr error) error {
 	if !errors.Is(werr, syscall.EPIPE) && !errors.Is(werr, syscall.ECONNRESET) {
 		return werr
 	}
+	if !c.inMu.TryLock() {
+		return werr
+	}
+	defer c.inMu.Unlock()
 	// Anything it sent is already here: do not wait for more.
 	c.conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
 	for range 8 {
 		err := c.readRecordInto(false)
 		if ae, ok := AsAlert(err); ok && ae.received {
+			if c.readErr == nil {
+				c.readErr = err // a later Read reports it too
+			}
 			return err
 		}
 		if err != nil {
@@ -444,14 +455,17 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	c.outMu.Lock()
-	defer c.outMu.Unlock()
-	if c.writeErr != nil {
-		return 0, c.writeErr
-	}
-	if err := c.writeRecords(recordApplicationData, b); err != nil {
-		err = c.alertBehind(err)
-		c.writeErr = err
+	if err := c.writeErr; err != nil {
+		c.outMu.Unlock()
 		return 0, err
+	}
+	err := c.writeRecords(recordApplicationData, b)
+	if err != nil {
+		c.writeErr = err
+	}
+	c.outMu.Unlock()
+	if err != nil {
+		return 0, c.alertBehind(err)
 	}
 	return len(b), nil
 }

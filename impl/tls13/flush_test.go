@@ -91,17 +91,21 @@ func TestAlertBehindARefusedFlight(t *testing.T) {
 // TestAlertBehindApplicationData: a server that refuses the client's
 // certificate aborts after the client's handshake is done; the client's
 // application data then meets a reset, and Write reports the server's
-// alert, which arrived before it.
+// alert, which arrived before it (also when reading that alert makes the
+// client write, as a Bugs knob asks: Write must not hold its lock then).
 func TestAlertBehindApplicationData(t *testing.T) {
 	pki := getPKI(t)
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ca := newCA(t, caKey, "a CA the server does not trust")
 	ck, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	stranger := newLeaf(t, ca, caKey, ck, "client.test", x509.ExtKeyUsageClientAuth)
-	for range 10 {
+	for i := range 10 {
 		cc, sc := pki.clientConfig(), pki.serverConfig()
 		cc.Certificates = []Credential{stranger}
 		sc.ClientAuth = RequireAndVerifyClientCert
+		if i%2 == 1 {
+			cc.Bugs.ApplicationDataAfterAlertReceived = []byte("late")
+		}
 		cli, _, cerr, serr := runPair(t, cc, sc)
 		if cerr != nil {
 			t.Fatalf("client handshake: %v", cerr)

@@ -217,9 +217,10 @@ func BenchmarkEvidence(b *testing.B) {
 // loaded — timed one by one right after it on the same TPM: "pace" is
 // handshake time over their sum, what the rest (session and key
 // handling, transport, the TLS and verification work) costs on top.
-// "batched" holds the server's flight until CertificateVerify is signed;
-// "flushed" (what attesting endpoints do) sends it ahead of the
-// credential, so the client works while the TPM does.
+// "batched" (the engine's default) holds the server's flight until
+// CertificateVerify is signed; "flushed" (Config.FlushBeforeCredential)
+// sends it ahead of the credential, so the client works while the TPM
+// does.
 func BenchmarkHandshakeAtTPMPace(b *testing.B) {
 	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}}
 	qd := sha256.Sum256([]byte("nonce"))

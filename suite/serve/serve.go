@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -438,11 +439,7 @@ func (s *Server) Conns(since int) []Conn {
 func (s *Server) Rejected() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range s.rejected {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.rejected)
 }
 
 func dirSize(dir string) (int64, error) {

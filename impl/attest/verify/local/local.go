@@ -1,9 +1,9 @@
-// Package local is an in-process verifier for Parsec TPM evidence and PSA
-// tokens: it keeps endorsements, issues nonces, appraises evidence with
-// the format's own checks (parsectpm.Verify, psa.Verify) and signs EAR
-// results the way Veraison's PARSEC_TPM and PSA_IOT schemes do, so specs
-// can run the background-check and passport models without a Veraison
-// service.
+// Package local is an in-process verifier for Parsec TPM evidence, PSA
+// tokens and CCA evidence: it keeps endorsements, issues nonces,
+// appraises evidence with the format's own checks (parsectpm.Verify,
+// psa.Verify, cca.Verify) and signs EAR results the way Veraison's
+// PARSEC_TPM, PSA_IOT and ARM_CCA schemes do, so specs can run the
+// background-check and passport models without a Veraison service.
 package local
 
 import (

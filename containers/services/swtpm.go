@@ -50,7 +50,7 @@ func StartSwtpmAt(ctx context.Context, dir, host string) (*Swtpm, error) {
 	// Ports are picked by binding and releasing them; another process may
 	// take one in between, so a swtpm that exits at once is retried.
 	for range 3 {
-		s, err := startSwtpm(ctx, dir, host)
+		s, err := startSwtpm(ctx, dir, host, false)
 		if err == nil {
 			return s, nil
 		}
@@ -62,12 +62,35 @@ func StartSwtpmAt(ctx context.Context, dir, host string) (*Swtpm, error) {
 	return nil, last
 }
 
-func startSwtpm(ctx context.Context, dir, host string) (*Swtpm, error) {
+// startSwtpmAdjacent is StartSwtpm on loopback with the control channel
+// on the port after the command socket's, where tss2's swtpm TCTI (which
+// Parsec uses) looks for it.
+func startSwtpmAdjacent(ctx context.Context, dir string) (*Swtpm, error) {
+	var last error
+	for range 3 {
+		s, err := startSwtpm(ctx, dir, "127.0.0.1", true)
+		if err == nil {
+			return s, nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, last
+}
+
+func startSwtpm(ctx context.Context, dir, host string, adjacent bool) (*Swtpm, error) {
 	state, err := os.MkdirTemp(dir, "swtpm-")
 	if err != nil {
 		return nil, fmt.Errorf("swtpm: %w", err)
 	}
-	ports, err := freePorts(host, "127.0.0.1")
+	var ports []int
+	if adjacent {
+		ports, err = freeAdjacentPorts(host)
+	} else {
+		ports, err = freePorts(host, "127.0.0.1")
+	}
 	if err != nil {
 		os.RemoveAll(state)
 		return nil, fmt.Errorf("swtpm: %w", err)
@@ -195,6 +218,25 @@ func freePorts(hosts ...string) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// freeAdjacentPorts returns two consecutive TCP ports on host that were
+// free a moment ago.
+func freeAdjacentPorts(host string) ([]int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p+1)))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return []int{p, p + 1}, nil
+		}
+	}
+	return nil, errors.New("no two consecutive free ports")
 }
 
 var errNoSwtpm = errors.New("swtpm not installed")

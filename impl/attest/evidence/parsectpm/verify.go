@@ -33,6 +33,20 @@ type Endorsement struct {
 	// the evidence, PCRSelection.PCRs the indices of the measured
 	// components and ReferencePCRs their reference measurements.
 	MediaType string
+	// Activation, for evidence whose key credential activation showed
+	// to be in a TPM (package parsecac), replaces AttestationKey and the
+	// PCRs: such evidence is signed by the key itself and quotes none.
+	Activation *Activation
+}
+
+// Activation records one TPM2_ActivateCredential a verifier saw succeed:
+// the TPM holding the private half of EK had a key named Name loaded.
+type Activation struct {
+	// EK is the endorsement key as the attester exports it (PKCS#1 DER
+	// for RSA).
+	EK []byte
+	// Name is the activated key's TPM name (nameAlg ‖ digest).
+	Name []byte
 }
 
 // Format is the evidence media type e endorses.
@@ -47,6 +61,12 @@ func (e Endorsement) Format() string {
 func (e Endorsement) Validate() error {
 	if err := validUEID(e.KeyID); err != nil {
 		return fmt.Errorf("parsectpm: endorsement kid: %w", err)
+	}
+	if a := e.Activation; a != nil {
+		if len(a.EK) == 0 || len(a.Name) < 2 {
+			return fmt.Errorf("parsectpm: endorsement's activation names no EK or key")
+		}
+		return nil
 	}
 	if e.AttestationKey == nil || e.AttestationKey.Curve != elliptic.P256() {
 		return fmt.Errorf("parsectpm: endorsement needs an ECDSA P-256 attestation key")

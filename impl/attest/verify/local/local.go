@@ -1,9 +1,11 @@
 // Package local is an in-process verifier for Parsec TPM evidence, PSA
-// tokens and CCA evidence: it keeps endorsements, issues nonces,
-// appraises evidence with the format's own checks (parsectpm.Verify,
-// psa.Verify, cca.Verify) and signs EAR results the way Veraison's
-// PARSEC_TPM, PSA_IOT and ARM_CCA schemes do, so specs can run the
-// background-check and passport models without a Veraison service.
+// tokens, CCA evidence and Parsec credential-activation evidence: it
+// keeps endorsements, issues nonces, appraises evidence with the format's
+// own checks (parsectpm.Verify, psa.Verify, cca.Verify, parsecac.Verify)
+// and signs EAR results the way Veraison's PARSEC_TPM, PSA_IOT and
+// ARM_CCA schemes do (and alike for the last, which Veraison has no
+// scheme for), so specs can run the background-check and passport models
+// without a Veraison service.
 package local
 
 import (
@@ -22,6 +24,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/result"
@@ -263,6 +266,8 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 		ap, err = v.appraisePSA(ev.Data, ch)
 	case cca.MediaType:
 		ap, err = v.appraiseCCA(ev.Data, ch)
+	case parsecac.MediaType:
+		ap, err = v.appraiseActivation(ev.Data, ch)
 	default:
 		return nil, attest.Reject(attest.ReasonUnsupportedEvidence, "media type %q", ev.MediaType)
 	}
@@ -270,7 +275,7 @@ func (v *Verifier) Appraise(ctx context.Context, ev attest.Evidence, ch attest.C
 		return nil, err
 	}
 	var rej *attest.Rejection
-	if ap.verdict != nil && (!errors.As(ap.verdict, &rej) || rej.Reason == parsectpm.ReasonMalformed || rej.Reason == psa.ReasonMalformed || rej.Reason == cca.ReasonMalformed) {
+	if ap.verdict != nil && (!errors.As(ap.verdict, &rej) || rej.Reason == parsectpm.ReasonMalformed || rej.Reason == psa.ReasonMalformed || rej.Reason == cca.ReasonMalformed || rej.Reason == parsecac.ReasonMalformed) {
 		return nil, ap.verdict
 	}
 
@@ -346,6 +351,35 @@ func (v *Verifier) appraiseParsecTPM(data []byte, ch attest.Challenge) (appraisa
 	}
 	if ap.verdict = parsectpm.Verify(pev, e, ch.QualifyingData(), ch.TIK); ap.verdict == nil {
 		if ap.key, err = pev.PublicKey(); err != nil {
+			return appraisal{}, err
+		}
+	}
+	return ap, nil
+}
+
+// ActivationSubmodName is the EAR submodule of Parsec credential
+// activation evidence; Veraison has no scheme for it.
+const ActivationSubmodName = "PARSEC_TPM_ACTIVATION"
+
+// appraiseActivation checks Parsec credential-activation evidence: the
+// key it carries, its signature over the challenge, and the endorsement
+// that records its activation, found by the EK and name it carries.
+func (v *Verifier) appraiseActivation(data []byte, ch attest.Challenge) (appraisal, error) {
+	aev, err := parsecac.Decode(data)
+	if err != nil {
+		return appraisal{}, err
+	}
+	ap := appraisal{submod: ActivationSubmodName, nonce: ch.QualifyingData(), good: ear.TrustVector{
+		InstanceIdentity: ear.TrustworthyInstanceClaim,
+		Hardware:         ear.GenuineHardwareClaim,
+		StorageOpaque:    ear.HwKeysEncryptedSecretsClaim,
+	}}
+	var found *parsectpm.Endorsement
+	if e, ok := v.endorsement(parsecac.KeyID(aev.EK, aev.Name)); ok {
+		found = &e
+	}
+	if ap.verdict = parsecac.Verify(aev, found, ch.QualifyingData(), ch.TIK); ap.verdict == nil {
+		if ap.key, err = aev.Key(); err != nil {
 			return appraisal{}, err
 		}
 	}
@@ -463,7 +497,8 @@ func contraindicatedVector(r attest.Reason) ear.TrustVector {
 			Executables:      ear.ContraindicatedRuntimeClaim,
 		}
 	case parsectpm.ReasonCertifiedName, parsectpm.ReasonKeyType, parsectpm.ReasonNotFixedTPM,
-		parsectpm.ReasonNotSensitiveDataOrigin, parsectpm.ReasonTIKMismatch:
+		parsectpm.ReasonNotSensitiveDataOrigin, parsectpm.ReasonTIKMismatch,
+		parsecac.ReasonKeyType, parsecac.ReasonAttributes, parsecac.ReasonTIKMismatch:
 		// A genuine TPM vouches for a key that is not a trustworthy
 		// identity of this instance.
 		return ear.TrustVector{

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -33,7 +34,12 @@ type File struct {
 	IAK        string            `json:"iak"`
 	Components map[string]string `json:"components"`
 	Challenge  string            `json:"challenge"`
-	Tests      []Vector          `json:"tests"`
+	// ActivatedEK and ActivatedName, for evidence of credential
+	// activation (package parsecac), replace the IAK and components:
+	// the endorsement is of that key name activated under that EK.
+	ActivatedEK   string   `json:"activatedEk,omitempty"`
+	ActivatedName string   `json:"activatedName,omitempty"`
+	Tests         []Vector `json:"tests"`
 }
 
 // Vector is one token and its verdict.
@@ -60,6 +66,11 @@ func Key(label string) *ecdsa.PrivateKey {
 
 // New starts a file for endorsement e and challenge.
 func New(algorithm string, header []string, e parsectpm.Endorsement, challenge []byte) (File, error) {
+	if a := e.Activation; a != nil {
+		return File{Algorithm: algorithm, Header: header, InstanceID: hex.EncodeToString(e.KeyID),
+			ActivatedEK: hex.EncodeToString(a.EK), ActivatedName: hex.EncodeToString(a.Name),
+			Challenge: hex.EncodeToString(challenge)}, nil
+	}
 	spki, err := x509.MarshalPKIXPublicKey(e.AttestationKey)
 	if err != nil {
 		return File{}, err
@@ -79,6 +90,15 @@ func (f *File) Add(comment string, token []byte) {
 
 // Endorsement is the file's endorsement for evidence of mediaType.
 func (f File) Endorsement(mediaType string) (parsectpm.Endorsement, error) {
+	if f.ActivatedEK != "" {
+		inst, err1 := hex.DecodeString(f.InstanceID)
+		ek, err2 := hex.DecodeString(f.ActivatedEK)
+		name, err3 := hex.DecodeString(f.ActivatedName)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return parsectpm.Endorsement{}, err
+		}
+		return parsectpm.Endorsement{KeyID: inst, MediaType: mediaType, Activation: &parsectpm.Activation{EK: ek, Name: name}}, nil
+	}
 	der, err := hex.DecodeString(f.IAK)
 	if err != nil {
 		return parsectpm.Endorsement{}, err

@@ -14,7 +14,7 @@ TESTFLAGS  ?=
 # Debian packages the tests use; add here, never install from a test.
 APT_PKGS   := openssl ca-certificates chromium swtpm swtpm-tools tshark \
               cmake dpkg-dev pkg-config libtss2-dev libcurl4-openssl-dev libjansson-dev \
-              clang-14 libclang-rt-14-dev python3
+              clang-14 libclang-rt-14-dev python3 libtss2-tcti-swtpm0
 
 .PHONY: all deps test vet veraison conformance fuzz fuzz-campaign bench clean
 
@@ -29,6 +29,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "deps: all apt packages present"; fi
 	@bash peers/mbedtls/deb-src.sh
+	@bash containers/services/parsec-deb.sh
 
 # Separate Go modules (their dependency graphs cannot join the main one);
 # the ones with tests run them in make test.
@@ -49,7 +50,9 @@ veraison:
 
 # The suite runs once per root of trust and verifier: software keys and the
 # in-process verifier (in go test ./...), the in-process TPM simulator, and
-# a swtpm and real Veraison services the tests start themselves.
+# a swtpm and real Veraison services the tests start themselves, and a
+# Parsec service on a swtpm (in-process verifier: Veraison has no scheme
+# for its evidence).
 test: deps vet veraison
 	$(GO) test -timeout 25m $(TESTFLAGS) ./...
 	bash peers/mbedtls/fuzz/run.sh replay
@@ -58,6 +61,7 @@ test: deps vet veraison
 	ATLS_ROOT_OF_TRUST=swtpm ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	ATLS_ROOT_OF_TRUST=psa-iot ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	ATLS_ROOT_OF_TRUST=cca ATLS_VERIFIER=veraison $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
+	ATLS_ROOT_OF_TRUST=parsec $(GO) test -count=1 -timeout 10m $(TESTFLAGS) ./suite/
 	@for m in $(SUBMODULES_TESTED); do (cd $$m && $(GO) test -timeout 15m $(TESTFLAGS) ./...) || exit 1; done
 
 # In-process specs plus every in-tree peer (the reference peer and the

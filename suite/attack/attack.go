@@ -31,6 +31,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/party"
@@ -473,7 +474,8 @@ func checkOf(m party.Model, o party.Outcome, code tls13.AlertCode) Check {
 		return CheckNonceReuse
 	case has(attest.ReasonStale, attest.ReasonExpired):
 		return CheckFreshness
-	case has(parsectpm.ReasonQualifyingData, attest.ReasonNonceMismatch, party.ReasonBinderMismatch, psa.ReasonChallenge, cca.ReasonChallenge):
+	case has(parsectpm.ReasonQualifyingData, attest.ReasonNonceMismatch, party.ReasonBinderMismatch, psa.ReasonChallenge, cca.ReasonChallenge,
+		parsecac.ReasonQualifyingData):
 		// A PSA or CCA token's challenge binds the key too
 		// (attest.KeyBoundChallenge): its mismatch is the binder's or
 		// nonce's check, which then also stands for the key binding.
@@ -481,7 +483,7 @@ func checkOf(m party.Model, o party.Outcome, code tls13.AlertCode) Check {
 			return CheckBinder
 		}
 		return CheckNonce
-	case has(parsectpm.ReasonTIKMismatch, attest.ReasonKeyMismatch):
+	case has(parsectpm.ReasonTIKMismatch, attest.ReasonKeyMismatch, parsecac.ReasonTIKMismatch):
 		return CheckKeyBinding
 	case has(attest.ReasonUnsupportedEvidence, party.ReasonPayloadType):
 		return CheckEvidenceType

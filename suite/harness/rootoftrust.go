@@ -17,6 +17,7 @@ const (
 	RootSwtpm     = rootoftrust.Swtpm     // swtpm, started by the fixture
 	RootPSA       = rootoftrust.PSA       // a software PSA root of trust (PSA tokens)
 	RootCCA       = rootoftrust.CCA       // a software Arm CCA platform and realm (CCA tokens)
+	RootParsec    = rootoftrust.Parsec    // a Parsec service on a swtpm, started by the fixture
 )
 
 // RootOfTrustEnv selects the root of trust of the suite's fixture, where
@@ -28,10 +29,10 @@ func ParseRootOfTrust(v string) (string, error) {
 	switch v {
 	case "", RootSoftware:
 		return RootSoftware, nil
-	case RootSimulator, RootSwtpm, RootPSA, RootCCA:
+	case RootSimulator, RootSwtpm, RootPSA, RootCCA, RootParsec:
 		return v, nil
 	}
-	return "", fmt.Errorf("root of trust %q: want %s, %s, %s, %s or %s", v, RootSoftware, RootSimulator, RootSwtpm, RootPSA, RootCCA)
+	return "", fmt.Errorf("root of trust %q: want %s, %s, %s, %s, %s or %s", v, RootSoftware, RootSimulator, RootSwtpm, RootPSA, RootCCA, RootParsec)
 }
 
 // FixtureFromEnv is the root of trust and verifier the environment asks
@@ -67,6 +68,17 @@ func (f *Fixture) newAttester(ctx context.Context, root string, faults parsectpm
 			f.closers = append(f.closers, s.Close, func() error { return os.RemoveAll(dir) })
 		}
 		r.Addr = f.swtpm.Addr
+	}
+	if root == RootParsec {
+		if f.parsec == nil {
+			p, err := services.StartParsec(ctx, "")
+			if err != nil {
+				return nil, err
+			}
+			f.parsec = p
+			f.closers = append(f.closers, p.Close)
+		}
+		r.Addr = f.parsec.Socket
 	}
 	a, release, err := rootoftrust.Open(ctx, r, faults)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/codepoint"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 	"github.com/attested-tls/conformance/reports/requirements"
@@ -82,7 +83,7 @@ func (v conveyingVerifier) Appraise(ctx context.Context, ev attest.Evidence, ch 
 // Veraison adapter) or a non-affirming result (the in-process verifier)
 // for the qualifying data or the nonce.
 func binderRefused(res *attest.Result, err error) bool {
-	reasons := []attest.Reason{parsectpm.ReasonQualifyingData, attest.ReasonNonceMismatch}
+	reasons := []attest.Reason{parsectpm.ReasonQualifyingData, parsecac.ReasonQualifyingData, attest.ReasonNonceMismatch}
 	for _, k := range keylessFormats {
 		reasons = append(reasons, k.challenge)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/party"
@@ -38,6 +39,10 @@ type rotFault struct {
 	// fault), and Veraison's verdict.
 	keyless           func(keylessReasons) attest.Reason
 	keylessOnVeraison Verdict
+	// activation is the check Parsec credential-activation evidence
+	// fails for the fault ("": the format cannot express it); Veraison
+	// has no scheme for that evidence.
+	activation attest.Reason
 }
 
 // keylessReasons are a keyless format's reasons for the checks its
@@ -53,6 +58,9 @@ var keylessFormats = map[string]keylessReasons{
 // and false where the format cannot express f.
 func (f rotFault) verdictFor() (Verdict, bool) {
 	veraisonKind := fixture().VerifierKind == harness.VerifierVeraison
+	if evidenceMediaType() == parsecac.MediaType {
+		return ourVerdict(f.activation), f.activation != ""
+	}
 	if reasons, ok := keylessFormats[evidenceMediaType()]; ok {
 		if f.keyless == nil {
 			return Verdict{}, false
@@ -95,7 +103,8 @@ var rotFaults = []rotFault{
 		// PSA_IOT and ARM_CCA compare the challenge with the session
 		// nonce themselves.
 		keyless:           func(r keylessReasons) attest.Reason { return r.challenge },
-		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
+		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed},
+		activation:        parsecac.ReasonQualifyingData},
 	{it: "the key attestation certifies another key than the TLS identity key", faults: parsectpm.Faults{CertifyOtherKey: true},
 		verdict: ourVerdict(parsectpm.ReasonTIKMismatch),
 		// Veraison does not know the TLS key: it affirms the certified
@@ -104,12 +113,17 @@ var rotFaults = []rotFault{
 		// A PSA or CCA token binds another key through its challenge: the
 		// challenge is not the one the relying party derives.
 		keyless:           func(r keylessReasons) attest.Reason { return r.challenge },
-		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
+		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed},
+		// Evidence naming another key activated nowhere: the relying
+		// party's key binding fails first.
+		activation: parsecac.ReasonTIKMismatch},
 	{it: "the attestation key is not endorsed", faults: parsectpm.Faults{UnendorsedKey: true},
 		verdict:           ourVerdict(parsectpm.ReasonKATSignature),
 		onVeraison:        Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed},
 		keyless:           func(r keylessReasons) attest.Reason { return r.signature },
-		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed}},
+		keylessOnVeraison: Verdict{Reason: attest.ReasonStatus, Problem: veraisonIntegrityFailed},
+		// An EK the verifier never activated the key under.
+		activation: parsecac.ReasonNotActivated},
 	{it: "the TLS identity key is not fixedTPM", faults: parsectpm.Faults{NotFixedTPM: true},
 		verdict: ourVerdict(parsectpm.ReasonNotFixedTPM),
 		// Veraison's Parsec TPM decoder refuses a key without fixedTPM

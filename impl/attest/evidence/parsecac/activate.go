@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/attested-tls/conformance/impl/attest"
@@ -73,27 +74,40 @@ func (c *Credential) Check(recovered []byte) error {
 	return nil
 }
 
-// Activator answers a credential for the key it attests: TPM2_ActivateCredential
-// through Parsec's AttestKey.
+// Activator recovers a credential made for one of its keys:
+// TPM2_ActivateCredential through Parsec's AttestKey.
 type Activator interface {
-	ActivateCredential(ctx context.Context, c *Credential) ([]byte, error)
+	ActivateCredential(ctx context.Context, key string, c *Credential) ([]byte, error)
 }
 
-// Activate is a verifier's credential activation of the key named name
-// under the EK ekDER (which the verifier has endorsed): it makes a
-// credential, has the attester recover it, compares, and on success
-// returns the endorsement recording the activated pair.
-func Activate(ctx context.Context, a Activator, ekDER, name []byte) (parsectpm.Endorsement, error) {
-	c, err := MakeCredential(ekDER, name)
-	if err != nil {
-		return parsectpm.Endorsement{}, err
+// Key is a key to activate: its name in Parsec and its TPM name.
+type Key struct {
+	Parsec  string
+	TPMName []byte
+}
+
+// Activate is a verifier's credential activation of keys under the EK
+// ekDER (which the verifier has endorsed): for each, it makes a
+// credential, has the attester recover it and compares; if all succeed it
+// returns the endorsement recording them, the first as the identity key.
+func Activate(ctx context.Context, a Activator, ekDER []byte, keys ...Key) (parsectpm.Endorsement, error) {
+	var names [][]byte
+	for _, k := range keys {
+		c, err := MakeCredential(ekDER, k.TPMName)
+		if err != nil {
+			return parsectpm.Endorsement{}, err
+		}
+		got, err := a.ActivateCredential(ctx, k.Parsec, c)
+		if err != nil {
+			return parsectpm.Endorsement{}, attest.Reject(ReasonActivation, "%s: %v", k.Parsec, err)
+		}
+		if err := c.Check(got); err != nil {
+			return parsectpm.Endorsement{}, err
+		}
+		names = append(names, k.TPMName)
 	}
-	got, err := a.ActivateCredential(ctx, c)
-	if err != nil {
-		return parsectpm.Endorsement{}, attest.Reject(ReasonActivation, "%v", err)
+	if len(names) == 0 {
+		return parsectpm.Endorsement{}, errors.New("parsecac: no key to activate")
 	}
-	if err := c.Check(got); err != nil {
-		return parsectpm.Endorsement{}, err
-	}
-	return Endorse(ekDER, name), nil
+	return Endorse(ekDER, names...), nil
 }

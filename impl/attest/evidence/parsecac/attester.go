@@ -1,6 +1,7 @@
 package parsecac
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -12,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
@@ -36,33 +36,35 @@ type Config struct {
 
 // Attester holds a TLS identity key in a TPM through Parsec: a P-256
 // key its TPM provider generated, which signs CertificateVerify and the
-// challenge. New activates a credential for it, so its Endorsement
-// records the activation. It honours the faults the format can express
-// (QualifyingData, CertifyOtherKey as another Parsec key's name and
-// public area, UnendorsedKey as an EK never endorsed); Parsec exposes no
-// PCRs and makes every key fixedTPM and TPM-generated, so QuotePCRs,
-// NotFixedTPM and NotSensitiveDataOrigin make evidence fail. Safe for
-// concurrent use.
+// challenge. New activates a credential for it, and for a second key in
+// the same TPM, so its Endorsement records both. It honours the faults
+// the format can express (QualifyingData; CertifyOtherKey as evidence of
+// the second key, signed by it; UnendorsedKey as an EK never endorsed);
+// Parsec exposes no PCRs and makes every key fixedTPM and TPM-generated,
+// so QuotePCRs, NotFixedTPM and NotSensitiveDataOrigin make evidence
+// fail. Safe for concurrent use.
 type Attester struct {
-	c       *Client
-	timeout time.Duration
-	key     string // the identity key's name in Parsec
-	pub     *ecdsa.PublicKey
-	prep    *Preparation
-	endorse parsectpm.Endorsement
+	c            *Client
+	timeout      time.Duration
+	tik, other   *key
+	ek           []byte // as PrepareKeyAttestation exports it
+	endorsement  parsectpm.Endorsement
+	unendorsedEK []byte // an EK nobody endorsed, for UnendorsedKey
 
 	parsectpm.FaultSwitch
+}
 
-	mu        sync.Mutex
-	other     string       // another key's name in Parsec, once made
-	otherPrep *Preparation // its name and public area
-	otherEK   []byte       // an EK nobody endorsed, once made
+// key is one key in Parsec.
+type key struct {
+	parsec string           // its name in Parsec
+	pub    *ecdsa.PublicKey // exported
+	prep   *Preparation     // its TPM name and public area
 }
 
 var _ parsectpm.Attester = (*Attester)(nil)
 
-// New makes an identity key in the TPM behind Parsec and activates a
-// credential for it.
+// New makes an identity key and a second key in the TPM behind Parsec
+// and activates a credential for each.
 func New(ctx context.Context, cfg Config) (*Attester, error) {
 	if cfg.Socket == "" {
 		return nil, errors.New("parsecac: no Parsec socket")
@@ -72,48 +74,71 @@ func New(ctx context.Context, cfg Config) (*Attester, error) {
 		a.timeout = DefaultTimeout
 	}
 	a.SetFaults(cfg.Faults)
-	var err error
-	if a.key, err = keyName(); err != nil {
-		return nil, err
-	}
-	if err := a.do(ctx, func(ctx context.Context) error { return a.c.GenerateKey(ctx, a.key) }); err != nil {
-		return nil, err
-	}
 	ok := false
 	defer func() {
 		if !ok {
 			a.Close()
 		}
 	}()
-	if err := a.do(ctx, func(ctx context.Context) (err error) { a.pub, err = a.c.PublicKey(ctx, a.key); return }); err != nil {
-		return nil, err
+	// newKey sets a.tik, then a.other, as soon as Parsec holds them.
+	for range 2 {
+		if err := a.newKey(ctx); err != nil {
+			return nil, err
+		}
 	}
-	if err := a.do(ctx, func(ctx context.Context) (err error) { a.prep, err = a.c.PrepareKeyAttestation(ctx, a.key); return }); err != nil {
-		return nil, err
+	a.ek = a.tik.prep.EK
+	if !bytes.Equal(a.other.prep.EK, a.ek) {
+		return nil, errors.New("parsecac: Parsec reported two EKs")
 	}
-	// The public area Parsec reports must be the key it signs with.
-	k, err := (&Evidence{Name: a.prep.Name, Public: a.prep.Public, EK: a.prep.EK, QualifyingData: []byte{0}, Sig: []byte{0}}).Key()
-	if err != nil {
-		return nil, fmt.Errorf("parsecac: Parsec's public area: %w", err)
-	}
-	if !k.Equal(a.pub) {
-		return nil, errors.New("parsecac: Parsec's public area is not the exported key")
-	}
-	actx, cancel := context.WithTimeout(ctx, 2*a.timeout)
+	// The verifier's EK is the one Parsec reports: a swtpm has no EK
+	// certificate to check it against.
+	actx, cancel := context.WithTimeout(ctx, 4*a.timeout)
 	defer cancel()
-	if a.endorse, err = Activate(actx, a, a.prep.EK, a.prep.Name); err != nil {
+	var err error
+	if a.endorsement, err = Activate(actx, a, a.ek,
+		Key{a.tik.parsec, a.tik.prep.Name}, Key{a.other.parsec, a.other.prep.Name}); err != nil {
 		return nil, err
 	}
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	a.unendorsedEK = x509.MarshalPKCS1PublicKey(&k.PublicKey)
 	ok = true
 	return a, nil
 }
 
-func keyName() (string, error) {
+// newKey generates a key, records it as the identity key or else the
+// other key, and reads what activation needs of it.
+func (a *Attester) newKey(ctx context.Context) error {
 	b := make([]byte, 12)
 	if _, err := rand.Read(b); err != nil {
-		return "", err
+		return err
 	}
-	return "atls-" + hex.EncodeToString(b), nil
+	k := &key{parsec: "atls-" + hex.EncodeToString(b)}
+	if err := a.do(ctx, func(ctx context.Context) error { return a.c.GenerateKey(ctx, k.parsec) }); err != nil {
+		return err
+	}
+	if a.tik == nil {
+		a.tik = k // for Close, should what follows fail
+	} else {
+		a.other = k
+	}
+	if err := a.do(ctx, func(ctx context.Context) (err error) { k.pub, err = a.c.PublicKey(ctx, k.parsec); return }); err != nil {
+		return err
+	}
+	if err := a.do(ctx, func(ctx context.Context) (err error) { k.prep, err = a.c.PrepareKeyAttestation(ctx, k.parsec); return }); err != nil {
+		return err
+	}
+	// The public area Parsec reports must be the key it signs with.
+	got, err := (&Evidence{KID: []byte{0}, Name: k.prep.Name, Public: k.prep.Public, EK: k.prep.EK, QualifyingData: []byte{0}, Sig: []byte{0}}).Key()
+	if err != nil {
+		return fmt.Errorf("parsecac: Parsec's public area: %w", err)
+	}
+	if !got.Equal(k.pub) {
+		return errors.New("parsecac: Parsec's public area is not the exported key")
+	}
+	return nil
 }
 
 // do runs one Parsec call under the attester's timeout.
@@ -123,12 +148,13 @@ func (a *Attester) do(ctx context.Context, f func(context.Context) error) error 
 	return f(ctx)
 }
 
-// ActivateCredential recovers c through Parsec's AttestKey: the TPM
-// unwraps it only for its own EK and the identity key's name.
-func (a *Attester) ActivateCredential(ctx context.Context, c *Credential) ([]byte, error) {
+// ActivateCredential recovers c through Parsec's AttestKey for the
+// attester's key named k in Parsec: the TPM unwraps it only for its own
+// EK and that key's TPM name.
+func (a *Attester) ActivateCredential(ctx context.Context, k string, c *Credential) ([]byte, error) {
 	var got []byte
 	err := a.do(ctx, func(ctx context.Context) (err error) {
-		got, err = a.c.AttestKey(ctx, a.key, c.Blob, c.EncSecret)
+		got, err = a.c.AttestKey(ctx, k, c.Blob, c.EncSecret)
 		return
 	})
 	return got, err
@@ -140,9 +166,15 @@ func (a *Attester) Identity() crypto.Signer { return signer{a} }
 // MediaTypes returns the one format the attester produces.
 func (a *Attester) MediaTypes() []string { return []string{MediaType} }
 
-// Endorsement records the credential activation New did: the verifier
-// that trusts it trusts the key to be in the TPM of that EK.
-func (a *Attester) Endorsement() parsectpm.Endorsement { return a.endorse }
+// Endorsement records the credential activations New did: the verifier
+// that trusts it trusts those keys to be in the TPM of that EK.
+func (a *Attester) Endorsement() parsectpm.Endorsement { return a.endorsement }
+
+// Keys are the identity key's Parsec name and the second key's, which
+// New activated.
+func (a *Attester) Keys() (identity, other Key) {
+	return Key{a.tik.parsec, a.tik.prep.Name}, Key{a.other.parsec, a.other.prep.Name}
+}
 
 var errNoPCRs = errors.New("parsecac: Parsec exposes no PCRs")
 
@@ -153,7 +185,7 @@ func (a *Attester) Select(...int) error { return errNoPCRs }
 func (a *Attester) Extend(int, []byte) error { return errNoPCRs }
 
 // Evidence signs the challenge's qualifying data with the identity key
-// and carries what the endorsement's activation was of.
+// and carries what its activation was of.
 func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Evidence, error) {
 	f := a.CurrentFaults()
 	if len(f.QuotePCRs) > 0 || f.NotFixedTPM || f.NotSensitiveDataOrigin {
@@ -167,20 +199,15 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	if err != nil {
 		return attest.Evidence{}, err
 	}
-	ev := &Evidence{Name: a.prep.Name, Public: a.prep.Public, EK: a.prep.EK, QualifyingData: qd}
+	k := a.tik
 	if f.CertifyOtherKey {
-		p, err := a.otherKey(ctx)
-		if err != nil {
-			return attest.Evidence{}, err
-		}
-		ev.Name, ev.Public = p.Name, p.Public
+		k = a.other
 	}
+	ev := &Evidence{KID: a.endorsement.KeyID, Name: k.prep.Name, Public: k.prep.Public, EK: a.ek, QualifyingData: qd}
 	if f.UnendorsedKey {
-		if ev.EK, err = a.unendorsedEK(); err != nil {
-			return attest.Evidence{}, err
-		}
+		ev.EK = a.unendorsedEK
 	}
-	if err := a.do(ctx, func(ctx context.Context) (err error) { ev.Sig, err = a.c.SignHash(ctx, a.key, digest); return }); err != nil {
+	if err := a.do(ctx, func(ctx context.Context) (err error) { ev.Sig, err = a.c.SignHash(ctx, k.parsec, digest); return }); err != nil {
 		return attest.Evidence{}, err
 	}
 	data, err := Encode(ev)
@@ -190,50 +217,14 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	return attest.Evidence{MediaType: MediaType, Data: data}, nil
 }
 
-// otherKey is a second Parsec key, made on first use.
-func (a *Attester) otherKey(ctx context.Context) (*Preparation, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.otherPrep != nil {
-		return a.otherPrep, nil
-	}
-	name, err := keyName()
-	if err != nil {
-		return nil, err
-	}
-	if err := a.do(ctx, func(ctx context.Context) error { return a.c.GenerateKey(ctx, name) }); err != nil {
-		return nil, err
-	}
-	a.other = name
-	err = a.do(ctx, func(ctx context.Context) (err error) { a.otherPrep, err = a.c.PrepareKeyAttestation(ctx, name); return })
-	return a.otherPrep, err
-}
-
-// unendorsedEK is an RSA key no verifier was given, made on first use.
-func (a *Attester) unendorsedEK() ([]byte, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.otherEK == nil {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			return nil, err
-		}
-		a.otherEK = x509.MarshalPKCS1PublicKey(&k.PublicKey)
-	}
-	return a.otherEK, nil
-}
-
 // Close destroys the attester's keys in Parsec.
 func (a *Attester) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.timeout)
 	defer cancel()
-	a.mu.Lock()
-	other := a.other
-	a.mu.Unlock()
 	var errs []error
-	for _, k := range []string{a.key, other} {
-		if k != "" {
-			errs = append(errs, a.c.DestroyKey(ctx, k))
+	for _, k := range []*key{a.tik, a.other} {
+		if k != nil {
+			errs = append(errs, a.c.DestroyKey(ctx, k.parsec))
 		}
 	}
 	return errors.Join(errs...)
@@ -243,7 +234,7 @@ func (a *Attester) Close() error {
 // PsaSignHash on the TPM provider.
 type signer struct{ a *Attester }
 
-func (s signer) Public() crypto.PublicKey { return s.a.pub }
+func (s signer) Public() crypto.PublicKey { return s.a.tik.pub }
 
 // Sign signs a SHA-256 digest (the key's only permitted algorithm) and
 // returns an ASN.1 DER signature, within the attester's timeout.
@@ -253,7 +244,7 @@ func (s signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte
 	}
 	var sig []byte
 	err := s.a.do(context.Background(), func(ctx context.Context) (err error) {
-		sig, err = s.a.c.SignHash(ctx, s.a.key, digest)
+		sig, err = s.a.c.SignHash(ctx, s.a.tik.parsec, digest)
 		return
 	})
 	return sig, err

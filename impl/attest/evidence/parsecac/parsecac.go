@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
@@ -30,6 +31,9 @@ const MediaType = "application/vnd.attested-tls.parsec-activation+cbor"
 
 // Evidence is the decoded CBOR map.
 type Evidence struct {
+	// KID identifies the endorsement recording the activation (a UEID,
+	// KeyID).
+	KID []byte `cbor:"kid"`
 	// Name is the identity key's TPM name (nameAlg ‖ digest), as
 	// PrepareKeyAttestation reports it.
 	Name []byte `cbor:"name"`
@@ -116,7 +120,7 @@ func (ev *Evidence) validate() error {
 	for _, f := range []struct {
 		name string
 		v    []byte
-	}{{"name", ev.Name}, {"pubArea", ev.Public}, {"ek", ev.EK}, {"qd", ev.QualifyingData}, {"sig", ev.Sig}} {
+	}{{"kid", ev.KID}, {"name", ev.Name}, {"pubArea", ev.Public}, {"ek", ev.EK}, {"qd", ev.QualifyingData}, {"sig", ev.Sig}} {
 		if len(f.v) == 0 {
 			return attest.Reject(ReasonMalformed, "missing or empty %s", f.name)
 		}
@@ -147,9 +151,8 @@ func SignedDigest(qd []byte) ([]byte, error) {
 // kidLabel separates key IDs from other hashes of the same bytes.
 const kidLabel = "attested-tls parsec activation kid v1\x00"
 
-// KeyID is the kid of the endorsement for key name activated under ek: a
-// UEID (RAND, 32 bytes) of both, so a verifier finds the endorsement from
-// the evidence alone, and finds none for a pair never activated.
+// KeyID is the kid of the endorsement of an attester whose identity key
+// name was activated under ek: a UEID (RAND, 32 bytes) of both.
 func KeyID(ek, name []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte(kidLabel))
@@ -159,13 +162,18 @@ func KeyID(ek, name []byte) []byte {
 	return h.Sum([]byte{0x01})
 }
 
-// Endorse is the endorsement of key name, activated under ek.
-func Endorse(ek, name []byte) parsectpm.Endorsement {
-	return parsectpm.Endorsement{
-		KeyID:      KeyID(ek, name),
-		MediaType:  MediaType,
-		Activation: &parsectpm.Activation{EK: bytes.Clone(ek), Name: bytes.Clone(name)},
+// Endorse is the endorsement of an attester whose keys names (its
+// identity key's first) were activated under ek.
+func Endorse(ek []byte, names ...[]byte) parsectpm.Endorsement {
+	a := &parsectpm.Activation{EK: bytes.Clone(ek)}
+	for _, n := range names {
+		a.Names = append(a.Names, bytes.Clone(n))
 	}
+	var first []byte
+	if len(names) > 0 {
+		first = names[0]
+	}
+	return parsectpm.Endorsement{KeyID: KeyID(ek, first), MediaType: MediaType, Activation: a}
 }
 
 // Attributes the identity key must have: it never leaves the TPM, nor its
@@ -206,7 +214,7 @@ func (ev *Evidence) Key() (*ecdsa.PublicKey, error) {
 // Verify performs every relying-party check on the evidence: its key is
 // the one its name names, TPM-resident and made there, a signing key, the
 // expected TLS identity key when tik is given; it signed
-// expectedQualifyingData; and e, the endorsement found for the evidence
+// expectedQualifyingData; and e, the endorsement of the evidence's kid
 // (nil if none), says that key was activated under that EK. A failed
 // check returns *attest.Rejection with its reason.
 func Verify(ev *Evidence, e *parsectpm.Endorsement, expectedQualifyingData []byte, tik crypto.PublicKey) error {
@@ -230,11 +238,11 @@ func Verify(ev *Evidence, e *parsectpm.Endorsement, expectedQualifyingData []byt
 	if !ecdsa.VerifyASN1(key, digest, ev.Sig) {
 		return attest.Reject(ReasonSignature, "the key's signature over the challenge does not verify")
 	}
-	if e == nil {
-		return attest.Reject(attest.ReasonNoEndorsement, "no endorsement: name %x never activated under this EK", ev.Name)
+	if e == nil || !bytes.Equal(e.KeyID, ev.KID) || e.Format() != MediaType || e.Activation == nil {
+		return attest.Reject(attest.ReasonNoEndorsement, "no endorsement for kid %x", ev.KID)
 	}
-	if a := e.Activation; e.Format() != MediaType || a == nil || !bytes.Equal(a.EK, ev.EK) || !bytes.Equal(a.Name, ev.Name) {
-		return attest.Reject(ReasonNotActivated, "the endorsement activated no name %x under this EK", ev.Name)
+	if a := e.Activation; !bytes.Equal(a.EK, ev.EK) || !slices.ContainsFunc(a.Names, func(n []byte) bool { return bytes.Equal(n, ev.Name) }) {
+		return attest.Reject(ReasonNotActivated, "name %x was never activated under this EK", ev.Name)
 	}
 	return nil
 }

@@ -118,8 +118,12 @@ func TestActivation(t *testing.T) {
 	if err := e.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ek, name := e.Activation.EK, e.Activation.Name
-	if _, err := parsecac.Activate(ctx, a, ek, name); err != nil {
+	tik, otherKey := a.Keys()
+	ek, name := e.Activation.EK, tik.TPMName
+	if len(e.Activation.Names) != 2 || string(e.Activation.Names[1]) != string(otherKey.TPMName) {
+		t.Fatalf("activated %x, want the identity key's and the other key's names", e.Activation.Names)
+	}
+	if _, err := parsecac.Activate(ctx, a, ek, tik, otherKey); err != nil {
 		t.Fatalf("activation: %v", err)
 	}
 
@@ -128,7 +132,7 @@ func TestActivation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := a.ActivateCredential(ctx, c)
+	got, err := a.ActivateCredential(ctx, tik.Parsec, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,12 +153,16 @@ func TestActivation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherName := append([]byte{0x00, 0x0b}, make([]byte, 32)...)
-	for what, pair := range map[string][2][]byte{
-		"another EK":   {x509.MarshalPKCS1PublicKey(&k.PublicKey), name},
-		"another name": {ek, otherName},
+	for what, c := range map[string]struct {
+		ek  []byte
+		key parsecac.Key
+	}{
+		"another EK":              {x509.MarshalPKCS1PublicKey(&k.PublicKey), tik},
+		"a name no key has":       {ek, parsecac.Key{Parsec: tik.Parsec, TPMName: append([]byte{0x00, 0x0b}, make([]byte, 32)...)}},
+		"another key's TPM name":  {ek, parsecac.Key{Parsec: tik.Parsec, TPMName: otherKey.TPMName}},
+		"a key Parsec never made": {ek, parsecac.Key{Parsec: "no-such-key", TPMName: name}},
 	} {
-		if _, err := parsecac.Activate(ctx, a, pair[0], pair[1]); attest.ReasonOf(err) != parsecac.ReasonActivation {
+		if _, err := parsecac.Activate(ctx, a, c.ek, c.key); attest.ReasonOf(err) != parsecac.ReasonActivation {
 			t.Errorf("%s: %v, want %s", what, err, parsecac.ReasonActivation)
 		}
 	}
@@ -177,7 +185,7 @@ func TestFaults(t *testing.T) {
 	}{
 		{parsectpm.Faults{QualifyingData: []byte("another handshake")}, parsecac.ReasonQualifyingData},
 		{parsectpm.Faults{CertifyOtherKey: true}, parsecac.ReasonTIKMismatch},
-		{parsectpm.Faults{UnendorsedKey: true}, attest.ReasonNoEndorsement},
+		{parsectpm.Faults{UnendorsedKey: true}, parsecac.ReasonNotActivated},
 	} {
 		r, _ := evtest.Appraise(t, a, ch, c.f)
 		if r.Status.String() != "contraindicated" || attest.Reason(problemReason(r.Problem)) != c.want {
@@ -208,7 +216,8 @@ func problemReason(p string) string {
 	return p
 }
 
-// An endorsement of another activation does not vouch for this key.
+// The other activated key's evidence is genuine, but not for the TLS
+// key; an endorsement of another activation does not vouch for the key.
 func TestNotActivated(t *testing.T) {
 	a := newAttester(t, parsectpm.Faults{})
 	ch := attest.Challenge{Nonce: evtest.Random(t, 32)}
@@ -224,9 +233,24 @@ func TestNotActivated(t *testing.T) {
 	if err := parsecac.Verify(d, &good, ch.Nonce, nil); err != nil {
 		t.Fatal(err)
 	}
-	other := parsecac.Endorse(good.Activation.EK, append([]byte{0, 0x0b}, make([]byte, 32)...))
+	other := good
+	other.Activation = &parsectpm.Activation{EK: good.Activation.EK, Names: good.Activation.Names[1:]}
 	if err := parsecac.Verify(d, &other, ch.Nonce, nil); attest.ReasonOf(err) != parsecac.ReasonNotActivated {
 		t.Errorf("another activation: %v", err)
+	}
+	a.SetFaults(parsectpm.Faults{CertifyOtherKey: true})
+	ev, err = a.Evidence(ctxT(t), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err = parsecac.Decode(ev.Data); err != nil {
+		t.Fatal(err)
+	}
+	if err := parsecac.Verify(d, &good, ch.Nonce, nil); err != nil {
+		t.Errorf("the other key's evidence: %v", err)
+	}
+	if err := parsecac.Verify(d, &good, ch.Nonce, a.Identity().Public()); attest.ReasonOf(err) != parsecac.ReasonTIKMismatch {
+		t.Errorf("the other key's evidence for the TLS key: %v", err)
 	}
 	if err := parsecac.Verify(d, nil, ch.Nonce, nil); attest.ReasonOf(err) != attest.ReasonNoEndorsement {
 		t.Errorf("no endorsement: %v", err)

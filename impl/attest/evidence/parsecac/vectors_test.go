@@ -84,19 +84,21 @@ func sign(t *testing.T, k *ecdsa.PrivateKey, qd []byte) []byte {
 func generateVectors(t *testing.T) evtest.File {
 	tik, other := evtest.Key("parsec identity key"), evtest.Key("parsec another key")
 	ek := fakeEK("parsec EK")
+	second := evtest.Key("parsec second activated key")
 	pub := public(t, &tik.PublicKey, goodAttrs, parsectpm.CurveNISTP256)
 	nm := name(t, pub)
+	secondPub := public(t, &second.PublicKey, goodAttrs, parsectpm.CurveNISTP256)
 	challenge := bytes.Repeat([]byte{0xa5}, 32)
-	e := parsecac.Endorse(ek, nm)
+	e := parsecac.Endorse(ek, nm, name(t, secondPub))
 	f, err := evtest.New("Parsec credential-activation evidence ("+parsecac.MediaType+"), as parsecac.Decode and parsecac.Verify judge it",
 		[]string{
-			"Each token is decoded, then verified against the endorsement (a key name activated under an EK) found by the token's EK and name, and the challenge given here; no TLS identity key is given.",
+			"Each token is decoded, then verified against the endorsement (key names activated under an EK) when the token names its kid, and the challenge given here; no TLS identity key is given.",
 			"result valid: every check passes; invalid: reason is the first check that fails (parsec-activation.* or attest reason codes).",
 		}, e, challenge)
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := map[string]any{"name": nm, "pubArea": pub, "ek": ek, "qd": challenge, "sig": sign(t, tik, challenge)}
+	good := map[string]any{"kid": e.KeyID, "name": nm, "pubArea": pub, "ek": ek, "qd": challenge, "sig": sign(t, tik, challenge)}
 	with := func(k string, v any) map[string]any {
 		out := map[string]any{}
 		for kk, vv := range good {
@@ -123,7 +125,7 @@ func generateVectors(t *testing.T) evtest.File {
 		m["sig"] = sign(t, k, challenge)
 		return enc(m)
 	}
-	valid, err := parsecac.Encode(&parsecac.Evidence{Name: nm, Public: pub, EK: ek, QualifyingData: challenge, Sig: good["sig"].([]byte)})
+	valid, err := parsecac.Encode(&parsecac.Evidence{KID: e.KeyID, Name: nm, Public: pub, EK: ek, QualifyingData: challenge, Sig: good["sig"].([]byte)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,9 +165,11 @@ func generateVectors(t *testing.T) evtest.File {
 	add("a key whose parent may change (no fixedParent)", key(tik, public(t, &tik.PublicKey, goodAttrs&^parsectpm.AttrFixedParent, parsectpm.CurveNISTP256)))
 	add("a key imported into the TPM (no sensitiveDataOrigin)", key(tik, public(t, &tik.PublicKey, goodAttrs&^parsectpm.AttrSensitiveDataOrigin, parsectpm.CurveNISTP256)))
 	add("a key that does not sign", key(tik, public(t, &tik.PublicKey, goodAttrs&^parsectpm.AttrSign, parsectpm.CurveNISTP256)))
+	add("the second activated key", key(second, secondPub))
+	add("another kid", enc(with("kid", parsecac.KeyID(ek, secondPub))))
 	add("another TPM key, never activated", key(other, public(t, &other.PublicKey, goodAttrs, parsectpm.CurveNISTP256)))
 	add("under an EK nobody endorsed", enc(with("ek", fakeEK("another EK"))))
-	for _, k := range []string{"name", "pubArea", "ek", "qd", "sig"} {
+	for _, k := range []string{"kid", "name", "pubArea", "ek", "qd", "sig"} {
 		add("no "+k, enc(with(k, nil)))
 		add("an empty "+k, enc(with(k, []byte{})))
 	}
@@ -173,7 +177,7 @@ func generateVectors(t *testing.T) evtest.File {
 	add("truncated by one byte", valid[:len(valid)-1])
 	add("empty", nil)
 	add("a CBOR array", enc([]any{nm, pub, ek}))
-	add("a duplicate key", append(append(append([]byte{0xa6}, valid[1:]...), enc("sig")...), enc(flipped)...))
+	add("a duplicate key", append(append(append([]byte{valid[0] + 1}, valid[1:]...), enc("sig")...), enc(flipped)...))
 	if err := f.Judge(func(token []byte) error { return check(e, challenge, token) }); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +185,7 @@ func generateVectors(t *testing.T) evtest.File {
 }
 
 // check is the verdict of the decoder and the verifier on one token: the
-// endorsement is found for the token's EK and name, as a verifier finds
+// endorsement is the token's when it names its kid, as a verifier finds
 // it.
 func check(e parsectpm.Endorsement, challenge, token []byte) error {
 	ev, err := parsecac.Decode(token)
@@ -189,7 +193,7 @@ func check(e parsectpm.Endorsement, challenge, token []byte) error {
 		return err
 	}
 	var found *parsectpm.Endorsement
-	if bytes.Equal(parsecac.KeyID(ev.EK, ev.Name), e.KeyID) {
+	if bytes.Equal(ev.KID, e.KeyID) {
 		found = &e
 	}
 	return parsecac.Verify(ev, found, challenge, nil)

@@ -39,14 +39,15 @@ type Endorsement struct {
 	Activation *Activation
 }
 
-// Activation records one TPM2_ActivateCredential a verifier saw succeed:
-// the TPM holding the private half of EK had a key named Name loaded.
+// Activation records the TPM2_ActivateCredential a verifier saw succeed
+// for an attester: the TPM holding the private half of EK had keys of
+// these names loaded.
 type Activation struct {
 	// EK is the endorsement key as the attester exports it (PKCS#1 DER
 	// for RSA).
 	EK []byte
-	// Name is the activated key's TPM name (nameAlg ‖ digest).
-	Name []byte
+	// Names are the activated keys' TPM names (nameAlg ‖ digest).
+	Names [][]byte
 }
 
 // Format is the evidence media type e endorses.
@@ -63,7 +64,7 @@ func (e Endorsement) Validate() error {
 		return fmt.Errorf("parsectpm: endorsement kid: %w", err)
 	}
 	if a := e.Activation; a != nil {
-		if len(a.EK) == 0 || len(a.Name) < 2 {
+		if len(a.EK) == 0 || len(a.Names) == 0 || slices.ContainsFunc(a.Names, func(n []byte) bool { return len(n) < 2 }) {
 			return fmt.Errorf("parsectpm: endorsement's activation names no EK or key")
 		}
 		return nil

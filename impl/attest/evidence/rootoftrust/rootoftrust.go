@@ -1,7 +1,8 @@
 // Package rootoftrust opens the attester a root of trust names: keys in
 // software, the TPM 2.0 reference simulator in process, a swtpm, or a
 // software PSA root of trust (PSA initial attestation tokens) or Arm CCA
-// platform and realm (CCA tokens). Every
+// platform and realm (CCA tokens), or a Parsec service whose TPM
+// provider holds the TLS key (credential-activation evidence). Every
 // caller that turns a name into an attester (the reference peer's
 // ATLS_TPM, the in-process fixture) goes through Open.
 package rootoftrust
@@ -10,9 +11,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
 	"github.com/attested-tls/conformance/impl/attest/evidence/software"
@@ -30,24 +33,28 @@ const (
 	// CCA is a software Arm CCA platform and realm from test keys: its
 	// evidence is a CCA token (cca.MediaType).
 	CCA = "cca"
+	// Parsec is a Parsec service's TPM provider, on its Unix socket: the
+	// TLS key lives in the TPM behind it, and its evidence is credential
+	// activation (parsecac.MediaType).
+	Parsec = "parsec"
 )
 
 // Root is a root of trust: its kind and, for a swtpm, its TPM command
-// socket (host:port).
+// socket (host:port), for Parsec its Unix socket's path.
 type Root struct {
 	Kind string
 	Addr string
 }
 
 func (r Root) String() string {
-	if r.Kind == Swtpm {
-		return Swtpm + ":" + r.Addr
+	if r.Kind == Swtpm || r.Kind == Parsec {
+		return r.Kind + ":" + r.Addr
 	}
 	return r.Kind
 }
 
-// Parse reads "software", "simulator", "psa-iot", "cca" or
-// "swtpm:<host>:<port>".
+// Parse reads "software", "simulator", "psa-iot", "cca",
+// "swtpm:<host>:<port>" or "parsec:<socket path>".
 func Parse(v string) (Root, error) {
 	switch {
 	case v == Software || v == Simulator || v == PSA || v == CCA:
@@ -58,8 +65,14 @@ func Parse(v string) (Root, error) {
 			return Root{}, fmt.Errorf("%q: want swtpm:<host>:<port>", v)
 		}
 		return Root{Kind: Swtpm, Addr: addr}, nil
+	case strings.HasPrefix(v, Parsec+":"):
+		sock := strings.TrimPrefix(v, Parsec+":")
+		if !filepath.IsAbs(sock) {
+			return Root{}, fmt.Errorf("%q: want parsec:<absolute socket path>", v)
+		}
+		return Root{Kind: Parsec, Addr: sock}, nil
 	}
-	return Root{}, fmt.Errorf("%q: want %s, %s, %s, %s or %s:<host>:<port>", v, Software, Simulator, PSA, CCA, Swtpm)
+	return Root{}, fmt.Errorf("%q: want %s, %s, %s, %s, %s:<host>:<port> or %s:<socket path>", v, Software, Simulator, PSA, CCA, Swtpm, Parsec)
 }
 
 // Open opens an attester on r, made with faults (some of which, like a
@@ -85,6 +98,12 @@ func Open(ctx context.Context, r Root, faults parsectpm.Faults) (a parsectpm.Att
 			return nil, nil, err
 		}
 		return ca, func() error { return nil }, nil
+	case Parsec:
+		pa, err := parsecac.New(ctx, parsecac.Config{Socket: r.Addr, Faults: faults})
+		if err != nil {
+			return nil, nil, err
+		}
+		return pa, pa.Close, nil
 	case Simulator, Swtpm:
 		cfg := tpm.Config{Transport: tpm.TransportSimulator, Faults: faults}
 		if r.Kind == Swtpm {

@@ -363,7 +363,7 @@ const ActivationSubmodName = "PARSEC_TPM_ACTIVATION"
 
 // appraiseActivation checks Parsec credential-activation evidence: the
 // key it carries, its signature over the challenge, and the endorsement
-// that records its activation, found by the EK and name it carries.
+// of its kid, which must record that key's activation.
 func (v *Verifier) appraiseActivation(data []byte, ch attest.Challenge) (appraisal, error) {
 	aev, err := parsecac.Decode(data)
 	if err != nil {
@@ -375,7 +375,7 @@ func (v *Verifier) appraiseActivation(data []byte, ch attest.Challenge) (apprais
 		StorageOpaque:    ear.HwKeysEncryptedSecretsClaim,
 	}}
 	var found *parsectpm.Endorsement
-	if e, ok := v.endorsement(parsecac.KeyID(aev.EK, aev.Name)); ok {
+	if e, ok := v.endorsement(aev.KID); ok {
 		found = &e
 	}
 	if ap.verdict = parsecac.Verify(aev, found, ch.QualifyingData(), ch.TIK); ap.verdict == nil {

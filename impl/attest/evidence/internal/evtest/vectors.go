@@ -34,12 +34,12 @@ type File struct {
 	IAK        string            `json:"iak"`
 	Components map[string]string `json:"components"`
 	Challenge  string            `json:"challenge"`
-	// ActivatedEK and ActivatedName, for evidence of credential
+	// ActivatedEK and ActivatedNames, for evidence of credential
 	// activation (package parsecac), replace the IAK and components:
-	// the endorsement is of that key name activated under that EK.
-	ActivatedEK   string   `json:"activatedEk,omitempty"`
-	ActivatedName string   `json:"activatedName,omitempty"`
-	Tests         []Vector `json:"tests"`
+	// the endorsement is of those key names activated under that EK.
+	ActivatedEK    string   `json:"activatedEk,omitempty"`
+	ActivatedNames []string `json:"activatedNames,omitempty"`
+	Tests          []Vector `json:"tests"`
 }
 
 // Vector is one token and its verdict.
@@ -67,9 +67,12 @@ func Key(label string) *ecdsa.PrivateKey {
 // New starts a file for endorsement e and challenge.
 func New(algorithm string, header []string, e parsectpm.Endorsement, challenge []byte) (File, error) {
 	if a := e.Activation; a != nil {
-		return File{Algorithm: algorithm, Header: header, InstanceID: hex.EncodeToString(e.KeyID),
-			ActivatedEK: hex.EncodeToString(a.EK), ActivatedName: hex.EncodeToString(a.Name),
-			Challenge: hex.EncodeToString(challenge)}, nil
+		f := File{Algorithm: algorithm, Header: header, InstanceID: hex.EncodeToString(e.KeyID),
+			ActivatedEK: hex.EncodeToString(a.EK), Challenge: hex.EncodeToString(challenge)}
+		for _, n := range a.Names {
+			f.ActivatedNames = append(f.ActivatedNames, hex.EncodeToString(n))
+		}
+		return f, nil
 	}
 	spki, err := x509.MarshalPKIXPublicKey(e.AttestationKey)
 	if err != nil {
@@ -93,11 +96,18 @@ func (f File) Endorsement(mediaType string) (parsectpm.Endorsement, error) {
 	if f.ActivatedEK != "" {
 		inst, err1 := hex.DecodeString(f.InstanceID)
 		ek, err2 := hex.DecodeString(f.ActivatedEK)
-		name, err3 := hex.DecodeString(f.ActivatedName)
-		if err := errors.Join(err1, err2, err3); err != nil {
+		if err := errors.Join(err1, err2); err != nil {
 			return parsectpm.Endorsement{}, err
 		}
-		return parsectpm.Endorsement{KeyID: inst, MediaType: mediaType, Activation: &parsectpm.Activation{EK: ek, Name: name}}, nil
+		a := &parsectpm.Activation{EK: ek}
+		for _, n := range f.ActivatedNames {
+			b, err := hex.DecodeString(n)
+			if err != nil {
+				return parsectpm.Endorsement{}, err
+			}
+			a.Names = append(a.Names, b)
+		}
+		return parsectpm.Endorsement{KeyID: inst, MediaType: mediaType, Activation: a}, nil
 	}
 	der, err := hex.DecodeString(f.IAK)
 	if err != nil {

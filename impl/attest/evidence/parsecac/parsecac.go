@@ -212,9 +212,9 @@ func (ev *Evidence) Key() (*ecdsa.PublicKey, error) {
 }
 
 // Verify performs every relying-party check on the evidence: its key is
-// the one its name names, TPM-resident and made there, a signing key, the
-// expected TLS identity key when tik is given; it signed
-// expectedQualifyingData; and e, the endorsement of the evidence's kid
+// the one its name names, TPM-resident and made there, a signing key; it
+// carries expectedQualifyingData; the key is the expected TLS identity
+// key when tik is given, and signed that challenge; and e, the endorsement of the evidence's kid
 // (nil if none), says that key was activated under that EK. A failed
 // check returns *attest.Rejection with its reason.
 func Verify(ev *Evidence, e *parsectpm.Endorsement, expectedQualifyingData []byte, tik crypto.PublicKey) error {
@@ -222,14 +222,16 @@ func Verify(ev *Evidence, e *parsectpm.Endorsement, expectedQualifyingData []byt
 	if err != nil {
 		return err
 	}
+	// The challenge before the key, as a TPM's key attestation is
+	// checked: evidence relayed from another connection fails its binder.
+	if !bytes.Equal(ev.QualifyingData, expectedQualifyingData) {
+		return attest.Reject(ReasonQualifyingData, "qd %x, want %x", ev.QualifyingData, expectedQualifyingData)
+	}
 	if tik != nil {
 		eq, ok := tik.(interface{ Equal(crypto.PublicKey) bool })
 		if !ok || !eq.Equal(key) {
 			return attest.Reject(ReasonTIKMismatch, "evidence's key is not the TLS identity key")
 		}
-	}
-	if !bytes.Equal(ev.QualifyingData, expectedQualifyingData) {
-		return attest.Reject(ReasonQualifyingData, "qd %x, want %x", ev.QualifyingData, expectedQualifyingData)
 	}
 	digest, err := SignedDigest(ev.QualifyingData)
 	if err != nil {

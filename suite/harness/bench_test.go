@@ -321,7 +321,7 @@ func (t *timedTransport) total() time.Duration {
 // the same loop: what each backend costs a handshake.
 func BenchmarkRootsOfTrust(b *testing.B) {
 	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}}
-	for _, root := range []string{RootSoftware, RootSimulator, RootSwtpm, RootPSA, RootCCA} {
+	for _, root := range []string{RootSoftware, RootSimulator, RootSwtpm, RootPSA, RootCCA, RootParsec} {
 		b.Run(root, func(b *testing.B) {
 			ctx := context.Background()
 			f, err := NewFixtureOn(ctx, root, VerifierLocal)

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/attested-tls/conformance/containers/services"
+	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
 )
@@ -81,5 +84,41 @@ func TestFixtureOnTPM(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A fixture on Parsec attests with a key the Parsec service holds, Close
+// stops the service; with Veraison, which has no scheme for its evidence,
+// the fixture refuses to start.
+func TestFixtureOnParsec(t *testing.T) {
+	if _, err := NewFixtureOn(context.Background(), RootParsec, VerifierVeraison); err == nil || !strings.Contains(err.Error(), "in-process verifier") {
+		t.Errorf("a Parsec fixture on Veraison: %v", err)
+	}
+	if err := services.HaveParsec(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	f, err := NewFixtureOn(context.Background(), RootParsec, VerifierLocal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Attester[false].(*parsecac.Attester); !ok {
+		t.Fatalf("attester is %T, want a Parsec attester", f.Attester[false])
+	}
+	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := f.Handshake(ctx, m, Tweaks{})
+	if err != nil || r.ClientErr != nil || r.ServerErr != nil || r.ServerGot != Ping {
+		t.Fatal(err, r.Describe())
+	}
+	p := f.parsec
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the Parsec state %s is left after Close (%v)", p.Dir, err)
 	}
 }

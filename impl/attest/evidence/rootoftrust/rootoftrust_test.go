@@ -12,17 +12,18 @@ import (
 
 func TestParse(t *testing.T) {
 	for v, want := range map[string]Root{
-		"software":             {Kind: Software},
-		"simulator":            {Kind: Simulator},
-		"psa-iot":              {Kind: PSA},
-		"swtpm:127.0.0.1:2321": {Kind: Swtpm, Addr: "127.0.0.1:2321"},
+		"software":                       {Kind: Software},
+		"simulator":                      {Kind: Simulator},
+		"psa-iot":                        {Kind: PSA},
+		"swtpm:127.0.0.1:2321":           {Kind: Swtpm, Addr: "127.0.0.1:2321"},
+		"parsec:/run/parsec/parsec.sock": {Kind: Parsec, Addr: "/run/parsec/parsec.sock"},
 	} {
 		r, err := Parse(v)
 		if err != nil || r != want || r.String() != v {
 			t.Errorf("Parse(%q) = %+v (%s), %v; want %+v", v, r, r, err, want)
 		}
 	}
-	for _, v := range []string{"", "swtpm", "swtpm:", "swtpm:host", "swtpm::1", "device:/dev/tpmrm0", "SOFTWARE"} {
+	for _, v := range []string{"", "swtpm", "swtpm:", "swtpm:host", "swtpm::1", "device:/dev/tpmrm0", "SOFTWARE", "parsec", "parsec:", "parsec:parsec.sock"} {
 		if r, err := Parse(v); err == nil {
 			t.Errorf("Parse(%q) = %+v, want an error", v, r)
 		}
@@ -93,10 +94,13 @@ func TestOpen(t *testing.T) {
 	if _, _, err := Open(ctx, Root{Kind: Swtpm, Addr: "127.0.0.1:1"}, parsectpm.Faults{}); err == nil {
 		t.Error("opened a swtpm where none listens")
 	}
+	if _, _, err := Open(ctx, Root{Kind: Parsec, Addr: t.TempDir() + "/none.sock"}, parsectpm.Faults{}); err == nil {
+		t.Error("opened a Parsec where none listens")
+	}
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"software", "simulator", "swtpm:tpm:2321", "swtpm:", "device:/dev/tpmrm0", ""} {
+	for _, s := range []string{"software", "simulator", "swtpm:tpm:2321", "swtpm:", "parsec:/p.sock", "device:/dev/tpmrm0", ""} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {

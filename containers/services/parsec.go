@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,12 @@ func StartParsec(ctx context.Context, dir string) (*Parsec, error) {
 		os.RemoveAll(state)
 		return nil, fmt.Errorf("parsec: %w", err)
 	}
+	_, tpmPort, err := net.SplitHostPort(tpm.Addr)
+	if err != nil {
+		tpm.Close()
+		os.RemoveAll(state)
+		return nil, fmt.Errorf("parsec: %w", err)
+	}
 	p := &Parsec{
 		Socket: filepath.Join(state, "parsec.sock"),
 		Dir:    state,
@@ -104,7 +111,7 @@ provider_type = "Tpm"
 key_info_manager = "sqlite-manager"
 tcti = "swtpm:host=127.0.0.1,port=%s"
 owner_hierarchy_auth = ""
-`, p.Socket, filepath.Join(state, "kim.sqlite3"), port(tpm.Addr))
+`, p.Socket, filepath.Join(state, "kim.sqlite3"), tpmPort)
 	cfg := filepath.Join(state, "config.toml")
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		p.Close()
@@ -140,38 +147,16 @@ owner_hierarchy_auth = ""
 	return p, nil
 }
 
-func port(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			return addr[i+1:]
-		}
-	}
-	return addr
-}
-
 // waitReady polls until the service answers a ping.
 func (p *Parsec) waitReady(ctx context.Context) error {
 	c := parsecac.NewClient(p.Socket)
-	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
-		select {
-		case <-p.exited:
-			return fmt.Errorf("exited at start: %v", p.waitErr)
-		default:
-		}
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, _, err := c.Ping(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not answering: %w (last: %v)", ctx.Err(), err)
-		case <-p.exited:
-			return fmt.Errorf("exited at start: %v", p.waitErr)
-		case <-time.After(delay):
-		}
-	}
+	return pollReady(ctx, p.exited, func() error { return p.waitErr }, 10*time.Millisecond, 200*time.Millisecond,
+		func(ctx context.Context) error {
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_, _, err := c.Ping(pctx)
+			return err
+		})
 }
 
 // Close stops the service and its swtpm and removes the state.

@@ -46,29 +46,23 @@ func StartSwtpm(ctx context.Context, dir string) (*Swtpm, error) {
 // of the address host (a container network's gateway, where the
 // network's containers reach it); the control channel stays on loopback.
 func StartSwtpmAt(ctx context.Context, dir, host string) (*Swtpm, error) {
-	var last error
-	// Ports are picked by binding and releasing them; another process may
-	// take one in between, so a swtpm that exits at once is retried.
-	for range 3 {
-		s, err := startSwtpm(ctx, dir, host, false)
-		if err == nil {
-			return s, nil
-		}
-		last = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, last
+	return retryStart(ctx, dir, host, false)
 }
 
 // startSwtpmAdjacent is StartSwtpm on loopback with the control channel
 // on the port after the command socket's, where tss2's swtpm TCTI (which
 // Parsec uses) looks for it.
 func startSwtpmAdjacent(ctx context.Context, dir string) (*Swtpm, error) {
+	return retryStart(ctx, dir, "127.0.0.1", true)
+}
+
+// retryStart is startSwtpm, tried again when it fails: ports are picked
+// by binding and releasing them, another process may take one in
+// between, so a swtpm that exits at once is retried.
+func retryStart(ctx context.Context, dir, host string, adjacent bool) (*Swtpm, error) {
 	var last error
 	for range 3 {
-		s, err := startSwtpm(ctx, dir, "127.0.0.1", true)
+		s, err := startSwtpm(ctx, dir, host, adjacent)
 		if err == nil {
 			return s, nil
 		}
@@ -137,21 +131,28 @@ func startSwtpm(ctx context.Context, dir, host string, adjacent bool) (*Swtpm, e
 // waitReady polls until swtpm answers TPM2_GetRandom on its command
 // socket.
 func (s *Swtpm) waitReady(ctx context.Context) error {
-	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+	return pollReady(ctx, s.exited, func() error { return s.waitErr }, time.Millisecond, 100*time.Millisecond, s.probe)
+}
+
+// pollReady calls probe, backing off from first to most between calls,
+// until it succeeds, ctx ends or the process behind exited closes (its
+// exit status then from waitErr).
+func pollReady(ctx context.Context, exited <-chan struct{}, waitErr func() error, first, most time.Duration, probe func(context.Context) error) error {
+	for delay := first; ; delay = min(2*delay, most) {
 		select {
-		case <-s.exited:
-			return fmt.Errorf("exited at start: %v", s.waitErr)
+		case <-exited:
+			return fmt.Errorf("exited at start: %v", waitErr())
 		default:
 		}
-		err := s.probe(ctx)
+		err := probe(ctx)
 		if err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("not answering: %w (last: %v)", ctx.Err(), err)
-		case <-s.exited:
-			return fmt.Errorf("exited at start: %v", s.waitErr)
+		case <-exited:
+			return fmt.Errorf("exited at start: %v", waitErr())
 		case <-time.After(delay):
 		}
 	}

@@ -64,13 +64,7 @@ func TestFixtureOnTPM(t *testing.T) {
 			if _, ok := f.Attester[false].(*tpm.Attester); !ok {
 				t.Fatalf("attester is %T, want a TPM attester", f.Attester[false])
 			}
-			m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true}}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			r, err := f.Handshake(ctx, m, Tweaks{})
-			if err != nil || r.ClientErr != nil || r.ServerErr != nil || r.ServerGot != Ping {
-				t.Fatal(err, r.Describe())
-			}
+			mutualHandshake(t, f)
 			swtpm := f.swtpm
 			if err := f.Close(); err != nil {
 				t.Fatal(err)
@@ -107,18 +101,25 @@ func TestFixtureOnParsec(t *testing.T) {
 	if _, ok := f.Attester[false].(*parsecac.Attester); !ok {
 		t.Fatalf("attester is %T, want a Parsec attester", f.Attester[false])
 	}
-	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true}}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	r, err := f.Handshake(ctx, m, Tweaks{})
-	if err != nil || r.ClientErr != nil || r.ServerErr != nil || r.ServerGot != Ping {
-		t.Fatal(err, r.Describe())
-	}
+	mutualHandshake(t, f)
 	p := f.parsec
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(p.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the Parsec state %s is left after Close (%v)", p.Dir, err)
+	}
+}
+
+// mutualHandshake runs ta-07 with both sides attesting on f and fails t
+// unless it completes.
+func mutualHandshake(t *testing.T, f *Fixture) {
+	t.Helper()
+	m := party.Model{Profile: "ta-07", Server: party.Side{Attests: true, Credential: party.X509}, Client: party.Side{Attests: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := f.Handshake(ctx, m, Tweaks{})
+	if err != nil || r.ClientErr != nil || r.ServerErr != nil || r.ServerGot != Ping {
+		t.Fatal(err, r.Describe())
 	}
 }

@@ -276,13 +276,7 @@ type Preparation struct {
 // a credential for key name.
 func (c *Client) PrepareKeyAttestation(ctx context.Context, name string) (*Preparation, error) {
 	// {1 parameters {1 activate_credential {1 attested_key_name}}}
-	var ac, params, req []byte
-	ac = protowire.AppendTag(ac, 1, protowire.BytesType)
-	ac = protowire.AppendString(ac, name)
-	params = protowire.AppendTag(params, 1, protowire.BytesType)
-	params = protowire.AppendBytes(params, ac)
-	req = protowire.AppendTag(req, 1, protowire.BytesType)
-	req = protowire.AppendBytes(req, params)
+	req := field1(field1(field1([]byte(name))))
 	body, err := c.call(ctx, opPrepareKeyAttestation, requests.ProviderTPM, raw(req))
 	if err != nil {
 		return nil, err
@@ -313,17 +307,8 @@ func (c *Client) PrepareKeyAttestation(ctx context.Context, name string) (*Prepa
 // credential the TPM recovered.
 func (c *Client) AttestKey(ctx context.Context, name string, credentialBlob, secret []byte) ([]byte, error) {
 	// {1 attested_key_name, 2 parameters {1 activate_credential {1 credential_blob, 2 secret}}}
-	var ac, params, req []byte
-	ac = protowire.AppendTag(ac, 1, protowire.BytesType)
-	ac = protowire.AppendBytes(ac, credentialBlob)
-	ac = protowire.AppendTag(ac, 2, protowire.BytesType)
-	ac = protowire.AppendBytes(ac, secret)
-	params = protowire.AppendTag(params, 1, protowire.BytesType)
-	params = protowire.AppendBytes(params, ac)
-	req = protowire.AppendTag(req, 1, protowire.BytesType)
-	req = protowire.AppendString(req, name)
-	req = protowire.AppendTag(req, 2, protowire.BytesType)
-	req = protowire.AppendBytes(req, params)
+	ac := appendBytesField(appendBytesField(nil, 1, credentialBlob), 2, secret)
+	req := appendBytesField(appendBytesField(nil, 1, []byte(name)), 2, field1(ac))
 	body, err := c.call(ctx, opAttestKey, requests.ProviderTPM, raw(req))
 	if err != nil {
 		return nil, err
@@ -337,6 +322,15 @@ func (c *Client) AttestKey(ctx context.Context, name string, credentialBlob, sec
 	}
 	return out, nil
 }
+
+// appendBytesField appends length-delimited field num holding v.
+func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
+	return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), v)
+}
+
+// field1 is a message whose only field, 1, holds v: how most nested
+// messages of these requests are made.
+func field1(v []byte) []byte { return appendBytesField(nil, 1, v) }
 
 // field returns the bytes of the last occurrence of length-delimited
 // field num in a protobuf message (proto3 merges, so the last wins).

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
@@ -32,10 +30,7 @@ type Parsec struct {
 	// TPM is the swtpm the TPM provider talks to.
 	TPM *Swtpm
 
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	waitErr  error
-	stopOnce sync.Once
+	process
 }
 
 func parsecDir() string {
@@ -83,7 +78,6 @@ func StartParsec(ctx context.Context, dir string) (*Parsec, error) {
 		Socket: filepath.Join(state, "parsec.sock"),
 		Dir:    state,
 		TPM:    tpm,
-		exited: make(chan struct{}),
 	}
 	// The owner hierarchy's auth is a fresh swtpm's, empty. allow_root:
 	// the suite may run as root (CI containers).
@@ -124,21 +118,15 @@ owner_hierarchy_auth = ""
 	}
 	defer out.Close()
 	root := parsecDir()
-	p.cmd = exec.Command(filepath.Join(root, "usr/bin/parsec"), "-c", cfg)
-	p.cmd.Env = append(os.Environ(),
+	cmd := exec.Command(filepath.Join(root, "usr/bin/parsec"), "-c", cfg)
+	cmd.Env = append(os.Environ(),
 		"LD_LIBRARY_PATH="+filepath.Join(root, "usr/lib/x86_64-linux-gnu"),
 		"RUST_LOG=warn")
-	p.cmd.Stdout, p.cmd.Stderr = out, out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
+	if err := p.start(cmd, out); err != nil {
 		tpm.Close()
 		os.RemoveAll(state)
 		return nil, fmt.Errorf("parsec: %w", err)
 	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
 	if err := p.waitReady(ctx); err != nil {
 		detail, _ := os.ReadFile(filepath.Join(state, "output"))
 		p.Close()
@@ -150,7 +138,7 @@ owner_hierarchy_auth = ""
 // waitReady polls until the service answers a ping.
 func (p *Parsec) waitReady(ctx context.Context) error {
 	c := parsecac.NewClient(p.Socket)
-	return pollReady(ctx, p.exited, func() error { return p.waitErr }, 10*time.Millisecond, 200*time.Millisecond,
+	return p.process.waitReady(ctx, 10*time.Millisecond, 200*time.Millisecond,
 		func(ctx context.Context) error {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
@@ -161,13 +149,6 @@ func (p *Parsec) waitReady(ctx context.Context) error {
 
 // Close stops the service and its swtpm and removes the state.
 func (p *Parsec) Close() error {
-	p.stopOnce.Do(func() {
-		if p.cmd != nil && p.cmd.Process != nil {
-			p.cmd.Process.Kill()
-		}
-	})
-	if p.cmd != nil && p.cmd.Process != nil {
-		<-p.exited
-	}
+	p.kill()
 	return errors.Join(p.TPM.Close(), os.RemoveAll(p.Dir))
 }

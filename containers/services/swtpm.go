@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -28,10 +27,7 @@ type Swtpm struct {
 	// Dir is the state directory; Close removes it.
 	Dir string
 
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	waitErr  error
-	stopOnce sync.Once
+	process
 }
 
 // StartSwtpm starts `swtpm socket --tpm2` on free loopback ports with a
@@ -93,10 +89,9 @@ func startSwtpm(ctx context.Context, dir, host string, adjacent bool) (*Swtpm, e
 		Addr:     net.JoinHostPort(host, strconv.Itoa(ports[0])),
 		CtrlAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1])),
 		Dir:      state,
-		exited:   make(chan struct{}),
 	}
 	logf := filepath.Join(state, "log")
-	s.cmd = exec.Command(SwtpmBinary, "socket", "--tpm2",
+	cmd := exec.Command(SwtpmBinary, "socket", "--tpm2",
 		"--tpmstate", "dir="+state,
 		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=%s", ports[0], host),
 		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", ports[1]),
@@ -108,17 +103,10 @@ func startSwtpm(ctx context.Context, dir, host string, adjacent bool) (*Swtpm, e
 		return nil, fmt.Errorf("swtpm: %w", err)
 	}
 	defer out.Close()
-	s.cmd.Stdout, s.cmd.Stderr = out, out
-	// swtpm dies with the process that started it, even if that one crashes.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	if err := s.start(cmd, out); err != nil {
 		os.RemoveAll(state)
 		return nil, fmt.Errorf("swtpm: %w", err)
 	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
 	if err := s.waitReady(ctx); err != nil {
 		detail, _ := os.ReadFile(filepath.Join(state, "output"))
 		logged, _ := os.ReadFile(logf)
@@ -131,31 +119,7 @@ func startSwtpm(ctx context.Context, dir, host string, adjacent bool) (*Swtpm, e
 // waitReady polls until swtpm answers TPM2_GetRandom on its command
 // socket.
 func (s *Swtpm) waitReady(ctx context.Context) error {
-	return pollReady(ctx, s.exited, func() error { return s.waitErr }, time.Millisecond, 100*time.Millisecond, s.probe)
-}
-
-// pollReady calls probe, backing off from first to most between calls,
-// until it succeeds, ctx ends or the process behind exited closes (its
-// exit status then from waitErr).
-func pollReady(ctx context.Context, exited <-chan struct{}, waitErr func() error, first, most time.Duration, probe func(context.Context) error) error {
-	for delay := first; ; delay = min(2*delay, most) {
-		select {
-		case <-exited:
-			return fmt.Errorf("exited at start: %v", waitErr())
-		default:
-		}
-		err := probe(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not answering: %w (last: %v)", ctx.Err(), err)
-		case <-exited:
-			return fmt.Errorf("exited at start: %v", waitErr())
-		case <-time.After(delay):
-		}
-	}
+	return s.process.waitReady(ctx, time.Millisecond, 100*time.Millisecond, s.probe)
 }
 
 func (s *Swtpm) probe(ctx context.Context) error {
@@ -166,12 +130,7 @@ func (s *Swtpm) probe(ctx context.Context) error {
 
 // Kill stops swtpm at once (SIGKILL) and waits for it; the state stays.
 func (s *Swtpm) Kill() error {
-	s.stopOnce.Do(func() {
-		if s.cmd.Process != nil {
-			s.cmd.Process.Kill()
-		}
-	})
-	<-s.exited
+	s.kill()
 	return nil
 }
 
@@ -183,14 +142,7 @@ func (s *Swtpm) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
 func (s *Swtpm) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Running reports whether the swtpm process is still alive.
-func (s *Swtpm) Running() bool {
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (s *Swtpm) Running() bool { return s.running() }
 
 // Close kills swtpm and removes its state directory.
 func (s *Swtpm) Close() error {

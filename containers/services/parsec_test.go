@@ -8,16 +8,12 @@ import (
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
+	"github.com/attested-tls/conformance/internal/needs"
 )
 
 // The service starts on its swtpm, answers, and leaves nothing behind.
 func TestStartParsec(t *testing.T) {
-	if err := HaveParsec(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	needs.Missing(t, "the Parsec service", "unpack it with `"+needs.Deps+"`", HaveParsec())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p, err := StartParsec(ctx, t.TempDir())

@@ -49,6 +49,9 @@ func MarshalEndorsement(e parsectpm.Endorsement) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
+	if e.Activation != nil {
+		return nil, errors.New("contract: an endorsement of Parsec credential activation has no file form")
+	}
 	spki, err := x509.MarshalPKIXPublicKey(e.AttestationKey)
 	if err != nil {
 		return nil, err

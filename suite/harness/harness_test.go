@@ -13,6 +13,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
 	"github.com/attested-tls/conformance/impl/attest/evidence/tpm"
 	"github.com/attested-tls/conformance/impl/attest/party"
+	"github.com/attested-tls/conformance/internal/needs"
 )
 
 func TestTA07Smoke(t *testing.T) {
@@ -88,12 +89,7 @@ func TestFixtureOnParsec(t *testing.T) {
 	if _, err := NewFixtureOn(context.Background(), RootParsec, VerifierVeraison); err == nil || !strings.Contains(err.Error(), "in-process verifier") {
 		t.Errorf("a Parsec fixture on Veraison: %v", err)
 	}
-	if err := services.HaveParsec(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	needs.Missing(t, "the Parsec service", "unpack it with `"+needs.Deps+"`", services.HaveParsec())
 	f, err := NewFixtureOn(context.Background(), RootParsec, VerifierLocal)
 	if err != nil {
 		t.Fatal(err)

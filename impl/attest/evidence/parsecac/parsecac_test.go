@@ -20,6 +20,7 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/internal/evtest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsecac"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
+	"github.com/attested-tls/conformance/internal/needs"
 )
 
 // One Parsec service (on its swtpm) for the package's tests.
@@ -41,12 +42,7 @@ func TestMain(m *testing.M) {
 // is skipped, but fails in CI.
 func socket(t *testing.T) string {
 	t.Helper()
-	if err := services.HaveParsec(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
+	needs.Missing(t, "the Parsec service", "unpack it with `"+needs.Deps+"`", services.HaveParsec())
 	parsecOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

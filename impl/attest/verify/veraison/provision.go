@@ -81,6 +81,9 @@ func EndorsementCoRIM(e parsectpm.Endorsement, class ClassID) ([]byte, error) {
 	case cca.MediaType:
 		return nil, errors.New("veraison: a CCA endorsement is two CoRIMs (CCAEndorsementCoRIMs)")
 	}
+	if e.Activation != nil {
+		return nil, errors.New("veraison: Veraison has no scheme for Parsec credential activation")
+	}
 	alg, ok := swidHashName[e.PCRSelection.Hash]
 	if !ok {
 		return nil, fmt.Errorf("veraison: PCR bank %v has no CoMID name", e.PCRSelection.Hash)

@@ -50,11 +50,11 @@ func HaveParsec() error {
 	return HaveSwtpm()
 }
 
-// StartParsec starts a swtpm (as StartSwtpm does) and the Parsec service on it,
-// with its TPM provider as the only key store and a configuration,
-// key-info database and socket in a fresh state directory under dir
-// (os.TempDir() if empty), and waits until it answers a ping or ctx ends.
-// Close stops both and removes the state.
+// StartParsec starts a swtpm (as StartSwtpm does) and the Parsec service
+// on it, with its TPM provider as the only key store and a
+// configuration, key-info database and socket in a fresh state directory
+// under dir (os.TempDir() if empty), and waits until it answers a ping or
+// ctx ends. Close stops both and removes the state.
 func StartParsec(ctx context.Context, dir string) (*Parsec, error) {
 	if err := HaveParsec(); err != nil {
 		return nil, err

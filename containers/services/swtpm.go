@@ -134,6 +134,11 @@ func (s *Swtpm) Kill() error {
 	return nil
 }
 
+// CPU is the processor time (user and system) the swtpm has used so
+// far: read before and after a load, it is what the TPM's commands cost
+// the machine.
+func (s *Swtpm) CPU() (time.Duration, error) { return processCPU(s.cmd.Process.Pid) }
+
 // Pause stops swtpm (SIGSTOP) without closing its sockets: a TPM that no
 // longer answers. Resume continues it.
 func (s *Swtpm) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }

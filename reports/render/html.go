@@ -46,10 +46,18 @@ type htmlPage struct {
 	Overview        htmlOverview
 	Matrices        []htmlMatrix
 	Attacks         []htmlAttackMatrix
+	Formats         []htmlFormat
 	Coverage        []htmlCoverage
 	Unknown         []string
 	Interpretations []requirements.Interpretation
 	Groups          []htmlGroup
+}
+
+// htmlFormat is an evidence format that names no key, its specs' counts
+// and what its binding means.
+type htmlFormat struct {
+	Name, Binding string
+	Counts        []htmlCount
 }
 
 type htmlRun struct{ RunID, Started, Finished, Host, Shard string }
@@ -249,6 +257,9 @@ func HTML(w io.Writer, r *results.Results, cat *requirements.Catalog) error {
 		p.Matrices = append(p.Matrices, hm)
 	}
 	p.Attacks = htmlAttacks(v)
+	for _, r := range v.formatRows() {
+		p.Formats = append(p.Formats, htmlFormat{Name: r.Name, Binding: r.Binding, Counts: counts(r.Counts)})
+	}
 	rowIDs := map[string]bool{}
 	p.Coverage, p.Unknown = coverageTables(v, cat, rowIDs)
 	for _, in := range cat.Interpretations {

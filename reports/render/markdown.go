@@ -166,6 +166,7 @@ func Markdown(w io.Writer, r *results.Results) error {
 		b.WriteString("No specs in this run.\n\n")
 	}
 	mdAttacks(&b, v)
+	mdFormats(&b, v)
 	b.WriteString("Full details, requirement coverage and artifacts: report.html.\n")
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -281,11 +281,13 @@ func (c *Client) PrepareKeyAttestation(ctx context.Context, name string) (*Prepa
 	if err != nil {
 		return nil, err
 	}
-	// {1 output {1 activate_credential {1 name, 2 public, 3 attesting_key_pub}}}
-	out, err := field(body, 1)
-	if err == nil {
-		out, err = field(out, 1)
-	}
+	return parsePreparation(body)
+}
+
+// parsePreparation reads PrepareKeyAttestation's result:
+// {1 output {1 activate_credential {1 name, 2 public, 3 attesting_key_pub}}}.
+func parsePreparation(body []byte) (*Preparation, error) {
+	out, err := nested(body, 2)
 	if err != nil {
 		return nil, fmt.Errorf("parsec: prepare key attestation: %w", err)
 	}
@@ -314,13 +316,22 @@ func (c *Client) AttestKey(ctx context.Context, name string, credentialBlob, sec
 		return nil, err
 	}
 	// {1 output {1 activate_credential {1 credential}}}
-	out := body
-	for range 3 {
-		if out, err = field(out, 1); err != nil {
-			return nil, fmt.Errorf("parsec: attest key: %w", err)
+	cred, err := nested(body, 3)
+	if err != nil {
+		return nil, fmt.Errorf("parsec: attest key: %w", err)
+	}
+	return cred, nil
+}
+
+// nested is field 1 of field 1 … of msg, depth times over.
+func nested(msg []byte, depth int) ([]byte, error) {
+	var err error
+	for range depth {
+		if msg, err = field(msg, 1); err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	return msg, nil
 }
 
 // appendBytesField appends length-delimited field num holding v.

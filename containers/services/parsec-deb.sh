@@ -14,10 +14,14 @@ fi
 # The trixie entry, pinned so nothing from trixie installs by accident.
 bash "$(dirname "$0")/../../peers/mbedtls/deb-src.sh"
 tmp=$(mktemp -d)
-chmod 755 "$tmp" # apt-get download fetches as _apt
+# apt-get download fetches as _apt where that user exists.
+if id _apt >/dev/null 2>&1; then chown _apt "$tmp"; fi
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download -qq "parsec-service=$ver" libmbedcrypto16/trixie)
-mkdir -p "$dir.new"
+(cd "$tmp" && apt-get download -qq "parsec-service=$ver" libmbedcrypto16/trixie) || {
+  echo "parsec: cannot download parsec-service $ver from trixie (apt-get update, or the mirror no longer has that version)" >&2
+  exit 1
+}
+rm -rf "$dir.new" && mkdir -p "$dir.new"
 for d in "$tmp"/*.deb; do dpkg -x "$d" "$dir.new"; done
 rm -rf "$dir" && mv "$dir.new" "$dir"
 if LD_LIBRARY_PATH="$dir/usr/lib/x86_64-linux-gnu" ldd "$dir/usr/bin/parsec" | grep -q 'not found'; then

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
@@ -49,7 +50,9 @@ type Attester struct {
 	tik, other   *key
 	ek           []byte // as PrepareKeyAttestation exports it
 	endorsement  parsectpm.Endorsement
-	unendorsedEK []byte // an EK nobody endorsed, for UnendorsedKey
+	// unendorsedEK is an EK nobody endorsed, for UnendorsedKey, made on
+	// first use (an RSA key takes a while).
+	unendorsedEK func() ([]byte, error)
 
 	parsectpm.FaultSwitch
 }
@@ -99,11 +102,13 @@ func New(ctx context.Context, cfg Config) (*Attester, error) {
 		Key{a.tik.parsec, a.tik.prep.Name}, Key{a.other.parsec, a.other.prep.Name}); err != nil {
 		return nil, err
 	}
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, err
-	}
-	a.unendorsedEK = x509.MarshalPKCS1PublicKey(&k.PublicKey)
+	a.unendorsedEK = sync.OnceValues(func() ([]byte, error) {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		return x509.MarshalPKCS1PublicKey(&k.PublicKey), nil
+	})
 	ok = true
 	return a, nil
 }
@@ -205,7 +210,9 @@ func (a *Attester) Evidence(ctx context.Context, ch attest.Challenge) (attest.Ev
 	}
 	ev := &Evidence{KID: a.endorsement.KeyID, Name: k.prep.Name, Public: k.prep.Public, EK: a.ek, QualifyingData: qd}
 	if f.UnendorsedKey {
-		ev.EK = a.unendorsedEK
+		if ev.EK, err = a.unendorsedEK(); err != nil {
+			return attest.Evidence{}, err
+		}
 	}
 	if err := a.do(ctx, func(ctx context.Context) (err error) { ev.Sig, err = a.c.SignHash(ctx, k.parsec, digest); return }); err != nil {
 		return attest.Evidence{}, err

@@ -162,7 +162,7 @@ func KeyID(ek, name []byte) []byte {
 	return h.Sum([]byte{0x01})
 }
 
-// Endorse is the endorsement of an attester whose keys names (its
+// Endorse is the endorsement of an attester whose keys' names (its
 // identity key's first) were activated under ek.
 func Endorse(ek []byte, names ...[]byte) parsectpm.Endorsement {
 	a := &parsectpm.Activation{EK: bytes.Clone(ek)}
@@ -181,8 +181,8 @@ func Endorse(ek []byte, names ...[]byte) parsectpm.Endorsement {
 const required = parsectpm.AttrFixedTPM | parsectpm.AttrFixedParent | parsectpm.AttrSensitiveDataOrigin | parsectpm.AttrSign
 
 // Key checks the evidence's key (its name is its public area's, it is a
-// TPM-resident signing key on P-256) and returns it, without checking the
-// signature or the endorsement.
+// TPM-resident ECDSA signing key on a NIST curve) and returns it, without
+// checking the challenge, the signature or the endorsement.
 func (ev *Evidence) Key() (*ecdsa.PublicKey, error) {
 	if err := ev.validate(); err != nil {
 		return nil, err
@@ -214,9 +214,10 @@ func (ev *Evidence) Key() (*ecdsa.PublicKey, error) {
 // Verify performs every relying-party check on the evidence: its key is
 // the one its name names, TPM-resident and made there, a signing key; it
 // carries expectedQualifyingData; the key is the expected TLS identity
-// key when tik is given, and signed that challenge; and e, the endorsement of the evidence's kid
-// (nil if none), says that key was activated under that EK. A failed
-// check returns *attest.Rejection with its reason.
+// key when tik is given, and signed that challenge; and e, the
+// endorsement of the evidence's kid (nil if none), says that key was
+// activated under that EK. A failed check returns *attest.Rejection with
+// its reason.
 func Verify(ev *Evidence, e *parsectpm.Endorsement, expectedQualifyingData []byte, tik crypto.PublicKey) error {
 	key, err := ev.Key()
 	if err != nil {

@@ -45,11 +45,11 @@ type Config struct {
 // so QuotePCRs, NotFixedTPM and NotSensitiveDataOrigin make evidence
 // fail. Safe for concurrent use.
 type Attester struct {
-	c            *Client
-	timeout      time.Duration
-	tik, other   *key
-	ek           []byte // as PrepareKeyAttestation exports it
-	endorsement  parsectpm.Endorsement
+	c           *Client
+	timeout     time.Duration
+	tik, other  *key
+	ek          []byte // as PrepareKeyAttestation exports it
+	endorsement parsectpm.Endorsement
 	// unendorsedEK is an EK nobody endorsed, for UnendorsedKey, made on
 	// first use (an RSA key takes a while).
 	unendorsedEK func() ([]byte, error)

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -268,4 +267,35 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+
+// Evidence and signatures made at once through one service all verify.
+func TestConcurrent(t *testing.T) {
+	a := newAttester(t, parsectpm.Faults{})
+	e := a.Endorsement()
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() {
+			ch := attest.Challenge{Nonce: evtest.Random(t, 32), TIK: a.Identity().Public()}
+			ev, err := a.Evidence(ctxT(t), ch)
+			if err == nil {
+				var d *parsecac.Evidence
+				if d, err = parsecac.Decode(ev.Data); err == nil {
+					err = parsecac.Verify(d, &e, ch.Nonce, ch.TIK)
+				}
+			}
+			if err == nil {
+				digest := sha256.Sum256(ch.Nonce)
+				var sig []byte
+				if sig, err = a.Identity().Sign(rand.Reader, digest[:], crypto.SHA256); err == nil && !ecdsa.VerifyASN1(a.Identity().Public().(*ecdsa.PublicKey), digest[:], sig) {
+					err = errors.New("signature does not verify")
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -267,7 +267,6 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-
 // Evidence and signatures made at once through one service all verify.
 func TestConcurrent(t *testing.T) {
 	a := newAttester(t, parsectpm.Faults{})

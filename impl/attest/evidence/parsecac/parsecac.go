@@ -22,8 +22,8 @@ import (
 	"slices"
 
 	"github.com/attested-tls/conformance/impl/attest"
+	"github.com/attested-tls/conformance/impl/attest/evidence/internal/cborev"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/fxamacker/cbor/v2"
 )
 
 // MediaType is this format's evidence media type.
@@ -68,24 +68,7 @@ var Reasons = []attest.Reason{
 	ReasonQualifyingData, ReasonSignature, ReasonNotActivated, ReasonActivation,
 }
 
-var (
-	encMode = mustMode(cbor.CTAP2EncOptions().EncMode())
-	// Duplicate keys would let two readers see different evidence.
-	decMode = mustMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       16,
-	}.DecMode())
-)
-
-func mustMode[M any](m M, err error) M {
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
+var codec = cborev.New(ReasonMalformed, cborev.Limits{NestedLevels: 4, ArrayElements: 16, MapPairs: 16})
 
 // maxField bounds each field: a TPMT_PUBLIC, an RSA key or a DER
 // signature is a few hundred bytes, qualifying data at most 64K.
@@ -93,27 +76,15 @@ const maxField = 1 << 16
 
 // Encode serialises ev in CTAP2 canonical CBOR after checking it is
 // complete.
-func Encode(ev *Evidence) ([]byte, error) {
-	if err := ev.validate(); err != nil {
-		return nil, err
-	}
-	return encMode.Marshal(ev)
-}
+func Encode(ev *Evidence) ([]byte, error) { return codec.Encode(ev) }
 
 // Decode parses the CBOR map and checks every field is present. Errors
 // are *attest.Rejection with ReasonMalformed.
-func Decode(data []byte) (*Evidence, error) {
-	var ev Evidence
-	if err := decMode.Unmarshal(data, &ev); err != nil {
-		return nil, attest.Reject(ReasonMalformed, "cbor: %v", err)
-	}
-	if err := ev.validate(); err != nil {
-		return nil, err
-	}
-	return &ev, nil
-}
+func Decode(data []byte) (*Evidence, error) { return cborev.Decode[Evidence](codec, data) }
 
-func (ev *Evidence) validate() error {
+// Validate checks every field is present and bounded. Errors are
+// *attest.Rejection with ReasonMalformed.
+func (ev *Evidence) Validate() error {
 	if ev == nil {
 		return attest.Reject(ReasonMalformed, "no evidence")
 	}
@@ -184,7 +155,7 @@ const required = parsectpm.AttrFixedTPM | parsectpm.AttrFixedParent | parsectpm.
 // TPM-resident ECDSA signing key on a NIST curve) and returns it, without
 // checking the challenge, the signature or the endorsement.
 func (ev *Evidence) Key() (*ecdsa.PublicKey, error) {
-	if err := ev.validate(); err != nil {
+	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
 	name, err := parsectpm.Name(ev.Public)

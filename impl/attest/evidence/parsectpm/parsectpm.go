@@ -14,7 +14,7 @@ import (
 	"fmt"
 
 	"github.com/attested-tls/conformance/impl/attest"
-	"github.com/fxamacker/cbor/v2"
+	"github.com/attested-tls/conformance/impl/attest/evidence/internal/cborev"
 )
 
 // MediaType is the evidence media type Veraison's PARSEC_TPM scheme accepts.
@@ -79,60 +79,22 @@ var Reasons = []attest.Reason{
 	ReasonTIKMismatch, ReasonPCRSelection, ReasonPCRDigest,
 }
 
-var (
-	// The PoC specifies CTAP2 canonical CBOR for this format.
-	encMode = mustEncMode(cbor.CTAP2EncOptions())
-	// Duplicate keys would let two readers see different tokens; unknown
-	// keys are ignored as Veraison ignores them.
-	decMode = mustDecMode(cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
-		MaxNestedLevels:   16,
-		MaxArrayElements:  1024,
-		MaxMapPairs:       1024,
-	})
-)
-
-func mustEncMode(o cbor.EncOptions) cbor.EncMode {
-	m, err := o.EncMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
-
-func mustDecMode(o cbor.DecOptions) cbor.DecMode {
-	m, err := o.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
+// The PoC specifies CTAP2 canonical CBOR for this format; unknown keys
+// are ignored as Veraison ignores them.
+var codec = cborev.New(ReasonMalformed, cborev.Limits{NestedLevels: 16, ArrayElements: 1024, MapPairs: 1024})
 
 // Encode serialises ev in CTAP2 canonical CBOR after checking it is
 // complete.
-func Encode(ev *Evidence) ([]byte, error) {
-	if err := ev.validate(); err != nil {
-		return nil, err
-	}
-	return encMode.Marshal(ev)
-}
+func Encode(ev *Evidence) ([]byte, error) { return codec.Encode(ev) }
 
 // Decode parses the CBOR collection and checks every field is present and
 // well-formed at the CBOR level (the TPM structures are parsed by Verify).
 // Errors are *attest.Rejection with ReasonMalformed.
-func Decode(data []byte) (*Evidence, error) {
-	var ev Evidence
-	if err := decMode.Unmarshal(data, &ev); err != nil {
-		return nil, attest.Reject(ReasonMalformed, "cbor: %v", err)
-	}
-	if err := ev.validate(); err != nil {
-		return nil, err
-	}
-	return &ev, nil
-}
+func Decode(data []byte) (*Evidence, error) { return cborev.Decode[Evidence](codec, data) }
 
-func (ev *Evidence) validate() error {
+// Validate checks every field is present. Errors are *attest.Rejection
+// with ReasonMalformed.
+func (ev *Evidence) Validate() error {
 	if ev == nil || ev.KAT == nil {
 		return attest.Reject(ReasonMalformed, "missing kat")
 	}

@@ -94,7 +94,7 @@ func Verify(ev *Evidence, e Endorsement, expectedQualifyingData []byte, expected
 	if err := e.Validate(); err != nil {
 		return err
 	}
-	if err := ev.validate(); err != nil {
+	if err := ev.Validate(); err != nil {
 		return err
 	}
 	kat, pat := ev.KAT, ev.PAT

@@ -43,21 +43,21 @@ func Formats(m *contract.Manifest, c Case) []Case {
 	for _, f := range tokenFormats {
 		switch {
 		case peer.Attests && peer.Topology == party.BackgroundCheck && slices.Contains(m.TPMs, f):
-			k := c
+			k := own(m, c)
 			k.Variant, k.Kind = "evidence-"+f, "positive"
 			k.It = "attests with " + f + " evidence to a relying party that takes no other format"
 			k.after(func(_ context.Context, _ driver.Case, p, r *contract.Config) error {
 				p.TPM, r.Evidence = f, f
 				return nil
 			})
-			k.Check = thenAffirmed(c.Check)
+			k.Check = thenAffirmed(k.Check)
 			out = append(out, k)
 		case ref.Attests && ref.Topology == party.BackgroundCheck && slices.Contains(m.Evidence, f):
 			asRP := func(_ context.Context, _ driver.Case, p, r *contract.Config) error {
 				p.Evidence, r.TPM = f, f
 				return nil
 			}
-			k := c
+			k := own(m, c)
 			k.Variant, k.Kind = "appraises-"+f, "positive"
 			k.It = "appraises " + f + " evidence and completes"
 			k.after(asRP)
@@ -73,6 +73,13 @@ func Formats(m *contract.Manifest, c Case) []Case {
 		}
 	}
 	return out
+}
+
+// own is c's model and roles with services of its own, as c got them:
+// a case's services keep state (its Veraison) that two cases running at
+// once must not share.
+func own(m *contract.Manifest, c Case) Case {
+	return withServices(m, Case{Model: c.Model, PeerRole: c.PeerRole, Timeout: c.Timeout}, c.real)
 }
 
 // thenAffirmed is check (if any), then: the reference, taking only the

@@ -165,6 +165,10 @@ type Case struct {
 	Self *selfServices
 	// attack is an attack case's attacker (attacks.go).
 	attack *peerAttack
+	// real says the case got the services --services real gives
+	// (withServices): a case derived from it with services of its own
+	// asks for the same.
+	real bool
 }
 
 // servicesFunc starts a case's services and adjusts both sides'

@@ -280,6 +280,7 @@ func withVeraison(ctx context.Context, k driver.Case, users ...verifierUser) (*d
 // endorsement before it can be appraised (Case.Endorse for the peer's,
 // Case.ProvisionReference for the in-process reference's).
 func withServices(m *contract.Manifest, c Case, real bool) Case {
+	c.real = real
 	peerSide, refSide := c.Model.Server, c.Model.Client
 	if c.PeerRole == contract.Client {
 		peerSide, refSide = refSide, peerSide

@@ -3,16 +3,13 @@ package cca_test
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/attested-tls/conformance/impl/attest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
 	"github.com/attested-tls/conformance/impl/attest/evidence/internal/evtest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
-	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/veraison/ear"
 )
@@ -31,19 +28,7 @@ func newAttester(t testing.TB) *cca.Attester {
 
 func TestAffirmingAndKeyBound(t *testing.T) {
 	a := newAttester(t)
-	ch := attest.Challenge{Binder: evtest.Random(t, 48), TIK: a.Identity().Public()}
-	r, v := evtest.Appraise(t, a, ch, parsectpm.Faults{})
-	if r.Status != ear.TrustTierAffirming || r.Submod != local.CCASubmodName {
-		t.Fatalf("status %v submod %q problem %q", r.Status, r.Submod, r.Problem)
-	}
-	want, _ := attest.KeyBoundChallenge(ch.Binder, ch.TIK)
-	if !bytes.Equal(r.Nonce, want) || !a.Identity().Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(r.AttestedKey) {
-		t.Fatalf("eat_nonce %x akpub %v", r.Nonce, r.AttestedKey)
-	}
-	p := policy.Policy{Verifiers: []attest.TrustedVerifier{v.Trusted()}, RequireNonce: true, RequireKeyBinding: true}
-	if _, err := p.Accept(context.Background(), r.EAR, ch, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	evtest.AffirmsKeyBound(t, a, attest.Challenge{Binder: evtest.Random(t, 48), TIK: a.Identity().Public()}, local.CCASubmodName)
 }
 
 // Without a key to bind, the challenge is the qualifying data, padded in

@@ -133,6 +133,9 @@ func tpmHash(h crypto.Hash) (uint16, error) {
 	return 0, fmt.Errorf("hash %v has no TPM algorithm here", h)
 }
 
+// Indices are the selected PCRs sorted, each once.
+func (s PCRSelection) Indices() []int { return sortedUnique(s.PCRs) }
+
 func sortedUnique(p []int) []int {
 	s := slices.Clone(p)
 	slices.Sort(s)

@@ -3,7 +3,6 @@ package psa_test
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/attested-tls/conformance/impl/attest/evidence/internal/evtest"
 	"github.com/attested-tls/conformance/impl/attest/evidence/parsectpm"
 	"github.com/attested-tls/conformance/impl/attest/evidence/psa"
-	"github.com/attested-tls/conformance/impl/attest/policy"
 	"github.com/attested-tls/conformance/impl/attest/verify/local"
 	"github.com/veraison/ear"
 )
@@ -32,18 +30,7 @@ func TestAffirmingAndKeyBoundByPolicy(t *testing.T) {
 	for _, qdLen := range []int{8, 32, 48, 64, 200} {
 		a := newAttester(t)
 		ch := attest.Challenge{Binder: evtest.Random(t, qdLen), TIK: a.Identity().Public()}
-		r, v := evtest.Appraise(t, a, ch, parsectpm.Faults{})
-		if r.Status != ear.TrustTierAffirming || r.Submod != local.PSASubmodName || !a.Identity().Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(r.AttestedKey) {
-			t.Fatalf("status %v submod %q akpub %v problem %q", r.Status, r.Submod, r.AttestedKey, r.Problem)
-		}
-		want, _ := attest.KeyBoundChallenge(ch.Binder, ch.TIK)
-		if !bytes.Equal(r.Nonce, want) {
-			t.Fatalf("eat_nonce %x, want the key-bound challenge %x", r.Nonce, want)
-		}
-		p := policy.Policy{Verifiers: []attest.TrustedVerifier{v.Trusted()}, RequireNonce: true, RequireKeyBinding: true}
-		if _, err := p.Accept(context.Background(), r.EAR, ch, time.Now()); err != nil {
-			t.Fatalf("%d-byte binder: %v", qdLen, err)
-		}
+		r, p := evtest.AffirmsKeyBound(t, a, ch, local.PSASubmodName)
 		// The same result for another key or another binder is refused.
 		other := newAttester(t)
 		if _, err := p.Accept(context.Background(), r.EAR, attest.Challenge{Binder: ch.Binder, TIK: other.Identity().Public()}, time.Now()); attest.ReasonOf(err) != attest.ReasonNonceMismatch {

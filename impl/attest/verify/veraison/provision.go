@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/attested-tls/conformance/impl/attest/evidence/cca"
@@ -97,9 +96,7 @@ func EndorsementCoRIM(e parsectpm.Endorsement, class ClassID) ([]byte, error) {
 		return nil, err
 	}
 	classEnv := map[string]any{"id": typed{"uuid", class.String()}}
-	pcrs := slices.Clone(e.PCRSelection.PCRs)
-	slices.Sort(pcrs)
-	pcrs = slices.Compact(pcrs)
+	pcrs := e.PCRSelection.Indices()
 	measurements := make([]any, 0, len(pcrs))
 	for _, p := range pcrs {
 		measurements = append(measurements, map[string]any{
@@ -276,9 +273,7 @@ func PSAEndorsementCoRIM(e parsectpm.Endorsement) ([]byte, error) {
 // (label, signer ID) and a SHA-256 digest.
 func componentRefVals(e parsectpm.Endorsement) []any {
 	signer := base64.StdEncoding.EncodeToString(psa.SignerID(e.KeyID))
-	comps := slices.Clone(e.PCRSelection.PCRs)
-	slices.Sort(comps)
-	comps = slices.Compact(comps)
+	comps := e.PCRSelection.Indices()
 	measurements := make([]any, 0, len(comps))
 	for _, i := range comps {
 		measurements = append(measurements, map[string]any{

@@ -118,6 +118,9 @@ type Case struct {
 	// Services, if set, starts the case's helper containers (swtpm,
 	// Veraison) on its network before the peer starts; it may adjust the
 	// peer's and the in-process reference's configurations to reach them.
+	// It and Endorse share the case's services (withServices), so a copy
+	// of a case shares them too: derive a case that runs beside it from
+	// withServices, not by copying.
 	Services servicesFunc
 	// Timeout is both sides' ATLS_TIMEOUT (default 15 s); Deadline the
 	// peer's (default Timeout + 10 s).
